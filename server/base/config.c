@@ -1,0 +1,412 @@
+#define LC_LOG_DOMAIN "config"
+#include "config.h"
+#include "errors.h"
+#include "log.h"
+
+#include <string.h>
+
+/* The schema. conf/livecart.conf mirrors it line by line (tests/unit/base/test_config.c
+ * checks that every key is documented there with this default). */
+static const lc_conf_key schema[] = {
+  {"http", "bind", LC_CONF_STRING, "127.0.0.1", 1, 255, "address for HTTP, websockets, WHIP/WHEP, /metrics"},
+  {"http", "port", LC_CONF_INT, "8080", 1, 65535, "TCP port of the HTTP server"},
+  {"http", "web_root", LC_CONF_STRING, "web", 1, 4096, "folder of the viewer page, served at /"},
+  {"http", "max_body_bytes", LC_CONF_INT, "1048576", 1024, 64 * 1024 * 1024, "largest accepted request body"},
+  {"http", "max_uri_bytes", LC_CONF_INT, "2048", 64, 16384, "longest accepted request path and query"},
+  {"http", "cors_origin", LC_CONF_STRING, "*", 0, 1024, "Access-Control-Allow-Origin for /api, /healthz (empty: none)"},
+  {"rtmp", "bind", LC_CONF_STRING, "127.0.0.1", 1, 255, "address of the RTMP ingest"},
+  {"rtmp", "port", LC_CONF_INT, "1935", 1, 65535, "TCP port of the RTMP ingest"},
+  {"srt", "bind", LC_CONF_STRING, "127.0.0.1", 1, 255, "address of the SRT listener"},
+  {"srt", "port", LC_CONF_INT, "9710", 1, 65535, "UDP port of the SRT listener"},
+  {"rtc", "bind", LC_CONF_STRING, "127.0.0.1", 1, 255, "address of the WebRTC media socket (ICE-lite host candidate)"},
+  {"rtc", "port", LC_CONF_INT, "8189", 1, 65535, "UDP port shared by all WebRTC peers"},
+  {"rtc", "workers", LC_CONF_INT, "0", 0, 256, "media worker threads (0: one per core)"},
+  {"control", "socket", LC_CONF_STRING, "var/run/livecart.sock", 1, 107, "path of the control socket"},
+  {"control", "mode", LC_CONF_MODE, "0660", 0, 0777, "permission bits of the control socket"},
+  {"control", "max_line_bytes", LC_CONF_INT, "65536", 256, 16 * 1024 * 1024, "longest accepted request line"},
+  {"control", "max_clients", LC_CONF_INT, "64", 1, 10000, "concurrent control connections"},
+  {"control", "max_queue_bytes", LC_CONF_INT, "1048576", 4096, 256 * 1024 * 1024, "unsent output per client before a watcher is dropped"},
+  {"store", "path", LC_CONF_STRING, "var/livecart.db", 1, 4096, "SQLite database (WAL mode); <path>.lock guards it"},
+  {"store", "max_batch", LC_CONF_INT, "4096", 1, 1000000, "most writes per group commit"},
+  {"store", "busy_timeout_ms", LC_CONF_INT, "5000", 0, 600000, "SQLite busy timeout"},
+  {"rooms", "max_rooms", LC_CONF_INT, "1000", 1, 1000000, "rooms that are not ended"},
+  {"server", "shutdown_timeout_ms", LC_CONF_INT, "4000", 100, 60000, "longest wait for in-flight commits on SIGTERM"},
+  {"log", "level", LC_CONF_LEVEL, "info", 0, 0, "error, warn, info, debug or trace"},
+};
+#define N_KEYS (sizeof schema / sizeof schema[0])
+
+typedef struct {
+  char *str;
+  gint64 num;
+} value;
+
+struct lc_config {
+  value values[N_KEYS];
+};
+
+const lc_conf_key *
+lc_config_schema(size_t *n)
+{
+  *n = N_KEYS;
+  return schema;
+}
+
+static int
+find_key(const char *group, const char *key)
+{
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (strcmp(schema[i].group, group) == 0 && strcmp(schema[i].key, key) == 0)
+      return (int)i;
+  return -1;
+}
+
+static bool
+known_group(const char *group)
+{
+  for (size_t i = 0; i < N_KEYS; i++)
+    if (strcmp(schema[i].group, group) == 0)
+      return true;
+  return false;
+}
+
+/* Levenshtein distance, for "did you mean" hints on short names. */
+static size_t
+distance(const char *a, const char *b)
+{
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 64 || lb > 64)
+    return 99;
+  size_t row[65];
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t cur = row[j];
+      size_t sub = prev + (a[i - 1] != b[j - 1]);
+      size_t del = row[j] + 1, ins = row[j - 1] + 1;
+      row[j] = MIN(sub, MIN(del, ins));
+      prev = cur;
+    }
+  }
+  return row[lb];
+}
+
+static char *
+hint_for_key(const char *group, const char *key)
+{
+  const char *best = NULL;
+  size_t best_d = 3;
+  for (size_t i = 0; i < N_KEYS; i++) {
+    if (strcmp(schema[i].group, group) != 0)
+      continue;
+    size_t d = distance(key, schema[i].key);
+    if (d < best_d) {
+      best_d = d;
+      best = schema[i].key;
+    }
+  }
+  return best ? g_strdup_printf(" (did you mean '%s'?)", best) : g_strdup("");
+}
+
+static void
+add_error(GPtrArray *errors, const char *name, int line, const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+static void
+add_error(GPtrArray *errors, const char *name, int line, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_ptr_array_add(errors, line > 0 ? g_strdup_printf("%s:%d: %s", name, line, msg)
+                                   : g_strdup_printf("%s: %s", name, msg));
+  g_free(msg);
+}
+
+/* Parses and range-checks `text` for schema entry k into *out. Returns NULL or an
+ * error message (transfer full). */
+static char *
+parse_value(size_t k, const char *text, value *out)
+{
+  const lc_conf_key *s = &schema[k];
+  switch (s->type) {
+  case LC_CONF_STRING: {
+    size_t len = strlen(text);
+    if (s->min > 0 && len == 0)
+      return g_strdup_printf("%s.%s must not be empty", s->group, s->key);
+    if ((gint64)len > s->max)
+      return g_strdup_printf("%s.%s is longer than %" G_GINT64_FORMAT " bytes", s->group, s->key, s->max);
+    if (!g_utf8_validate(text, -1, NULL))
+      return g_strdup_printf("%s.%s is not valid UTF-8", s->group, s->key);
+    out->str = g_strdup(text);
+    return NULL;
+  }
+  case LC_CONF_INT: {
+    gint64 v;
+    if (!g_ascii_string_to_signed(text, 10, s->min, s->max, &v, NULL))
+      return g_strdup_printf("%s.%s must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT
+                             ", not '%s'", s->group, s->key, s->min, s->max, text);
+    out->num = v;
+    return NULL;
+  }
+  case LC_CONF_BOOL:
+    if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+      out->num = text[0] == 't';
+      return NULL;
+    }
+    return g_strdup_printf("%s.%s must be true or false, not '%s'", s->group, s->key, text);
+  case LC_CONF_LEVEL: {
+    lc_log_level lvl;
+    if (lc_log_parse_level(text, &lvl) != 0)
+      return g_strdup_printf("%s.%s must be one of error, warn, info, debug, trace, not '%s'", s->group,
+                             s->key, text);
+    out->num = lvl;
+    out->str = g_strdup(text);
+    return NULL;
+  }
+  case LC_CONF_MODE: {
+    guint64 v;
+    if (strlen(text) < 3 || strlen(text) > 4 || !g_ascii_string_to_unsigned(text, 8, 0, 0777, &v, NULL))
+      return g_strdup_printf("%s.%s must be an octal mode such as 0660, not '%s'", s->group, s->key, text);
+    out->num = (gint64)v;
+    return NULL;
+  }
+  }
+  return g_strdup("unknown type");
+}
+
+static void
+set_value(lc_config *cfg, size_t k, value v)
+{
+  g_free(cfg->values[k].str);
+  cfg->values[k] = v;
+}
+
+/* Walks the text line by line to find group and key lines, reporting what GKeyFile
+ * would accept silently or reject without a line number: lines that are neither,
+ * unknown groups and keys, duplicates. Records the line of each known key. */
+static void
+scan_lines(const char *data, size_t len, const char *name, int *key_line, GPtrArray *errors)
+{
+  char *copy = g_strndup(data, len);
+  char **lines = g_strsplit(copy, "\n", -1);
+  char *group = NULL;
+  bool group_known = false;
+  for (int i = 0; lines[i]; i++) {
+    int lineno = i + 1;
+    char *l = g_strstrip(lines[i]);
+    if (*l == '\0' || *l == '#')
+      continue;
+    if (*l == '[') {
+      char *end = strchr(l, ']');
+      if (!end || end[1] != '\0' || end == l + 1) {
+        add_error(errors, name, lineno, "malformed group header '%s'", l);
+        group_known = false;
+        continue;
+      }
+      g_free(group);
+      group = g_strndup(l + 1, (size_t)(end - l - 1));
+      group_known = known_group(group);
+      if (!group_known)
+        add_error(errors, name, lineno, "unknown group [%s]", group);
+      continue;
+    }
+    char *eq = strchr(l, '=');
+    if (!eq) {
+      add_error(errors, name, lineno, "expected 'key = value', got '%s'", l);
+      continue;
+    }
+    if (!group) {
+      add_error(errors, name, lineno, "key outside of any [group]");
+      continue;
+    }
+    if (!group_known)
+      continue;
+    char *key = g_strstrip(g_strndup(l, (size_t)(eq - l)));
+    int k = find_key(group, key);
+    if (k < 0) {
+      char *hint = hint_for_key(group, key);
+      add_error(errors, name, lineno, "unknown key '%s' in [%s]%s", key, group, hint);
+      g_free(hint);
+    } else if (key_line[k] > 0) {
+      add_error(errors, name, lineno, "duplicate key '%s' in [%s] (first on line %d)", key, group,
+                key_line[k]);
+    } else {
+      key_line[k] = lineno;
+    }
+    g_free(key);
+  }
+  g_free(group);
+  g_strfreev(lines);
+  g_free(copy);
+}
+
+static void
+apply_file(lc_config *cfg, const char *data, size_t len, const char *name, GPtrArray *errors)
+{
+  int key_line[N_KEYS] = {0};
+  guint before = errors->len;
+  if (memchr(data, '\0', len)) {
+    add_error(errors, name, 0, "file contains a NUL byte");
+    return;
+  }
+  scan_lines(data, len, name, key_line, errors);
+  if (errors->len != before)
+    return;
+  g_autoptr(GKeyFile) kf = g_key_file_new();
+  g_autoptr(GError) err = NULL;
+  if (!g_key_file_load_from_data(kf, data, len, G_KEY_FILE_NONE, &err)) {
+    add_error(errors, name, 0, "%s", err->message);
+    return;
+  }
+  for (size_t k = 0; k < N_KEYS; k++) {
+    if (!key_line[k])
+      continue;
+    g_autoptr(GError) e = NULL;
+    char *raw = g_key_file_get_string(kf, schema[k].group, schema[k].key, &e);
+    if (!raw) {
+      add_error(errors, name, key_line[k], "%s", e->message);
+      continue;
+    }
+    value v = {0};
+    char *msg = parse_value(k, raw, &v);
+    if (msg) {
+      add_error(errors, name, key_line[k], "%s", msg);
+      g_free(msg);
+    } else {
+      set_value(cfg, k, v);
+    }
+    g_free(raw);
+  }
+}
+
+static void
+apply_overrides(lc_config *cfg, const char *const *overrides, GPtrArray *errors)
+{
+  for (int i = 0; overrides && overrides[i]; i++) {
+    const char *o = overrides[i];
+    const char *dot = strchr(o, '.');
+    const char *eq = strchr(o, '=');
+    if (!dot || !eq || dot > eq) {
+      add_error(errors, "--set", i + 1, "expected group.key=value, got '%s'", o);
+      continue;
+    }
+    char *group = g_strndup(o, (size_t)(dot - o));
+    char *key = g_strndup(dot + 1, (size_t)(eq - dot - 1));
+    int k = find_key(group, key);
+    if (k < 0) {
+      if (!known_group(group)) {
+        add_error(errors, "--set", i + 1, "unknown group [%s]", group);
+      } else {
+        char *hint = hint_for_key(group, key);
+        add_error(errors, "--set", i + 1, "unknown key '%s' in [%s]%s", key, group, hint);
+        g_free(hint);
+      }
+    } else {
+      value v = {0};
+      char *msg = parse_value((size_t)k, eq + 1, &v);
+      if (msg) {
+        add_error(errors, "--set", i + 1, "%s", msg);
+        g_free(msg);
+      } else {
+        set_value(cfg, (size_t)k, v);
+      }
+    }
+    g_free(group);
+    g_free(key);
+  }
+}
+
+static lc_config *
+config_defaults(void)
+{
+  lc_config *cfg = g_new0(lc_config, 1);
+  for (size_t k = 0; k < N_KEYS; k++) {
+    char *msg = parse_value(k, schema[k].def, &cfg->values[k]);
+    g_assert(msg == NULL);
+  }
+  return cfg;
+}
+
+static lc_config *
+finish(lc_config *cfg, GPtrArray *errors, guint before)
+{
+  if (errors->len != before) {
+    lc_config_free(cfg);
+    return NULL;
+  }
+  return cfg;
+}
+
+lc_config *
+lc_config_load_data(const char *data, size_t len, const char *name, const char *const *overrides,
+                    GPtrArray *errors)
+{
+  guint before = errors->len;
+  lc_config *cfg = config_defaults();
+  if (data)
+    apply_file(cfg, data, len, name, errors);
+  apply_overrides(cfg, overrides, errors);
+  return finish(cfg, errors, before);
+}
+
+lc_config *
+lc_config_load(const char *path, const char *const *overrides, GPtrArray *errors)
+{
+  if (!path)
+    return lc_config_load_data(NULL, 0, "defaults", overrides, errors);
+  char *data = NULL;
+  gsize len = 0;
+  g_autoptr(GError) err = NULL;
+  if (!g_file_get_contents(path, &data, &len, &err)) {
+    add_error(errors, path, 0, "cannot read: %s", err->message);
+    return NULL;
+  }
+  if (len > 1024 * 1024) {
+    add_error(errors, path, 0, "file is larger than 1 MiB");
+    g_free(data);
+    return NULL;
+  }
+  lc_config *cfg = lc_config_load_data(data, len, path, overrides, errors);
+  g_free(data);
+  return cfg;
+}
+
+void
+lc_config_free(lc_config *cfg)
+{
+  if (!cfg)
+    return;
+  for (size_t k = 0; k < N_KEYS; k++)
+    g_free(cfg->values[k].str);
+  g_free(cfg);
+}
+
+static const value *
+get(const lc_config *cfg, const char *group, const char *key, lc_conf_type t1, lc_conf_type t2)
+{
+  int k = find_key(group, key);
+  if (k < 0 || (schema[k].type != t1 && schema[k].type != t2))
+    g_error("config: no %s.%s of the requested type", group, key);
+  return &cfg->values[k];
+}
+
+const char *
+lc_config_string(const lc_config *cfg, const char *group, const char *key)
+{
+  return get(cfg, group, key, LC_CONF_STRING, LC_CONF_LEVEL)->str;
+}
+
+gint64
+lc_config_int(const lc_config *cfg, const char *group, const char *key)
+{
+  return get(cfg, group, key, LC_CONF_INT, LC_CONF_MODE)->num;
+}
+
+bool
+lc_config_bool(const lc_config *cfg, const char *group, const char *key)
+{
+  return get(cfg, group, key, LC_CONF_BOOL, LC_CONF_BOOL)->num != 0;
+}

@@ -1,0 +1,11 @@
+/* Moderator commands for rooms on the control socket:
+ *   rooms.list {}            -> {"rooms": [ROOM...]}
+ *   room.create {id, title?, creator?, stream_key?, scheduled_at?} -> {"room": ROOM+stream_key}
+ *   room.show {id}           -> {"room": ROOM+stream_key}
+ *   room.end {id}            -> {"room": ROOM}
+ * Answers are sent after the store committed the change. Main thread. */
+#pragma once
+#include "control.h"
+#include "rooms.h"
+
+void lc_commands_register_rooms(lc_control *ctl, lc_rooms *rooms);

@@ -1,0 +1,47 @@
+/* Room registry: every room the server knows, durable through the store.
+ *
+ * A room: id ([a-z0-9_-], 1..64), title, creator, stream key, state
+ * scheduled -> live -> ended, timestamps. Changes are written through the store and
+ * reported (callback + event) only after commit. Main thread only. */
+#pragma once
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct lc_rooms lc_rooms;
+typedef struct lc_room lc_room;
+typedef struct lc_store lc_store;
+
+/* Called for every committed change: event is "room.created" / "room.updated" /
+ * "room.ended"; data is the room as JSON (borrowed). */
+typedef void (*lc_rooms_event_cb)(const char *event, const char *room_id, const json_t *data,
+                                  gpointer user);
+
+/* Loads stored rooms. max_rooms limits rooms that are not ended. NULL + *err_msg on failure. */
+lc_rooms *lc_rooms_new(lc_store *store, unsigned max_rooms, char **err_msg);
+void lc_rooms_free(lc_rooms *rooms);
+void lc_rooms_set_event_cb(lc_rooms *rooms, lc_rooms_event_cb cb, gpointer user);
+
+/* Result of an asynchronous change: 0 and the room as JSON (borrowed), or a negative
+ * LC_E* and a message (borrowed). */
+typedef void (*lc_rooms_done_cb)(int err, const char *message, const json_t *room, gpointer user);
+
+/* Creates a room from a JSON object {"id", "title"?, "creator"?, "stream_key"?,
+ * "scheduled_at"?}. A missing stream key is generated. Validation errors are
+ * reported through cb before returning (err LC_EINVAL, LC_EEXIST, LC_ELIMIT). */
+void lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpointer user);
+/* Moves a room to "ended" (LC_ENOENT, LC_ESTATE if already ended). */
+void lc_rooms_end(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user);
+
+/* Lookup (borrowed) or NULL. */
+lc_room *lc_rooms_get(lc_rooms *rooms, const char *id);
+/* The room as public JSON (no stream key) or, with secrets, including the stream key.
+ * transfer full. */
+json_t *lc_room_to_json(const lc_room *room, bool with_secrets);
+/* All rooms as a JSON array of public objects, in creation order (transfer full). */
+json_t *lc_rooms_list_json(lc_rooms *rooms);
+/* Counts. */
+unsigned lc_rooms_count(lc_rooms *rooms);
+unsigned lc_rooms_count_state(lc_rooms *rooms, const char *state);
+/* True when the room id is valid. */
+bool lc_rooms_valid_id(const char *id);

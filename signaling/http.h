@@ -1,0 +1,35 @@
+/* HTTP server: libwebsockets on the GLib main loop (LWS_SERVER_OPTION_GLIB).
+ *
+ * Routes: GET /healthz, GET /metrics, GET /api/rooms, GET /api/rooms/{id}, and static
+ * files from the web root for everything else under "/". Errors are JSON:
+ * {"error":{"code":"not_found","message":"..."}} with the matching 4xx/5xx status.
+ * Main thread only. */
+#pragma once
+#include <glib.h>
+#include <jansson.h>
+
+typedef struct lc_http lc_http;
+typedef struct lc_metrics lc_metrics;
+typedef struct lc_rooms lc_rooms;
+
+typedef struct {
+  const char *bind;         /* listen address, e.g. "127.0.0.1" */
+  int port;
+  const char *web_root;     /* folder served at "/" */
+  size_t max_body;          /* largest accepted request body in bytes */
+  size_t max_uri;           /* longest accepted request path + query */
+  const char *cors_origin;  /* Access-Control-Allow-Origin value; "" for none */
+  lc_metrics *metrics;      /* rendered at /metrics; also gets http_* counters */
+  lc_rooms *rooms;          /* for /api/rooms */
+  /* Adds fields to the /healthz object (status/version/uptime are always present). */
+  void (*health)(json_t *obj, gpointer user);
+  gpointer user;
+} lc_http_options;
+
+/* Creates the lws context on `loop` and listens. On failure (port in use, bad
+ * address) returns NULL and sets *err_msg (transfer full). */
+lc_http *lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg);
+/* Number of open HTTP/websocket connections. */
+unsigned lc_http_connections(lc_http *http);
+/* Closes the listening socket and every connection, destroys the context. NULL ok. */
+void lc_http_free(lc_http *http);
