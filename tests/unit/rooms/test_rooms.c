@@ -1,0 +1,227 @@
+/* Room registry over a real store in a temp dir: validation, commit-before-ack,
+ * events, persistence across reopen, limits. */
+#include "errors.h"
+#include "rooms.h"
+#include "store.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+typedef struct {
+  char *dir;
+  char *db;
+  lc_store *store;
+  lc_rooms *rooms;
+  GPtrArray *events; /* "event:room" strings */
+} fixture;
+
+typedef struct {
+  bool done;
+  int err;
+  json_t *room;
+} result;
+
+static void
+on_event(const char *event, const char *room_id, const json_t *data, gpointer user)
+{
+  fixture *f = user;
+  g_assert_null(json_object_get(data, "stream_key"));
+  g_ptr_array_add(f->events, g_strdup_printf("%s:%s", event, room_id));
+}
+
+static void
+open_rooms(fixture *f, unsigned max_rooms)
+{
+  char *msg = NULL;
+  f->store = lc_store_open(f->db, NULL, NULL, &msg);
+  g_assert_cmpstr(msg, ==, NULL);
+  g_assert_nonnull(f->store);
+  f->rooms = lc_rooms_new(f->store, max_rooms, &msg);
+  g_assert_nonnull(f->rooms);
+  lc_rooms_set_event_cb(f->rooms, on_event, f);
+}
+
+static void
+close_rooms(fixture *f)
+{
+  lc_store_close(f->store);
+  lc_rooms_free(f->rooms);
+  f->store = NULL;
+  f->rooms = NULL;
+}
+
+static void
+setup(fixture *f, gconstpointer data)
+{
+  f->dir = g_dir_make_tmp("lc-rooms-XXXXXX", NULL);
+  f->db = g_build_filename(f->dir, "t.db", NULL);
+  f->events = g_ptr_array_new_with_free_func(g_free);
+  open_rooms(f, 3);
+}
+
+static void
+teardown(fixture *f, gconstpointer data)
+{
+  close_rooms(f);
+  g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+  g_assert_cmpint(system(cmd), ==, 0);
+  g_free(f->db);
+  g_free(f->dir);
+  g_ptr_array_unref(f->events);
+}
+
+static void
+on_done(int err, const char *message, const json_t *room, gpointer user)
+{
+  result *r = user;
+  g_assert_false(r->done);
+  r->done = true;
+  r->err = err;
+  if (err != 0)
+    g_assert_true(message && *message);
+  r->room = room ? json_deep_copy(room) : NULL;
+}
+
+static void
+wait_for(result *r)
+{
+  while (!r->done)
+    g_main_context_iteration(NULL, TRUE);
+}
+
+static int
+create(fixture *f, const char *spec_json, result *r)
+{
+  json_t *spec = json_loads(spec_json, 0, NULL);
+  g_assert_nonnull(spec);
+  lc_rooms_create(f->rooms, spec, on_done, r);
+  json_decref(spec);
+  wait_for(r);
+  return r->err;
+}
+
+static void
+test_create_after_commit(fixture *f, gconstpointer data)
+{
+  result r = {0};
+  json_t *spec = json_pack("{s:s, s:s}", "id", "show-1", "title", "Autumn");
+  lc_rooms_create(f->rooms, spec, on_done, &r);
+  json_decref(spec);
+  /* not acknowledged, not visible, no event before the store commits */
+  g_assert_false(r.done);
+  g_assert_null(lc_rooms_get(f->rooms, "show-1"));
+  g_assert_cmpuint(f->events->len, ==, 0);
+  wait_for(&r);
+  g_assert_cmpint(r.err, ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(r.room, "state")), ==, "scheduled");
+  g_assert_cmpstr(json_string_value(json_object_get(r.room, "title")), ==, "Autumn");
+  g_assert_true(g_str_has_prefix(json_string_value(json_object_get(r.room, "stream_key")), "sk_"));
+  g_assert_nonnull(lc_rooms_get(f->rooms, "show-1"));
+  g_assert_cmpuint(f->events->len, ==, 1);
+  g_assert_cmpstr(g_ptr_array_index(f->events, 0), ==, "room.created:show-1");
+  json_decref(r.room);
+}
+
+static void
+test_duplicate_while_in_flight(fixture *f, gconstpointer data)
+{
+  result a = {0}, b = {0};
+  json_t *spec = json_pack("{s:s}", "id", "dup");
+  lc_rooms_create(f->rooms, spec, on_done, &a);
+  lc_rooms_create(f->rooms, spec, on_done, &b);
+  json_decref(spec);
+  g_assert_true(b.done); /* refused at once */
+  g_assert_cmpint(b.err, ==, LC_EEXIST);
+  wait_for(&a);
+  g_assert_cmpint(a.err, ==, 0);
+  json_decref(a.room);
+}
+
+static void
+test_validation(fixture *f, gconstpointer data)
+{
+  const char *bad[] = {
+    "{}", "{\"id\": \"\"}", "{\"id\": \"UPPER\"}", "{\"id\": \"a b\"}", "{\"id\": 1}",
+    "{\"id\": \"a\", \"title\": 3}", "{\"id\": \"a\", \"unknown\": true}",
+    "{\"id\": \"a\", \"stream_key\": \"short\"}", "{\"id\": \"a\", \"stream_key\": \"has space in it\"}",
+    "{\"id\": \"a\", \"scheduled_at\": -5}",
+    "{\"id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+  };
+  for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+    result r = {0};
+    g_assert_cmpint(create(f, bad[i], &r), ==, LC_EINVAL);
+    g_assert_null(r.room);
+  }
+  g_assert_cmpuint(lc_rooms_count(f->rooms), ==, 0);
+  g_assert_true(lc_rooms_valid_id("a-b_9"));
+  g_assert_false(lc_rooms_valid_id(NULL));
+}
+
+static void
+test_end_and_limits(fixture *f, gconstpointer data)
+{
+  result r[5] = {{0}};
+  g_assert_cmpint(create(f, "{\"id\": \"a\"}", &r[0]), ==, 0);
+  g_assert_cmpint(create(f, "{\"id\": \"b\"}", &r[1]), ==, 0);
+  g_assert_cmpint(create(f, "{\"id\": \"c\"}", &r[2]), ==, 0);
+  g_assert_cmpint(create(f, "{\"id\": \"d\"}", &r[3]), ==, LC_ELIMIT); /* max_rooms = 3 */
+  result e = {0};
+  lc_rooms_end(f->rooms, "a", on_done, &e);
+  wait_for(&e);
+  g_assert_cmpint(e.err, ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(e.room, "state")), ==, "ended");
+  g_assert_true(json_integer_value(json_object_get(e.room, "ended_at")) > 0);
+  json_decref(e.room);
+  result again = {0};
+  lc_rooms_end(f->rooms, "a", on_done, &again);
+  g_assert_cmpint(again.err, ==, LC_ESTATE);
+  result missing = {0};
+  lc_rooms_end(f->rooms, "zz", on_done, &missing);
+  g_assert_cmpint(missing.err, ==, LC_ENOENT);
+  /* an ended room frees its slot */
+  g_assert_cmpint(create(f, "{\"id\": \"d\"}", &r[4]), ==, 0);
+  g_assert_cmpuint(lc_rooms_count_state(f->rooms, "ended"), ==, 1);
+  g_assert_cmpuint(lc_rooms_count_state(f->rooms, "scheduled"), ==, 3);
+  for (int i = 0; i < 5; i++)
+    json_decref(r[i].room);
+}
+
+static void
+test_persisted_across_reopen(fixture *f, gconstpointer data)
+{
+  result r[3] = {{0}};
+  g_assert_cmpint(create(f, "{\"id\": \"z\", \"title\": \"last letter\", \"creator\": \"Lin\","
+                            " \"stream_key\": \"key-12345678\", \"scheduled_at\": 1800000000000}", &r[0]), ==, 0);
+  g_assert_cmpint(create(f, "{\"id\": \"a\"}", &r[1]), ==, 0);
+  result e = {0};
+  lc_rooms_end(f->rooms, "a", on_done, &e);
+  wait_for(&e);
+  json_t *before = lc_rooms_list_json(f->rooms);
+  close_rooms(f);
+  open_rooms(f, 3);
+  json_t *after = lc_rooms_list_json(f->rooms);
+  g_assert_true(json_equal(before, after)); /* same rooms, same order, same fields */
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(after, 0), "id")), ==, "z");
+  json_t *z = lc_room_to_json(lc_rooms_get(f->rooms, "z"), true);
+  g_assert_cmpstr(json_string_value(json_object_get(z, "stream_key")), ==, "key-12345678");
+  g_assert_cmpint(json_integer_value(json_object_get(z, "scheduled_at")), ==, 1800000000000);
+  json_decref(z);
+  json_decref(before);
+  json_decref(after);
+  json_decref(e.room);
+  for (int i = 0; i < 3; i++)
+    json_decref(r[i].room);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add(path, fixture, NULL, setup, fn, teardown)
+  ADD("/rooms/create-after-commit", test_create_after_commit);
+  ADD("/rooms/duplicate-while-in-flight", test_duplicate_while_in_flight);
+  ADD("/rooms/validation", test_validation);
+  ADD("/rooms/end-and-limits", test_end_and_limits);
+  ADD("/rooms/persisted-across-reopen", test_persisted_across_reopen);
+  return g_test_run();
+}
