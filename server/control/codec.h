@@ -7,6 +7,7 @@
  * Event:     {"event": "room.created", "ts": 1763790000123, "data": {...}}
  * See docs/control.md. */
 #pragma once
+#include <glib.h>
 #include <jansson.h>
 #include <stddef.h>
 
@@ -39,7 +40,7 @@ lc_linebuf *lc_linebuf_new(size_t max_line);
 void lc_linebuf_free(lc_linebuf *lb);
 /* Appends received bytes. */
 void lc_linebuf_feed(lc_linebuf *lb, const char *data, size_t len);
-/* Takes the next complete line: LC_LINE_OK with *line/*len pointing into the buffer
+/* Takes the next complete line: LC_LINE_OK with *line and *len pointing into the buffer
  * (valid until the next feed/next call; no newline, a trailing \r is removed),
  * LC_LINE_TOO_LONG once per oversized line, or LC_LINE_NONE when no full line is left. */
 lc_line_status lc_linebuf_next(lc_linebuf *lb, const char **line, size_t *len);

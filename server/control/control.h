@@ -35,7 +35,9 @@ lc_control *lc_control_new(const lc_control_options *opts, char **err_msg);
 /* Stops listening and unlinks the socket; open connections stay. Main thread. */
 void lc_control_stop_accepting(lc_control *ctl);
 /* Closes every connection and frees. Pending requests are dropped (their replies
- * are discarded). Main thread. NULL is a no-op. */
+ * are discarded): an lc_ctl_req stays valid until its handler ends it, even after
+ * its client left or lc_control_free ran, so every handler must still end it
+ * exactly once. Main thread. NULL is a no-op. */
 void lc_control_free(lc_control *ctl);
 
 /* Registers `cmd` (e.g. "room.create"); help is a one-line description for "help". */

@@ -63,7 +63,8 @@ main(int argc, char **argv)
       n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, cmp);
+    if (n)
+      qsort(names, n, sizeof *names, cmp);
     for (size_t k = 0; k < n; k++) {
       files += run_file(names[k]) == 0;
       free(names[k]);
