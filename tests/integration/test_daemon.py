@@ -89,7 +89,8 @@ def test_sigterm_with_writes_in_flight_keeps_every_acknowledged_write():
         except (ConnectionError, OSError):
             pass
         c.close()
-        assert s.stop(timeout=10) == 0, s.log_text()
+        assert s.proc.wait(timeout=10) == 0, s.log_text()
+        s.log.close()
         s2 = lc.Server(workdir=s.workdir).start()
         stored = {r["id"] for r in s2.call("rooms.list")["result"]["rooms"]}
         assert set(acked) <= stored
