@@ -39,6 +39,16 @@ static const char *const migrations[] = {
   "  updated_at INTEGER NOT NULL"
   ");"
   "CREATE UNIQUE INDEX rooms_seq ON rooms(seq);",
+  /* 2: the commerce journal: every durable fact of a room's show, in commit order.
+   * The engine rebuilds a room's state by replaying it (server/commerce/show.c). */
+  "CREATE TABLE journal ("
+  "  id INTEGER PRIMARY KEY,"
+  "  room TEXT NOT NULL,"
+  "  type TEXT NOT NULL,"
+  "  data TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object'),"
+  "  ts INTEGER NOT NULL"
+  ");"
+  "CREATE INDEX journal_room ON journal(room, id);",
 };
 #define SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations))
 
@@ -51,6 +61,7 @@ enum {
   ST_RELEASE,
   ST_ROLLBACK_TO,
   ST_ROOM_PUT,
+  ST_JOURNAL_APPEND,
   ST_COUNT
 };
 static const char *const stmt_sql[ST_COUNT] = {
@@ -64,6 +75,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                   " VALUES (?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM rooms), ?2, ?3, ?4)"
                   " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
                   " data = excluded.data, updated_at = excluded.updated_at",
+  [ST_JOURNAL_APPEND] = "INSERT INTO journal (room, type, data, ts) VALUES (?1, ?2, ?3, ?4)",
 };
 
 typedef int (*op_exec_fn)(lc_store *store, gpointer data);
@@ -770,4 +782,92 @@ fail:
   sqlite3_finalize(st);
   g_ptr_array_unref(rooms);
   return NULL;
+}
+
+/* ---- journal ------------------------------------------------------------------ */
+
+typedef struct {
+  char *room;
+  char *type;
+  char *data;
+  gint64 ts;
+} journal_data;
+
+static void journal_data_free(gpointer p) {
+  journal_data *d = p;
+  g_free(d->room);
+  g_free(d->type);
+  g_free(d->data);
+  g_free(d);
+}
+
+/* Writer thread. */
+static int journal_exec(lc_store *s, gpointer data) {
+  journal_data *d = data;
+  sqlite3_stmt *st = s->stmts[ST_JOURNAL_APPEND];
+  int rc = sqlite3_bind_text(st, 1, d->room, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, 2, d->type, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, 3, d->data, -1, SQLITE_STATIC);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_int64(st, 4, d->ts);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(st);
+  int err = rc == SQLITE_DONE ? 0 : sql_err(sqlite3_extended_errcode(s->wdb));
+  if (err != 0)
+    LC_WARN(d->room, NULL, "database %s: journal append (%s) failed: %s", s->path, d->type,
+            sqlite3_errmsg(s->wdb));
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return err;
+}
+
+void lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
+                             lc_store_done_cb cb, gpointer user) {
+  op *o = g_new0(op, 1);
+  o->cb = cb;
+  o->user = user;
+  o->is_write = true;
+  if (room == NULL || room[0] == '\0' || type == NULL || type[0] == '\0' || data_json == NULL) {
+    LC_WARN(room, NULL, "rejected journal write: invalid room, type or data");
+    o->err = LC_EINVAL;
+    g_free(data_json);
+  } else {
+    journal_data *d = g_new0(journal_data, 1);
+    d->room = g_strdup(room);
+    d->type = g_strdup(type);
+    d->data = data_json;
+    d->ts = g_get_real_time() / 1000;
+    o->exec = journal_exec;
+    o->data = d;
+    o->free_data = journal_data_free;
+  }
+  enqueue(store, o);
+}
+
+int lc_store_journal_load(lc_store *store, const char *room, lc_store_journal_fn fn, gpointer user) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(store->rdb,
+                              "SELECT id, type, data, ts FROM journal WHERE room = ?1 ORDER BY id", -1,
+                              &st, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, 1, room, -1, SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK)
+    goto fail;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *type = (const char *)sqlite3_column_text(st, 1);
+    const char *data = (const char *)sqlite3_column_text(st, 2);
+    fn(sqlite3_column_int64(st, 0), type ? type : "", data ? data : "{}", sqlite3_column_int64(st, 3),
+       user);
+  }
+  if (rc != SQLITE_DONE)
+    goto fail;
+  sqlite3_finalize(st);
+  return 0;
+fail:
+  LC_ERROR(room, NULL, "database %s: loading the journal failed: %s", store->path,
+           sqlite3_errmsg(store->rdb));
+  sqlite3_finalize(st);
+  return LC_EIO;
 }

@@ -69,3 +69,17 @@ typedef struct {
 /* All stored rooms in creation order: a GPtrArray of lc_store_room* that frees them
  * (transfer full). Main thread; meant for start-up. On error returns NULL. */
 GPtrArray *lc_store_rooms_load(lc_store *store);
+
+/* ---- commerce journal --------------------------------------------------------- */
+
+/* Appends one fact of a room's show: type such as "order.created", data_json a JSON
+ * object as text (transfer full: g_free'd by the store). Facts of one room are
+ * replayed in append order. Main thread. */
+void lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
+                             lc_store_done_cb cb, gpointer user);
+
+/* Called for each fact of a room in order; strings are borrowed for the call. */
+typedef void (*lc_store_journal_fn)(gint64 id, const char *type, const char *data_json, gint64 ts_ms,
+                                    gpointer user);
+/* Replays a room's journal synchronously. 0 or LC_EIO. Main thread (start-up). */
+int lc_store_journal_load(lc_store *store, const char *room, lc_store_journal_fn fn, gpointer user);

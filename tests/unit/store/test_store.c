@@ -145,7 +145,7 @@ static void test_open_create(void) {
   fx_init(&fx);
   char *path = g_build_filename(fx.dir, "a", "b", "live.db", NULL); /* parents created */
   lc_store *s = open_ok(path, NULL);
-  g_assert_cmpint(lc_store_schema_version(s), ==, 1);
+  g_assert_cmpint(lc_store_schema_version(s), ==, 2);
   g_assert_cmpuint(lc_store_pending(s), ==, 0);
   g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
   char *lock = g_strdup_printf("%s.lock", path);
@@ -158,7 +158,7 @@ static void test_open_create(void) {
 
   /* what an operator would check with the sqlite3 shell */
   sqlite3 *db = raw_open(path, SQLITE_OPEN_READONLY);
-  g_assert_cmpint(raw_int(db, "PRAGMA user_version"), ==, 1);
+  g_assert_cmpint(raw_int(db, "PRAGMA user_version"), ==, 2);
   char *mode = raw_text(db, "PRAGMA journal_mode");
   g_assert_cmpstr(mode, ==, "wal");
   g_free(mode);
@@ -167,7 +167,7 @@ static void test_open_create(void) {
 
   /* reopening an up-to-date database applies nothing and keeps the version */
   s = open_ok(path, NULL);
-  g_assert_cmpint(lc_store_schema_version(s), ==, 1);
+  g_assert_cmpint(lc_store_schema_version(s), ==, 2);
   lc_store_close(s);
   lc_store_close(NULL);
   g_free(lock);
@@ -382,7 +382,7 @@ static void test_newer_version_refused(void) {
     char *msg = open_fail(fx.db);
     g_assert_nonnull(strstr(msg, fx.db));
     g_assert_nonnull(strstr(msg, "schema version 999"));
-    g_assert_nonnull(strstr(msg, "version 1)"));
+    g_assert_nonnull(strstr(msg, "version 2)"));
     g_assert_null(strstr(msg, "in use"));
     g_free(msg);
     assert_file_is(fx.db, before);
@@ -522,12 +522,58 @@ static void test_close_commits_pending(void) {
   fx_clear(&fx);
 }
 
+typedef struct {
+  GString *seen;
+  gint64 last_id;
+} journal_seen;
+
+static void journal_cb(gint64 id, const char *type, const char *data, gint64 ts, gpointer user) {
+  journal_seen *j = user;
+  g_assert_cmpint(id, >, j->last_id); /* append order */
+  j->last_id = id;
+  g_assert_cmpint(ts, >, 0);
+  g_string_append_printf(j->seen, "%s %s;", type, data);
+}
+
+/* Facts are acknowledged after commit, replayed per room in append order, and invalid
+ * ones fail alone. */
+static void test_journal_append_replay(void) {
+  fixture fx;
+  fx_init(&fx);
+  lc_store *s = open_ok(fx.db, NULL);
+  done_count ok = {0, 1}, bad = {0, 0};
+  lc_store_journal_append(s, "a", "order.created", g_strdup("{\"n\":1}"), count_cb, &ok);
+  lc_store_journal_append(s, "b", "order.created", g_strdup("{\"n\":2}"), count_cb, &ok);
+  lc_store_journal_append(s, "a", "order.paid", g_strdup("[1]"), count_cb, &bad); /* not an object */
+  lc_store_journal_append(s, "a", "order.paid", g_strdup("{\"n\":3}"), count_cb, &ok);
+  lc_store_journal_append(s, "", "x", g_strdup("{}"), count_cb, &bad);
+  g_assert_cmpint(ok.calls, ==, 0); /* never inside the call */
+  wait_calls(&ok.calls, 3);
+  wait_calls(&bad.calls, 2);
+  g_assert_cmpint(ok.last_err, ==, 0);
+  g_assert_cmpint(bad.last_err, ==, LC_EINVAL);
+  lc_store_close(s);
+
+  s = open_ok(fx.db, NULL); /* durable across reopen */
+  journal_seen j = {g_string_new(NULL), 0};
+  g_assert_cmpint(lc_store_journal_load(s, "a", journal_cb, &j), ==, 0);
+  g_assert_cmpstr(j.seen->str, ==, "order.created {\"n\":1};order.paid {\"n\":3};");
+  g_string_truncate(j.seen, 0);
+  j.last_id = 0;
+  g_assert_cmpint(lc_store_journal_load(s, "nobody", journal_cb, &j), ==, 0);
+  g_assert_cmpstr(j.seen->str, ==, "");
+  g_string_free(j.seen, TRUE);
+  lc_store_close(s);
+  fx_clear(&fx);
+}
+
 int main(int argc, char **argv) {
   g_test_init(&argc, &argv, NULL);
   main_thread = g_thread_self();
   if (!g_test_verbose())
     lc_log_set_level(LC_LOG_ERROR); /* refusals are expected here; keep output short */
   g_test_add_func("/store/open_create", test_open_create);
+  g_test_add_func("/store/journal_append_replay", test_journal_append_replay);
   g_test_add_func("/store/put_load_roundtrip", test_put_load_roundtrip);
   g_test_add_func("/store/invalid_writes_fail_alone", test_invalid_writes_fail_alone);
   g_test_add_func("/store/completion_after_commit_in_order", test_completion_after_commit_in_order);
