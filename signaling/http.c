@@ -1,0 +1,614 @@
+/* HTTP server: libwebsockets on the GLib main loop.
+ *
+ * This file is the lws glue only: the context and vhost, per-connection state, request
+ * checks (URI length, body size, method), dispatch through a route table, and writing
+ * an lc__http_response (memory body or file) back in LWS_CALLBACK_HTTP_WRITEABLE.
+ * The handlers live in http_api.c, the web-root lookup in static.c.
+ * Main thread only (lws runs in the GLib main context of the loop given to lc_http_new). */
+#define LC_LOG_DOMAIN "http"
+#include "http_internal.h"
+#include "errors.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CHUNK 16384           /* body bytes written per writeable callback */
+#define HEADER_SPACE 4096     /* response header buffer */
+#define MAX_STATUS 600
+
+struct lc_http {
+  lc__http_env env;
+  char *bind, *web_root, *cors; /* owned copies of the option strings */
+  GMainLoop *loop;              /* ref held */
+  struct lws_context *ctx;
+  struct lws_context *alive;    /* lws writes NULL here when the context is fully gone */
+  struct lws_vhost *vhost;
+  struct lws_protocols protocols[2];
+  unsigned connections;
+  lc_metric *m_connections;
+  lc_metric *m_requests[MAX_STATUS]; /* by status code, created on first use */
+};
+
+/* Per connection (lws allocates and zeroes it; it lives as long as the connection). */
+typedef struct {
+  lc__http_response res;
+  bool pending;       /* res is ready but waits for the request body to end */
+  bool sending;       /* headers are out, body being written */
+  bool head;
+  size_t off;         /* body bytes written so far */
+  gint64 body_seen;   /* request body bytes received */
+  bool counted;       /* this connection is in http->connections */
+} session;
+
+typedef void (*route_fn)(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+
+typedef struct {
+  const char *path;
+  bool prefix; /* matches path and everything below it */
+  bool cors;   /* Access-Control-Allow-Origin applies */
+  route_fn fn;
+} route;
+
+/* First match wins. */
+static const route routes[] = {
+    {"/healthz", false, true, lc__http_healthz},
+    {"/metrics", false, false, lc__http_metrics},
+    {"/api/rooms", false, true, lc__http_rooms},
+    {"/api/rooms/", true, true, lc__http_room},
+    {"/api/", true, true, lc__http_api_unknown},
+    {"/api", false, true, lc__http_api_unknown},
+    {"/", true, false, lc__http_static},
+};
+
+static const char allow_methods[] = "GET, HEAD, OPTIONS";
+
+/* ---- responses ---- */
+
+static void
+response_clear(lc__http_response *res)
+{
+  g_free(res->body);
+  if (res->has_fd)
+    close(res->fd);
+  for (int i = 0; i < res->n_headers; i++)
+    g_free(res->hvalue[i]);
+  memset(res, 0, sizeof *res);
+}
+
+static void
+session_reset(session *s)
+{
+  response_clear(&s->res);
+  s->pending = s->sending = s->head = false;
+  s->off = 0;
+  s->body_seen = 0;
+}
+
+static lc_http *
+http_of(struct lws *wsi)
+{
+  return lws_context_user(lws_get_context(wsi));
+}
+
+static void
+count_request(lc_http *http, int status)
+{
+  if (!http->env.opts.metrics || status < 100 || status >= MAX_STATUS)
+    return;
+  if (!http->m_requests[status]) {
+    char labels[32];
+    g_snprintf(labels, sizeof labels, "code=\"%d\"", status);
+    http->m_requests[status] = lc_metrics_counter(http->env.opts.metrics, "livecart_http_requests_total",
+                                                  labels, "HTTP requests answered, by status code");
+  }
+  lc_metric_add(http->m_requests[status], 1);
+}
+
+static int
+add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p, unsigned char *end)
+{
+  char key[64];
+  g_snprintf(key, sizeof key, "%s:", name);
+  return lws_add_http_header_by_name(wsi, (const unsigned char *)key, (const unsigned char *)value,
+                                     (int)strlen(value), p, end);
+}
+
+/* Writes the status line and headers of s->res, then asks for a writeable callback
+ * for the body. Returns 0, or -1 to close the connection. */
+static int
+send_headers(struct lws *wsi, session *s)
+{
+  lc__http_response *res = &s->res;
+  unsigned char buf[LWS_PRE + HEADER_SPACE];
+  unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+  gint64 len = res->has_fd ? res->file_size : (gint64)res->body_len;
+  char num[32];
+
+  count_request(http_of(wsi), res->status);
+  if (lws_add_http_header_status(wsi, (unsigned)res->status, &p, end))
+    return -1;
+  if (res->status != 204) {
+    if (res->content_type && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                                          (const unsigned char *)res->content_type,
+                                                          (int)strlen(res->content_type), &p, end))
+      return -1;
+    if (s->head || len == 0) {
+      /* lws tracks the body it expects from content_length; HEAD sends none. */
+      g_snprintf(num, sizeof num, "%" G_GINT64_FORMAT, len);
+      if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, (unsigned char *)num,
+                                       (int)strlen(num), &p, end))
+        return -1;
+    } else if (lws_add_http_header_content_length(wsi, (lws_filepos_t)len, &p, end)) {
+      return -1;
+    }
+  }
+  if (add_header(wsi, "X-Content-Type-Options", "nosniff", &p, end))
+    return -1;
+  for (int i = 0; i < res->n_headers; i++)
+    if (add_header(wsi, res->hname[i], res->hvalue[i], &p, end))
+      return -1;
+  if (res->close && add_header(wsi, "Connection", "close", &p, end))
+    return -1;
+  if (lws_finalize_write_http_header(wsi, start, &p, end))
+    return -1;
+  s->sending = true;
+  s->off = 0;
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+/* Finishes the transaction: 0 to keep the connection, -1 to close it. */
+static int
+finish(struct lws *wsi, session *s)
+{
+  bool close_it = s->res.close;
+  session_reset(s);
+  if (close_it)
+    return -1;
+  return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+on_writeable(struct lws *wsi, session *s)
+{
+  if (!s->sending)
+    return 0;
+  lc__http_response *res = &s->res;
+  gint64 total = res->has_fd ? res->file_size : (gint64)res->body_len;
+  if (s->head || res->status == 204 || total == 0)
+    return finish(wsi, s);
+
+  unsigned char buf[LWS_PRE + CHUNK];
+  size_t want = (size_t)MIN((gint64)CHUNK, total - (gint64)s->off);
+  ssize_t got;
+  if (res->has_fd) {
+    got = read(res->fd, buf + LWS_PRE, want);
+    if (got <= 0) {
+      LC_WARN(NULL, NULL, "static file shrank or failed while sending: %s",
+              got < 0 ? g_strerror(errno) : "early end of file");
+      return -1; /* the length is already promised: only closing is honest */
+    }
+  } else {
+    memcpy(buf + LWS_PRE, res->body + s->off, want);
+    got = (ssize_t)want;
+  }
+  s->off += (size_t)got;
+  bool last = (gint64)s->off >= total;
+  if (lws_write(wsi, buf + LWS_PRE, (size_t)got, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != got)
+    return -1;
+  if (last)
+    return finish(wsi, s);
+  lws_callback_on_writable(wsi);
+  return 0;
+}
+
+/* ---- requests ---- */
+
+static void
+cors_headers(lc_http *http, lc__http_response *res, bool preflight)
+{
+  const char *origin = http->env.opts.cors_origin;
+  if (!origin || !*origin)
+    return;
+  lc__http_header(res, "Access-Control-Allow-Origin", origin);
+  if (strcmp(origin, "*") != 0)
+    lc__http_header(res, "Vary", "Origin");
+  if (preflight) {
+    lc__http_header(res, "Access-Control-Allow-Methods", allow_methods);
+    lc__http_header(res, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+    lc__http_header(res, "Access-Control-Max-Age", "600");
+  }
+}
+
+static const route *
+find_route(const char *path, size_t len)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
+    size_t rl = strlen(routes[i].path);
+    if (routes[i].prefix ? (len >= rl && memcmp(path, routes[i].path, rl) == 0)
+                         : (len == rl && memcmp(path, routes[i].path, rl) == 0))
+      return &routes[i];
+  }
+  return NULL;
+}
+
+/* Content-Length: 0 and *out, or -1 when present but malformed. Absent: 0 and *out = 0. */
+static int
+content_length(struct lws *wsi, gint64 *out)
+{
+  *out = 0;
+  int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+  if (n <= 0)
+    return 0;
+  char v[32];
+  if (n >= (int)sizeof v || lws_hdr_copy(wsi, v, sizeof v, WSI_TOKEN_HTTP_CONTENT_LENGTH) < 0)
+    return -1;
+  guint64 value = 0;
+  if (!g_ascii_string_to_unsigned(v, 10, 0, G_MAXINT64, &value, NULL))
+    return -1;
+  *out = (gint64)value;
+  return 0;
+}
+
+/* Fills s->res for the request; sets *has_body when a request body is still to come. */
+static void
+handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
+{
+  lc__http_response *res = &s->res;
+  char *uri = NULL;
+  int uri_len = 0;
+  int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+  *has_body = false;
+  if (method < 0 || !uri || uri_len <= 0) {
+    res->close = true;
+    lc__http_error(res, 400, "bad_request", "malformed request line");
+    return;
+  }
+  static const char *const names[] = {"GET", "POST", "OPTIONS", "PUT", "PATCH", "DELETE", "CONNECT", "HEAD"};
+  lc__http_request req = {
+      .method = method < (int)G_N_ELEMENTS(names) ? names[method] : "?",
+      .head = method == LWSHUMETH_HEAD,
+      .path = uri,
+      .path_len = (size_t)uri_len,
+  };
+  s->head = req.head;
+  int args = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+  if ((size_t)uri_len + (size_t)(args > 0 ? args + 1 : 0) > http->env.opts.max_uri) {
+    res->close = true;
+    lc__http_error(res, 414, "uri_too_long", "request URI is too long");
+    return;
+  }
+  gint64 clen = 0;
+  if (content_length(wsi, &clen) < 0) {
+    res->close = true;
+    lc__http_error(res, 400, "bad_request", "malformed Content-Length");
+    return;
+  }
+  if (clen > (gint64)http->env.opts.max_body) {
+    res->close = true; /* the body is not read: the connection cannot be reused */
+    lc__http_error(res, 413, "too_large", "request body is too large");
+    return;
+  }
+  *has_body = clen > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+
+  const route *r = find_route(req.path, req.path_len);
+  if (!r) {
+    lc__http_error(res, 400, "bad_request", "the path must start with /");
+  } else if (method == LWSHUMETH_OPTIONS) {
+    res->status = 204;
+    lc__http_header(res, "Allow", allow_methods);
+    if (r->cors)
+      cors_headers(http, res, true);
+  } else if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD) {
+    lc__http_error(res, 405, "method_not_allowed", "only GET, HEAD and OPTIONS are allowed here");
+    lc__http_header(res, "Allow", allow_methods);
+  } else {
+    r->fn(&http->env, &req, res);
+  }
+  if (r && r->cors && method != LWSHUMETH_OPTIONS)
+    cors_headers(http, res, false);
+  LC_DEBUG(NULL, NULL, "%s %.*s -> %d", req.method, uri_len, uri, res->status);
+}
+
+static int
+on_http(lc_http *http, struct lws *wsi, session *s)
+{
+  session_reset(s);
+  bool has_body = false;
+  handle_request(http, wsi, s, &has_body);
+  if (has_body && !s->res.close) {
+    s->pending = true; /* answer once the body is in, so the connection stays in sync */
+    return 0;
+  }
+  return send_headers(wsi, s);
+}
+
+static int
+on_body(lc_http *http, struct lws *wsi, session *s, size_t len)
+{
+  s->body_seen += (gint64)len;
+  if (s->sending || s->body_seen <= (gint64)http->env.opts.max_body)
+    return 0;
+  /* A body without (or with a lying) length ran past the limit: cut it off. */
+  session_reset(s);
+  s->res.close = true;
+  lc__http_error(&s->res, 413, "too_large", "request body is too large");
+  return send_headers(wsi, s);
+}
+
+static int
+on_body_done(struct lws *wsi, session *s)
+{
+  if (!s->pending)
+    return 0;
+  s->pending = false;
+  return send_headers(wsi, s);
+}
+
+static void
+connection_opened(lc_http *http, session *s)
+{
+  if (s->counted)
+    return;
+  s->counted = true;
+  http->connections++;
+  if (http->m_connections)
+    lc_metric_set(http->m_connections, http->connections);
+}
+
+static void
+connection_closed(lc_http *http, session *s)
+{
+  session_reset(s);
+  if (!s->counted)
+    return;
+  s->counted = false;
+  http->connections--;
+  if (http->m_connections)
+    lc_metric_set(http->m_connections, http->connections);
+}
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+  lc_http *http = http_of(wsi);
+  session *s = user;
+  switch (reason) {
+  case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
+    if (s)
+      connection_opened(http, s);
+    return 0;
+  case LWS_CALLBACK_HTTP:
+    return s ? on_http(http, wsi, s) : -1;
+  case LWS_CALLBACK_HTTP_BODY:
+    return s ? on_body(http, wsi, s, len) : -1;
+  case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    return s ? on_body_done(wsi, s) : -1;
+  case LWS_CALLBACK_HTTP_WRITEABLE:
+    return s ? on_writeable(wsi, s) : 0;
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    return -1; /* no websocket protocol is served yet */
+  case LWS_CALLBACK_CLOSED_HTTP:
+  case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    if (s)
+      connection_closed(http, s);
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+/* ---- lws logging ---- */
+
+/* lws logs some client mistakes (e.g. oversized headers) at ERR: at most LOG_BURST
+ * lines per LOG_WINDOW so a hostile client cannot flood the log. lws runs on the
+ * main thread only, so the limiter needs no lock. */
+#define LOG_BURST 20
+#define LOG_WINDOW (10 * G_USEC_PER_SEC)
+
+static void
+lws_log_emit(int level, const char *line)
+{
+  static gint64 window_start;
+  static unsigned in_window, suppressed;
+  lc_log_level lvl = (level & LLL_ERR) ? LC_LOG_ERROR : LC_LOG_WARN;
+  if (!lc_log_enabled(lvl))
+    return;
+  gint64 now = g_get_monotonic_time();
+  if (now - window_start > LOG_WINDOW) {
+    if (suppressed)
+      lc_log_write(LC_LOG_WARN, "lws", NULL, NULL, "%u libwebsockets log lines suppressed", suppressed);
+    window_start = now;
+    in_window = suppressed = 0;
+  }
+  if (++in_window > LOG_BURST) {
+    suppressed++;
+    return;
+  }
+  size_t n = strlen(line);
+  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+    n--;
+  /* lws prefixes its own timestamp "[date] E: "; keep the message only. */
+  const char *msg = line;
+  if (msg[0] == '[') {
+    const char *close = memchr(msg, ']', n);
+    if (close && close + 1 < line + n) {
+      msg = close + 1;
+      while (*msg == ' ')
+        msg++;
+    }
+  }
+  lc_log_write(lvl, "lws", NULL, NULL, "%.*s", (int)(n - (size_t)(msg - line)), msg);
+}
+
+/* ---- lifecycle ---- */
+
+/* Tries to listen on addr:port ourselves: NULL when it works, else why not (transfer
+ * full). lws 4.1 only logs bind errors, and for an address that is not on this host
+ * it "waits for the interface" instead of failing; this check gives a clear error. */
+static char *
+probe_listen(const char *addr, int port)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl;
+  memset(&ss, 0, sizeof ss);
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons((uint16_t)port);
+    sl = sizeof *v4;
+  } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons((uint16_t)port);
+    sl = sizeof *v6;
+  } else {
+    return g_strdup("not a numeric IPv4 or IPv6 address");
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return g_strdup(g_strerror(errno));
+  int one = 1;
+  char *reason = NULL;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1) != 0)
+    reason = g_strdup(g_strerror(errno));
+  close(fd);
+  return reason;
+}
+
+static bool
+numeric_address(const char *addr)
+{
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1;
+}
+
+lc_http *
+lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
+{
+  lc_http *http = g_new0(lc_http, 1);
+  http->env.opts = *opts;
+  http->bind = g_strdup(opts->bind ? opts->bind : "127.0.0.1");
+  http->web_root = g_strdup(opts->web_root ? opts->web_root : "web");
+  http->cors = g_strdup(opts->cors_origin ? opts->cors_origin : "");
+  http->env.opts.bind = http->bind;
+  http->env.opts.web_root = http->web_root;
+  http->env.opts.cors_origin = http->cors;
+  http->env.started_us = g_get_monotonic_time();
+  http->loop = g_main_loop_ref(loop);
+
+  if (!numeric_address(http->bind) || opts->port < 0 || opts->port > 65535) {
+    *err_msg = g_strdup_printf("cannot listen on %s:%d: not a numeric IPv4/IPv6 address and port",
+                               http->bind, opts->port);
+    goto fail;
+  }
+  if (strpbrk(http->cors, "\r\n")) {
+    *err_msg = g_strdup("cors_origin must not contain line breaks");
+    goto fail;
+  }
+  char *real = realpath(http->web_root, NULL);
+  if (real) {
+    http->env.web_root_real = g_strdup(real);
+    free(real);
+  } else {
+    LC_WARN(NULL, NULL, "web root %s: %s (static files will answer 404)", http->web_root,
+            g_strerror(errno));
+  }
+  if (opts->metrics) {
+    http->m_connections = lc_metrics_gauge(opts->metrics, "livecart_http_connections", NULL,
+                                           "Open HTTP connections");
+    lc_metrics_counter(opts->metrics, "livecart_http_requests_total", "code=\"200\"",
+                       "HTTP requests answered, by status code");
+  }
+
+  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+  http->protocols[0] = (struct lws_protocols){
+      .name = "lc-http",
+      .callback = callback,
+      .per_session_data_size = sizeof(session),
+  };
+  void *foreign[1] = {loop};
+  struct lws_context_creation_info info;
+  memset(&info, 0, sizeof info);
+  info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                 LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
+  info.foreign_loops = foreign;
+  info.pcontext = &http->alive;
+  info.user = http;
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.server_string = "livecart";
+  /* The header buffer must hold the longest accepted URI plus ordinary headers. */
+  info.max_http_header_data = (unsigned short)MIN(65535, opts->max_uri + 8192);
+  info.timeout_secs = 10;
+  info.keepalive_timeout = 30;
+  http->ctx = lws_create_context(&info);
+  if (!http->ctx) {
+    *err_msg = g_strdup("cannot create the libwebsockets context (is the glib event library installed?)");
+    goto fail;
+  }
+  http->alive = http->ctx;
+
+  char *why = probe_listen(http->bind, opts->port);
+  if (why) {
+    *err_msg = g_strdup_printf("cannot listen on %s:%d: %s", http->bind, opts->port, why);
+    g_free(why);
+    goto fail;
+  }
+  info.port = opts->port;
+  info.iface = http->bind;
+  info.protocols = http->protocols;
+  info.vhost_name = "livecart";
+  http->vhost = lws_create_vhost(http->ctx, &info);
+  if (!http->vhost) {
+    *err_msg = g_strdup_printf("cannot listen on %s:%d: libwebsockets could not create the listener",
+                               http->bind, opts->port);
+    goto fail;
+  }
+  LC_INFO(NULL, NULL, "listening on http://%s:%d web_root=%s", http->bind,
+          lws_get_vhost_listen_port(http->vhost), http->web_root);
+  return http;
+
+fail:
+  lc_http_free(http);
+  return NULL;
+}
+
+unsigned
+lc_http_connections(lc_http *http)
+{
+  return http ? http->connections : 0;
+}
+
+void
+lc_http_free(lc_http *http)
+{
+  if (!http)
+    return;
+  if (http->ctx) {
+    lws_context_destroy(http->ctx);
+    /* With a foreign loop lws may finish closing from the loop: let it run a little. */
+    GMainContext *mc = g_main_loop_get_context(http->loop);
+    for (int i = 0; http->alive && i < 1000; i++)
+      g_main_context_iteration(mc, FALSE);
+    if (http->alive)
+      LC_WARN(NULL, NULL, "libwebsockets context did not finish closing");
+  }
+  if (http->m_connections)
+    lc_metric_set(http->m_connections, 0);
+  g_main_loop_unref(http->loop);
+  g_free(http->env.web_root_real);
+  g_free(http->bind);
+  g_free(http->web_root);
+  g_free(http->cors);
+  g_free(http);
+}

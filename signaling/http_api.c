@@ -1,0 +1,134 @@
+/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id} and the web root.
+ * They fill an lc__http_response; http.c writes it. Main thread only. */
+#define LC_LOG_DOMAIN "http"
+#include "http_internal.h"
+#include "errors.h"
+#include "log.h"
+#include "metrics.h"
+#include "rooms.h"
+
+#include <string.h>
+
+void
+lc__http_header(lc__http_response *res, const char *name, const char *value)
+{
+  g_return_if_fail(res->n_headers < LC__HTTP_MAX_HEADERS);
+  res->hname[res->n_headers] = name;
+  res->hvalue[res->n_headers] = g_strdup(value);
+  res->n_headers++;
+}
+
+void
+lc__http_json(lc__http_response *res, int status, json_t *obj)
+{
+  char *text = json_dumps(obj, JSON_COMPACT | JSON_ENSURE_ASCII);
+  json_decref(obj);
+  if (!text)
+    g_error("http: json_dumps failed (out of memory)");
+  g_free(res->body);
+  res->status = status;
+  res->content_type = "application/json";
+  /* jansson allocates with malloc: copy into GLib memory so one free function fits all. */
+  res->body_len = strlen(text);
+  res->body = g_strndup(text, res->body_len);
+  free(text);
+}
+
+void
+lc__http_error(lc__http_response *res, int status, const char *code, const char *message)
+{
+  lc__http_json(res, status,
+                json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message));
+}
+
+void
+lc__http_healthz(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  gint64 uptime = (g_get_monotonic_time() - env->started_us) / G_USEC_PER_SEC;
+  json_t *obj = json_pack("{s:s,s:s,s:I}", "status", "ok", "version", LC_VERSION, "uptime_s",
+                          (json_int_t)uptime);
+  if (env->opts.health)
+    env->opts.health(obj, env->opts.user);
+  lc__http_header(res, "Cache-Control", "no-store");
+  lc__http_json(res, 200, obj);
+}
+
+void
+lc__http_metrics(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  if (!env->opts.metrics) {
+    lc__http_error(res, 404, "not_found", "metrics are not enabled");
+    return;
+  }
+  res->status = 200;
+  res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  res->body = lc_metrics_render(env->opts.metrics);
+  res->body_len = strlen(res->body);
+  lc__http_header(res, "Cache-Control", "no-store");
+}
+
+void
+lc__http_rooms(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  if (!env->opts.rooms) {
+    lc__http_error(res, 503, "unavailable", "the room registry is not ready");
+    return;
+  }
+  json_t *list = lc_rooms_list_json(env->opts.rooms);
+  lc__http_header(res, "Cache-Control", "no-store");
+  lc__http_json(res, 200, json_pack("{s:o}", "rooms", list));
+}
+
+void
+lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  static const char prefix[] = "/api/rooms/";
+  if (!env->opts.rooms) {
+    lc__http_error(res, 503, "unavailable", "the room registry is not ready");
+    return;
+  }
+  char *id = g_strndup(req->path + strlen(prefix), req->path_len - strlen(prefix));
+  /* g_strndup stops at a NUL: a NUL inside the path makes the id differ in length. */
+  if (strlen(id) != req->path_len - strlen(prefix) || !lc_rooms_valid_id(id)) {
+    lc__http_error(res, 400, lc_errcode(LC_EINVAL), "room id must be 1-64 characters of [a-z0-9_-]");
+    goto done;
+  }
+  lc_room *room = lc_rooms_get(env->opts.rooms, id);
+  if (!room) {
+    lc__http_error(res, 404, lc_errcode(LC_ENOENT), "no such room");
+    goto done;
+  }
+  lc__http_header(res, "Cache-Control", "no-store");
+  lc__http_json(res, 200, json_pack("{s:o}", "room", lc_room_to_json(room, false)));
+done:
+  g_free(id);
+}
+
+void
+lc__http_api_unknown(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  lc__http_error(res, 404, "not_found", "no such API endpoint");
+}
+
+void
+lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  int fd = -1;
+  gint64 size = 0;
+  const char *mime = NULL;
+  int err = lc__static_open(env->web_root_real, req->path, req->path_len, &fd, &size, &mime);
+  if (err == LC_EINVAL) {
+    lc__http_error(res, 400, "bad_request", "malformed path");
+    return;
+  }
+  if (err) {
+    lc__http_error(res, 404, "not_found", "no such file");
+    return;
+  }
+  res->status = 200;
+  res->content_type = mime;
+  res->has_fd = true;
+  res->fd = fd;
+  res->file_size = size;
+  lc__http_header(res, "Cache-Control", "no-cache");
+}

@@ -1,0 +1,66 @@
+/* Shared-internal pieces of the HTTP server (not a public API).
+ *
+ * http.c is the libwebsockets glue: context, connections, request parsing, writing
+ * responses. http_api.c holds the route handlers and static.c the web-root file
+ * lookup; neither touches libwebsockets, they fill an lc__http_response.
+ * Main thread only. */
+#pragma once
+#include "http.h"
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define LC__HTTP_MAX_HEADERS 8
+
+typedef struct {
+  const char *method; /* "GET", "HEAD", "POST", ... */
+  bool head;          /* HEAD: send the headers of the GET answer, no body */
+  const char *path;   /* decoded, starts with '/' */
+  size_t path_len;
+} lc__http_request;
+
+typedef struct {
+  int status;
+  const char *content_type; /* static string */
+  char *body;               /* owned (g_free), or NULL */
+  size_t body_len;
+  bool has_fd;              /* stream fd (owned) instead of body */
+  int fd;
+  gint64 file_size;
+  bool close;               /* close the connection after the response */
+  const char *hname[LC__HTTP_MAX_HEADERS]; /* extra headers (static names) */
+  char *hvalue[LC__HTTP_MAX_HEADERS];      /* owned values */
+  int n_headers;
+} lc__http_response;
+
+/* Server state shared with the route handlers (read-only for them). */
+typedef struct {
+  lc_http_options opts;  /* strings point into the copies below */
+  char *web_root_real;   /* realpath of opts.web_root, or NULL when missing */
+  gint64 started_us;     /* monotonic time of lc_http_new */
+} lc__http_env;
+
+/* Adds an extra header (value copied). */
+void lc__http_header(lc__http_response *res, const char *name, const char *value);
+/* Sets a JSON body (takes ownership of obj, transfer full) and the status. */
+void lc__http_json(lc__http_response *res, int status, json_t *obj);
+/* Sets {"error":{"code","message"}} with the status. */
+void lc__http_error(lc__http_response *res, int status, const char *code, const char *message);
+
+/* Route handlers (http_api.c). */
+void lc__http_healthz(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+void lc__http_metrics(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+void lc__http_rooms(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+void lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+void lc__http_api_unknown(const lc__http_env *env, const lc__http_request *req,
+                          lc__http_response *res);
+void lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+
+/* static.c: opens the file for a request path below root (a realpath). Returns 0 and
+ * an fd (transfer full), its size and MIME type; LC_EINVAL for a malformed path
+ * (NUL, backslash, "..", "." segments); LC_ENOENT when missing, a dotfile, not a
+ * regular file, or resolving outside root through a symlink. */
+int lc__static_open(const char *root, const char *path, size_t path_len, int *fd, gint64 *size,
+                    const char **mime);
+/* MIME type for a file name (by extension); application/octet-stream when unknown. */
+const char *lc__static_mime(const char *name);

@@ -1,0 +1,480 @@
+"""The HTTP server of the real livecartd: routes, JSON errors, limits, hostile input,
+static files and the Prometheus /metrics text (parsed, not grepped)."""
+import http.client
+import json
+import math
+import os
+import re
+import socket
+import time
+
+import pytest
+
+import lc
+
+
+# ---- helpers ---------------------------------------------------------------
+
+def raw(server, data, timeout=5, read=True):
+    """Sends raw bytes on a new connection; returns everything read until close/timeout."""
+    s = socket.create_connection(("127.0.0.1", server.http_port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        if read:
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except (socket.timeout, ConnectionResetError):
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        s.close()
+    return out
+
+
+def parse_raw_response(data):
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def assert_json_error(status, headers, body, want_status, want_code):
+    assert status == want_status, (status, body)
+    assert lower(headers)["content-type"].startswith("application/json")
+    err = json.loads(body)["error"]
+    assert err["code"] == want_code
+    assert isinstance(err["message"], str) and err["message"]
+
+
+def assert_alive(server):
+    status, body = server.get_json("/healthz")
+    assert status == 200 and body["status"] == "ok"
+
+
+# A small parser for the Prometheus text format 0.0.4.
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_prometheus(text):
+    """Returns (types, samples); samples are (name, labels dict, value). Asserts the
+    structure: HELP then TYPE once per family, every sample in a declared family."""
+    assert text.endswith("\n")
+    types, helps, samples = {}, set(), []
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# HELP "):
+            helps.add(line.split(" ")[2])
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
+            assert name in helps, f"TYPE without HELP: {line}"
+            assert name not in types, f"family declared twice: {name}"
+            types[name] = kind
+            continue
+        assert not line.startswith("#"), line
+        m = SAMPLE_RE.match(line)
+        assert m, f"malformed sample line: {line!r}"
+        name, _, labeltext, value = m.groups()
+        labels = dict(LABEL_RE.findall(labeltext or ""))
+        if labeltext:
+            rebuilt = ",".join(f'{k}="{v}"' for k, v in LABEL_RE.findall(labeltext))
+            assert rebuilt == labeltext, f"malformed labels: {line!r}"
+        v = float(value)  # accepts +Inf / NaN spelled the Prometheus way
+        family = name
+        if family not in types:
+            for suffix in ("_bucket", "_sum", "_count"):
+                base = name[: -len(suffix)]
+                if name.endswith(suffix) and types.get(base) == "histogram":
+                    family = base
+                    break
+        assert family in types, f"sample {name} has no declared family"
+        samples.append((name, labels, v))
+    return types, samples
+
+
+def check_histograms(types, samples):
+    """Buckets ascend in le and count, end at +Inf, and +Inf equals _count."""
+    checked = 0
+    for fam, kind in types.items():
+        if kind != "histogram":
+            continue
+        series = {}
+        for name, labels, v in samples:
+            if name == fam + "_bucket":
+                key = tuple(sorted((k, x) for k, x in labels.items() if k != "le"))
+                series.setdefault(key, []).append((float(labels["le"]), v))
+        counts = {tuple(sorted(l.items())): v for n, l, v in samples if n == fam + "_count"}
+        sums = {tuple(sorted(l.items())): v for n, l, v in samples if n == fam + "_sum"}
+        assert series, f"histogram {fam} without buckets"
+        for key, buckets in series.items():
+            les = [le for le, _ in buckets]
+            assert les == sorted(les) and len(set(les)) == len(les), f"{fam}: le not ascending"
+            assert math.isinf(les[-1]) and les[-1] > 0, f"{fam}: no +Inf bucket"
+            values = [c for _, c in buckets]
+            assert values == sorted(values), f"{fam}: buckets not cumulative"
+            assert counts[key] == values[-1], f"{fam}: +Inf bucket != _count"
+            assert key in sums
+            checked += 1
+    return checked
+
+
+def metrics(server):
+    status, headers, body = server.request("GET", "/metrics")
+    assert status == 200
+    assert lower(headers)["content-type"].startswith("text/plain; version=0.0.4")
+    return parse_prometheus(body.decode("utf-8"))
+
+
+def value(samples, name, **labels):
+    for n, l, v in samples:
+        if n == name and all(l.get(k) == x for k, x in labels.items()):
+            return v
+    return None
+
+
+# ---- routes ----------------------------------------------------------------
+
+def test_healthz_fields(server):
+    status, headers, body = server.request("GET", "/healthz")
+    assert status == 200
+    h = lower(headers)
+    assert h["content-type"] == "application/json"
+    assert h["access-control-allow-origin"] == "*"  # the default cors_origin
+    doc = json.loads(body)
+    assert doc["status"] == "ok"
+    assert doc["version"] == lc_version()
+    assert isinstance(doc["uptime_s"], int) and 0 <= doc["uptime_s"] < 300
+    # fields added by the daemon's health callback
+    assert doc["rooms"] == 0
+
+
+def lc_version():
+    with open(os.path.join(lc.SRCDIR, "meson.build")) as f:
+        return re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
+
+
+def test_metrics_text_is_well_formed(server):
+    server.request("GET", "/healthz")
+    server.request("GET", "/does-not-exist")
+    types, samples = metrics(server)
+    assert check_histograms(types, samples) >= 1
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds"):
+        assert value(samples, name) is not None, name
+    assert types["process_cpu_seconds_total"] == "counter"
+    assert value(samples, "process_resident_memory_bytes") > 1e6
+    assert abs(value(samples, "process_start_time_seconds") - time.time()) < 600
+    assert types["livecart_rooms"] == "gauge"
+    assert types["livecart_http_requests_total"] == "counter"
+    assert types["livecart_http_connections"] == "gauge"
+    assert value(samples, "livecart_http_requests_total", code="200") >= 2  # start-up polls + ours
+    assert value(samples, "livecart_http_requests_total", code="404") == 1
+    # the connection that asks for /metrics is open while it renders
+    assert value(samples, "livecart_http_connections") >= 1
+
+
+def test_metrics_count_connections(server):
+    c = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    c2 = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    try:
+        c.request("GET", "/healthz")
+        c.getresponse().read()
+        c2.request("GET", "/healthz")
+        c2.getresponse().read()
+        # both keep-alive connections are idle but open
+        c.request("GET", "/metrics")
+        _, samples = parse_prometheus(c.getresponse().read().decode())
+        assert value(samples, "livecart_http_connections") == 2
+    finally:
+        c.close()
+        c2.close()
+    deadline = time.monotonic() + 5
+    while True:
+        _, samples = metrics(server)
+        if value(samples, "livecart_http_connections") == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert value(samples, "livecart_http_connections") == 1
+
+
+def test_rooms_api(server):
+    status, doc = server.get_json("/api/rooms")
+    assert status == 200 and doc == {"rooms": []}
+    r = server.call("room.create", {"id": "show-1", "title": "Autumn drop", "creator": "Lin"})
+    assert r["ok"], r
+    assert server.call("room.create", {"id": "show-2"})["ok"]
+    status, doc = server.get_json("/api/rooms")
+    assert status == 200
+    assert [x["id"] for x in doc["rooms"]] == ["show-1", "show-2"]
+    status, headers, body = server.request("GET", "/api/rooms/show-1")
+    assert status == 200
+    assert lower(headers)["access-control-allow-origin"] == "*"
+    room = json.loads(body)["room"]
+    assert room["id"] == "show-1" and room["title"] == "Autumn drop"
+    assert "stream_key" not in room  # never public
+    for bad in ("/api/rooms/BAD!", "/api/rooms/" + "a" * 65, "/api/rooms/a%20b", "/api/rooms/"):
+        assert_json_error(*server.request("GET", bad), 400, "invalid_argument")
+    assert_json_error(*server.request("GET", "/api/rooms/nope"), 404, "not_found")
+    assert_json_error(*server.request("GET", "/api/rooms/show-1/extra"), 400, "invalid_argument")
+    assert_json_error(*server.request("GET", "/api/nothing-here"), 404, "not_found")
+    _, samples = metrics(server)
+    assert value(samples, "livecart_rooms", state="scheduled") == 2
+
+
+def test_head_and_options(server):
+    status, headers, body = server.request("HEAD", "/healthz")
+    assert status == 200 and body == b""
+    assert int(lower(headers)["content-length"]) > 10
+    status, headers, body = server.request("OPTIONS", "/api/rooms", headers={
+        "Origin": "http://shop.example", "Access-Control-Request-Method": "GET"})
+    h = lower(headers)
+    assert status == 204 and body == b""
+    assert h["access-control-allow-origin"] == "*"
+    assert "GET" in h["access-control-allow-methods"]
+    assert "access-control-allow-headers" in h
+    # /metrics is not a CORS resource
+    assert "access-control-allow-origin" not in lower(server.request("GET", "/metrics")[1])
+
+
+def test_method_not_allowed(server):
+    for method, path in (("POST", "/healthz"), ("DELETE", "/api/rooms"), ("PUT", "/metrics"),
+                         ("POST", "/index.html"), ("PATCH", "/api/rooms/x")):
+        status, headers, body = server.request(method, path, body=b"{}")
+        assert_json_error(status, headers, body, 405, "method_not_allowed")
+        assert "GET" in lower(headers)["allow"]
+
+
+def test_request_with_body_keeps_the_connection_in_sync(server):
+    c = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=5)
+    try:
+        c.request("POST", "/api/rooms", body=b"x" * 5000)
+        r = c.getresponse()
+        assert r.status == 405
+        r.read()
+        c.request("GET", "/healthz")  # same connection: the body was consumed, not parsed as a request
+        r = c.getresponse()
+        assert r.status == 200 and json.loads(r.read())["status"] == "ok"
+    finally:
+        c.close()
+
+
+def test_not_found_is_json(server):
+    assert_json_error(*server.request("GET", "/no/such/file.js"), 404, "not_found")
+    assert_json_error(*server.request("GET", "/.hidden"), 404, "not_found")
+
+
+# ---- limits ----------------------------------------------------------------
+
+@pytest.fixture
+def small_server():
+    s = lc.Server(extra=["http.max_body_bytes=1024", "http.max_uri_bytes=256",
+                         "http.cors_origin=https://shop.example"]).start()
+    yield s
+    rc = s.stop()
+    s.close()
+    assert rc == 0, s.log_text()[-4000:]
+
+
+def test_too_large_by_content_length(small_server):
+    data = raw(small_server, b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+    assert_json_error(*parse_raw_response(data), 413, "too_large")
+    assert_alive(small_server)
+
+
+def test_too_large_chunked_body_is_cut_off(small_server):
+    chunk = b"400\r\n" + b"y" * 1024 + b"\r\n"
+    req = b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 4
+    data = raw(small_server, req)
+    assert_json_error(*parse_raw_response(data), 413, "too_large")
+    assert_alive(small_server)
+
+
+def test_uri_too_long(small_server):
+    assert_json_error(*small_server.request("GET", "/" + "a" * 300), 414, "uri_too_long")
+    assert_json_error(*small_server.request("GET", "/api/rooms?" + "q=1&" * 80), 414, "uri_too_long")
+    status, _, _ = small_server.request("GET", "/api/rooms?" + "q=1&" * 10)
+    assert status == 200
+
+
+def test_configured_cors_origin(small_server):
+    status, headers, _ = small_server.request("GET", "/api/rooms")
+    h = lower(headers)
+    assert h["access-control-allow-origin"] == "https://shop.example"
+    assert h["vary"] == "Origin"
+
+
+def test_empty_cors_origin_sends_none():
+    s = lc.Server(extra=["http.cors_origin="]).start()
+    try:
+        status, headers, _ = s.request("GET", "/healthz")
+        assert status == 200 and "access-control-allow-origin" not in lower(headers)
+    finally:
+        assert s.stop() == 0, s.log_text()[-4000:]
+        s.close()
+
+
+# ---- hostile input ---------------------------------------------------------
+
+TRAVERSALS = [
+    "/../../../../etc/passwd",
+    "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/%2E%2E%2f%2E%2E%2fetc%2fpasswd",
+    "/..%2f..%2f..%2fetc/passwd",
+    "/static/../../../etc/passwd",
+    "//etc/passwd",
+    "/%2fetc%2fpasswd",
+    "/..\\..\\etc\\passwd",
+    "/index.html/../../meson.build",
+    "/a/%00/b",
+]
+
+
+def test_path_traversal_is_refused(server):
+    for path in TRAVERSALS:
+        data = raw(server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        status, headers, body = parse_raw_response(data)
+        assert status in (400, 404), (path, status)
+        assert b"root:" not in body and b"project(" not in body, path
+        assert_json_error(status, headers, body, status, "bad_request" if status == 400 else "not_found")
+
+
+def test_symlink_out_of_the_web_root_is_refused(tmp_path):
+    root = tmp_path / "web"
+    root.mkdir()
+    (root / "index.html").write_text("<p>hi</p>")
+    (root / "app.mjs").write_text("export {};")
+    (root / "secret-link").symlink_to("/etc/passwd")
+    (root / "dir-link").symlink_to("/etc")
+    (root / "sub").mkdir()
+    (root / "sub" / "inner.css").write_text("p{}")
+    s = lc.Server(extra=[f"http.web_root={root}"]).start()
+    try:
+        assert_json_error(*s.request("GET", "/secret-link"), 404, "not_found")
+        assert_json_error(*s.request("GET", "/dir-link/passwd"), 404, "not_found")
+        assert_json_error(*s.request("GET", "/sub"), 404, "not_found")   # no listing
+        assert_json_error(*s.request("GET", "/sub/"), 404, "not_found")  # no index.html there
+        status, headers, body = s.request("GET", "/sub/inner.css")
+        assert status == 200 and lower(headers)["content-type"].startswith("text/css") and body == b"p{}"
+        status, headers, body = s.request("GET", "/app.mjs")
+        assert status == 200 and lower(headers)["content-type"].startswith("text/javascript")
+    finally:
+        assert s.stop() == 0, s.log_text()[-4000:]
+        s.close()
+
+
+def test_garbage_and_broken_requests_do_not_hurt_the_server(server):
+    raw(server, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(500))  # a TLS hello
+    raw(server, b"garbage garbage\r\n\r\n")
+    raw(server, b"GET / HTTP/1.1\r\n" + b"X-Big: " + b"b" * 20000 + b"\r\n\r\n")
+    raw(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1\r\n" * 2000 + b"\r\n")
+    raw(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+    raw(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n")
+    raw(server, b"GET /heal", read=False)  # half a request, then close
+    raw(server, b"\r\n" * 5000)
+    raw(server, b"GET /healthz HTTP/9.9\r\n\r\n")
+    # many half-open connections at once
+    socks = [socket.create_connection(("127.0.0.1", server.http_port)) for _ in range(20)]
+    for i, s in enumerate(socks):
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHo"[: i + 1])
+    assert_alive(server)
+    for s in socks:
+        s.close()
+    assert_alive(server)
+
+
+def test_malformed_content_length_is_bad_request(server):
+    data = raw(server, b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+    assert_json_error(*parse_raw_response(data), 400, "bad_request")
+
+
+# ---- static ----------------------------------------------------------------
+
+def test_index_html_is_served(server):
+    status, headers, body = server.request("GET", "/")
+    assert status == 200
+    assert lower(headers)["content-type"].startswith("text/html")
+    assert b"livecart" in body and b"/healthz" in body
+    with open(os.path.join(lc.SRCDIR, "web", "index.html"), "rb") as f:
+        assert body == f.read()
+    status, headers, body2 = server.request("GET", "/index.html")
+    assert status == 200 and body2 == body
+    status, headers, empty = server.request("HEAD", "/")
+    assert status == 200 and empty == b"" and int(lower(headers)["content-length"]) == len(body)
+
+
+def test_large_static_file_streams_completely(tmp_path):
+    root = tmp_path / "web"
+    root.mkdir()
+    blob = os.urandom(3 * 1024 * 1024 + 17)
+    (root / "big.png").write_bytes(blob)
+    s = lc.Server(extra=[f"http.web_root={root}"]).start()
+    try:
+        status, headers, body = s.request("GET", "/big.png", timeout=30)
+        assert status == 200 and lower(headers)["content-type"] == "image/png"
+        assert body == blob
+    finally:
+        assert s.stop() == 0, s.log_text()[-4000:]
+        s.close()
+
+
+# ---- start-up --------------------------------------------------------------
+
+def test_second_server_on_the_same_port_fails_with_the_reason(server):
+    other = lc.Server()
+    other.http_port = server.http_port
+    try:
+        other.spawn()
+        assert other.proc.wait(timeout=30) != 0
+        assert f"cannot listen on 127.0.0.1:{server.http_port}: Address already in use" in other.log_text()
+        assert "Sanitizer" not in other.log_text()  # the failed start cleans up after itself
+    finally:
+        other.close()
+    assert_alive(server)
+
+
+@pytest.mark.parametrize("bind,why", [("192.0.2.1", "Cannot assign requested address"),
+                                      ("localhost", "not a numeric")])
+def test_bad_bind_address_fails(bind, why):
+    s = lc.Server(extra=[f"http.bind={bind}"])
+    try:
+        s.spawn()
+        assert s.proc.wait(timeout=30) != 0
+        assert f"cannot listen on {bind}:" in s.log_text() and why in s.log_text()
+        assert "Sanitizer" not in s.log_text()
+    finally:
+        s.close()
+
+
+def test_stop_with_open_connections_is_clean():
+    s = lc.Server().start()
+    try:
+        idle = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=5)
+        idle.request("GET", "/healthz")
+        idle.getresponse().read()  # keep-alive, left open
+        half = socket.create_connection(("127.0.0.1", s.http_port))
+        half.sendall(b"GET /heal")
+        body = socket.create_connection(("127.0.0.1", s.http_port))
+        body.sendall(b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n" + b"z" * 100)
+        time.sleep(0.2)
+        assert s.stop() == 0, s.log_text()[-4000:]  # exit 0: no sanitizer or leak report
+        for c in (half, body):
+            c.settimeout(5)
+            assert c.recv(100) == b""  # closed by the server
+            c.close()
+        idle.close()
+    finally:
+        s.close()
