@@ -1,5 +1,6 @@
 #define LC_LOG_DOMAIN "app"
 #include "app.h"
+#include "cmd_show.h"
 #include "commands.h"
 #include "control.h"
 #include "errors.h"
@@ -7,7 +8,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "rooms.h"
+#include "session.h"
+#include "show.h"
 #include "store.h"
+#include "wordfilter.h"
+#include "ws.h"
 
 #include <string.h>
 
@@ -20,7 +25,15 @@ struct lc_app {
   lc_rooms *rooms;
   lc_http *http;
   lc_control *control;
+  lc_ws *ws;
+  lc_session *session;
+  GHashTable *shows;         /* room id -> lc_show* (opened on first use) */
+  lc_show_config show_cfg;
+  lc_wordfilter *chat_filter, *ad_filter;
+  char *jwt_secret;
+  lc_show_commands show_cmds;
   lc_metric *events_total;
+  lc_metric *orders_total;
   lc_metric *rooms_gauge[3];
   guint shutdown_timer;
   bool stopping;
@@ -43,6 +56,177 @@ on_room_event(const char *event, const char *room_id, const json_t *data, gpoint
   lc_metric_add(app->events_total, 1);
   update_room_gauges(app);
   lc_control_publish(app->control, event, room_id, json_deep_copy(data));
+  lc_show *show = g_hash_table_lookup(app->shows, room_id);
+  if (show && strcmp(event, "room.ended") == 0) {
+    lc_show_set_closed(show, true);
+    lc_session_close_room(app->session, room_id, "the show has ended");
+  }
+}
+
+/* ---- shows: the commerce state of each room, wired to viewers and moderators ---------- */
+
+/* A show's event as a control-socket event: its data with the room added. */
+static json_t *
+with_room(const char *room, const json_t *data)
+{
+  json_t *o = json_is_object(data) ? json_deep_copy(data) : json_object();
+  json_object_set_new(o, "room", json_string(room));
+  return o;
+}
+
+static void
+show_event(lc_show *show, gint64 seq, const char *name, const json_t *data, gpointer user)
+{
+  lc_app *app = user;
+  lc_metric_add(app->events_total, 1);
+  lc_session_event(app->session, show, seq, name, data);
+  if (strcmp(name, "likes") != 0 && strcmp(name, "viewers") != 0) /* aggregates stay on /metrics */
+    lc_control_publish(app->control, name, lc_show_room(show), with_room(lc_show_room(show), data));
+}
+
+static void
+show_private(lc_show *show, const char *user_id, const char *name, const json_t *data, gpointer user)
+{
+  lc_app *app = user;
+  if (strcmp(name, "order.created") == 0)
+    lc_metric_add(app->orders_total, 1);
+  lc_session_private(app->session, show, user_id, name, data);
+}
+
+static void
+show_alert(lc_show *show, const char *name, const json_t *data, gpointer user)
+{
+  lc_app *app = user;
+  char *event = g_strconcat("alert.", name, NULL);
+  lc_control_publish(app->control, event, lc_show_room(show), with_room(lc_show_room(show), data));
+  g_free(event);
+}
+
+/* The show of a room, opened (journal replayed) on first use; NULL without such a room. */
+static lc_show *
+show_for(const char *room_id, gpointer user)
+{
+  lc_app *app = user;
+  lc_show *show = g_hash_table_lookup(app->shows, room_id);
+  if (show)
+    return show;
+  lc_room *room = lc_rooms_get(app->rooms, room_id);
+  if (!room)
+    return NULL;
+  lc_show_sinks sinks = {show_event, show_private, show_alert, app};
+  char *err = NULL;
+  show = lc_show_open(room_id, app->store, &app->show_cfg, &sinks, &err);
+  if (!show) {
+    LC_ERROR(room_id, NULL, "cannot open the show: %s", err);
+    g_free(err);
+    return NULL;
+  }
+  json_t *rj = lc_room_to_json(room, false);
+  lc_show_set_closed(show, strcmp(json_string_value(json_object_get(rj, "state")), "ended") == 0);
+  json_decref(rj);
+  g_hash_table_insert(app->shows, g_strdup(room_id), show);
+  return show;
+}
+
+/* ---- payment callbacks from the merchant's backend ------------------------------------ */
+
+static void
+payment_done(const lc_show_result *r, gpointer user)
+{
+  lc_http_pending *p = user;
+  if (!r->code) {
+    lc_http_pending_reply(p, 200, json_deep_copy(r->result));
+    return;
+  }
+  int status = strcmp(r->code, "not_found") == 0 ? 404 : strcmp(r->code, "invalid_state") == 0 ? 409 : 400;
+  lc_http_pending_reply(p, status, json_pack("{s:{s:s, s:s}}", "error", "code", r->code, "message", r->message));
+}
+
+static void
+on_payment(const json_t *body, lc_http_pending *p, gpointer user)
+{
+  lc_app *app = user;
+  const char *room = json_string_value(json_object_get(body, "room"));
+  const char *order = json_string_value(json_object_get(body, "order_id"));
+  const char *status = json_string_value(json_object_get(body, "status"));
+  const char *ref = json_string_value(json_object_get(body, "payment_ref"));
+  lc_show *show = room ? show_for(room, app) : NULL;
+  if (!show || !order || !status) {
+    lc_http_pending_reply(p, show ? 400 : 404,
+                          json_pack("{s:{s:s, s:s}}", "error", "code", show ? "invalid_argument" : "not_found",
+                                    "message", show ? "order_id and status are required" : "no such room"));
+  } else if (strcmp(status, "paid") == 0) {
+    lc_show_order_pay(show, order, ref ? ref : "callback", payment_done, p);
+  } else if (strcmp(status, "cancelled") == 0) {
+    lc_show_order_cancel_mod(show, order, "payment cancelled", payment_done, p);
+  } else {
+    lc_http_pending_reply(p, 400, json_pack("{s:{s:s, s:s}}", "error", "code", "invalid_argument", "message",
+                                            "status must be paid or cancelled"));
+  }
+}
+
+/* Word lists: chat filters chat + compliance words; compliance checks product texts. */
+static int
+load_filters(lc_app *app, const lc_config *cfg, char **err_msg)
+{
+  const char *ad = lc_config_string(cfg, "commerce", "compliance_words");
+  const char *chat = lc_config_string(cfg, "chat", "filter_words");
+  app->ad_filter = lc_wordfilter_new();
+  app->chat_filter = lc_wordfilter_new();
+  if ((*ad && lc_wordfilter_load_file(app->ad_filter, ad, err_msg) != 0) ||
+      (*ad && lc_wordfilter_load_file(app->chat_filter, ad, err_msg) != 0) ||
+      (*chat && lc_wordfilter_load_file(app->chat_filter, chat, err_msg) != 0))
+    return LC_EINVAL;
+  LC_INFO(NULL, NULL, "word lists: %u compliance terms, %u chat terms", lc_wordfilter_size(app->ad_filter),
+          lc_wordfilter_size(app->chat_filter));
+  return 0;
+}
+
+static void
+configure_commerce(lc_app *app, const lc_config *cfg)
+{
+  app->show_cfg = (lc_show_config){
+    .order_ttl_ms = lc_config_int(cfg, "commerce", "order_ttl_s") * 1000,
+    .low_stock_default = lc_config_int(cfg, "commerce", "low_stock_threshold"),
+    .compliance_reject = lc_config_bool(cfg, "commerce", "compliance_reject"),
+    .chat_min_interval_ms = lc_config_int(cfg, "chat", "min_interval_ms"),
+    .chat_recent = (int)lc_config_int(cfg, "chat", "recent"),
+    .throttle_ms = lc_config_int(cfg, "commerce", "throttle_ms"),
+    .op_cache = (int)lc_config_int(cfg, "commerce", "op_cache"),
+    .chat_filter = app->chat_filter,
+    .ad_filter = app->ad_filter,
+  };
+  const char *secret = lc_config_string(cfg, "auth", "jwt_secret");
+  if (*secret) {
+    app->jwt_secret = g_strdup(secret);
+  } else {
+    GString *r = g_string_new(NULL);
+    for (int i = 0; i < 4; i++)
+      g_string_append_printf(r, "%08x", g_random_int());
+    app->jwt_secret = g_string_free(r, FALSE);
+    LC_WARN(NULL, NULL, "auth.jwt_secret is empty: using a random secret; tokens end with this process");
+  }
+  app->shows = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)lc_show_free);
+  lc_session_options sopts = {
+    .jwt_secret = app->jwt_secret,
+    .allow_anonymous = lc_config_bool(cfg, "auth", "allow_anonymous"),
+    .history = (unsigned)lc_config_int(cfg, "ws", "history_events"),
+    .hello_timeout_ms = (unsigned)lc_config_int(cfg, "ws", "hello_timeout_ms"),
+    .metrics = app->metrics,
+    .show_for = show_for,
+    .user = app,
+  };
+  app->session = lc_session_new(&sopts);
+  lc_ws_options wopts = {
+    .max_message = (size_t)lc_config_int(cfg, "ws", "max_message_bytes"),
+    .max_queue = (unsigned)lc_config_int(cfg, "ws", "queue_messages"),
+    .rate = (unsigned)lc_config_int(cfg, "ws", "rate"),
+    .burst = (unsigned)lc_config_int(cfg, "ws", "burst"),
+    .max_conns = (unsigned)lc_config_int(cfg, "ws", "max_connections"),
+    .metrics = app->metrics,
+  };
+  app->ws = lc_ws_new(&wopts, lc_session_ws_handlers(app->session));
+  app->show_cmds = (lc_show_commands){show_for, app->jwt_secret, app};
 }
 
 static json_t *
@@ -86,7 +270,7 @@ register_metrics(lc_app *app)
     app->rooms_gauge[i] = lc_metrics_gauge(app->metrics, "livecart_rooms", labels, "rooms by state");
     g_free(labels);
   }
-  lc_metrics_counter(app->metrics, "livecart_orders_total", NULL, "orders placed");
+  app->orders_total = lc_metrics_counter(app->metrics, "livecart_orders_total", NULL, "orders placed");
   update_room_gauges(app);
 }
 
@@ -112,6 +296,9 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   if (!app->rooms)
     goto fail;
   register_metrics(app);
+  if (load_filters(app, cfg, err_msg) != 0)
+    goto fail;
+  configure_commerce(app, cfg);
 
   lc_http_options hopts = {
     .bind = lc_config_string(cfg, "http", "bind"),
@@ -124,6 +311,9 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .rooms = app->rooms,
     .health = health_fields,
     .user = app,
+    .ws = app->ws,
+    .payment_secret = lc_config_string(cfg, "payments", "callback_secret"),
+    .payment = on_payment,
   };
   app->http = lc_http_new(&hopts, loop, err_msg);
   if (!app->http)
@@ -143,6 +333,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   lc_control_register(app->control, "status", "server status: version, uptime, rooms, store", cmd_status,
                       app);
   lc_commands_register_rooms(app->control, app->rooms);
+  lc_commands_register_show(app->control, &app->show_cmds);
   lc_rooms_set_event_cb(app->rooms, on_room_event, app);
 
   LC_INFO(NULL, NULL, "ready: http=%s:%d control=%s store=%s", hopts.bind, hopts.port, copts.path,
@@ -215,10 +406,25 @@ lc_app_free(lc_app *app)
     return;
   if (app->shutdown_timer)
     g_source_remove(app->shutdown_timer);
-  /* The store first: its last completions still reach rooms and the control socket. */
+  /* Timers first, so nothing new is written; then the store: its last completions
+   * still reach the shows, the viewers and the control socket. */
+  if (app->shows) {
+    GHashTableIter it;
+    gpointer show;
+    g_hash_table_iter_init(&it, app->shows);
+    while (g_hash_table_iter_next(&it, NULL, &show))
+      lc_show_stop_timers(show);
+  }
   lc_store_close(app->store);
   lc_control_free(app->control);
-  lc_http_free(app->http);
+  lc_http_free(app->http); /* closes the websockets: sessions leave their shows */
+  lc_ws_free(app->ws);
+  lc_session_free(app->session);
+  if (app->shows)
+    g_hash_table_destroy(app->shows);
+  lc_wordfilter_free(app->chat_filter);
+  lc_wordfilter_free(app->ad_filter);
+  g_free(app->jwt_secret);
   lc_rooms_free(app->rooms);
   lc_metrics_free(app->metrics);
   g_main_loop_unref(app->loop);

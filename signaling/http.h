@@ -11,6 +11,9 @@
 typedef struct lc_http lc_http;
 typedef struct lc_metrics lc_metrics;
 typedef struct lc_rooms lc_rooms;
+typedef struct lc_ws lc_ws;
+/* A request whose answer comes later (after a store commit). */
+typedef struct lc_http_pending lc_http_pending;
 
 typedef struct {
   const char *bind;         /* listen address, e.g. "127.0.0.1" */
@@ -24,7 +27,22 @@ typedef struct {
   /* Adds fields to the /healthz object (status/version/uptime are always present). */
   void (*health)(json_t *obj, gpointer user);
   gpointer user;
+  /* Websocket show channel at GET /ws (optional, see ws.h). */
+  lc_ws *ws;
+  /* POST /api/payments/callback from the merchant's backend: the raw body must carry
+   * header `X-Livecart-Signature: sha256=<hex HMAC-SHA256 of the body with
+   * payment_secret>` and be JSON {"room","order_id","status":"paid"|"cancelled",
+   * "payment_ref"?, "ts" (ms; within 5 minutes of server time)}. Bad signature: 401
+   * unauthorized; stale ts: 401 stale; malformed: 400. A verified body goes to `payment`
+   * (body borrowed), which answers later with lc_http_pending_reply. No secret or no
+   * hook: the route answers 404. */
+  const char *payment_secret;
+  void (*payment)(const json_t *body, lc_http_pending *p, gpointer user);
 } lc_http_options;
+
+/* Answers a pending request (status and JSON body, transfer full) and frees p. If the
+ * client has gone meanwhile, the answer is dropped. Must be called exactly once. */
+void lc_http_pending_reply(lc_http_pending *p, int status, json_t *body);
 
 /* Creates the lws context on `loop` and listens. On failure (port in use, bad
  * address) returns NULL and sets *err_msg (transfer full). */

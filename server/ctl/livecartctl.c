@@ -50,6 +50,20 @@ static const char usage_text[] =
   "  room end ID                         end a room\n"
   "  watch [--room R]                    print events until Ctrl-C\n"
   "  call CMD [JSON-ARGS]                send any command with an args object\n"
+  "  catalog load ROOM FILE              load a catalog (JSON file)\n"
+  "  pin ROOM PRODUCT | unpin ROOM       the pinned product card\n"
+  "  flash schedule ROOM --sku S --price P --quantity Q [--limit N] [--id ID]\n"
+  "                 [--start-in SEC | --starts-at MS] [--duration SEC | --ends-at MS]\n"
+  "  flash start|stop ROOM ID            start a scheduled sale now / stop a sale\n"
+  "  coupon drop ROOM --id ID --kind fixed|percent|threshold --quantity N\n"
+  "              [--amount MINOR] [--percent P] [--min-spend MINOR] [--max-off MINOR]\n"
+  "              [--title T] [--file coupon.json]\n"
+  "  order list ROOM [--user U] [--state S] [--limit N]\n"
+  "  order pay ROOM ID [--ref REF] | order cancel ROOM ID [--reason R]\n"
+  "  chat mute ROOM USER SECONDS [--reason R] | chat unmute ROOM USER\n"
+  "  chat ban|unban ROOM USER | chat delete ROOM MSG-ID | chat slowmode ROOM SECONDS\n"
+  "  stats ROOM | snapshot ROOM          show statistics / public state\n"
+  "  token mint --user U [--room R] [--name N] [--ttl SEC]   a viewer token (development)\n"
   "  help                                commands the server knows\n"
   "\n"
   "options:\n"
@@ -716,6 +730,125 @@ simple(const options *o, int argc, const char *cmd, const char *name)
   return rc;
 }
 
+/* ---- show commands: a table of word paths, positional args and flags ------------ */
+
+/* An argument spec is "name" (string), "name:int", "name:ms" (seconds given, sent as
+ * ms) or "name:file" (a JSON file whose object is the value). Flags are
+ * "--flag=name[:type]"; a flag whose name is "*" merges a JSON object file into args. */
+typedef struct {
+  const char *words[2];
+  const char *cmd;
+  const char *pos[4];
+  const char *flags[12];
+} mapping;
+
+static const mapping show_cmds[] = {
+  {{"catalog", "load"}, "catalog.load", {"room", "catalog:file"}, {NULL}},
+  {{"pin", NULL}, "product.pin", {"room", "product"}, {NULL}},
+  {{"unpin", NULL}, "product.unpin", {"room"}, {NULL}},
+  {{"flash", "schedule"}, "flash.schedule", {"room"},
+   {"--sku=sku", "--price=price:int", "--quantity=quantity:int", "--limit=per_user_limit:int", "--id=id",
+    "--start-in=start_in_ms:ms", "--starts-at=starts_at:int", "--duration=duration_ms:ms", "--ends-at=ends_at:int"}},
+  {{"flash", "start"}, "flash.start", {"room", "id"}, {NULL}},
+  {{"flash", "stop"}, "flash.stop", {"room", "id"}, {NULL}},
+  {{"coupon", "drop"}, "coupon.drop", {"room"},
+   {"--file=*:file", "--id=id", "--kind=kind", "--title=title", "--amount=amount_off:int", "--percent=percent_off:int",
+    "--min-spend=min_spend:int", "--max-off=max_off:int", "--quantity=quantity:int", "--starts-at=starts_at:int",
+    "--ends-at=ends_at:int"}},
+  {{"order", "list"}, "order.list", {"room"}, {"--user=user", "--state=state", "--limit=limit:int"}},
+  {{"order", "pay"}, "order.pay", {"room", "id"}, {"--ref=payment_ref"}},
+  {{"order", "cancel"}, "order.cancel", {"room", "id"}, {"--reason=reason"}},
+  {{"chat", "mute"}, "chat.mute", {"room", "user", "seconds:int"}, {"--reason=reason"}},
+  {{"chat", "unmute"}, "chat.unmute", {"room", "user"}, {NULL}},
+  {{"chat", "ban"}, "chat.ban", {"room", "user"}, {NULL}},
+  {{"chat", "unban"}, "chat.unban", {"room", "user"}, {NULL}},
+  {{"chat", "delete"}, "chat.delete", {"room", "id"}, {NULL}},
+  {{"chat", "slowmode"}, "chat.slowmode", {"room", "seconds:int"}, {NULL}},
+  {{"stats", NULL}, "stats", {"room"}, {NULL}},
+  {{"snapshot", NULL}, "show.snapshot", {"room"}, {NULL}},
+  {{"token", "mint"}, "token.mint", {NULL}, {"--user=user", "--room=room", "--name=name", "--ttl=ttl_s:int"}},
+};
+
+/* Sets args[name] from text per the spec's type; returns EXIT_OK or a usage error. */
+static int
+set_arg(json_t *args, const char *spec, const char *text)
+{
+  const char *colon = strchr(spec, ':');
+  char *name = colon ? g_strndup(spec, (size_t)(colon - spec)) : g_strdup(spec);
+  const char *type = colon ? colon + 1 : "";
+  int rc = EXIT_OK;
+  if (strcmp(type, "int") == 0 || strcmp(type, "ms") == 0) {
+    gint64 v;
+    if (!g_ascii_string_to_signed(text, 10, G_MININT64 / 1000, G_MAXINT64 / 1000, &v, NULL))
+      rc = usage_error("%s: '%s' is not an integer", name, text);
+    else
+      json_object_set_new(args, name, json_integer(strcmp(type, "ms") == 0 ? v * 1000 : v));
+  } else if (strcmp(type, "file") == 0) {
+    json_t *obj = load_object_file(text, &rc);
+    if (obj && strcmp(name, "*") == 0)
+      json_object_update(args, obj);
+    else if (obj)
+      json_object_set(args, name, obj);
+    json_decref(obj);
+  } else {
+    json_object_set_new(args, name, json_string(text));
+  }
+  g_free(name);
+  return rc;
+}
+
+static int
+run_mapping(const options *o, const mapping *m, int argc, char **argv)
+{
+  json_t *args = json_object();
+  int npos = 0, rc = EXIT_OK;
+  for (int i = 0; i < argc && rc == EXIT_OK; i++) {
+    if (argv[i][0] == '-' && argv[i][1] == '-') {
+      const char *spec = NULL;
+      size_t flen = strlen(argv[i]);
+      for (unsigned f = 0; f < G_N_ELEMENTS(m->flags) && m->flags[f]; f++)
+        if (strncmp(m->flags[f], argv[i], flen) == 0 && m->flags[f][flen] == '=')
+          spec = m->flags[f] + flen + 1;
+      if (!spec)
+        rc = usage_error("%s: unknown option '%s'", m->cmd, argv[i]);
+      else if (i + 1 >= argc)
+        rc = usage_error("%s: %s needs a value", m->cmd, argv[i]);
+      else
+        rc = set_arg(args, spec, argv[++i]);
+    } else if (npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos]) {
+      rc = set_arg(args, m->pos[npos++], argv[i]);
+    } else {
+      rc = usage_error("%s: unexpected argument '%s'", m->cmd, argv[i]);
+    }
+  }
+  if (rc == EXIT_OK && npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos])
+    rc = usage_error("%s %s: missing %s", m->words[0], m->words[1] ? m->words[1] : "", m->pos[npos]);
+  if (rc == EXIT_OK)
+    rc = run_request(o, m->cmd, args);
+  json_decref(args);
+  return rc;
+}
+
+/* Finds the mapping for the words at argv; *used gets how many words it took. */
+static const mapping *
+find_mapping(int argc, char **argv, int *used)
+{
+  for (unsigned i = 0; i < G_N_ELEMENTS(show_cmds); i++) {
+    const mapping *m = &show_cmds[i];
+    if (strcmp(argv[0], m->words[0]) != 0)
+      continue;
+    if (!m->words[1]) {
+      *used = 1;
+      return m;
+    }
+    if (argc > 1 && strcmp(argv[1], m->words[1]) == 0) {
+      *used = 2;
+      return m;
+    }
+  }
+  return NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -769,5 +902,9 @@ main(int argc, char **argv)
     return cmd_watch(&o, rest, rv);
   if (strcmp(cmd, "call") == 0)
     return cmd_call(&o, rest, rv);
+  int used = 0;
+  const mapping *m = find_mapping(rest + 1, rv - 1, &used);
+  if (m)
+    return run_mapping(&o, m, rest + 1 - used, rv - 1 + used);
   return usage_error("unknown command '%s'", cmd);
 }

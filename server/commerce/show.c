@@ -1,0 +1,639 @@
+/* The show's core: open and replay, the journal commit path, op_id memory, events
+ * and throttled aggregates, snapshots and stats. See show.h for the model. */
+#define LC_LOG_DOMAIN "show"
+#include "errors.h"
+#include "log.h"
+#include "show_internal.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- time and events ------------------------------------------------------------ */
+
+gint64
+lc__show_now(lc_show *s)
+{
+  return s->replaying ? s->replay_now : g_get_real_time() / 1000;
+}
+
+void
+lc__show_event(lc_show *s, const char *name, json_t *data)
+{
+  if (!s->replaying && s->sinks.event) {
+    s->seq++;
+    s->sinks.event(s, s->seq, name, data, s->sinks.user);
+  }
+  json_decref(data);
+}
+
+void
+lc__show_private(lc_show *s, const char *user, const char *name, json_t *data)
+{
+  if (!s->replaying && s->sinks.private_event && user)
+    s->sinks.private_event(s, user, name, data, s->sinks.user);
+  json_decref(data);
+}
+
+void
+lc__show_alert(lc_show *s, const char *name, json_t *data)
+{
+  if (!s->replaying && s->sinks.alert)
+    s->sinks.alert(s, name, data, s->sinks.user);
+  json_decref(data);
+}
+
+/* ---- throttled aggregates ---------------------------------------------------------- */
+
+static gboolean
+flush_aggregates(gpointer user)
+{
+  lc_show *s = user;
+  s->throttle_timer = 0;
+  GHashTableIter it;
+  gpointer key;
+  g_hash_table_iter_init(&it, s->dirty_skus);
+  while (g_hash_table_iter_next(&it, &key, NULL)) {
+    int sku = GPOINTER_TO_INT(key) - 1;
+    if (s->catalog && sku < s->catalog->n_skus)
+      lc__show_event(s, "stock.updated",
+                     json_pack("{s:s, s:I}", "sku", s->catalog->skus[sku].id, "available",
+                               (json_int_t)s->available[sku]));
+  }
+  g_hash_table_remove_all(s->dirty_skus);
+  g_hash_table_iter_init(&it, s->dirty_sales);
+  while (g_hash_table_iter_next(&it, &key, NULL)) {
+    sale *sl = key;
+    lc__show_event(s, "flash.stock",
+                   json_pack("{s:s, s:I, s:I, s:s}", "sale_id", sl->id, "remaining",
+                             (json_int_t)(sl->ended ? 0 : sl->quantity - sl->sold), "sold",
+                             (json_int_t)sl->sold, "state", lc__sale_state_name(lc__sale_state(s, sl))));
+  }
+  g_hash_table_remove_all(s->dirty_sales);
+  if (s->dirty_likes)
+    lc__show_event(s, "likes", json_pack("{s:I}", "total", (json_int_t)s->likes));
+  if (s->dirty_viewers)
+    lc__show_event(s, "viewers", json_pack("{s:I}", "count", (json_int_t)s->viewers));
+  s->dirty_likes = s->dirty_viewers = false;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_flush(lc_show *s)
+{
+  if (!s->replaying && !s->throttle_timer)
+    s->throttle_timer = g_timeout_add((guint)s->cfg.throttle_ms, flush_aggregates, s);
+}
+
+void
+lc__show_dirty_sku(lc_show *s, int sku)
+{
+  g_hash_table_add(s->dirty_skus, GINT_TO_POINTER(sku + 1));
+  schedule_flush(s);
+}
+
+void
+lc__show_dirty_sale(lc_show *s, sale *sl)
+{
+  g_hash_table_add(s->dirty_sales, sl);
+  schedule_flush(s);
+}
+
+void
+lc__show_dirty_likes(lc_show *s)
+{
+  s->dirty_likes = true;
+  schedule_flush(s);
+}
+
+void
+lc__show_dirty_viewers(lc_show *s)
+{
+  s->dirty_viewers = true;
+  schedule_flush(s);
+}
+
+/* ---- operations and op_id memory ------------------------------------------------------ */
+
+typedef struct {
+  lc_show_done done;
+  gpointer user;
+} waiter;
+
+struct lc__op {
+  lc_show *s;
+  op_entry *entry; /* NULL without op_id */
+  lc_show_done done;
+  gpointer user;
+};
+
+static void
+op_entry_free(op_entry *e)
+{
+  g_free(e->key);
+  g_free(e->code);
+  g_free(e->message);
+  json_decref(e->result);
+  g_slist_free_full(e->waiters, g_free);
+  g_free(e);
+}
+
+static char *
+op_key(const char *user, const char *op_id)
+{
+  return g_strconcat(user ? user : "", "\x1f", op_id, NULL);
+}
+
+static void
+answer(lc_show_done done, gpointer user, const char *code, const char *message, const json_t *result)
+{
+  lc_show_result r = {code, message, result};
+  if (done)
+    done(&r, user);
+}
+
+/* Inserts an entry, evicting the oldest settled ones beyond the configured size. */
+static op_entry *
+op_insert(lc_show *s, char *key)
+{
+  op_entry *e = g_new0(op_entry, 1);
+  e->key = key;
+  e->pending = true;
+  g_hash_table_replace(s->ops, e->key, e);
+  g_queue_push_tail(&s->op_order, e);
+  while ((int)g_queue_get_length(&s->op_order) > s->cfg.op_cache) {
+    op_entry *old = g_queue_peek_head(&s->op_order);
+    if (old->pending)
+      break;
+    g_queue_pop_head(&s->op_order);
+    g_hash_table_remove(s->ops, old->key);
+  }
+  return e;
+}
+
+lc__op *
+lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpointer user)
+{
+  if (s->broken) {
+    answer(done, user, "internal_error", "the show is recovering from a storage error; retry", NULL);
+    return NULL;
+  }
+  op_entry *e = NULL;
+  if (caller && caller->op_id && *caller->op_id) {
+    char *key = op_key(caller->user, caller->op_id);
+    e = g_hash_table_lookup(s->ops, key);
+    if (e) {
+      g_free(key);
+      if (e->pending) {
+        waiter *w = g_new0(waiter, 1);
+        w->done = done;
+        w->user = user;
+        e->waiters = g_slist_append(e->waiters, w);
+      } else {
+        answer(done, user, e->code, e->message, e->result);
+      }
+      return NULL;
+    }
+    e = op_insert(s, key);
+  }
+  lc__op *op = g_new0(lc__op, 1);
+  op->s = s;
+  op->entry = e;
+  op->done = done;
+  op->user = user;
+  return op;
+}
+
+static void
+op_finish(lc__op *op, const char *code, const char *message, json_t *result)
+{
+  answer(op->done, op->user, code, message, result);
+  op_entry *e = op->entry;
+  if (e) {
+    e->pending = false;
+    e->code = g_strdup(code);
+    e->message = g_strdup(message);
+    e->result = json_incref(result);
+    GSList *waiters = e->waiters;
+    e->waiters = NULL;
+    for (GSList *l = waiters; l; l = l->next) {
+      waiter *w = l->data;
+      answer(w->done, w->user, code, message, result);
+    }
+    g_slist_free_full(waiters, g_free);
+  }
+  json_decref(result);
+  g_free(op);
+}
+
+void
+lc__op_fail(lc__op *op, const char *code, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  op_finish(op, code, msg, NULL);
+  g_free(msg);
+}
+
+void
+lc__op_reply(lc__op *op, json_t *result)
+{
+  op_finish(op, NULL, NULL, result ? result : json_object());
+}
+
+void
+lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *result)
+{
+  char *key = op_key(user, op_id);
+  if (g_hash_table_contains(s->ops, key)) {
+    g_free(key);
+    return;
+  }
+  op_entry *e = op_insert(s, key);
+  e->pending = false;
+  e->result = json_deep_copy(result);
+}
+
+/* ---- facts: apply, commit, replay ----------------------------------------------- */
+
+typedef struct {
+  const char *type;
+  void (*apply)(lc_show *s, const json_t *fact);
+  lc__committed_fn answer; /* for facts written by a viewer's op_id */
+} applier;
+
+static void apply_paid(lc_show *s, const json_t *f) { lc__apply_order_closed(s, f, ORDER_PAID); }
+static void apply_cancelled(lc_show *s, const json_t *f) { lc__apply_order_closed(s, f, ORDER_CANCELLED); }
+static void apply_expired(lc_show *s, const json_t *f) { lc__apply_order_closed(s, f, ORDER_EXPIRED); }
+static void apply_muted(lc_show *s, const json_t *f) { lc__apply_chat_moderation(s, "chat.muted", f); }
+static void apply_banned(lc_show *s, const json_t *f) { lc__apply_chat_moderation(s, "chat.banned", f); }
+static void apply_slowmode(lc_show *s, const json_t *f) { lc__apply_chat_moderation(s, "chat.slowmode", f); }
+
+static const applier appliers[] = {
+  {"catalog.loaded", lc__apply_catalog},
+  {"pin", lc__apply_pin},
+  {"flash.scheduled", lc__apply_flash_scheduled},
+  {"flash.started", lc__apply_flash_started},
+  {"flash.ended", lc__apply_flash_ended},
+  {"coupon.dropped", lc__apply_coupon_dropped},
+  {"coupon.claimed", lc__apply_coupon_claimed, lc__committed_claim},
+  {"cart.set", lc__apply_cart_set, lc__committed_cart},
+  {"order.created", lc__apply_order_created, lc__committed_order_created},
+  {"order.paid", apply_paid},
+  {"order.cancelled", apply_cancelled},
+  {"order.expired", apply_expired},
+  {"chat.muted", apply_muted},
+  {"chat.banned", apply_banned},
+  {"chat.slowmode", apply_slowmode},
+  {"likes", lc__apply_likes},
+};
+
+static const applier *
+find_applier(const char *type)
+{
+  for (unsigned i = 0; i < G_N_ELEMENTS(appliers); i++)
+    if (strcmp(appliers[i].type, type) == 0)
+      return &appliers[i];
+  return NULL;
+}
+
+typedef struct {
+  lc_show *s;
+  lc__op *op;
+  json_t *fact;
+  lc__committed_fn committed;
+  gpointer data;
+  GDestroyNotify data_free;
+} pending_commit;
+
+static void rebuild_when_drained(lc_show *s);
+
+static void
+commit_done(int err, gpointer user)
+{
+  pending_commit *p = user;
+  lc_show *s = p->s;
+  if (err != 0) {
+    LC_ERROR(s->room, NULL, "a fact could not be stored (%s): rebuilding the show from its journal",
+             lc_strerror(err));
+    if (p->op)
+      lc__op_fail(p->op, "internal_error", "the change could not be stored");
+    rebuild_when_drained(s);
+  } else if (!s->broken) {
+    json_t *result = p->committed ? p->committed(s, p->fact, p->data) : json_object();
+    if (p->op)
+      lc__op_reply(p->op, result);
+    else
+      json_decref(result);
+  } else if (p->op) {
+    /* committed, but memory is being rebuilt: the fact is in the journal */
+    lc__op_fail(p->op, "internal_error", "the show is recovering; check your orders after reconnecting");
+  }
+  if (p->data_free)
+    p->data_free(p->data);
+  json_decref(p->fact);
+  g_free(p);
+}
+
+void
+lc__show_commit(lc_show *s, lc__op *op, const char *type, json_t *fact, lc__committed_fn committed,
+                gpointer data, GDestroyNotify data_free)
+{
+  const applier *a = find_applier(type);
+  g_assert(a != NULL);
+  a->apply(s, fact);
+  pending_commit *p = g_new0(pending_commit, 1);
+  p->s = s;
+  p->op = op;
+  p->fact = fact;
+  p->committed = committed;
+  p->data = data;
+  p->data_free = data_free;
+  lc_store_journal_append(s->store, s->room, type, json_dumps(fact, JSON_COMPACT), commit_done, p);
+}
+
+typedef struct {
+  lc_show *s;
+  int bad;
+} replay_ctx;
+
+static void
+replay_fact(gint64 id, const char *type, const char *data, gint64 ts, gpointer user)
+{
+  replay_ctx *rc = user;
+  lc_show *s = rc->s;
+  json_error_t jerr;
+  json_t *fact = json_loads(data, 0, &jerr);
+  const applier *a = find_applier(type);
+  if (!fact || !a) {
+    LC_ERROR(s->room, NULL, "journal entry %" G_GINT64_FORMAT " (%s) is unreadable; skipped", id, type);
+    rc->bad++;
+    json_decref(fact);
+    return;
+  }
+  s->replay_now = ts;
+  a->apply(s, fact);
+  const char *op_id = json_string_value(json_object_get(fact, "op_id"));
+  const char *who = json_string_value(json_object_get(fact, "user"));
+  if (!who)
+    who = json_string_value(json_object_get(json_object_get(fact, "order"), "user"));
+  if (op_id && who && a->answer) {
+    json_t *result = a->answer(s, fact, NULL);
+    lc__op_remember(s, who, op_id, result);
+    json_decref(result);
+  }
+  json_decref(fact);
+}
+
+static void
+new_epoch(lc_show *s)
+{
+  for (int i = 0; i < 16; i++)
+    s->epoch[i] = "0123456789abcdef"[g_random_int_range(0, 16)];
+  s->epoch[16] = '\0';
+  s->seq = 0;
+}
+
+static void
+state_init(lc_show *s)
+{
+  s->pinned = -1;
+  s->sales = g_ptr_array_new_with_free_func(lc__sale_free);
+  s->coupons = g_ptr_array_new_with_free_func(lc__coupon_free);
+  s->claims = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lc__claim_free);
+  s->carts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
+  s->orders = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lc__order_free);
+  s->order_list = g_ptr_array_new();
+  g_queue_init(&s->expiry);
+  s->seen_users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  s->chatters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  g_queue_init(&s->chat);
+  s->ops = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)op_entry_free);
+  g_queue_init(&s->op_order);
+  s->dirty_skus = g_hash_table_new(g_direct_hash, g_direct_equal);
+  s->dirty_sales = g_hash_table_new(g_direct_hash, g_direct_equal);
+}
+
+static void
+state_clear(lc_show *s)
+{
+  if (s->throttle_timer)
+    g_source_remove(s->throttle_timer);
+  if (s->expiry_timer)
+    g_source_remove(s->expiry_timer);
+  if (s->likes_timer)
+    g_source_remove(s->likes_timer);
+  s->throttle_timer = s->expiry_timer = s->likes_timer = 0;
+  g_ptr_array_unref(s->sales);
+  g_ptr_array_unref(s->coupons);
+  g_hash_table_destroy(s->claims);
+  g_hash_table_destroy(s->carts);
+  g_ptr_array_unref(s->order_list);
+  g_hash_table_destroy(s->orders);
+  g_queue_clear(&s->expiry);
+  g_hash_table_destroy(s->seen_users);
+  g_hash_table_destroy(s->chatters);
+  g_queue_clear_full(&s->chat, lc__chat_msg_free);
+  g_queue_clear(&s->op_order);
+  g_hash_table_destroy(s->ops);
+  g_hash_table_destroy(s->dirty_skus);
+  g_hash_table_destroy(s->dirty_sales);
+  lc_catalog_free(s->catalog);
+  g_free(s->available);
+  g_free(s->low_alerted);
+  s->catalog = NULL;
+  s->available = NULL;
+  s->low_alerted = NULL;
+  /* Everything from `catalog` on is show state (see show_internal.h): zero it for
+   * state_init, keeping the live connection counts, which a rebuild does not change. */
+  gint64 viewers = s->viewers, peak = s->peak_viewers;
+  size_t keep = offsetof(lc_show, catalog);
+  memset((char *)s + keep, 0, sizeof *s - keep);
+  s->viewers = viewers; /* connections survive a rebuild */
+  s->peak_viewers = peak;
+}
+
+static int
+replay(lc_show *s, char **err_msg)
+{
+  replay_ctx rc = {s, 0};
+  s->replaying = true;
+  int err = lc_store_journal_load(s->store, s->room, replay_fact, &rc);
+  s->replaying = false;
+  s->replay_now = 0;
+  if (err != 0) {
+    *err_msg = g_strdup_printf("cannot read the journal of room %s", s->room);
+    return err;
+  }
+  s->likes_journaled = s->likes;
+  lc__sales_arm(s);
+  lc__expiry_arm(s);
+  return 0;
+}
+
+static void
+rebuild(int err, gpointer user)
+{
+  lc_show *s = user;
+  state_clear(s);
+  state_init(s);
+  new_epoch(s);
+  char *msg = NULL;
+  if (replay(s, &msg) != 0) {
+    LC_ERROR(s->room, NULL, "%s; the show stays closed for operations", msg);
+    g_free(msg);
+    return;
+  }
+  s->broken = false;
+  LC_WARN(s->room, NULL, "show rebuilt from its journal (new epoch %s)", s->epoch);
+  /* Connected clients hold state of the old epoch: tell them to take a snapshot. */
+  lc__show_event(s, "show.reset", json_pack("{s:s}", "epoch", s->epoch));
+}
+
+static void
+rebuild_when_drained(lc_show *s)
+{
+  if (s->broken)
+    return;
+  s->broken = true;
+  lc_store_drain(s->store, rebuild, s);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+lc_show *
+lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg, const lc_show_sinks *sinks,
+             char **err_msg)
+{
+  lc_show *s = g_new0(lc_show, 1);
+  s->room = g_strdup(room);
+  s->store = store;
+  s->cfg = *cfg;
+  if (s->cfg.throttle_ms <= 0)
+    s->cfg.throttle_ms = 100;
+  if (s->cfg.op_cache <= 0)
+    s->cfg.op_cache = 100000;
+  if (s->cfg.chat_recent <= 0)
+    s->cfg.chat_recent = 50;
+  if (sinks)
+    s->sinks = *sinks;
+  new_epoch(s);
+  state_init(s);
+  if (replay(s, err_msg) != 0) {
+    lc_show_free(s);
+    return NULL;
+  }
+  LC_INFO(room, NULL, "show open: %d products, %u orders, %u sales, epoch %s",
+          s->catalog ? s->catalog->n_products : 0, s->order_list->len, s->sales->len, s->epoch);
+  return s;
+}
+
+void
+lc_show_free(lc_show *s)
+{
+  if (!s)
+    return;
+  state_clear(s);
+  g_free(s->room);
+  g_free(s);
+}
+
+const char *
+lc_show_room(const lc_show *s)
+{
+  return s->room;
+}
+
+const char *
+lc_show_epoch(const lc_show *s)
+{
+  return s->epoch;
+}
+
+gint64
+lc_show_seq(const lc_show *s)
+{
+  return s->seq;
+}
+
+void
+lc_show_stop_timers(lc_show *s)
+{
+  guint *timers[] = {&s->throttle_timer, &s->expiry_timer, &s->likes_timer};
+  for (unsigned i = 0; i < G_N_ELEMENTS(timers); i++)
+    if (*timers[i]) {
+      g_source_remove(*timers[i]);
+      *timers[i] = 0;
+    }
+  for (guint i = 0; i < s->sales->len; i++) {
+    sale *sl = g_ptr_array_index(s->sales, i);
+    if (sl->timer) {
+      g_source_remove(sl->timer);
+      sl->timer = 0;
+    }
+  }
+  s->broken = true; /* refuse operations from here on */
+}
+
+void
+lc_show_set_closed(lc_show *s, bool closed)
+{
+  s->closed = closed;
+}
+
+/* ---- snapshot and stats ----------------------------------------------------------- */
+
+json_t *
+lc_show_me(lc_show *s, const char *user)
+{
+  json_t *orders = lc_show_orders(s, user, NULL);
+  return json_pack("{s:o, s:o, s:o}", "cart", lc__cart_json(s, user), "orders", orders, "claims",
+                   lc__claims_json(s, user));
+}
+
+json_t *
+lc_show_snapshot(lc_show *s, const char *user)
+{
+  json_t *sales = json_array();
+  for (guint i = 0; i < s->sales->len; i++)
+    json_array_append_new(sales, lc__sale_json(s, g_ptr_array_index(s->sales, i)));
+  json_t *o = json_pack("{s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:b}", "currency",
+                        s->catalog ? s->catalog->currency : NULL, "products", lc__products_json(s), "pinned",
+                        lc__pinned_json(s), "flash_sales", sales, "coupons", lc__coupons_json(s), "likes",
+                        (json_int_t)s->likes, "viewers", (json_int_t)s->viewers, "chat", lc__chat_json(s),
+                        "slow_mode_s", (json_int_t)s->slow_mode_s, "closed", s->closed);
+  if (s->catalog)
+    json_object_set_new(o, "currency_exponent", json_integer(s->catalog->exponent));
+  if (user)
+    json_object_set_new(o, "me", lc_show_me(s, user));
+  return o;
+}
+
+json_t *
+lc_show_stats(lc_show *s)
+{
+  gint64 by_state[4] = {0}, gmv_paid = 0, gmv_placed = 0;
+  GHashTable *buyers = g_hash_table_new(g_str_hash, g_str_equal);
+  for (guint i = 0; i < s->order_list->len; i++) {
+    order *o = g_ptr_array_index(s->order_list, i);
+    by_state[o->state]++;
+    gmv_placed += o->total;
+    if (o->state == ORDER_PAID) {
+      gmv_paid += o->total;
+      g_hash_table_add(buyers, o->user);
+    }
+  }
+  gint64 unique = g_hash_table_size(s->seen_users) + s->anon_joins;
+  gint64 n_buyers = g_hash_table_size(buyers);
+  g_hash_table_destroy(buyers);
+  return json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:f, s:s?}", "viewers",
+                   (json_int_t)s->viewers, "peak_viewers", (json_int_t)s->peak_viewers, "unique_viewers",
+                   (json_int_t)unique, "likes", (json_int_t)s->likes, "orders", "pending",
+                   (json_int_t)by_state[ORDER_PENDING], "paid", (json_int_t)by_state[ORDER_PAID], "cancelled",
+                   (json_int_t)by_state[ORDER_CANCELLED], "expired", (json_int_t)by_state[ORDER_EXPIRED],
+                   "gmv_paid", (json_int_t)gmv_paid, "gmv_placed", (json_int_t)gmv_placed, "buyers",
+                   (json_int_t)n_buyers, "conversion", unique > 0 ? (double)n_buyers / (double)unique : 0.0,
+                   "currency", s->catalog ? s->catalog->currency : NULL);
+}

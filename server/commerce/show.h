@@ -1,0 +1,138 @@
+/* One room's live show: catalog and stock, the pinned product card, flash sales,
+ * coupons, carts, orders, likes, viewers and chat.
+ *
+ * Main thread only, no locks (all commerce state changes happen on the main loop).
+ * The engine knows no wire format and no media: it reports changes through the
+ * sinks as (name, JSON data) and answers operations through callbacks.
+ *
+ * Durability: the state of a show is the replay of its journal (lc_store_journal_*).
+ * An operation validates, applies its fact to memory at once (so the next operation
+ * sees the stock it reserved), appends the fact, and answers only when the store
+ * has committed it; the events it causes are emitted at the same moment. If an
+ * append fails, the show stops taking operations, waits for the store to drain and
+ * rebuilds itself from the journal, the durable truth.
+ *
+ * Error codes in lc_show_result.code are the protocol's (docs/protocol.md):
+ * invalid_argument, not_found, invalid_state, out_of_stock, sold_out, sale_not_live,
+ * limit_exceeded, coupon_unavailable, coupon_not_applicable, cart_empty, muted,
+ * banned, slow_mode, rate_limited, blocked, compliance, internal_error. */
+#pragma once
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "wordfilter.h"
+
+typedef struct lc_show lc_show;
+typedef struct lc_store lc_store;
+
+typedef struct {
+  gint64 order_ttl_ms;         /* unpaid orders expire after this */
+  gint64 low_stock_default;    /* products without their own threshold */
+  bool compliance_reject;      /* ad-law words in titles: refuse (true) or flag to moderators */
+  gint64 chat_min_interval_ms; /* per user, always */
+  int chat_recent;             /* chat messages kept for snapshots */
+  gint64 throttle_ms;          /* interval of aggregate broadcasts (stock, likes, viewers) */
+  int op_cache;                /* remembered op_ids per show */
+  const lc_wordfilter *chat_filter; /* borrowed, may be NULL */
+  const lc_wordfilter *ad_filter;   /* borrowed, may be NULL */
+} lc_show_config;
+
+typedef struct {
+  /* Room-wide, sequenced: `seq` is the show's sequence number of this event. */
+  void (*event)(lc_show *show, gint64 seq, const char *name, const json_t *data, gpointer user);
+  /* For one user's connections only. */
+  void (*private_event)(lc_show *show, const char *user_id, const char *name, const json_t *data,
+                        gpointer user);
+  /* For moderators (control-socket watchers): low stock, compliance flags, blocked chat. */
+  void (*alert)(lc_show *show, const char *name, const json_t *data, gpointer user);
+  gpointer user;
+} lc_show_sinks;
+
+/* Outcome of an operation. On success code is NULL and result holds the answer
+ * object; otherwise code and message say why. All borrowed for the callback. */
+typedef struct {
+  const char *code;
+  const char *message;
+  const json_t *result;
+} lc_show_result;
+typedef void (*lc_show_done)(const lc_show_result *r, gpointer user);
+
+/* Who asks. user: the viewer's id (NULL for moderator operations); name: display
+ * name; op_id: idempotency key (may be NULL): a repeated (user, op_id) gets the
+ * first answer, also after a restart for operations that wrote a fact. */
+typedef struct {
+  const char *user;
+  const char *name;
+  const char *op_id;
+} lc_show_caller;
+
+/* Opens the show of `room`, replaying its journal. cfg and sinks are copied (the
+ * filters stay borrowed). NULL + *err_msg when the journal cannot be read. */
+lc_show *lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg,
+                      const lc_show_sinks *sinks, char **err_msg);
+void lc_show_free(lc_show *show);
+
+const char *lc_show_room(const lc_show *show);
+/* Identifies this incarnation of the event sequence; changes at every open. */
+const char *lc_show_epoch(const lc_show *show);
+gint64 lc_show_seq(const lc_show *show);
+/* Stops the show's timers (sale start/end, order expiry, throttled broadcasts) so
+ * nothing new is written while the server shuts down. */
+void lc_show_stop_timers(lc_show *show);
+/* Closes the show for shopping (the room ended): buying ops fail with invalid_state. */
+void lc_show_set_closed(lc_show *show, bool closed);
+
+/* The whole public state, for a snapshot: {products, pinned, flash_sales, coupons,
+ * likes, viewers, chat, slow_mode_s, currency}; with `user`, also "me": {cart,
+ * orders, claims}. transfer full. */
+json_t *lc_show_snapshot(lc_show *show, const char *user);
+/* {cart, orders, claims} of one user. transfer full. */
+json_t *lc_show_me(lc_show *show, const char *user);
+
+/* ---- viewer operations (caller->user required) ------------------------------ */
+/* qty: with add, added to the cart's quantity; otherwise the new quantity (0 removes). */
+void lc_show_cart_set(lc_show *show, const lc_show_caller *caller, const char *sku, gint64 qty, bool add,
+                      lc_show_done done, gpointer user);
+/* items: array of {sku, qty} or NULL for the whole cart; claim_id: a coupon claim or NULL. */
+void lc_show_checkout(lc_show *show, const lc_show_caller *caller, const json_t *items, const char *claim_id,
+                      lc_show_done done, gpointer user);
+void lc_show_flash_buy(lc_show *show, const lc_show_caller *caller, const char *sale_id, gint64 qty,
+                       lc_show_done done, gpointer user);
+void lc_show_coupon_claim(lc_show *show, const lc_show_caller *caller, const char *coupon_id,
+                          lc_show_done done, gpointer user);
+/* The buyer cancels an unpaid order of theirs. */
+void lc_show_order_cancel(lc_show *show, const lc_show_caller *caller, const char *order_id,
+                          lc_show_done done, gpointer user);
+void lc_show_chat_send(lc_show *show, const lc_show_caller *caller, const char *text, lc_show_done done,
+                       gpointer user);
+/* Likes are aggregated and broadcast throttled; user may be NULL (anonymous). */
+void lc_show_like(lc_show *show, const char *user, gint64 count);
+/* A viewer connection joined (+1) or left (-1); user NULL for anonymous viewers. */
+void lc_show_viewer(lc_show *show, const char *user, int delta);
+
+/* ---- moderator operations ---------------------------------------------------- */
+void lc_show_catalog_load(lc_show *show, const json_t *catalog, lc_show_done done, gpointer user);
+/* product_id NULL unpins. */
+void lc_show_pin(lc_show *show, const char *product_id, lc_show_done done, gpointer user);
+/* spec: {id?, sku, price, quantity, per_user_limit?, starts_at? | start_in_ms?, ends_at? | duration_ms?} */
+void lc_show_flash_schedule(lc_show *show, const json_t *spec, lc_show_done done, gpointer user);
+/* Starts a scheduled sale now. */
+void lc_show_flash_start(lc_show *show, const char *sale_id, lc_show_done done, gpointer user);
+void lc_show_flash_stop(lc_show *show, const char *sale_id, lc_show_done done, gpointer user);
+void lc_show_coupon_drop(lc_show *show, const json_t *spec, lc_show_done done, gpointer user);
+void lc_show_order_pay(lc_show *show, const char *order_id, const char *payment_ref, lc_show_done done,
+                       gpointer user);
+void lc_show_order_cancel_mod(lc_show *show, const char *order_id, const char *reason, lc_show_done done,
+                              gpointer user);
+void lc_show_chat_mute(lc_show *show, const char *user_id, gint64 seconds, const char *reason,
+                       lc_show_done done, gpointer user);
+void lc_show_chat_ban(lc_show *show, const char *user_id, bool banned, lc_show_done done, gpointer user);
+void lc_show_chat_delete(lc_show *show, const char *message_id, lc_show_done done, gpointer user);
+void lc_show_chat_slowmode(lc_show *show, gint64 seconds, lc_show_done done, gpointer user);
+
+/* Orders, newest first, optionally of one user and/or in one state. transfer full. */
+json_t *lc_show_orders(lc_show *show, const char *user, const char *state);
+/* {viewers, peak_viewers, unique_viewers, likes, orders:{pending,paid,cancelled,expired},
+ *  gmv_paid, gmv_placed, buyers, conversion, currency}. transfer full. */
+json_t *lc_show_stats(lc_show *show);

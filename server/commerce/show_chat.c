@@ -1,0 +1,266 @@
+/* Chat with moderation (word filter, rate limit, slow mode, mute, ban, delete), likes
+ * and the viewer count. Chat messages are not journaled (only moderation is). */
+#define LC_LOG_DOMAIN "show"
+#include "errors.h"
+#include "log.h"
+#include "show_internal.h"
+
+#include <string.h>
+
+#define LIKES_JOURNAL_MS 5000
+
+void
+lc__chat_msg_free(gpointer p)
+{
+  chat_msg *m = p;
+  g_free(m->id);
+  g_free(m->user);
+  g_free(m->name);
+  g_free(m->text);
+  g_free(m);
+}
+
+static json_t *
+msg_json(const chat_msg *m)
+{
+  return json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", m->id, "user", m->user, "name", m->name, "text", m->text,
+                   "at", (json_int_t)m->at);
+}
+
+json_t *
+lc__chat_json(lc_show *s)
+{
+  json_t *a = json_array();
+  for (GList *l = s->chat.head; l; l = l->next)
+    json_array_append_new(a, msg_json(l->data));
+  return a;
+}
+
+chatter *
+lc__chatter(lc_show *s, const char *user)
+{
+  chatter *c = g_hash_table_lookup(s->chatters, user);
+  if (!c) {
+    c = g_new0(chatter, 1);
+    g_hash_table_insert(s->chatters, g_strdup(user), c);
+  }
+  return c;
+}
+
+static bool
+text_ok(const char *text)
+{
+  size_t n = text ? strlen(text) : 0;
+  if (n < 1 || n > 500 || !g_utf8_validate(text, (gssize)n, NULL))
+    return false;
+  for (const char *p = text; *p; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (g_unichar_iscntrl(c))
+      return false;
+  }
+  return true;
+}
+
+void
+lc_show_chat_send(lc_show *s, const lc_show_caller *caller, const char *text, lc_show_done done, gpointer user)
+{
+  lc__op *op = lc__op_begin(s, caller, done, user);
+  if (!op)
+    return;
+  if (!caller || !caller->user) {
+    lc__op_fail(op, "unauthorized", "sign in to chat");
+    return;
+  }
+  if (!text_ok(text)) {
+    lc__op_fail(op, "invalid_argument", "a message is 1-500 bytes of text without control characters");
+    return;
+  }
+  gint64 now = lc__show_now(s);
+  chatter *c = lc__chatter(s, caller->user);
+  gint64 interval = MAX(s->cfg.chat_min_interval_ms, s->slow_mode_s * 1000);
+  if (c->banned) {
+    lc__op_fail(op, "banned", "you are banned from this room's chat");
+    return;
+  }
+  if (c->until_ms > now) {
+    lc__op_fail(op, "muted", "you are muted for %" G_GINT64_FORMAT " more seconds", (c->until_ms - now + 999) / 1000);
+    return;
+  }
+  if (c->last_msg_ms && now - c->last_msg_ms < interval) {
+    lc__op_fail(op, s->slow_mode_s ? "slow_mode" : "rate_limited", "wait %" G_GINT64_FORMAT " ms before the next message",
+                interval - (now - c->last_msg_ms));
+    return;
+  }
+  c->last_msg_ms = now;
+  chat_msg *m = g_new0(chat_msg, 1);
+  m->id = g_strdup_printf("m-%s-%" G_GINT64_FORMAT, s->epoch, ++s->next_msg);
+  m->user = g_strdup(caller->user);
+  m->name = g_strdup(caller->name ? caller->name : caller->user);
+  m->text = g_strdup(text);
+  m->at = now;
+  json_t *mj = msg_json(m);
+  const char *word = NULL;
+  if (s->cfg.chat_filter && lc_wordfilter_match(s->cfg.chat_filter, text, strlen(text), &word)) {
+    /* Shown to its sender only: the sender's other tabs get it too, nobody else does. */
+    lc__show_private(s, caller->user, "chat.message", json_incref(mj));
+    lc__show_alert(s, "chat.blocked",
+                   json_pack("{s:s, s:O, s:s}", "room", s->room, "message", mj, "word", word));
+    lc__chat_msg_free(m);
+    lc__op_reply(op, json_pack("{s:o, s:s}", "message", mj, "visibility", "sender"));
+    return;
+  }
+  g_queue_push_tail(&s->chat, m);
+  while ((int)g_queue_get_length(&s->chat) > s->cfg.chat_recent)
+    lc__chat_msg_free(g_queue_pop_head(&s->chat));
+  lc__show_event(s, "chat.message", json_incref(mj));
+  lc__op_reply(op, json_pack("{s:o, s:s}", "message", mj, "visibility", "room"));
+}
+
+void
+lc__apply_chat_moderation(lc_show *s, const char *type, const json_t *fact)
+{
+  const char *user = json_string_value(json_object_get(fact, "user"));
+  if (strcmp(type, "chat.slowmode") == 0)
+    s->slow_mode_s = json_integer_value(json_object_get(fact, "seconds"));
+  else if (user && strcmp(type, "chat.muted") == 0)
+    lc__chatter(s, user)->until_ms = json_integer_value(json_object_get(fact, "until"));
+  else if (user && strcmp(type, "chat.banned") == 0)
+    lc__chatter(s, user)->banned = json_is_true(json_object_get(fact, "banned"));
+}
+
+static json_t *
+committed_moderation(lc_show *s, const json_t *fact, gpointer data)
+{
+  const char *type = data;
+  const char *user = json_string_value(json_object_get(fact, "user"));
+  if (strcmp(type, "chat.slowmode") == 0)
+    lc__show_event(s, "chat.slowmode", json_pack("{s:I}", "seconds", (json_int_t)s->slow_mode_s));
+  else
+    lc__show_private(s, user, type, json_deep_copy(fact));
+  lc__show_alert(s, type, json_pack("{s:s, s:O}", "room", s->room, "moderation", fact));
+  return json_deep_copy(fact);
+}
+
+static bool
+valid_user(const char *user)
+{
+  size_t n = user ? strlen(user) : 0;
+  return n >= 1 && n <= 64 && g_utf8_validate(user, -1, NULL);
+}
+
+void
+lc_show_chat_mute(lc_show *s, const char *user_id, gint64 seconds, const char *reason, lc_show_done done,
+                  gpointer user)
+{
+  lc__op *op = lc__op_begin(s, NULL, done, user);
+  if (!op)
+    return;
+  if (!valid_user(user_id) || seconds < 0 || seconds > 30 * 24 * 3600) {
+    lc__op_fail(op, "invalid_argument", "give a user id and 0 to 2592000 seconds (0 unmutes)");
+    return;
+  }
+  gint64 until = seconds ? lc__show_now(s) + seconds * 1000 : 0;
+  lc__show_commit(s, op, "chat.muted",
+                  json_pack("{s:s, s:I, s:s?}", "user", user_id, "until", (json_int_t)until, "reason", reason),
+                  committed_moderation, (gpointer) "chat.muted", NULL);
+}
+
+void
+lc_show_chat_ban(lc_show *s, const char *user_id, bool banned, lc_show_done done, gpointer user)
+{
+  lc__op *op = lc__op_begin(s, NULL, done, user);
+  if (!op)
+    return;
+  if (!valid_user(user_id)) {
+    lc__op_fail(op, "invalid_argument", "give a user id");
+    return;
+  }
+  lc__show_commit(s, op, "chat.banned", json_pack("{s:s, s:b}", "user", user_id, "banned", banned),
+                  committed_moderation, (gpointer) "chat.banned", NULL);
+}
+
+void
+lc_show_chat_slowmode(lc_show *s, gint64 seconds, lc_show_done done, gpointer user)
+{
+  lc__op *op = lc__op_begin(s, NULL, done, user);
+  if (!op)
+    return;
+  if (seconds < 0 || seconds > 3600) {
+    lc__op_fail(op, "invalid_argument", "slow mode is 0 (off) to 3600 seconds");
+    return;
+  }
+  lc__show_commit(s, op, "chat.slowmode", json_pack("{s:I}", "seconds", (json_int_t)seconds), committed_moderation,
+                  (gpointer) "chat.slowmode", NULL);
+}
+
+void
+lc_show_chat_delete(lc_show *s, const char *message_id, lc_show_done done, gpointer user)
+{
+  lc__op *op = lc__op_begin(s, NULL, done, user);
+  if (!op)
+    return;
+  for (GList *l = s->chat.head; message_id && l; l = l->next) {
+    chat_msg *m = l->data;
+    if (strcmp(m->id, message_id) == 0) {
+      json_t *data = json_pack("{s:s, s:s}", "id", m->id, "user", m->user);
+      g_queue_delete_link(&s->chat, l);
+      lc__chat_msg_free(m);
+      lc__show_event(s, "chat.deleted", json_incref(data));
+      lc__op_reply(op, data);
+      return;
+    }
+  }
+  /* Older than the kept history: still tell the clients, they may show it. */
+  if (message_id && g_str_has_prefix(message_id, "m-")) {
+    json_t *data = json_pack("{s:s}", "id", message_id);
+    lc__show_event(s, "chat.deleted", json_incref(data));
+    lc__op_reply(op, data);
+    return;
+  }
+  lc__op_fail(op, "not_found", "no chat message '%s'", message_id ? message_id : "");
+}
+
+/* ---- likes and viewers --------------------------------------------------------------- */
+
+void
+lc__apply_likes(lc_show *s, const json_t *fact)
+{
+  s->likes = MAX(s->likes, json_integer_value(json_object_get(fact, "total")));
+}
+
+static gboolean
+journal_likes(gpointer user)
+{
+  lc_show *s = user;
+  s->likes_timer = 0;
+  if (s->broken || s->likes == s->likes_journaled)
+    return G_SOURCE_REMOVE;
+  s->likes_journaled = s->likes;
+  lc__show_commit(s, NULL, "likes", json_pack("{s:I}", "total", (json_int_t)s->likes), NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+void
+lc_show_like(lc_show *s, const char *user, gint64 count)
+{
+  if (count < 1 || count > 100)
+    return;
+  s->likes += count;
+  lc__show_dirty_likes(s);
+  if (!s->likes_timer)
+    s->likes_timer = g_timeout_add(LIKES_JOURNAL_MS, journal_likes, s);
+}
+
+void
+lc_show_viewer(lc_show *s, const char *user, int delta)
+{
+  s->viewers = MAX(s->viewers + delta, 0);
+  s->peak_viewers = MAX(s->peak_viewers, s->viewers);
+  if (delta > 0) {
+    if (user)
+      g_hash_table_add(s->seen_users, g_strdup(user)); /* add frees the duplicate key itself */
+    else
+      s->anon_joins++;
+  }
+  lc__show_dirty_viewers(s);
+}

@@ -1,0 +1,217 @@
+/* Shared between the show's files (show.c: core, journal and events; show_stock.c:
+ * catalog, pin, flash sales; show_orders.c: carts, coupons, orders; show_chat.c:
+ * chat, likes, viewers). Not part of the public API. Main thread only. */
+#pragma once
+#include "catalog.h"
+#include "coupon.h"
+#include "show.h"
+#include "store.h"
+
+typedef enum { SALE_SCHEDULED, SALE_LIVE, SALE_SOLD_OUT, SALE_ENDED } sale_state;
+
+typedef struct {
+  lc_show *show;           /* back-pointer for timers */
+  char *id;
+  int sku;                 /* index in the catalog */
+  gint64 price;
+  gint64 quantity;         /* units reserved from the SKU for the sale */
+  gint64 sold;             /* in pending and paid orders */
+  gint64 per_user_limit;
+  gint64 starts_at, ends_at;
+  bool ended;              /* stopped or over: the remainder went back to the SKU */
+  GHashTable *bought;      /* user -> gint64* units in pending and paid orders */
+  guint timer;             /* next start/end transition */
+  bool announced_live;     /* flash.started was broadcast */
+} sale;
+
+typedef struct {
+  lc_coupon *c;
+  gint64 claimed;
+} coupon;
+
+typedef enum { CLAIM_AVAILABLE, CLAIM_USED } claim_state;
+typedef struct {
+  char *id;
+  char *coupon_id;
+  char *user;
+  claim_state state;
+  char *order_id;          /* while used */
+} claim;
+
+typedef enum { ORDER_PENDING, ORDER_PAID, ORDER_CANCELLED, ORDER_EXPIRED } order_state;
+typedef struct {
+  int sku;
+  char *sku_id;
+  gint64 qty;
+  gint64 unit_price;
+  char *sale_id;           /* NULL: a regular purchase */
+} order_item;
+
+typedef struct {
+  char *id;
+  char *user;
+  order_state state;
+  order_item *items;
+  int n_items;
+  gint64 subtotal, discount, total;
+  char *claim_id;
+  gint64 created_at, expires_at, closed_at;
+  char *payment_ref;
+  char *reason;
+} order;
+
+typedef struct {
+  char *id;
+  char *user;
+  char *name;
+  char *text;
+  gint64 at;
+} chat_msg;
+
+typedef struct {
+  gint64 until_ms;         /* muted until; 0 none */
+  bool banned;
+  gint64 last_msg_ms;
+} chatter;
+
+/* An answer remembered for an op_id. While `pending`, later duplicates wait in `waiters`. */
+typedef struct {
+  char *key;
+  bool pending;
+  char *code;
+  char *message;
+  json_t *result;
+  GSList *waiters;         /* waiter* */
+} op_entry;
+
+struct lc_show {
+  char *room;
+  lc_store *store;
+  lc_show_config cfg;
+  lc_show_sinks sinks;
+  char epoch[17];
+  gint64 seq;
+  bool closed;
+  bool broken;             /* an append failed: rebuilding from the journal */
+  bool replaying;          /* applying stored facts: no events, no answers */
+  gint64 replay_now;       /* the fact's time while replaying, else 0 */
+
+  lc_catalog *catalog;
+  gint64 *available;       /* per SKU: units that can still be ordered */
+  bool *low_alerted;       /* per SKU */
+  int pinned;              /* product index or -1 */
+  gint64 pinned_at;
+
+  GPtrArray *sales;        /* sale*, in schedule order */
+  GPtrArray *coupons;      /* coupon* */
+  GHashTable *claims;      /* claim id -> claim* (owned) */
+  GHashTable *carts;       /* user -> GHashTable sku id -> gint64* */
+  GHashTable *orders;      /* id -> order* (owned) */
+  GPtrArray *order_list;   /* order*, creation order (borrowed) */
+  GQueue expiry;           /* pending order* by expires_at */
+  guint expiry_timer;
+  gint64 next_order, next_claim, next_sale, next_msg;
+
+  gint64 likes;
+  gint64 likes_journaled;
+  gint64 viewers, peak_viewers;
+  GHashTable *seen_users;  /* distinct identified viewers */
+  gint64 anon_joins;
+  GHashTable *chatters;    /* user -> chatter* */
+  GQueue chat;             /* chat_msg*, newest last, at most cfg.chat_recent */
+  gint64 slow_mode_s;
+
+  GHashTable *ops;         /* key -> op_entry* */
+  GQueue op_order;         /* op_entry* for FIFO eviction */
+
+  /* throttled aggregates */
+  guint throttle_timer;
+  GHashTable *dirty_skus;  /* sku index+1 set */
+  GHashTable *dirty_sales; /* sale* set */
+  bool dirty_likes, dirty_viewers;
+  guint likes_timer;
+};
+
+/* ---- show.c: core helpers ------------------------------------------------------ */
+
+/* Current time in ms (the fact's time while replaying). */
+gint64 lc__show_now(lc_show *s);
+/* Emits a room-wide event (not while replaying). data: transfer full. */
+void lc__show_event(lc_show *s, const char *name, json_t *data);
+void lc__show_private(lc_show *s, const char *user, const char *name, json_t *data);
+void lc__show_alert(lc_show *s, const char *name, json_t *data);
+/* Marks aggregates for the next throttled broadcast. */
+void lc__show_dirty_sku(lc_show *s, int sku);
+void lc__show_dirty_sale(lc_show *s, sale *sl);
+void lc__show_dirty_likes(lc_show *s);
+void lc__show_dirty_viewers(lc_show *s);
+
+/* Answer of an operation in progress. */
+typedef struct lc__op lc__op;
+/* Starts an operation: returns NULL when the op_id was seen before (the caller has
+ * been or will be answered with the first answer) or the show is rebuilding. */
+lc__op *lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpointer user);
+/* Ends it with an error now. */
+void lc__op_fail(lc__op *op, const char *code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+/* Ends it successfully now (nothing to store). result: transfer full. */
+void lc__op_reply(lc__op *op, json_t *result);
+
+/* After commit: emits the fact's events and returns the answer (transfer full). */
+typedef json_t *(*lc__committed_fn)(lc_show *s, const json_t *fact, gpointer data);
+/* Applies `fact` (transfer full) to memory now, appends it to the journal and, once
+ * committed, runs `committed` and answers op (which may be NULL for internal
+ * facts such as expiries). data is freed with data_free after. */
+void lc__show_commit(lc_show *s, lc__op *op, const char *type, json_t *fact, lc__committed_fn committed,
+                     gpointer data, GDestroyNotify data_free);
+/* Remembers an answer for (user, op_id) seen while replaying. result: borrowed. */
+void lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *result);
+
+/* ---- appliers: mutate state from a fact, live and in replay ------------------ */
+void lc__apply_catalog(lc_show *s, const json_t *fact);
+void lc__apply_pin(lc_show *s, const json_t *fact);
+void lc__apply_flash_scheduled(lc_show *s, const json_t *fact);
+void lc__apply_flash_started(lc_show *s, const json_t *fact);
+void lc__apply_flash_ended(lc_show *s, const json_t *fact);
+void lc__apply_coupon_dropped(lc_show *s, const json_t *fact);
+void lc__apply_coupon_claimed(lc_show *s, const json_t *fact);
+void lc__apply_cart_set(lc_show *s, const json_t *fact);
+void lc__apply_order_created(lc_show *s, const json_t *fact);
+void lc__apply_order_closed(lc_show *s, const json_t *fact, order_state to);
+void lc__apply_chat_moderation(lc_show *s, const char *type, const json_t *fact);
+void lc__apply_likes(lc_show *s, const json_t *fact);
+
+/* Answers of the viewer operations that write a fact; replay uses them to remember
+ * op_ids (events are suppressed while replaying). */
+json_t *lc__committed_cart(lc_show *s, const json_t *fact, gpointer data);
+json_t *lc__committed_claim(lc_show *s, const json_t *fact, gpointer data);
+json_t *lc__committed_order_created(lc_show *s, const json_t *fact, gpointer data);
+
+/* ---- show_stock.c ------------------------------------------------------------- */
+sale *lc__sale_find(lc_show *s, const char *id);
+sale_state lc__sale_state(lc_show *s, const sale *sl);
+const char *lc__sale_state_name(sale_state st);
+json_t *lc__sale_json(lc_show *s, const sale *sl);
+json_t *lc__products_json(lc_show *s);
+json_t *lc__pinned_json(lc_show *s);
+/* Changes a SKU's available stock by delta, marking it for broadcast and alerting on low stock. */
+void lc__stock_add(lc_show *s, int sku, gint64 delta);
+/* Arms start/end timers of every sale (after open or rebuild). */
+void lc__sales_arm(lc_show *s);
+void lc__sale_free(gpointer p);
+
+/* ---- show_orders.c ------------------------------------------------------------ */
+const char *lc__order_state_name(order_state st);
+json_t *lc__order_json(lc_show *s, const order *o);
+json_t *lc__cart_json(lc_show *s, const char *user);
+json_t *lc__claims_json(lc_show *s, const char *user);
+json_t *lc__coupons_json(lc_show *s);
+json_t *lc__coupon_json(lc_show *s, const coupon *c);
+void lc__expiry_arm(lc_show *s);
+void lc__order_free(gpointer p);
+void lc__claim_free(gpointer p);
+void lc__coupon_free(gpointer p);
+
+/* ---- show_chat.c -------------------------------------------------------------- */
+json_t *lc__chat_json(lc_show *s);
+chatter *lc__chatter(lc_show *s, const char *user);
+void lc__chat_msg_free(gpointer p);

@@ -1,0 +1,568 @@
+/* The show engine over a real store in a temp dir: no oversell, per-user limits,
+ * coupon math at checkout, idempotent op_ids (also after a restart), expiry releasing
+ * stock, throttled broadcasts ending on the exact value, replay equals live state,
+ * compliance and chat moderation. */
+#include "errors.h"
+#include "show.h"
+#include "store.h"
+
+#include <string.h>
+
+static const char *const CATALOG =
+  "{\"currency\":\"CNY\",\"products\":["
+  " {\"id\":\"tea\",\"title\":\"Tea set 茶具\",\"low_stock_threshold\":3,"
+  "  \"skus\":[{\"id\":\"tea-blue\",\"label\":\"blue\",\"price\":12900,\"original_price\":19900,\"stock\":100},"
+  "           {\"id\":\"tea-red\",\"label\":\"red\",\"price\":9999,\"stock\":5}]},"
+  " {\"id\":\"mug\",\"title\":\"Mug\",\"skus\":[{\"id\":\"mug-1\",\"price\":2500,\"stock\":40}]},"
+  " {\"id\":\"bad\",\"title\":\"全网最低价 pan\",\"skus\":[{\"id\":\"pan-1\",\"price\":100,\"stock\":1}]}"
+  "]}";
+
+typedef struct {
+  char *dir;
+  char *db;
+  lc_store *store;
+  lc_show *show;
+  lc_show_config cfg;
+  lc_wordfilter *ad, *chat;
+  GPtrArray *events;   /* "name json" of room-wide events */
+  GPtrArray *privates; /* "user name" */
+  GPtrArray *alerts;   /* alert names */
+} fx;
+
+static void
+on_event(lc_show *s, gint64 seq, const char *name, const json_t *data, gpointer user)
+{
+  fx *f = user;
+  char *d = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : g_strdup("null");
+  g_ptr_array_add(f->events, g_strdup_printf("%s %s", name, d));
+  free(d);
+  g_assert_cmpint(seq, ==, lc_show_seq(s));
+}
+
+static void
+on_private(lc_show *s, const char *u, const char *name, const json_t *data, gpointer user)
+{
+  g_ptr_array_add(((fx *)user)->privates, g_strdup_printf("%s %s", u, name));
+}
+
+static void
+on_alert(lc_show *s, const char *name, const json_t *data, gpointer user)
+{
+  g_ptr_array_add(((fx *)user)->alerts, g_strdup(name));
+}
+
+static void
+open_show(fx *f)
+{
+  char *msg = NULL;
+  f->store = lc_store_open(f->db, NULL, NULL, &msg);
+  g_assert_cmpstr(msg, ==, NULL);
+  lc_show_sinks sinks = {on_event, on_private, on_alert, f};
+  f->show = lc_show_open("r1", f->store, &f->cfg, &sinks, &msg);
+  g_assert_cmpstr(msg, ==, NULL);
+}
+
+static void
+close_show(fx *f)
+{
+  lc_store_close(f->store); /* runs the last completions while the show exists */
+  lc_show_free(f->show);
+  f->store = NULL;
+  f->show = NULL;
+}
+
+static void
+setup(fx *f, gconstpointer data)
+{
+  f->dir = g_dir_make_tmp("lc-show-XXXXXX", NULL);
+  f->db = g_build_filename(f->dir, "t.db", NULL);
+  f->ad = lc_wordfilter_new();
+  lc_wordfilter_add(f->ad, "最低价");
+  lc_wordfilter_add(f->ad, "第一");
+  f->chat = lc_wordfilter_new();
+  lc_wordfilter_add(f->chat, "加微信");
+  f->cfg = (lc_show_config){
+    .order_ttl_ms = 60000, .low_stock_default = 2, .compliance_reject = false, .chat_min_interval_ms = 0,
+    .chat_recent = 50, .throttle_ms = 20, .op_cache = 1000, .chat_filter = f->chat, .ad_filter = f->ad};
+  if (data)
+    f->cfg.order_ttl_ms = GPOINTER_TO_INT(data);
+  f->events = g_ptr_array_new_with_free_func(g_free);
+  f->privates = g_ptr_array_new_with_free_func(g_free);
+  f->alerts = g_ptr_array_new_with_free_func(g_free);
+  open_show(f);
+}
+
+static void
+teardown(fx *f, gconstpointer data)
+{
+  close_show(f);
+  lc_wordfilter_free(f->ad);
+  lc_wordfilter_free(f->chat);
+  g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+  g_assert_cmpint(system(cmd), ==, 0);
+  g_free(f->db);
+  g_free(f->dir);
+  g_ptr_array_unref(f->events);
+  g_ptr_array_unref(f->privates);
+  g_ptr_array_unref(f->alerts);
+}
+
+/* ---- waiting for answers ------------------------------------------------------------ */
+
+typedef struct {
+  int calls;
+  char *code;
+  json_t *result;
+} answer;
+
+static void
+on_done(const lc_show_result *r, gpointer user)
+{
+  answer *a = user;
+  a->calls++;
+  g_free(a->code);
+  a->code = g_strdup(r->code);
+  if (r->code)
+    g_assert_true(r->message && *r->message);
+  json_decref(a->result);
+  a->result = r->result ? json_deep_copy(r->result) : NULL;
+}
+
+static void
+wait_answer(answer *a)
+{
+  while (a->calls == 0)
+    g_main_context_iteration(NULL, TRUE);
+}
+
+static void
+answer_clear(answer *a)
+{
+  g_free(a->code);
+  json_decref(a->result);
+  memset(a, 0, sizeof *a);
+}
+
+/* Helpers that run one operation to its answer; they return the error code or NULL
+ * and leave the result in *out (borrowed until the next call). */
+static answer last;
+
+static const char *
+finish(void)
+{
+  wait_answer(&last);
+  return last.code;
+}
+
+static const char *
+load_catalog(fx *f, const char *text)
+{
+  answer_clear(&last);
+  json_t *c = json_loads(text, 0, NULL);
+  lc_show_catalog_load(f->show, c, on_done, &last);
+  json_decref(c);
+  return finish();
+}
+
+static const char *
+schedule(fx *f, const char *spec)
+{
+  answer_clear(&last);
+  json_t *j = json_loads(spec, 0, NULL);
+  g_assert_nonnull(j);
+  lc_show_flash_schedule(f->show, j, on_done, &last);
+  json_decref(j);
+  return finish();
+}
+
+static gint64
+available(fx *f, const char *sku)
+{
+  json_t *snap = lc_show_snapshot(f->show, NULL);
+  json_t *products = json_object_get(snap, "products");
+  gint64 found = -1;
+  for (size_t i = 0; i < json_array_size(products); i++) {
+    json_t *skus = json_object_get(json_array_get(products, i), "skus");
+    for (size_t k = 0; k < json_array_size(skus); k++)
+      if (strcmp(json_string_value(json_object_get(json_array_get(skus, k), "id")), sku) == 0)
+        found = json_integer_value(json_object_get(json_array_get(skus, k), "available"));
+  }
+  json_decref(snap);
+  return found;
+}
+
+static gint64
+sale_field(fx *f, const char *field)
+{
+  json_t *snap = lc_show_snapshot(f->show, NULL);
+  gint64 v = json_integer_value(json_object_get(json_array_get(json_object_get(snap, "flash_sales"), 0), field));
+  json_decref(snap);
+  return v;
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+static void
+test_flash_no_oversell(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  g_assert_null(schedule(f, "{\"id\":\"fs\",\"sku\":\"tea-blue\",\"price\":5900,\"quantity\":10,"
+                            "\"per_user_limit\":2,\"duration_ms\":60000}"));
+  g_assert_cmpint(available(f, "tea-blue"), ==, 90); /* reserved for the sale */
+  enum { N = 60 };
+  answer a[N] = {{0}};
+  char user[16], op[16];
+  for (int i = 0; i < N; i++) { /* all in the same main-loop turn: nobody has committed yet */
+    g_snprintf(user, sizeof user, "u%d", i % 30);
+    g_snprintf(op, sizeof op, "op%d", i);
+    lc_show_caller c = {user, user, op};
+    lc_show_flash_buy(f->show, &c, "fs", 1, on_done, &a[i]);
+  }
+  int ok = 0, sold_out = 0, limit = 0;
+  for (int i = 0; i < N; i++) {
+    wait_answer(&a[i]);
+    if (!a[i].code)
+      ok++;
+    else if (strcmp(a[i].code, "sold_out") == 0)
+      sold_out++;
+    else if (strcmp(a[i].code, "limit_exceeded") == 0)
+      limit++;
+    else
+      g_error("unexpected %s", a[i].code);
+    answer_clear(&a[i]);
+  }
+  g_assert_cmpint(ok, ==, 10);
+  g_assert_cmpint(sold_out + limit, ==, N - 10);
+  g_assert_cmpint(sale_field(f, "sold"), ==, 10);
+  g_assert_cmpint(sale_field(f, "remaining"), ==, 0);
+  /* a catalog cannot be swapped under a running sale */
+  g_assert_cmpstr(load_catalog(f, CATALOG), ==, "invalid_state");
+}
+
+static void
+test_per_user_limit_and_release(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  g_assert_null(schedule(f, "{\"id\":\"fs\",\"sku\":\"mug-1\",\"price\":900,\"quantity\":5,\"per_user_limit\":2}"));
+  lc_show_caller amy = {"amy", "Amy", NULL};
+  answer a = {0};
+  lc_show_flash_buy(f->show, &amy, "fs", 2, on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  const char *order_id = json_string_value(json_object_get(json_object_get(a.result, "order"), "id"));
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(a.result, "order"), "total")), ==, 1800);
+  char *oid = g_strdup(order_id);
+  answer_clear(&a);
+  lc_show_flash_buy(f->show, &amy, "fs", 1, on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "limit_exceeded");
+  answer_clear(&a);
+  /* cancelling gives the units back to the live sale and to amy's allowance */
+  lc_show_order_cancel(f->show, &amy, oid, on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  g_assert_cmpint(sale_field(f, "sold"), ==, 0);
+  answer_clear(&a);
+  lc_show_flash_buy(f->show, &amy, "fs", 2, on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  answer_clear(&a);
+  /* stopping returns the unsold remainder to the SKU */
+  g_assert_cmpint(available(f, "mug-1"), ==, 35);
+  lc_show_flash_stop(f->show, "fs", on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  answer_clear(&a);
+  g_assert_cmpint(available(f, "mug-1"), ==, 38);
+  lc_show_flash_buy(f->show, &amy, "fs", 1, on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "sale_not_live");
+  answer_clear(&a);
+  g_free(oid);
+}
+
+static void
+test_checkout_with_coupons(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  lc_show_caller bo = {"bo", "Bo", NULL};
+  answer a = {0};
+  json_t *coupon = json_loads("{\"id\":\"pct\",\"kind\":\"percent\",\"percent_off\":15,\"quantity\":1}", 0, NULL);
+  lc_show_coupon_drop(f->show, coupon, on_done, &a);
+  json_decref(coupon);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  answer_clear(&a);
+  lc_show_coupon_claim(f->show, &bo, "pct", on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  char *claim = g_strdup(json_string_value(json_object_get(json_object_get(a.result, "claim"), "id")));
+  answer_clear(&a);
+  lc_show_caller cy = {"cy", "Cy", NULL};
+  lc_show_coupon_claim(f->show, &cy, "pct", on_done, &a); /* quantity 1: gone */
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "coupon_unavailable");
+  answer_clear(&a);
+  /* cart: 3 x 9999 + 1 x 2500 = 32497; 15% off = floor(4874.55) = 4874; total 27623 */
+  lc_show_cart_set(f->show, &bo, "tea-red", 3, true, on_done, &a);
+  wait_answer(&a);
+  answer_clear(&a);
+  lc_show_cart_set(f->show, &bo, "mug-1", 1, true, on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(a.result, "cart"), "subtotal")), ==, 32497);
+  answer_clear(&a);
+  lc_show_checkout(f->show, &bo, NULL, claim, on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  json_t *o = json_object_get(a.result, "order");
+  g_assert_cmpint(json_integer_value(json_object_get(o, "subtotal")), ==, 32497);
+  g_assert_cmpint(json_integer_value(json_object_get(o, "discount")), ==, 4874);
+  g_assert_cmpint(json_integer_value(json_object_get(o, "total")), ==, 27623);
+  answer_clear(&a);
+  g_assert_cmpint(available(f, "tea-red"), ==, 2);
+  json_t *me = lc_show_me(f->show, "bo");
+  g_assert_cmpint(json_array_size(json_object_get(json_object_get(me, "cart"), "items")), ==, 0); /* emptied */
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(json_object_get(me, "claims"), 0), "state")), ==,
+                  "used");
+  json_decref(me);
+  /* the claim cannot be used twice; stock is checked */
+  json_t *items = json_loads("[{\"sku\":\"tea-red\",\"qty\":3}]", 0, NULL);
+  lc_show_checkout(f->show, &bo, items, NULL, on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "out_of_stock");
+  answer_clear(&a);
+  json_decref(items);
+  items = json_loads("[{\"sku\":\"mug-1\",\"qty\":1}]", 0, NULL);
+  lc_show_checkout(f->show, &bo, items, claim, on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "coupon_unavailable");
+  answer_clear(&a);
+  json_decref(items);
+  lc_show_checkout(f->show, &bo, NULL, NULL, on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "cart_empty");
+  answer_clear(&a);
+  g_assert_true(g_ptr_array_find_with_equal_func(f->alerts, "stock.low", g_str_equal, NULL)); /* tea-red at 2 */
+  g_free(claim);
+}
+
+static void
+test_idempotent_across_restart(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  lc_show_caller dee = {"dee", "Dee", "buy-1"};
+  json_t *items = json_loads("[{\"sku\":\"mug-1\",\"qty\":2}]", 0, NULL);
+  answer a = {0}, b = {0};
+  lc_show_checkout(f->show, &dee, items, NULL, on_done, &a);
+  lc_show_checkout(f->show, &dee, items, NULL, on_done, &b); /* retried while the first commits */
+  wait_answer(&a);
+  wait_answer(&b);
+  g_assert_null(a.code);
+  g_assert_true(json_equal(a.result, b.result));
+  g_assert_cmpint(available(f, "mug-1"), ==, 38);
+  answer_clear(&b);
+  json_t *before = lc_show_snapshot(f->show, "dee");
+  close_show(f);
+  open_show(f);
+  lc_show_checkout(f->show, &dee, items, NULL, on_done, &b); /* retried after a restart */
+  wait_answer(&b);
+  g_assert_null(b.code);
+  g_assert_true(json_equal(a.result, b.result));
+  g_assert_cmpint(available(f, "mug-1"), ==, 38);
+  json_t *after = lc_show_snapshot(f->show, "dee");
+  g_assert_true(json_equal(before, after)); /* replay rebuilds exactly the acknowledged state */
+  json_decref(before);
+  json_decref(after);
+  json_decref(items);
+  answer_clear(&a);
+  answer_clear(&b);
+}
+
+static void
+test_expiry_releases_stock(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  answer a = {0};
+  json_t *coupon = json_loads("{\"id\":\"ten\",\"kind\":\"fixed\",\"amount_off\":1000,\"quantity\":5}", 0, NULL);
+  lc_show_coupon_drop(f->show, coupon, on_done, &a);
+  json_decref(coupon);
+  wait_answer(&a);
+  answer_clear(&a);
+  lc_show_caller eve = {"eve", "Eve", NULL};
+  lc_show_coupon_claim(f->show, &eve, "ten", on_done, &a);
+  wait_answer(&a);
+  char *claim = g_strdup(json_string_value(json_object_get(json_object_get(a.result, "claim"), "id")));
+  answer_clear(&a);
+  json_t *items = json_loads("[{\"sku\":\"tea-red\",\"qty\":4}]", 0, NULL);
+  lc_show_checkout(f->show, &eve, items, claim, on_done, &a);
+  json_decref(items);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(a.result, "order"), "total")), ==, 4 * 9999 - 1000);
+  answer_clear(&a);
+  g_assert_cmpint(available(f, "tea-red"), ==, 1);
+  /* TTL is 200 ms in this fixture */
+  gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+  while (!g_ptr_array_find_with_equal_func(f->privates, "eve order.expired", g_str_equal, NULL) &&
+         g_get_monotonic_time() < deadline)
+    g_main_context_iteration(NULL, TRUE);
+  g_assert_cmpint(available(f, "tea-red"), ==, 5);
+  json_t *me = lc_show_me(f->show, "eve");
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(json_object_get(me, "orders"), 0), "state")), ==,
+                  "expired");
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(json_object_get(me, "claims"), 0), "state")), ==,
+                  "available");
+  json_decref(me);
+  g_assert_true(g_ptr_array_find_with_equal_func(f->privates, "eve order.expired", g_str_equal, NULL));
+  /* the expiry is durable */
+  close_show(f);
+  open_show(f);
+  g_assert_cmpint(available(f, "tea-red"), ==, 5);
+  g_free(claim);
+}
+
+static void
+test_throttled_stock_ends_exact(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  g_assert_null(schedule(f, "{\"id\":\"fs\",\"sku\":\"tea-blue\",\"price\":100,\"quantity\":50,\"per_user_limit\":1}"));
+  g_ptr_array_set_size(f->events, 0);
+  answer a[40] = {{0}};
+  for (int i = 0; i < 40; i++) {
+    char user[8];
+    g_snprintf(user, sizeof user, "b%d", i);
+    lc_show_caller c = {user, user, NULL};
+    lc_show_flash_buy(f->show, &c, "fs", 1, on_done, &a[i]);
+    if (i % 10 == 9) /* spread over a few commits */
+      wait_answer(&a[i]);
+  }
+  for (int i = 0; i < 40; i++) {
+    wait_answer(&a[i]);
+    g_assert_null(a[i].code);
+    answer_clear(&a[i]);
+  }
+  gint64 until = g_get_monotonic_time() + 200 * 1000; /* let the 20 ms throttle flush */
+  while (g_get_monotonic_time() < until)
+    g_main_context_iteration(NULL, FALSE);
+  int stock_events = 0;
+  const char *lastev = NULL;
+  for (guint i = 0; i < f->events->len; i++) {
+    const char *e = g_ptr_array_index(f->events, i);
+    if (g_str_has_prefix(e, "flash.stock ")) {
+      stock_events++;
+      lastev = e;
+    }
+  }
+  g_assert_cmpint(stock_events, >=, 1);
+  g_assert_cmpint(stock_events, <, 40); /* aggregated, not one per purchase */
+  g_assert_nonnull(strstr(lastev, "\"remaining\":10,"));
+  g_assert_nonnull(strstr(lastev, "\"sold\":40,"));
+}
+
+static void
+test_compliance(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG)); /* flag mode: loads, tells moderators */
+  g_assert_true(g_ptr_array_find_with_equal_func(f->alerts, "compliance.flagged", g_str_equal, NULL));
+  g_assert_cmpint(json_array_size(json_object_get(last.result, "flagged")), ==, 1);
+  close_show(f);
+  f->cfg.compliance_reject = true;
+  open_show(f);
+  answer a = {0};
+  lc_show_pin(f->show, "bad", on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "compliance");
+  answer_clear(&a);
+  lc_show_pin(f->show, "tea", on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  g_assert_cmpstr(json_string_value(json_object_get(json_object_get(json_object_get(a.result, "pinned"), "product"), "id")),
+                  ==, "tea");
+  answer_clear(&a);
+  g_assert_cmpstr(load_catalog(f, CATALOG), ==, "compliance");
+}
+
+static void
+test_chat_moderation(fx *f, gconstpointer data)
+{
+  lc_show_caller fay = {"fay", "Fay", NULL};
+  answer a = {0};
+  lc_show_chat_send(f->show, &fay, "hello 你好", on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  g_assert_cmpstr(json_string_value(json_object_get(a.result, "visibility")), ==, "room");
+  char *mid = g_strdup(json_string_value(json_object_get(json_object_get(a.result, "message"), "id")));
+  answer_clear(&a);
+  guint events = f->events->len;
+  lc_show_chat_send(f->show, &fay, "加 微 信 cheap", on_done, &a); /* filtered: sender only */
+  wait_answer(&a);
+  g_assert_cmpstr(json_string_value(json_object_get(a.result, "visibility")), ==, "sender");
+  g_assert_cmpuint(f->events->len, ==, events);
+  g_assert_true(g_ptr_array_find_with_equal_func(f->privates, "fay chat.message", g_str_equal, NULL));
+  g_assert_true(g_ptr_array_find_with_equal_func(f->alerts, "chat.blocked", g_str_equal, NULL));
+  answer_clear(&a);
+  lc_show_chat_delete(f->show, mid, on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  answer_clear(&a);
+  json_t *snap = lc_show_snapshot(f->show, NULL);
+  g_assert_cmpint(json_array_size(json_object_get(snap, "chat")), ==, 0);
+  json_decref(snap);
+  lc_show_chat_mute(f->show, "fay", 60, "spam", on_done, &a);
+  wait_answer(&a);
+  answer_clear(&a);
+  lc_show_chat_send(f->show, &fay, "still here?", on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "muted");
+  answer_clear(&a);
+  lc_show_caller gus = {"gus", "Gus", NULL};
+  lc_show_chat_slowmode(f->show, 30, on_done, &a);
+  wait_answer(&a);
+  answer_clear(&a);
+  lc_show_chat_send(f->show, &gus, "one", on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  answer_clear(&a);
+  lc_show_chat_send(f->show, &gus, "two", on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "slow_mode");
+  answer_clear(&a);
+  lc_show_chat_ban(f->show, "gus", true, on_done, &a);
+  wait_answer(&a);
+  answer_clear(&a);
+  /* moderation survives a restart */
+  close_show(f);
+  open_show(f);
+  lc_show_chat_send(f->show, &gus, "three", on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "banned");
+  answer_clear(&a);
+  lc_show_chat_send(f->show, &fay, "now?", on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "muted");
+  answer_clear(&a);
+  lc_show_caller anon = {NULL, NULL, NULL};
+  lc_show_chat_send(f->show, &anon, "hi", on_done, &a);
+  wait_answer(&a);
+  g_assert_cmpstr(a.code, ==, "unauthorized");
+  answer_clear(&a);
+  g_free(mid);
+}
+
+int
+main(int argc, char **argv)
+{
+  g_test_init(&argc, &argv, NULL);
+#define ADD(path, fn, ttl) g_test_add(path, fx, GINT_TO_POINTER(ttl), setup, fn, teardown)
+  ADD("/show/flash-no-oversell", test_flash_no_oversell, 0);
+  ADD("/show/per-user-limit-and-release", test_per_user_limit_and_release, 0);
+  ADD("/show/checkout-with-coupons", test_checkout_with_coupons, 0);
+  ADD("/show/idempotent-across-restart", test_idempotent_across_restart, 0);
+  ADD("/show/expiry-releases-stock", test_expiry_releases_stock, 200);
+  ADD("/show/throttled-stock-ends-exact", test_throttled_stock_ends_exact, 0);
+  ADD("/show/compliance", test_compliance, 0);
+  ADD("/show/chat-moderation", test_chat_moderation, 0);
+  int rc = g_test_run();
+  answer_clear(&last);
+  return rc;
+}
