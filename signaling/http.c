@@ -3,10 +3,17 @@
  * This file is the lws glue only: the context and vhost, per-connection state, request
  * checks (URI length, body size, method), dispatch through a route table, and writing
  * an lc__http_response (memory body or file) back in LWS_CALLBACK_HTTP_WRITEABLE.
- * The handlers live in http_api.c, the web-root lookup in static.c.
+ * The handlers live in http_api.c, the web-root lookup in static.c, the websocket
+ * protocol in ws.c (registered on the same vhost).
+ *
+ * POST /api/payments/callback is the one route with a request body and a deferred
+ * answer: the body is collected (up to max_body), checked (http_api.c) and handed to
+ * the payment hook with an lc_http_pending that keeps the connection waiting until
+ * lc_http_pending_reply; a connection that closes meanwhile orphans its pending.
  * Main thread only (lws runs in the GLib main context of the loop given to lc_http_new). */
 #define LC_LOG_DOMAIN "http"
 #include "http_internal.h"
+#include "ws_internal.h"
 #include "errors.h"
 #include "log.h"
 #include "metrics.h"
@@ -23,6 +30,7 @@
 #define CHUNK 16384           /* body bytes written per writeable callback */
 #define HEADER_SPACE 4096     /* response header buffer */
 #define MAX_STATUS 600
+#define PAYMENT_TIMEOUT_S 30  /* longest wait for the payment hook's answer */
 
 struct lc_http {
   lc__http_env env;
@@ -31,7 +39,8 @@ struct lc_http {
   struct lws_context *ctx;
   struct lws_context *alive;    /* lws writes NULL here when the context is fully gone */
   struct lws_vhost *vhost;
-  struct lws_protocols protocols[2];
+  struct lws_protocols protocols[3]; /* lc-http, livecart.v1 (when opts.ws), end */
+  struct lws_protocol_vhost_options pvo_ws, pvo_default;
   unsigned connections;
   lc_metric *m_connections;
   lc_metric *m_requests[MAX_STATUS]; /* by status code, created on first use */
@@ -46,7 +55,16 @@ typedef struct {
   size_t off;         /* body bytes written so far */
   gint64 body_seen;   /* request body bytes received */
   bool counted;       /* this connection is in http->connections */
+  bool collect;       /* keep the request body (payment callback) */
+  GByteArray *body;   /* the collected body, at most max_body bytes */
+  lc_http_pending *waiting; /* the payment hook has not answered yet */
+  bool reply_ready;   /* res holds the hook's answer: send it when writeable */
 } session;
+
+struct lc_http_pending {
+  struct lws *wsi;
+  session *s;         /* NULL when the connection closed before the answer (orphaned) */
+};
 
 typedef void (*route_fn)(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
 
@@ -54,7 +72,7 @@ typedef struct {
   const char *path;
   bool prefix; /* matches path and everything below it */
   bool cors;   /* Access-Control-Allow-Origin applies */
-  route_fn fn;
+  route_fn fn; /* GET/HEAD handler; NULL for the POST payment callback */
 } route;
 
 /* First match wins. */
@@ -63,12 +81,14 @@ static const route routes[] = {
     {"/metrics", false, false, lc__http_metrics},
     {"/api/rooms", false, true, lc__http_rooms},
     {"/api/rooms/", true, true, lc__http_room},
+    {"/api/payments/callback", false, false, NULL},
     {"/api/", true, true, lc__http_api_unknown},
     {"/api", false, true, lc__http_api_unknown},
     {"/", true, false, lc__http_static},
 };
 
 static const char allow_methods[] = "GET, HEAD, OPTIONS";
+static const char allow_post[] = "POST, OPTIONS";
 
 /* ---- responses ---- */
 
@@ -90,6 +110,15 @@ session_reset(session *s)
   s->pending = s->sending = s->head = false;
   s->off = 0;
   s->body_seen = 0;
+  s->collect = s->reply_ready = false;
+  if (s->body) {
+    g_byte_array_unref(s->body);
+    s->body = NULL;
+  }
+  if (s->waiting) {
+    s->waiting->s = NULL; /* lc_http_pending_reply will just free it */
+    s->waiting = NULL;
+  }
 }
 
 static lc_http *
@@ -176,9 +205,42 @@ finish(struct lws *wsi, session *s)
   return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+int
+lc__http_refuse_now(struct lws *wsi, int status, const char *code, const char *message)
+{
+  lc__http_response res = {0};
+  unsigned char buf[LWS_PRE + HEADER_SPACE];
+  unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+  int ret = -1;
+  lc__http_error(&res, status, code, message);
+  count_request(http_of(wsi), status);
+  if (lws_add_http_header_status(wsi, (unsigned)status, &p, end) ||
+      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)res.content_type,
+                                   (int)strlen(res.content_type), &p, end) ||
+      lws_add_http_header_content_length(wsi, res.body_len, &p, end) ||
+      add_header(wsi, "X-Content-Type-Options", "nosniff", &p, end) ||
+      add_header(wsi, "Cache-Control", "no-store", &p, end) ||
+      lws_finalize_write_http_header(wsi, start, &p, end))
+    goto done;
+  if (res.body_len > sizeof buf - LWS_PRE)
+    goto done;
+  memcpy(buf + LWS_PRE, res.body, res.body_len);
+  if (lws_write(wsi, buf + LWS_PRE, res.body_len, LWS_WRITE_HTTP_FINAL) != (int)res.body_len)
+    goto done;
+  LC_DEBUG(NULL, NULL, "upgrade refused: %d %s", status, code);
+  ret = 1;
+done:
+  response_clear(&res);
+  return ret;
+}
+
 static int
 on_writeable(struct lws *wsi, session *s)
 {
+  if (s->reply_ready) {
+    s->reply_ready = false;
+    return send_headers(wsi, s);
+  }
   if (!s->sending)
     return 0;
   lc__http_response *res = &s->res;
@@ -258,6 +320,79 @@ content_length(struct lws *wsi, gint64 *out)
   return 0;
 }
 
+/* POST /api/payments/callback: sets s->collect when the request is to be checked and
+ * passed to the payment hook, else fills s->res. */
+static void
+payment_request(lc_http *http, session *s, int method)
+{
+  const lc_http_options *o = &http->env.opts;
+  if (!o->payment || !o->payment_secret || !*o->payment_secret) {
+    lc__http_error(&s->res, 404, "not_found", "payment callbacks are not enabled");
+  } else if (method == LWSHUMETH_OPTIONS) {
+    s->res.status = 204;
+    lc__http_header(&s->res, "Allow", allow_post);
+  } else if (method != LWSHUMETH_POST) {
+    lc__http_error(&s->res, 405, "method_not_allowed", "only POST is allowed here");
+    lc__http_header(&s->res, "Allow", allow_post);
+  } else {
+    s->collect = true;
+  }
+}
+
+/* The payment callback's body is complete: check it and hand it to the hook, or
+ * answer the error now. Returns 0, or -1 to close. */
+static int
+payment_dispatch(lc_http *http, struct lws *wsi, session *s)
+{
+  static const char hname[] = "x-livecart-signature:";
+  char sig[160];
+  const char *sigp = NULL;
+  int n = lws_hdr_custom_length(wsi, hname, (int)strlen(hname));
+  if (n > 0 && n < (int)sizeof sig && lws_hdr_custom_copy(wsi, sig, sizeof sig, hname, (int)strlen(hname)) > 0)
+    sigp = sig;
+  const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
+  size_t len = s->body ? s->body->len : 0;
+  json_t *obj = lc__http_payment_check(&http->env, sigp, body, len, &s->res);
+  s->collect = false;
+  if (s->body) {
+    g_byte_array_unref(s->body);
+    s->body = NULL;
+  }
+  if (!obj)
+    return send_headers(wsi, s);
+  lc_http_pending *p = g_new0(lc_http_pending, 1);
+  p->wsi = wsi;
+  p->s = s;
+  s->waiting = p;
+  /* The store normally answers within milliseconds; never hold the socket forever. */
+  lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, PAYMENT_TIMEOUT_S);
+  http->env.opts.payment(obj, p, http->env.opts.user); /* may reply (and free p) at once */
+  json_decref(obj);
+  return 0;
+}
+
+void
+lc_http_pending_reply(lc_http_pending *p, int status, json_t *body)
+{
+  session *s = p->s;
+  if (!s) {
+    LC_DEBUG(NULL, NULL, "payment callback answer %d dropped: the client has gone", status);
+    json_decref(body);
+    g_free(p);
+    return;
+  }
+  s->waiting = NULL;
+  if (body)
+    lc__http_json(&s->res, status, body);
+  else
+    lc__http_error(&s->res, 500, "internal_error", "no answer");
+  lc__http_header(&s->res, "Cache-Control", "no-store");
+  s->reply_ready = true;
+  lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
+  lws_callback_on_writable(p->wsi);
+  g_free(p);
+}
+
 /* Fills s->res for the request; sets *has_body when a request body is still to come. */
 static void
 handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
@@ -300,6 +435,10 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
   *has_body = clen > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
 
   const route *r = find_route(req.path, req.path_len);
+  if (r && !r->fn) {
+    payment_request(http, s, method);
+    return;
+  }
   if (!r) {
     lc__http_error(res, 400, "bad_request", "the path must start with /");
   } else if (method == LWSHUMETH_OPTIONS) {
@@ -324,6 +463,11 @@ on_http(lc_http *http, struct lws *wsi, session *s)
   session_reset(s);
   bool has_body = false;
   handle_request(http, wsi, s, &has_body);
+  if (s->collect) {
+    if (has_body)
+      return 0; /* collected in on_body, dispatched in on_body_done */
+    return payment_dispatch(http, wsi, s);
+  }
   if (has_body && !s->res.close) {
     s->pending = true; /* answer once the body is in, so the connection stays in sync */
     return 0;
@@ -332,11 +476,17 @@ on_http(lc_http *http, struct lws *wsi, session *s)
 }
 
 static int
-on_body(lc_http *http, struct lws *wsi, session *s, size_t len)
+on_body(lc_http *http, struct lws *wsi, session *s, const void *in, size_t len)
 {
   s->body_seen += (gint64)len;
-  if (s->sending || s->body_seen <= (gint64)http->env.opts.max_body)
+  if (s->sending || s->body_seen <= (gint64)http->env.opts.max_body) {
+    if (s->collect) {
+      if (!s->body)
+        s->body = g_byte_array_sized_new((guint)MIN((gint64)http->env.opts.max_body, s->body_seen));
+      g_byte_array_append(s->body, in, (guint)len);
+    }
     return 0;
+  }
   /* A body without (or with a lying) length ran past the limit: cut it off. */
   session_reset(s);
   s->res.close = true;
@@ -345,8 +495,10 @@ on_body(lc_http *http, struct lws *wsi, session *s, size_t len)
 }
 
 static int
-on_body_done(struct lws *wsi, session *s)
+on_body_done(lc_http *http, struct lws *wsi, session *s)
 {
+  if (s->collect)
+    return payment_dispatch(http, wsi, s);
   if (!s->pending)
     return 0;
   s->pending = false;
@@ -389,13 +541,16 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
   case LWS_CALLBACK_HTTP:
     return s ? on_http(http, wsi, s) : -1;
   case LWS_CALLBACK_HTTP_BODY:
-    return s ? on_body(http, wsi, s, len) : -1;
+    return s ? on_body(http, wsi, s, in, len) : -1;
   case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-    return s ? on_body_done(wsi, s) : -1;
+    return s ? on_body_done(http, wsi, s) : -1;
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return s ? on_writeable(wsi, s) : 0;
   case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-    return -1; /* no websocket protocol is served yet */
+    /* A keep-alive connection bound to us after an earlier request asks to upgrade. */
+    if (http->env.opts.ws)
+      return lc__ws_confirm_upgrade(http->env.opts.ws, wsi);
+    return lc__http_refuse_now(wsi, 404, "not_found", "no websocket service here");
   case LWS_CALLBACK_CLOSED_HTTP:
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     if (s)
@@ -537,6 +692,16 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
       .callback = callback,
       .per_session_data_size = sizeof(session),
   };
+  if (opts->ws) {
+    /* Same vhost, second protocol. Marking it the vhost default makes lws choose it
+     * for an upgrade that names no subprotocol; fresh connections are bound to the
+     * default until their first request, but every plain HTTP request is rebound to
+     * protocols[0] ("no mount hit"), so HTTP keeps reaching `callback`. */
+    lc__ws_protocol(opts->ws, &http->protocols[1]);
+    http->pvo_default = (struct lws_protocol_vhost_options){.name = "default", .value = "1"};
+    http->pvo_ws = (struct lws_protocol_vhost_options){.options = &http->pvo_default,
+                                                       .name = LC__WS_PROTOCOL, .value = ""};
+  }
   void *foreign[1] = {loop};
   struct lws_context_creation_info info;
   memset(&info, 0, sizeof info);
@@ -567,6 +732,7 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
   info.port = opts->port;
   info.iface = http->bind;
   info.protocols = http->protocols;
+  info.pvo = opts->ws ? &http->pvo_ws : NULL;
   info.vhost_name = "livecart";
   http->vhost = lws_create_vhost(http->ctx, &info);
   if (!http->vhost) {
@@ -586,7 +752,7 @@ fail:
 unsigned
 lc_http_connections(lc_http *http)
 {
-  return http ? http->connections : 0;
+  return http ? http->connections + lc_ws_connections(http->env.opts.ws) : 0;
 }
 
 void
@@ -603,6 +769,7 @@ lc_http_free(lc_http *http)
     if (http->alive)
       LC_WARN(NULL, NULL, "libwebsockets context did not finish closing");
   }
+  lc__ws_detach(http->env.opts.ws); /* normally none left: lws reports every close */
   if (http->m_connections)
     lc_metric_set(http->m_connections, 0);
   g_main_loop_unref(http->loop);

@@ -1,4 +1,5 @@
-/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id} and the web root.
+/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id}, the web root and the
+ * payment callback check.
  * They fill an lc__http_response; http.c writes it. Main thread only. */
 #define LC_LOG_DOMAIN "http"
 #include "http_internal.h"
@@ -7,6 +8,10 @@
 #include "metrics.h"
 #include "rooms.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdbool.h>
 #include <string.h>
 
 void
@@ -131,4 +136,92 @@ lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_r
   res->fd = fd;
   res->file_size = size;
   lc__http_header(res, "Cache-Control", "no-cache");
+}
+
+/* ---- payment callback ---- */
+
+#define PAYMENT_WINDOW_MS (5 * 60 * 1000) /* accepted distance of "ts" from server time */
+
+/* Parses "sha256=<64 hex>" into 32 bytes; false when malformed. */
+static bool
+parse_signature(const char *sig, unsigned char out[32])
+{
+  static const char prefix[] = "sha256=";
+  if (!sig || g_ascii_strncasecmp(sig, prefix, strlen(prefix)) != 0)
+    return false;
+  const char *hex = sig + strlen(prefix);
+  if (strlen(hex) != 64)
+    return false;
+  for (int i = 0; i < 32; i++) {
+    int hi = g_ascii_xdigit_value(hex[2 * i]), lo = g_ascii_xdigit_value(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return false;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return true;
+}
+
+static bool
+optional_string(json_t *obj, const char *key)
+{
+  json_t *v = json_object_get(obj, key);
+  return !v || json_is_string(v);
+}
+
+json_t *
+lc__http_payment_check(const lc__http_env *env, const char *signature, const guint8 *body, size_t len,
+                       lc__http_response *res)
+{
+  const char *secret = env->opts.payment_secret;
+  unsigned char want[32], mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  json_t *obj = NULL;
+
+  /* Authenticate before parsing: unsigned input never reaches the JSON parser. */
+  if (!parse_signature(signature, want)) {
+    lc__http_error(res, 401, "unauthorized", "missing or malformed X-Livecart-Signature (sha256=<hex>)");
+    goto fail;
+  }
+  if (!HMAC(EVP_sha256(), secret, (int)strlen(secret), body, len, mac, &mac_len) || mac_len != 32) {
+    LC_ERROR(NULL, NULL, "HMAC-SHA256 failed");
+    lc__http_error(res, 500, "internal_error", "cannot check the signature");
+    goto fail;
+  }
+  if (CRYPTO_memcmp(mac, want, 32) != 0) {
+    lc__http_error(res, 401, "unauthorized", "bad signature");
+    goto fail;
+  }
+  json_error_t jerr;
+  obj = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!obj || !json_is_object(obj)) {
+    lc__http_error(res, 400, "bad_request", "the body must be a JSON object");
+    goto fail;
+  }
+  const char *status = json_string_value(json_object_get(obj, "status"));
+  if (!json_is_string(json_object_get(obj, "room")) || !json_is_string(json_object_get(obj, "order_id")) ||
+      !optional_string(obj, "payment_ref")) {
+    lc__http_error(res, 400, "bad_request", "room and order_id must be strings, payment_ref a string if present");
+    goto fail;
+  }
+  if (!status || (strcmp(status, "paid") != 0 && strcmp(status, "cancelled") != 0)) {
+    lc__http_error(res, 400, "bad_request", "status must be \"paid\" or \"cancelled\"");
+    goto fail;
+  }
+  json_t *ts = json_object_get(obj, "ts");
+  if (!json_is_integer(ts)) {
+    lc__http_error(res, 400, "bad_request", "ts must be an integer (milliseconds since the epoch)");
+    goto fail;
+  }
+  gint64 now_ms = g_get_real_time() / 1000;
+  json_int_t t = json_integer_value(ts);
+  if (t < now_ms - PAYMENT_WINDOW_MS || t > now_ms + PAYMENT_WINDOW_MS) {
+    lc__http_error(res, 401, "stale", "ts is more than 5 minutes away from server time");
+    goto fail;
+  }
+  return obj;
+
+fail:
+  json_decref(obj);
+  lc__http_header(res, "Cache-Control", "no-store");
+  return NULL;
 }

@@ -1,7 +1,7 @@
 /* Shared-internal pieces of the HTTP server (not a public API).
  *
  * http.c is the libwebsockets glue: context, connections, request parsing, writing
- * responses. http_api.c holds the route handlers and static.c the web-root file
+ * responses (ws.c the websocket protocol on the same vhost). http_api.c holds the route handlers and static.c the web-root file
  * lookup; neither touches libwebsockets, they fill an lc__http_response.
  * Main thread only. */
 #pragma once
@@ -46,6 +46,19 @@ void lc__http_header(lc__http_response *res, const char *name, const char *value
 void lc__http_json(lc__http_response *res, int status, json_t *obj);
 /* Sets {"error":{"code","message"}} with the status. */
 void lc__http_error(lc__http_response *res, int status, const char *code, const char *message);
+
+/* Answers the current request right away with a JSON error (used while lws is in the
+ * middle of an upgrade, where the response cannot wait for a writeable callback).
+ * Returns 1 (lws then completes the transaction) or -1 to close. http.c. */
+struct lws;
+int lc__http_refuse_now(struct lws *wsi, int status, const char *code, const char *message);
+
+/* Payment callback check (http_api.c): `signature` is the X-Livecart-Signature value
+ * (NULL when absent), body/len the raw body (borrowed). Returns the parsed body
+ * (transfer full) when the HMAC, the JSON shape and the timestamp are right; else
+ * NULL with the error in res (401 unauthorized / 401 stale / 400 bad_request). */
+json_t *lc__http_payment_check(const lc__http_env *env, const char *signature, const guint8 *body,
+                               size_t len, lc__http_response *res);
 
 /* Route handlers (http_api.c). */
 void lc__http_healthz(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);

@@ -36,6 +36,7 @@ class Server:
         self.extra = list(extra)
         self.config = config
         self.proc = None
+        self.env = {}  # extra environment for the process
         self.http_port = None
         self.socket_path = os.path.join(workdir, "ctl.sock")
         self.db_path = os.path.join(workdir, "livecart.db")
@@ -53,6 +54,8 @@ class Server:
             "control.socket": self.socket_path,
             "store.path": self.db_path,
             "http.web_root": os.path.join(SRCDIR, "web"),
+            "commerce.compliance_words": os.path.join(SRCDIR, "conf", "wordfilter", "adlaw.txt"),
+            "chat.filter_words": os.path.join(SRCDIR, "conf", "wordfilter", "chat.txt"),
             "log.level": "debug",
         }
         for kv in self.extra:
@@ -68,7 +71,7 @@ class Server:
             self.http_port = free_port()
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args(), cwd=self.workdir, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
         return self.proc
 
     def start(self):

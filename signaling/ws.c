@@ -1,0 +1,500 @@
+/* Websocket transport of the show channel (ws.h): libwebsockets glue for the
+ * "livecart.v1" protocol on the HTTP vhost.
+ *
+ * Per connection we keep one small lc_ws_conn (allocated by us, not in lws' per-session
+ * data, so that lc_http_free can still report connections lws forgot): an embedded
+ * GQueue of shared lc_ws_msg buffers, a token bucket, and an rx buffer that exists only
+ * while a message split over several receive callbacks is being assembled.
+ * Main thread only, except lc_ws_msg_* (any thread). */
+#define LC_LOG_DOMAIN "ws"
+#include "ws_internal.h"
+#include "http_internal.h"
+#include "log.h"
+#include "metrics.h"
+
+#include <libwebsockets.h>
+#include <string.h>
+
+#define RX_BUFFER 2048     /* lws' per-connection receive buffer (bigger messages arrive in pieces) */
+#define CLOSE_GRACE_S 5    /* a closing peer that does not read is dropped after this */
+#define MAX_REASON 123     /* close frame payload is at most 125 bytes including the code */
+
+struct lc_ws_msg {
+  gint refs;
+  size_t len;
+  unsigned char *block; /* LWS_PRE bytes of headroom, then len bytes of text and a NUL */
+};
+
+struct lc_ws_conn {
+  lc_ws *ws;
+  struct lws *wsi;      /* NULL once lws has let go of it (detach) */
+  GList link;           /* in ws->conns; data = this */
+  GQueue queue;         /* lc_ws_msg*, each holding one reference */
+  gpointer data;
+  GByteArray *rx;       /* only while a multi-piece message is being assembled */
+  size_t msg_len;       /* bytes of the current message so far */
+  double tokens;        /* rate limit bucket */
+  double abuse;         /* rate-refused messages, leaking at `rate` per second */
+  gint64 last_us;       /* last bucket update (monotonic) */
+  char *close_reason;   /* set by lc_ws_close */
+  guint16 close_code;
+  bool in_message;      /* between the first and the final piece of a message */
+  bool discard;         /* the current message was refused: drop its remaining pieces */
+  bool closing;         /* lc_ws_close was called */
+  char id[24];          /* "ws-17" */
+};
+
+/* lws' per-session data for the protocol: just our pointer. */
+typedef struct {
+  lc_ws_conn *c;
+} pss;
+
+struct lc_ws {
+  lc_ws_options opts;
+  lc_ws_handlers handlers;
+  GQueue conns;         /* of lc_ws_conn (links embedded) */
+  guint64 next_id;
+  lc_metric *m_connections, *m_in, *m_out, *m_dropped, *m_resyncs;
+  lc_metric *m_refused[3];
+};
+
+/* ---- messages ---- */
+
+lc_ws_msg *
+lc_ws_msg_new(const char *text, size_t len)
+{
+  lc_ws_msg *m = g_malloc(sizeof *m + LWS_PRE + len + 1);
+  m->refs = 1;
+  m->len = len;
+  m->block = (unsigned char *)(m + 1);
+  if (len)
+    memcpy(m->block + LWS_PRE, text, len);
+  m->block[LWS_PRE + len] = '\0';
+  return m;
+}
+
+lc_ws_msg *
+lc_ws_msg_take(char *text, size_t len)
+{
+  /* lws needs LWS_PRE writable bytes before the payload: grow the caller's block in
+   * place (realloc often extends without moving) and slide the text up, so a large
+   * snapshot never exists twice. */
+  lc_ws_msg *m = g_new(lc_ws_msg, 1);
+  m->refs = 1;
+  m->len = len;
+  m->block = g_realloc(text, LWS_PRE + len + 1);
+  memmove(m->block + LWS_PRE, m->block, len);
+  m->block[LWS_PRE + len] = '\0';
+  return m;
+}
+
+lc_ws_msg *
+lc_ws_msg_ref(lc_ws_msg *m)
+{
+  g_atomic_int_inc(&m->refs);
+  return m;
+}
+
+void
+lc_ws_msg_unref(lc_ws_msg *m)
+{
+  if (!m || !g_atomic_int_dec_and_test(&m->refs))
+    return;
+  if (m->block != (unsigned char *)(m + 1))
+    g_free(m->block);
+  g_free(m);
+}
+
+/* ---- service ---- */
+
+lc_ws *
+lc_ws_new(const lc_ws_options *opts, const lc_ws_handlers *handlers)
+{
+  lc_ws *ws = g_new0(lc_ws, 1);
+  ws->opts = *opts;
+  ws->handlers = *handlers;
+  if (ws->opts.max_message == 0)
+    ws->opts.max_message = 8192;
+  if (ws->opts.max_queue == 0)
+    ws->opts.max_queue = 1;
+  if (ws->opts.rate == 0)
+    ws->opts.rate = 1;
+  if (ws->opts.burst == 0)
+    ws->opts.burst = 1;
+  g_queue_init(&ws->conns);
+  lc_metrics *mx = opts->metrics;
+  if (mx) {
+    ws->m_connections = lc_metrics_gauge(mx, "livecart_ws_connections", NULL, "Open show-channel websockets");
+    ws->m_in = lc_metrics_counter(mx, "livecart_ws_messages_in_total", NULL,
+                                  "Websocket messages received and passed to the protocol");
+    ws->m_out = lc_metrics_counter(mx, "livecart_ws_messages_out_total", NULL, "Websocket messages sent");
+    ws->m_dropped = lc_metrics_counter(mx, "livecart_ws_dropped_total", NULL,
+                                       "Outgoing websocket messages dropped by a full send queue");
+    ws->m_resyncs = lc_metrics_counter(mx, "livecart_ws_resyncs_total", NULL,
+                                       "Send queue overflows (the client is resynchronised)");
+    static const char *const why[] = {"reason=\"too_large\"", "reason=\"rate\"", "reason=\"binary\""};
+    for (int i = 0; i < 3; i++)
+      ws->m_refused[i] = lc_metrics_counter(mx, "livecart_ws_refused_total", why[i],
+                                            "Incoming websocket messages refused by the transport limits");
+  }
+  return ws;
+}
+
+static void
+count(lc_metric *m, gint64 n)
+{
+  if (m)
+    lc_metric_add(m, n);
+}
+
+static void
+queue_clear(lc_ws_conn *c)
+{
+  lc_ws_msg *m;
+  while ((m = g_queue_pop_head(&c->queue)))
+    lc_ws_msg_unref(m);
+}
+
+/* Runs `close` and frees c (lws is done with it, or gone). */
+static void
+conn_destroy(lc_ws_conn *c)
+{
+  lc_ws *ws = c->ws;
+  g_queue_unlink(&ws->conns, &c->link);
+  if (ws->m_connections)
+    lc_metric_set(ws->m_connections, ws->conns.length);
+  LC_DEBUG(NULL, c->id, "closed (%u queued messages dropped)", c->queue.length);
+  if (ws->handlers.close)
+    ws->handlers.close(c, ws->handlers.user);
+  queue_clear(c);
+  if (c->rx)
+    g_byte_array_unref(c->rx);
+  g_free(c->close_reason);
+  g_free(c);
+}
+
+void
+lc__ws_detach(lc_ws *ws)
+{
+  if (!ws)
+    return;
+  if (ws->conns.length)
+    LC_WARN(NULL, NULL, "%u websocket connections were not reported closed by libwebsockets",
+            ws->conns.length);
+  while (ws->conns.head)
+    conn_destroy(ws->conns.head->data);
+}
+
+void
+lc_ws_free(lc_ws *ws)
+{
+  if (!ws)
+    return;
+  lc__ws_detach(ws);
+  if (ws->m_connections)
+    lc_metric_set(ws->m_connections, 0);
+  g_free(ws);
+}
+
+unsigned
+lc_ws_connections(lc_ws *ws)
+{
+  return ws ? ws->conns.length : 0;
+}
+
+/* ---- sending ---- */
+
+bool
+lc_ws_send(lc_ws_conn *c, lc_ws_msg *m)
+{
+  lc_ws *ws = c->ws;
+  if (c->closing || !c->wsi)
+    return true; /* nothing more goes out after the close was asked for */
+  if (c->queue.length >= ws->opts.max_queue) {
+    unsigned dropped = c->queue.length + 1;
+    queue_clear(c);
+    count(ws->m_dropped, dropped);
+    count(ws->m_resyncs, 1);
+    LC_DEBUG(NULL, c->id, "send queue full: %u messages dropped", dropped);
+    if (ws->handlers.overflow)
+      ws->handlers.overflow(c, ws->handlers.user);
+    return false;
+  }
+  g_queue_push_tail(&c->queue, lc_ws_msg_ref(m));
+  if (c->queue.length == 1)
+    lws_callback_on_writable(c->wsi);
+  return true;
+}
+
+void
+lc_ws_close(lc_ws_conn *c, int code, const char *reason)
+{
+  if (c->closing || !c->wsi)
+    return;
+  c->closing = true;
+  c->close_code = (guint16)(code >= 4000 && code <= 4999 ? code : 4000);
+  reason = reason ? reason : "";
+  size_t n = strlen(reason);
+  if (n > MAX_REASON) {
+    /* cut on a UTF-8 character boundary */
+    n = MAX_REASON;
+    while (n > 0 && ((unsigned char)reason[n] & 0xC0) == 0x80)
+      n--;
+  }
+  c->close_reason = g_strndup(reason, n);
+  /* A peer that stops reading must not keep the connection (and its queue) forever. */
+  lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_GRACE_S);
+  lws_callback_on_writable(c->wsi);
+}
+
+/* One message per writeable callback; the close frame once the queue is empty.
+ * Returns -1 to close the connection. */
+static int
+on_writeable(lc_ws_conn *c)
+{
+  lc_ws_msg *m = g_queue_pop_head(&c->queue);
+  if (m) {
+    /* lws_write puts the frame header into the LWS_PRE bytes before the payload.
+     * Server frames are unmasked, so that header depends only on the length and
+     * opcode: it is the same for every connection, and writing the one shared buffer
+     * to many connections one after the other on the main thread is safe (nothing
+     * else writes it, the payload is never touched). No extension (deflate) is
+     * enabled on the vhost, so lws never rewrites the payload either. */
+    int n = lws_write(c->wsi, m->block + LWS_PRE, m->len, LWS_WRITE_TEXT);
+    bool ok = n >= 0 && (size_t)n >= m->len;
+    lc_ws_msg_unref(m);
+    if (!ok) {
+      LC_DEBUG(NULL, c->id, "write failed");
+      return -1;
+    }
+    count(c->ws->m_out, 1);
+    if (c->queue.length || c->closing)
+      lws_callback_on_writable(c->wsi);
+    return 0;
+  }
+  if (c->closing) {
+    lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
+                     strlen(c->close_reason));
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- receiving ---- */
+
+static void
+refuse(lc_ws_conn *c, lc_ws_refusal why)
+{
+  lc_ws *ws = c->ws;
+  c->discard = true;
+  if (c->rx) {
+    g_byte_array_unref(c->rx);
+    c->rx = NULL;
+  }
+  count(ws->m_refused[why], 1);
+  if (ws->handlers.refused)
+    ws->handlers.refused(c, why, ws->handlers.user);
+}
+
+/* Takes a token for a new message; false when the bucket is empty. Counts refusals
+ * in a second bucket that leaks at the allowed rate: a client sending at several
+ * times the rate fills it and is closed with 4001. */
+static bool
+take_token(lc_ws_conn *c)
+{
+  const lc_ws_options *o = &c->ws->opts;
+  gint64 now = g_get_monotonic_time();
+  double dt = (double)(now - c->last_us) / G_USEC_PER_SEC;
+  c->last_us = now;
+  c->tokens = MIN((double)o->burst, c->tokens + dt * o->rate);
+  c->abuse = MAX(0.0, c->abuse - dt * o->rate);
+  if (c->tokens >= 1.0) {
+    c->tokens -= 1.0;
+    return true;
+  }
+  c->abuse += 1.0;
+  return false;
+}
+
+static void
+deliver(lc_ws_conn *c, const char *data, size_t len)
+{
+  lc_ws *ws = c->ws;
+  count(ws->m_in, 1);
+  if (ws->handlers.message)
+    ws->handlers.message(c, data ? data : "", len, ws->handlers.user);
+}
+
+static void
+on_receive(lc_ws_conn *c, const char *in, size_t len)
+{
+  lc_ws *ws = c->ws;
+  struct lws *wsi = c->wsi;
+  bool final = lws_is_final_fragment(wsi);
+
+  if (!c->in_message) {
+    c->in_message = true;
+    c->discard = false;
+    c->msg_len = 0;
+    if (c->closing) {
+      c->discard = true; /* the session is done with this client */
+    } else if (!take_token(c)) {
+      refuse(c, LC_WS_RATE);
+      if (c->abuse > 2.0 * (ws->opts.rate + ws->opts.burst) && !c->closing) {
+        LC_INFO(NULL, c->id, "closing: keeps sending over the rate limit");
+        lc_ws_close(c, 4001, "rate limit");
+      }
+    } else if (lws_frame_is_binary(wsi)) {
+      refuse(c, LC_WS_BINARY);
+    }
+  }
+  if (!c->discard) {
+    c->msg_len += len;
+    if (c->msg_len > ws->opts.max_message) {
+      refuse(c, LC_WS_TOO_LARGE);
+    } else if (final && !c->rx) {
+      deliver(c, in, len); /* the whole message in one piece: no copy */
+    } else {
+      if (!c->rx)
+        c->rx = g_byte_array_sized_new((guint)MIN(ws->opts.max_message, (size_t)2 * RX_BUFFER));
+      g_byte_array_append(c->rx, (const guint8 *)in, (guint)len);
+      if (final)
+        deliver(c, (const char *)c->rx->data, c->rx->len);
+    }
+  }
+  if (final) {
+    c->in_message = false;
+    c->discard = false;
+    if (c->rx) {
+      g_byte_array_unref(c->rx);
+      c->rx = NULL;
+    }
+  }
+}
+
+/* ---- connections ---- */
+
+int
+lc__ws_confirm_upgrade(lc_ws *ws, struct lws *wsi)
+{
+  char path[64];
+  int n = lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
+  if (n <= 0 || strcmp(path, LC__WS_PATH) != 0)
+    return lc__http_refuse_now(wsi, 404, "not_found", "websockets are served at " LC__WS_PATH " only");
+  /* Clients may name no subprotocol (lws then uses the vhost default, ours); one that
+   * names others must include ours, else lws would drop it without an answer. */
+  char protos[256];
+  n = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+  if (n > 0) {
+    bool found = false;
+    if (n < (int)sizeof protos && lws_hdr_copy(wsi, protos, sizeof protos, WSI_TOKEN_PROTOCOL) > 0) {
+      char **names = g_strsplit(protos, ",", -1);
+      for (char **p = names; *p && !found; p++)
+        found = strcmp(g_strstrip(*p), LC__WS_PROTOCOL) == 0;
+      g_strfreev(names);
+    }
+    if (!found)
+      return lc__http_refuse_now(wsi, 400, "bad_request",
+                                 "unsupported websocket subprotocol (use " LC__WS_PROTOCOL ")");
+  }
+  if (ws->conns.length >= ws->opts.max_conns)
+    return lc__http_refuse_now(wsi, 503, "unavailable", "too many websocket connections");
+  return 0;
+}
+
+static int
+on_established(lc_ws *ws, struct lws *wsi, pss *p)
+{
+  if (ws->conns.length >= ws->opts.max_conns)
+    return -1; /* checked at the upgrade already; belt and braces */
+  lc_ws_conn *c = g_new0(lc_ws_conn, 1);
+  c->ws = ws;
+  c->wsi = wsi;
+  c->link.data = c;
+  g_queue_init(&c->queue);
+  c->tokens = ws->opts.burst;
+  c->last_us = g_get_monotonic_time();
+  g_snprintf(c->id, sizeof c->id, "ws-%" G_GUINT64_FORMAT, ++ws->next_id);
+  g_queue_push_tail_link(&ws->conns, &c->link);
+  p->c = c;
+  if (ws->m_connections)
+    lc_metric_set(ws->m_connections, ws->conns.length);
+  LC_DEBUG(NULL, c->id, "open");
+  if (ws->handlers.open)
+    ws->handlers.open(c, ws->handlers.user);
+  return 0;
+}
+
+static int
+callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+  const struct lws_protocols *proto = lws_get_protocol(wsi);
+  lc_ws *ws = proto ? proto->user : NULL;
+  pss *p = user;
+  lc_ws_conn *c = p ? p->c : NULL;
+  if (!ws)
+    return 0;
+  switch (reason) {
+  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    /* Fresh connections are bound to this protocol (the vhost default) until their
+     * first request is dispatched, so their upgrade check arrives here. */
+    return lc__ws_confirm_upgrade(ws, wsi);
+  case LWS_CALLBACK_ESTABLISHED:
+    return p ? on_established(ws, wsi, p) : -1;
+  case LWS_CALLBACK_RECEIVE:
+    if (c)
+      on_receive(c, in, len);
+    return 0;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
+    return c ? on_writeable(c) : 0;
+  case LWS_CALLBACK_CLOSED:
+    if (c) {
+      p->c = NULL;
+      conn_destroy(c);
+    }
+    return 0;
+  case LWS_CALLBACK_HTTP:
+    return -1; /* plain HTTP is dispatched to the lc-http protocol, never here */
+  default:
+    return 0;
+  }
+}
+
+void
+lc__ws_protocol(lc_ws *ws, struct lws_protocols *out)
+{
+  memset(out, 0, sizeof *out);
+  out->name = LC__WS_PROTOCOL;
+  out->callback = callback;
+  out->per_session_data_size = sizeof(pss);
+  /* lws allocates this per connection for the whole life of the websocket: keep it
+   * small, larger messages are assembled from pieces (on_receive). */
+  out->rx_buffer_size = RX_BUFFER;
+  out->user = ws;
+}
+
+/* ---- connection accessors ---- */
+
+void
+lc_ws_conn_set_data(lc_ws_conn *c, gpointer data)
+{
+  c->data = data;
+}
+
+gpointer
+lc_ws_conn_get_data(lc_ws_conn *c)
+{
+  return c->data;
+}
+
+const char *
+lc_ws_conn_id(lc_ws_conn *c)
+{
+  return c->id;
+}
+
+unsigned
+lc_ws_conn_queued(lc_ws_conn *c)
+{
+  return c->queue.length;
+}
