@@ -180,3 +180,18 @@ def test_corrupt_database_is_refused_and_untouched(tmp_path):
     assert rc == 1
     assert "corrupt" in s.log_text() or "not a database" in s.log_text()
     assert _sha(db) == before
+
+
+def test_config_reference_documents_every_key():
+    r = run("--dump-config")
+    keys = []
+    group = None
+    for line in r.stdout.splitlines():
+        if line.startswith("["):
+            group = line.strip("[]")
+        elif " = " in line and not line.startswith("#"):
+            keys.append(f"{group}.{line.split(' = ')[0]}")
+    with open(os.path.join(lc.SRCDIR, "docs", "config.md")) as f:
+        doc = f.read()
+    missing = [k for k in keys if f"`{k}`" not in doc]
+    assert not missing, f"docs/config.md lacks {missing} (run tools/gen-config-doc)"
