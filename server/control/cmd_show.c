@@ -282,7 +282,8 @@ cmd_token_mint(lc_ctl_req *req, json_t *args, gpointer user)
   if (lc_jwt_verify(token, strlen(token), ((const lc_show_commands *)user)->jwt_secret, strlen(((const lc_show_commands *)user)->jwt_secret), now, &check, &why) != 0) {
     lc_ctl_req_fail(req, "invalid_argument", "cannot mint a token for these claims: %s", why);
   } else {
-    lc_ctl_req_reply(req, json_pack("{s:s, s:I, s:O}", "token", token, "expires_at", (json_int_t)exp, "claims", claims));
+    lc_ctl_req_reply(req, json_pack("{s:s, s:I, s:O}", "token", token, "expires_at", (json_int_t)exp * 1000,
+                                    "claims", claims));
   }
   json_decref(check);
   json_decref(claims);

@@ -822,7 +822,8 @@ run_mapping(const options *o, const mapping *m, int argc, char **argv)
     }
   }
   if (rc == EXIT_OK && npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos])
-    rc = usage_error("%s %s: missing %s", m->words[0], m->words[1] ? m->words[1] : "", m->pos[npos]);
+    rc = usage_error("%s%s%s: missing %s", m->words[0], m->words[1] ? " " : "", m->words[1] ? m->words[1] : "",
+                     m->pos[npos]);
   if (rc == EXIT_OK)
     rc = run_request(o, m->cmd, args);
   json_decref(args);
