@@ -85,12 +85,13 @@ show_event(lc_show *show, gint64 seq, const char *name, const json_t *data, gpoi
 }
 
 static void
-show_private(lc_show *show, const char *user_id, const char *name, const json_t *data, gpointer user)
+show_private(lc_show *show, const char *user_id, const char *name, const json_t *data, gconstpointer skip,
+             gpointer user)
 {
   lc_app *app = user;
   if (strcmp(name, "order.created") == 0)
     lc_metric_add(app->orders_total, 1);
-  lc_session_private(app->session, show, user_id, name, data);
+  lc_session_private(app->session, show, user_id, name, data, skip);
 }
 
 static void

@@ -352,7 +352,7 @@ dispatch(conn *c, lc_msg *m)
   reply_ctx *rc = g_new0(reply_ctx, 1);
   rc->c = conn_ref(c);
   rc->op_id = g_strdup(m->op_id);
-  lc_show_caller caller = {c->user, c->name, m->op_id};
+  lc_show_caller caller = {c->user, c->name, m->op_id, c};
   switch (m->type) {
   case LC_MSG_CART_ADD:
     lc_show_cart_set(show, &caller, m->sku, m->qty, true, on_result, rc);
@@ -559,17 +559,18 @@ lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name, con
 }
 
 void
-lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data)
+lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data,
+                   gconstpointer skip)
 {
   chan *ch = g_hash_table_lookup(s->chans, lc_show_room(show));
   GPtrArray *list = ch && user ? g_hash_table_lookup(ch->by_user, user) : NULL;
-  if (!list)
+  if (!list || (list->len == 1 && g_ptr_array_index(list, 0) == skip))
     return;
   char *text = lc_proto_private(now_ms(), name, data);
   lc_ws_msg *m = lc_ws_msg_take(text, strlen(text));
   for (guint i = 0; i < list->len; i++) {
     conn *c = g_ptr_array_index(list, i);
-    if (c->ws)
+    if (c->ws && c != skip)
       lc_ws_send(c->ws, m);
   }
   lc_ws_msg_unref(m);

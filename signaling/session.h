@@ -32,7 +32,11 @@ const lc_ws_handlers *lc_session_ws_handlers(lc_session *s);
 
 /* Feed from the show sinks (main wires them). data borrowed. */
 void lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name, const json_t *data);
-void lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data);
+/* skip: a connection (the origin of a request, as passed in lc_show_caller.origin) that
+ * does not get it; NULL: every connection of the user. Nothing is serialized when
+ * nobody would receive it. */
+void lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data,
+                        gconstpointer skip);
 /* Closes every connection of a room (the room ended or was removed). */
 void lc_session_close_room(lc_session *s, const char *room, const char *reason);
 /* Connected viewers of a room. */

@@ -31,7 +31,15 @@ void
 lc__show_private(lc_show *s, const char *user, const char *name, json_t *data)
 {
   if (!s->replaying && s->sinks.private_event && user)
-    s->sinks.private_event(s, user, name, data, s->sinks.user);
+    s->sinks.private_event(s, user, name, data, NULL, s->sinks.user);
+  json_decref(data);
+}
+
+void
+lc__show_private_answer(lc_show *s, const char *user, const char *name, json_t *data)
+{
+  if (!s->replaying && s->sinks.private_event && user)
+    s->sinks.private_event(s, user, name, data, s->origin, s->sinks.user);
   json_decref(data);
 }
 
@@ -122,6 +130,7 @@ typedef struct {
 
 struct lc__op {
   lc_show *s;
+  gconstpointer origin;
   op_entry *entry; /* NULL without op_id */
   lc_show_done done;
   gpointer user;
@@ -198,6 +207,7 @@ lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpoint
   }
   lc__op *op = g_new0(lc__op, 1);
   op->s = s;
+  op->origin = caller ? caller->origin : NULL;
   op->entry = e;
   op->done = done;
   op->user = user;
@@ -322,7 +332,9 @@ commit_done(int err, gpointer user)
       lc__op_fail(p->op, "internal_error", "the change could not be stored");
     rebuild_when_drained(s);
   } else if (!s->broken) {
+    s->origin = p->op ? p->op->origin : NULL;
     json_t *result = p->committed ? p->committed(s, p->fact, p->data) : json_object();
+    s->origin = NULL;
     if (p->op)
       lc__op_reply(p->op, result);
     else

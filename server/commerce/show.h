@@ -41,9 +41,10 @@ typedef struct {
 typedef struct {
   /* Room-wide, sequenced: `seq` is the show's sequence number of this event. */
   void (*event)(lc_show *show, gint64 seq, const char *name, const json_t *data, gpointer user);
-  /* For one user's connections only. */
+  /* For one user's connections only, except `skip` (the requesting connection, which
+   * gets the same data in its answer; NULL: all of them). */
   void (*private_event)(lc_show *show, const char *user_id, const char *name, const json_t *data,
-                        gpointer user);
+                        gconstpointer skip, gpointer user);
   /* For moderators (control-socket watchers): low stock, compliance flags, blocked chat. */
   void (*alert)(lc_show *show, const char *name, const json_t *data, gpointer user);
   gpointer user;
@@ -65,6 +66,7 @@ typedef struct {
   const char *user;
   const char *name;
   const char *op_id;
+  gconstpointer origin; /* the requesting connection (opaque, may be NULL) */
 } lc_show_caller;
 
 /* Opens the show of `room`, replaying its journal. cfg and sinks are copied (the

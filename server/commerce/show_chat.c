@@ -102,7 +102,9 @@ lc_show_chat_send(lc_show *s, const lc_show_caller *caller, const char *text, lc
   const char *word = NULL;
   if (s->cfg.chat_filter && lc_wordfilter_match(s->cfg.chat_filter, text, strlen(text), &word)) {
     /* Shown to its sender only: the sender's other tabs get it too, nobody else does. */
-    lc__show_private(s, caller->user, "chat.message", json_incref(mj));
+    s->origin = caller->origin;
+    lc__show_private_answer(s, caller->user, "chat.message", json_incref(mj));
+    s->origin = NULL;
     lc__show_alert(s, "chat.blocked",
                    json_pack("{s:s, s:O, s:s}", "room", s->room, "message", mj, "word", word));
     lc__chat_msg_free(m);

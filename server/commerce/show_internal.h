@@ -94,6 +94,7 @@ struct lc_show {
   bool closed;
   bool broken;             /* an append failed: rebuilding from the journal */
   bool replaying;          /* applying stored facts: no events, no answers */
+  gconstpointer origin;    /* requesting connection of the operation being answered */
   gint64 replay_now;       /* the fact's time while replaying, else 0 */
 
   lc_catalog *catalog;
@@ -139,6 +140,9 @@ gint64 lc__show_now(lc_show *s);
 /* Emits a room-wide event (not while replaying). data: transfer full. */
 void lc__show_event(lc_show *s, const char *name, json_t *data);
 void lc__show_private(lc_show *s, const char *user, const char *name, json_t *data);
+/* A private event that repeats the answer of the operation being completed: the
+ * requesting connection is skipped (it gets the answer). */
+void lc__show_private_answer(lc_show *s, const char *user, const char *name, json_t *data);
 void lc__show_alert(lc_show *s, const char *name, json_t *data);
 /* Marks aggregates for the next throttled broadcast. */
 void lc__show_dirty_sku(lc_show *s, int sku);

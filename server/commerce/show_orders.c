@@ -109,7 +109,7 @@ lc__committed_cart(lc_show *s, const json_t *fact, gpointer data)
 {
   const char *user = json_string_value(json_object_get(fact, "user"));
   json_t *cart = lc__cart_json(s, user);
-  lc__show_private(s, user, "cart.updated", json_pack("{s:O}", "cart", cart));
+  lc__show_private_answer(s, user, "cart.updated", json_pack("{s:O}", "cart", cart));
   return json_pack("{s:o}", "cart", cart);
 }
 
@@ -291,7 +291,7 @@ lc__committed_claim(lc_show *s, const json_t *fact, gpointer data)
 {
   claim *c = g_hash_table_lookup(s->claims, json_string_value(json_object_get(fact, "claim_id")));
   coupon *cp = coupon_find(s, c->coupon_id);
-  lc__show_private(s, c->user, "coupon.claimed", json_pack("{s:o}", "claim", claim_json(c)));
+  lc__show_private_answer(s, c->user, "coupon.claimed", json_pack("{s:o}", "claim", claim_json(c)));
   lc__show_event(s, "coupon.updated", json_pack("{s:s, s:I}", "coupon_id", cp->c->id, "remaining",
                                                 (json_int_t)(cp->c->quantity - cp->claimed)));
   return json_pack("{s:o, s:o}", "claim", claim_json(c), "coupon", lc__coupon_json(s, cp));
@@ -461,7 +461,7 @@ lc__committed_order_created(lc_show *s, const json_t *fact, gpointer data)
 {
   order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(json_object_get(fact, "order"), "id")));
   json_t *oj = lc__order_json(s, o);
-  lc__show_private(s, o->user, "order.created", json_pack("{s:O}", "order", oj));
+  lc__show_private_answer(s, o->user, "order.created", json_pack("{s:O}", "order", oj));
   if (json_is_true(json_object_get(fact, "from_cart")))
     lc__show_private(s, o->user, "cart.updated", json_pack("{s:o}", "cart", lc__cart_json(s, o->user)));
   for (int i = 0; i < o->n_items; i++) {
@@ -640,7 +640,7 @@ committed_order_closed(lc_show *s, const json_t *fact, gpointer data)
   order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(fact, "id")));
   const char *name = data;
   json_t *oj = lc__order_json(s, o);
-  lc__show_private(s, o->user, name, json_pack("{s:O}", "order", oj));
+  lc__show_private_answer(s, o->user, name, json_pack("{s:O}", "order", oj));
   lc__show_alert(s, name, json_pack("{s:s, s:O}", "room", s->room, "order", oj));
   return json_pack("{s:o}", "order", oj);
 }

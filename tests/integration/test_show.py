@@ -108,6 +108,7 @@ def test_two_tabs_of_one_user_share_one_cart(show):
 def test_checkout_with_coupon_exact_total_and_payment_callback(show):
     async def go():
         v = await Viewer(show, user="cy").connect()
+        tab2 = await Viewer(show, user="cy").connect()
         r = show.call("coupon.drop", {"room": "demo", "id": "mj", "kind": "threshold", "amount_off": 3000,
                                       "min_spend": 20000, "quantity": 10})
         assert r["ok"], r
@@ -123,8 +124,12 @@ def test_checkout_with_coupon_exact_total_and_payment_callback(show):
         order = r["result"]["order"]
         assert (order["subtotal"], order["discount"], order["total"]) == (25800, 3000, 22800)
         assert order["state"] == "pending" and order["expires_at"] > order["created_at"]
-        await v.wait_for(lambda: any(p["name"] == "order.created" for p in v.privates), 5)
+        # the user's other tab learns about the order; the requesting one has it in its reply
+        await tab2.wait_for(lambda: any(p["name"] == "order.created" for p in tab2.privates), 5)
+        assert [p for p in tab2.privates if p["name"] == "order.created"][0]["data"]["order"] == order
+        assert not any(p["name"] == "order.created" for p in v.privates)
         await v.close()
+        await tab2.close()
         return order["id"]
     order_id = run(go())
     assert order_id
@@ -344,6 +349,7 @@ def test_slow_reader_is_resynced_not_buffered():
 def test_chat_filter_mute_ban_delete(show):
     async def go():
         a = await Viewer(show, user="fay", name="Fay").connect()
+        a2 = await Viewer(show, user="fay", name="Fay").connect()  # her second tab
         b = await Viewer(show, user="gus").connect()
         r = await a.request("chat.send", text="大家好 hello")
         assert r["ok"] and r["result"]["visibility"] == "room"
@@ -352,7 +358,7 @@ def test_chat_filter_mute_ban_delete(show):
         await asyncio.sleep(1.1)  # chat.min_interval_ms
         r = await a.request("chat.send", text="加 微 信 领红包")
         assert r["ok"] and r["result"]["visibility"] == "sender"
-        await a.wait_for(lambda: any(p["name"] == "chat.message" for p in a.privates), 5)
+        await a2.wait_for(lambda: any(p["name"] == "chat.message" for p in a2.privates), 5)
         await asyncio.sleep(0.3)
         assert b.event_names().count("chat.message") == 1  # the filtered one never reached gus
         assert show.call("chat.delete", {"room": "demo", "id": mid})["ok"]
@@ -367,6 +373,7 @@ def test_chat_filter_mute_ban_delete(show):
         r = await b.request("chat.send", text="x" * 501)
         assert r["ok"] is False
         await a.close()
+        await a2.close()
         await b.close()
     run(go())
 

@@ -40,7 +40,7 @@ on_event(lc_show *s, gint64 seq, const char *name, const json_t *data, gpointer 
 }
 
 static void
-on_private(lc_show *s, const char *u, const char *name, const json_t *data, gpointer user)
+on_private(lc_show *s, const char *u, const char *name, const json_t *data, gconstpointer skip, gpointer user)
 {
   g_ptr_array_add(((fx *)user)->privates, g_strdup_printf("%s %s", u, name));
 }
