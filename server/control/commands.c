@@ -52,6 +52,14 @@ cmd_room_show(lc_ctl_req *req, json_t *args, gpointer user)
 }
 
 static void
+cmd_room_start(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  const char *id = arg_id(req, args);
+  if (id)
+    lc_rooms_start(user, id, room_done, req);
+}
+
+static void
 cmd_room_end(lc_ctl_req *req, json_t *args, gpointer user)
 {
   const char *id = arg_id(req, args);
@@ -66,5 +74,6 @@ lc_commands_register_rooms(lc_control *ctl, lc_rooms *rooms)
   lc_control_register(ctl, "room.create", "create a room {id, title?, creator?, stream_key?, scheduled_at?}",
                       cmd_room_create, rooms);
   lc_control_register(ctl, "room.show", "show a room with its stream key {id}", cmd_room_show, rooms);
+  lc_control_register(ctl, "room.start", "start a scheduled room: it goes live {id}", cmd_room_start, rooms);
   lc_control_register(ctl, "room.end", "end a room {id}", cmd_room_end, rooms);
 }

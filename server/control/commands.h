@@ -2,6 +2,7 @@
  *   rooms.list {}            -> {"rooms": [ROOM...]}
  *   room.create {id, title?, creator?, stream_key?, scheduled_at?} -> {"room": ROOM+stream_key}
  *   room.show {id}           -> {"room": ROOM+stream_key}
+ *   room.start {id}          -> {"room": ROOM}   (scheduled -> live)
  *   room.end {id}            -> {"room": ROOM}
  * Answers are sent after the store committed the change. Main thread. */
 #pragma once

@@ -47,6 +47,7 @@ static const char usage_text[] =
   "  rooms                               list rooms\n"
   "  room create ID [--title T] [--creator C] [--stream-key K] [--file room.json]\n"
   "  room show ID                        a room with its stream key\n"
+  "  room start ID                       the show goes live\n"
   "  room end ID                         end a room\n"
   "  watch [--room R]                    print events until Ctrl-C\n"
   "  call CMD [JSON-ARGS]                send any command with an args object\n"
@@ -623,16 +624,18 @@ cmd_room(const options *o, int argc, char **argv)
   if (argc < 1)
     return usage_error("room: expected create, show or end");
   const char *sub = argv[0];
-  if (strcmp(sub, "show") == 0 || strcmp(sub, "end") == 0) {
+  if (strcmp(sub, "show") == 0 || strcmp(sub, "end") == 0 || strcmp(sub, "start") == 0) {
     if (argc != 2)
       return usage_error("room %s: expected exactly one room ID", sub);
     json_t *args = json_pack("{s:s}", "id", argv[1]);
-    int rc = run_request(o, strcmp(sub, "show") == 0 ? "room.show" : "room.end", args);
+    char *cmd = g_strconcat("room.", sub, NULL);
+    int rc = run_request(o, cmd, args);
+    g_free(cmd);
     json_decref(args);
     return rc;
   }
   if (strcmp(sub, "create") != 0)
-    return usage_error("room: unknown subcommand '%s' (create, show, end)", sub);
+    return usage_error("room: unknown subcommand '%s' (create, show, start, end)", sub);
 
   const char *id = NULL, *file = NULL;
   const char *flags[][2] = {{"--title", "title"}, {"--creator", "creator"}, {"--stream-key", "stream_key"}};

@@ -309,6 +309,22 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
 }
 
 void
+lc_rooms_start(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user)
+{
+  lc_room *r = id ? g_hash_table_lookup(rooms->by_id, id) : NULL;
+  if (!r || !r->committed) {
+    cb(LC_ENOENT, "no such room", NULL, user);
+    return;
+  }
+  if (r->state != states[0]) {
+    cb(LC_ESTATE, r->state == states[1] ? "the room is already live" : "the room has ended", NULL, user);
+    return;
+  }
+  r->state = (char *)states[1];
+  persist(rooms, r, "room.updated", states[0], r->ended_at, cb, user);
+}
+
+void
 lc_rooms_end(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user)
 {
   lc_room *r = id ? g_hash_table_lookup(rooms->by_id, id) : NULL;

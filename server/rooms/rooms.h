@@ -30,6 +30,8 @@ typedef void (*lc_rooms_done_cb)(int err, const char *message, const json_t *roo
  * "scheduled_at"?}. A missing stream key is generated. Validation errors are
  * reported through cb before returning (err LC_EINVAL, LC_EEXIST, LC_ELIMIT). */
 void lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpointer user);
+/* Moves a scheduled room to "live" (the show starts; LC_ENOENT, LC_ESTATE otherwise). */
+void lc_rooms_start(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user);
 /* Moves a room to "ended" (LC_ENOENT, LC_ESTATE if already ended). */
 void lc_rooms_end(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user);
 

@@ -65,6 +65,7 @@ class Viewer:
         self.epoch = None
         self.seq = None
         self._next = 0
+        self._tag = os.urandom(3).hex()  # op_ids are per user: never reuse one by accident
         self._waiters = {}
         self._reader = None
         self.closed = None
@@ -130,7 +131,7 @@ class Viewer:
     async def request(self, type_, op_id=None, **fields):
         if op_id is None:
             self._next += 1
-            op_id = f"{self.user}-{self._next}"
+            op_id = f"{self.user}-{self._tag}-{self._next}"
         fut = asyncio.get_event_loop().create_future()
         self._waiters[op_id] = fut
         await self.ws.send(json.dumps({"type": type_, "op_id": op_id, **fields}))

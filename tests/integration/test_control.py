@@ -30,6 +30,9 @@ def test_status_and_room_lifecycle(server):
         listed = c.call("rooms.list")["result"]["rooms"]
         assert [x["id"] for x in listed] == ["show-1"]
         assert "stream_key" not in listed[0], "the list never shows stream keys"
+        live = c.call("room.start", {"id": "show-1"})
+        assert live["ok"] and live["result"]["room"]["state"] == "live"
+        assert c.call("room.start", {"id": "show-1"})["error"]["code"] == "invalid_state"
         ended = c.call("room.end", {"id": "show-1"})
         assert ended["ok"] and ended["result"]["room"]["state"] == "ended"
         assert ended["result"]["room"]["ended_at"] >= room["created_at"]

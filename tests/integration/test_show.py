@@ -420,3 +420,19 @@ def test_bad_input_gets_codes_and_floods_are_cut(show):
         assert (await w.request("cart.add", sku="k-thermos-blue-600", qty=1))["ok"]
         await w.close()
     run(go())
+
+
+def test_room_lifecycle_ends_shopping(show):
+    async def go():
+        assert show.call("room.start", {"id": "demo"})["result"]["room"]["state"] == "live"
+        v = await Viewer(show, user="joe").connect()
+        assert (await v.request("cart.add", sku="k-thermos-blue-600", qty=1))["ok"]
+        assert show.call("room.end", {"id": "demo"})["ok"]
+        await v.wait_for(lambda: v.closed is not None, 5)
+        assert v.ws.close_code == 4010
+        w = await Viewer(show, user="joe").connect()  # still readable: the replay of the show
+        assert w.snapshot["state"]["closed"] is True
+        r = await w.request("checkout")
+        assert r["ok"] is False and r["error"]["code"] == "invalid_state", r
+        await w.close()
+    run(go())
