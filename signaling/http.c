@@ -209,27 +209,28 @@ int
 lc__http_refuse_now(struct lws *wsi, int status, const char *code, const char *message)
 {
   lc__http_response res = {0};
-  unsigned char buf[LWS_PRE + HEADER_SPACE];
-  unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+  const char *reason = status == 400 ? "Bad Request" : status == 404 ? "Not Found"
+                     : status == 503 ? "Service Unavailable" : "Error";
   int ret = -1;
   lc__http_error(&res, status, code, message);
   count_request(http_of(wsi), status);
-  if (lws_add_http_header_status(wsi, (unsigned)status, &p, end) ||
-      lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, (const unsigned char *)res.content_type,
-                                   (int)strlen(res.content_type), &p, end) ||
-      lws_add_http_header_content_length(wsi, res.body_len, &p, end) ||
-      add_header(wsi, "X-Content-Type-Options", "nosniff", &p, end) ||
-      add_header(wsi, "Cache-Control", "no-store", &p, end) ||
-      lws_finalize_write_http_header(wsi, start, &p, end))
-    goto done;
-  if (res.body_len > sizeof buf - LWS_PRE)
-    goto done;
-  memcpy(buf + LWS_PRE, res.body, res.body_len);
-  if (lws_write(wsi, buf + LWS_PRE, res.body_len, LWS_WRITE_HTTP_FINAL) != (int)res.body_len)
+  /* Written by hand: during an upgrade lws has not recorded the request's HTTP version
+   * yet, so lws_add_http_header_status() would say "HTTP/1.0", which websocket
+   * clients (python websockets) reject as an invalid answer. */
+  char *text = g_strdup_printf("HTTP/1.1 %d %s\r\nserver: livecart\r\ncontent-type: %s\r\n"
+                               "content-length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
+                               "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
+                               status, reason, res.content_type, res.body_len, res.body);
+  size_t n = strlen(text);
+  unsigned char *buf = g_malloc(LWS_PRE + n);
+  memcpy(buf + LWS_PRE, text, n);
+  if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_HEADERS) != (int)n)
     goto done;
   LC_DEBUG(NULL, NULL, "upgrade refused: %d %s", status, code);
   ret = 1;
 done:
+  g_free(buf);
+  g_free(text);
   response_clear(&res);
   return ret;
 }
@@ -464,6 +465,15 @@ on_http(lc_http *http, struct lws *wsi, session *s)
   bool has_body = false;
   handle_request(http, wsi, s, &has_body);
   if (s->collect) {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
+        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+      /* lws 4.1 passes a chunked request body through with its framing and never
+       * reports its end: only a Content-Length body can be read. */
+      session_reset(s);
+      s->res.close = true;
+      lc__http_error(&s->res, 411, "length_required", "send the body with a Content-Length");
+      return send_headers(wsi, s);
+    }
     if (has_body)
       return 0; /* collected in on_body, dispatched in on_body_done */
     return payment_dispatch(http, wsi, s);

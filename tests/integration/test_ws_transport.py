@@ -1,0 +1,248 @@
+"""Websocket transport and payment-callback route of the real livecartd: the limits
+and edge cases of signaling/ws.c and the POST /api/payments/callback checks in
+signaling/http*.c (the protocol itself is covered by test_show.py)."""
+import asyncio
+import hashlib
+import hmac
+import json
+import socket
+import time
+
+import pytest
+import websockets
+
+import lc
+from showlib import run, server_args, setup_room
+
+PAY_SECRET = "merchant-secret-ws"
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = lc.Server(extra=server_args() + ["ws.max_connections=4", "ws.rate=20", "ws.burst=40",
+                                         "ws.max_message_bytes=8192",
+                                         f"payments.callback_secret={PAY_SECRET}"]).start()
+    setup_room(s)
+    yield s
+    assert s.stop() == 0, s.log_text()[-3000:]
+    s.close()
+
+
+def url(s, path="/ws"):
+    return f"ws://127.0.0.1:{s.http_port}{path}"
+
+
+async def recv_json(ws, timeout=5):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_type(ws, t, timeout=5):
+    """Skips messages until one of type t arrives."""
+    deadline = time.time() + timeout
+    while True:
+        m = await recv_json(ws, max(0.1, deadline - time.time()))
+        if m["type"] == t:
+            return m
+
+
+def hello():
+    return json.dumps({"type": "hello", "v": 1, "room": "demo"})
+
+
+def test_no_subprotocol_and_fragmented_hello(server):
+    async def go():
+        async with websockets.connect(url(server), ping_interval=None) as ws:  # names no subprotocol
+            h = hello()
+            await ws.send([h[:5], h[5:20], h[20:]])  # one message in three frames
+            w = await recv_json(ws)
+            assert w["type"] == "welcome" and w["room"] == "demo"
+    run(go())
+
+
+def test_too_large_and_binary_are_refused_connection_stays(server):
+    async def go():
+        async with websockets.connect(url(server), subprotocols=["livecart.v1"], ping_interval=None) as ws:
+            await ws.send(hello())
+            await recv_type(ws, "snapshot")
+            await ws.send("x" * 8193)
+            e = await recv_type(ws, "error")
+            assert e["error"]["code"] == "too_large"
+            await ws.send(["y" * 5000, "y" * 5000])  # too large across fragments
+            e = await recv_type(ws, "error")
+            assert e["error"]["code"] == "too_large"
+            await ws.send(b"\x01\x02")
+            e = await recv_type(ws, "error")
+            assert e["error"]["code"] == "bad_message"
+            await ws.send(json.dumps({"type": "ping", "c": 7}))
+            p = await recv_type(ws, "pong")
+            assert p["c"] == 7
+    run(go())
+
+
+def test_rate_limit_then_close_4001(server):
+    async def go():
+        async with websockets.connect(url(server), subprotocols=["livecart.v1"], ping_interval=None,
+                                      max_queue=None) as ws:
+            await ws.send(hello())
+            await recv_type(ws, "snapshot")
+            for i in range(60):
+                await ws.send(json.dumps({"type": "ping", "c": i}))
+            e = await recv_type(ws, "error")
+            assert e["error"]["code"] == "rate_limited"
+            with pytest.raises(websockets.ConnectionClosed) as ei:
+                for i in range(3000):
+                    await ws.send(json.dumps({"type": "ping", "c": i}))
+                    await asyncio.sleep(0.0005)
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            assert ei.value.code == 4001
+    run(go())
+
+
+def test_handshake_refusals_are_json(server):
+    async def go():
+        with pytest.raises(websockets.InvalidStatusCode) as ei:
+            await websockets.connect(url(server, "/elsewhere"))
+        assert ei.value.status_code == 404
+        with pytest.raises(websockets.InvalidStatusCode) as ei:
+            await websockets.connect(url(server), subprotocols=["chat"])
+        assert ei.value.status_code == 400
+        conns = [await websockets.connect(url(server), ping_interval=None) for _ in range(4)]
+        try:
+            with pytest.raises(websockets.InvalidStatusCode) as ei:
+                await websockets.connect(url(server))
+            assert ei.value.status_code == 503
+            assert ei.value.headers["content-type"] == "application/json"
+        finally:
+            for c in conns:
+                await c.close()
+        await asyncio.sleep(0.3)
+        async with websockets.connect(url(server), ping_interval=None) as ws:  # room again
+            await ws.send(hello())
+            assert (await recv_json(ws))["type"] == "welcome"
+    run(go())
+    # the body of a refusal, read raw
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as s:
+        s.sendall(b"GET /nope HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        data = b""
+        while b"}}" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 404")
+    assert json.loads(body)["error"]["code"] == "not_found"
+
+
+def test_ws_metrics(server):
+    async def go():
+        async with websockets.connect(url(server), ping_interval=None) as ws:
+            await ws.send(hello())
+            await recv_type(ws, "snapshot")
+            st, _, body = server.request("GET", "/metrics")
+            return st, body.decode()
+    st, text = run(go())
+    assert st == 200
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("livecart_ws_") or line.startswith("livecart_http_connections"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    assert values["livecart_ws_connections"] == 1
+    assert values["livecart_ws_messages_in_total"] >= 1
+    assert values["livecart_ws_messages_out_total"] >= 2
+    assert values['livecart_ws_refused_total{reason="too_large"}'] >= 0
+    assert "livecart_ws_dropped_total" in values and "livecart_ws_resyncs_total" in values
+
+
+# ---- POST /api/payments/callback: the checks before the store is involved ----
+
+def sign(body, secret=PAY_SECRET):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post(server, body, sig=None, headers=None):
+    h = {"Content-Type": "application/json"}
+    if sig is not False:
+        h["X-Livecart-Signature"] = sig if sig is not None else sign(body)
+    h.update(headers or {})
+    st, _, resp = server.request("POST", "/api/payments/callback", body=body, headers=h)
+    return st, json.loads(resp) if resp else None
+
+
+def payload(**kw):
+    d = {"room": "demo", "order_id": "o-missing", "status": "paid", "ts": int(time.time() * 1000)}
+    d.update(kw)
+    return json.dumps(d).encode()
+
+
+@pytest.mark.parametrize("sig", [False, "sha256=abc", "md5=" + "0" * 64, "sha256=" + "z" * 64])
+def test_payment_malformed_signature_is_401(server, sig):
+    st, b = post(server, payload(), sig=sig)
+    assert st == 401 and b["error"]["code"] == "unauthorized"
+
+
+def test_payment_signature_with_other_secret_is_401(server):
+    body = payload()
+    st, b = post(server, body, sig=sign(body, "not-the-secret"))
+    assert st == 401 and b["error"]["code"] == "unauthorized"
+
+
+def test_payment_stale_timestamp_is_401(server):
+    for ts in (int(time.time() * 1000) - 6 * 60_000, int(time.time() * 1000) + 6 * 60_000):
+        st, b = post(server, payload(ts=ts))
+        assert st == 401 and b["error"]["code"] == "stale"
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1,2]", b"",
+                                  payload(status="refunded"), payload(ts="123"), payload(order_id=5),
+                                  payload(payment_ref=7)])
+def test_payment_malformed_signed_body_is_400(server, body):
+    st, b = post(server, body)
+    assert st == 400 and b["error"]["code"] == "bad_request"
+
+
+def test_payment_verified_body_reaches_the_hook(server):
+    # a verified callback for an order that does not exist: the daemon's hook answers 404
+    # (the route itself would have said 400/401); the header name is case-insensitive
+    body = payload()
+    st, b = post(server, body, sig=False, headers={"x-LIVECART-signature": sign(body)})
+    assert st == 404 and b["error"]["code"] == "not_found", b
+
+
+def test_payment_route_methods_and_limits(server):
+    st, h, _ = server.request("GET", "/api/payments/callback")
+    assert st == 405 and {k.lower(): v for k, v in h.items()}["allow"] == "POST, OPTIONS"
+    st, _, _ = server.request("OPTIONS", "/api/payments/callback")
+    assert st == 204
+    # chunked bodies cannot be read with lws 4.1: 411
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as s:
+        body = payload()
+        s.sendall(b"POST /api/payments/callback HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  b"X-Livecart-Signature: " + sign(body).encode() + b"\r\n\r\n"
+                  + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+        data = s.recv(4096)
+    assert data.startswith(b"HTTP/1.1 411")
+
+
+def test_payment_client_gone_before_answer_is_harmless(server):
+    body = payload()
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as s:
+        s.sendall(b"POST /api/payments/callback HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+                  b"X-Livecart-Signature: %s\r\n\r\n" % (len(body), sign(body).encode()) + body)
+    time.sleep(0.3)
+    st, _, _ = server.request("GET", "/healthz")
+    assert st == 200
+
+
+def test_payment_route_disabled_without_secret():
+    s = lc.Server(extra=server_args()).start()
+    try:
+        body = payload()
+        st, b = post(s, body)
+        assert st == 404 and b["error"]["code"] == "not_found"
+        assert s.stop() == 0
+    finally:
+        s.close()
