@@ -193,6 +193,7 @@ configure_commerce(lc_app *app, const lc_config *cfg)
     .chat_min_interval_ms = lc_config_int(cfg, "chat", "min_interval_ms"),
     .chat_recent = (int)lc_config_int(cfg, "chat", "recent"),
     .throttle_ms = lc_config_int(cfg, "commerce", "throttle_ms"),
+    .counts_ms = lc_config_int(cfg, "commerce", "counts_interval_ms"),
     .op_cache = (int)lc_config_int(cfg, "commerce", "op_cache"),
     .chat_filter = app->chat_filter,
     .ad_filter = app->ad_filter,

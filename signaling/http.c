@@ -538,12 +538,23 @@ connection_closed(lc_http *http, session *s)
     lc_metric_set(http->m_connections, http->connections);
 }
 
+void
+lc__http_fast_dispatch(void)
+{
+  GSource *src = g_main_current_source();
+  if (src && !g_source_get_can_recurse(src))
+    g_source_set_can_recurse(src, TRUE);
+}
+
 static int
 callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
   lc_http *http = http_of(wsi);
   session *s = user;
   switch (reason) {
+  case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+    lc__http_fast_dispatch(); /* the listen socket: accepting is O(1) too */
+    return 0;
   case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
     if (s)
       connection_opened(http, s);

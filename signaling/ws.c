@@ -38,6 +38,7 @@ struct lc_ws_conn {
   gint64 last_us;       /* last bucket update (monotonic) */
   char *close_reason;   /* set by lc_ws_close */
   guint16 close_code;
+  bool fast;            /* its GLib source dispatches in O(1): see lc__http_fast_dispatch */
   bool in_message;      /* between the first and the final piece of a message */
   bool discard;         /* the current message was refused: drop its remaining pieces */
   bool closing;         /* lc_ws_close was called */
@@ -204,6 +205,8 @@ lc_ws_connections(lc_ws *ws)
 
 /* ---- sending ---- */
 
+static int write_one(lc_ws_conn *c, lc_ws_msg *m);
+
 bool
 lc_ws_send(lc_ws_conn *c, lc_ws_msg *m)
 {
@@ -219,6 +222,17 @@ lc_ws_send(lc_ws_conn *c, lc_ws_msg *m)
     if (ws->handlers.overflow)
       ws->handlers.overflow(c, ws->handlers.user);
     return false;
+  }
+  /* Fast path: nothing queued and nothing left over in lws from an earlier partial
+   * write -> write now instead of asking for a writeable callback. That saves a
+   * main-loop turn (a poll over every connection) and a dispatch per viewer and
+   * message, which is most of a broadcast's cost. If the kernel takes only part of
+   * the frame, lws keeps the rest and finishes it before our next WRITEABLE, so the
+   * byte order stays right; that is why this is done only when lws holds nothing. */
+  if (c->queue.length == 0 && !lws_partial_buffered(c->wsi)) {
+    if (write_one(c, m) != 0)
+      lc_ws_close(c, 4000, "write failed");
+    return true;
   }
   g_queue_push_tail(&c->queue, lc_ws_msg_ref(m));
   if (c->queue.length == 1)
@@ -247,6 +261,21 @@ lc_ws_close(lc_ws_conn *c, int code, const char *reason)
   lws_callback_on_writable(c->wsi);
 }
 
+/* Writes one message (the caller keeps its reference). 0 or -1 on failure. */
+static int
+write_one(lc_ws_conn *c, lc_ws_msg *m)
+{
+  /* lws_write puts the frame header into the LWS_PRE bytes before the payload:
+   * see on_writeable for why sharing one buffer between connections is safe. */
+  int n = lws_write(c->wsi, m->block + LWS_PRE, m->len, LWS_WRITE_TEXT);
+  if (n < 0 || (size_t)n < m->len) {
+    LC_DEBUG(NULL, c->id, "write failed");
+    return -1;
+  }
+  count(c->ws->m_out, 1);
+  return 0;
+}
+
 /* One message per writeable callback; the close frame once the queue is empty.
  * Returns -1 to close the connection. */
 static int
@@ -254,20 +283,15 @@ on_writeable(lc_ws_conn *c)
 {
   lc_ws_msg *m = g_queue_pop_head(&c->queue);
   if (m) {
-    /* lws_write puts the frame header into the LWS_PRE bytes before the payload.
-     * Server frames are unmasked, so that header depends only on the length and
-     * opcode: it is the same for every connection, and writing the one shared buffer
-     * to many connections one after the other on the main thread is safe (nothing
-     * else writes it, the payload is never touched). No extension (deflate) is
-     * enabled on the vhost, so lws never rewrites the payload either. */
-    int n = lws_write(c->wsi, m->block + LWS_PRE, m->len, LWS_WRITE_TEXT);
-    bool ok = n >= 0 && (size_t)n >= m->len;
+    /* Server frames are unmasked, so the header lws_write puts into the LWS_PRE bytes
+     * depends only on the length and opcode: it is the same for every connection, and
+     * writing the one shared buffer to many connections one after the other on the
+     * main thread is safe (nothing else writes it, the payload is never touched). No
+     * extension (deflate) is enabled on the vhost, so lws never rewrites the payload. */
+    int rc = write_one(c, m);
     lc_ws_msg_unref(m);
-    if (!ok) {
-      LC_DEBUG(NULL, c->id, "write failed");
+    if (rc != 0)
       return -1;
-    }
-    count(c->ws->m_out, 1);
     if (c->queue.length || c->closing)
       lws_callback_on_writable(c->wsi);
     return 0;
@@ -440,8 +464,13 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
      * first request is dispatched, so their upgrade check arrives here. */
     return lc__ws_confirm_upgrade(ws, wsi);
   case LWS_CALLBACK_ESTABLISHED:
+    lc__http_fast_dispatch();
     return p ? on_established(ws, wsi, p) : -1;
   case LWS_CALLBACK_RECEIVE:
+    if (c && !c->fast) { /* in case ESTABLISHED came from lws' idle service */
+      lc__http_fast_dispatch();
+      c->fast = true;
+    }
     if (c)
       on_receive(c, in, len);
     return 0;

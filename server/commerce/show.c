@@ -78,12 +78,29 @@ flush_aggregates(gpointer user)
                              (json_int_t)sl->sold, "state", lc__sale_state_name(lc__sale_state(s, sl))));
   }
   g_hash_table_remove_all(s->dirty_sales);
+  return G_SOURCE_REMOVE;
+}
+
+/* Likes and the viewer count go to every viewer: at 10,000 viewers each broadcast
+ * costs ~0.1 s of the main thread, so they have their own, slower clock. */
+static gboolean
+flush_counts(gpointer user)
+{
+  lc_show *s = user;
+  s->counts_timer = 0;
   if (s->dirty_likes)
     lc__show_event(s, "likes", json_pack("{s:I}", "total", (json_int_t)s->likes));
   if (s->dirty_viewers)
     lc__show_event(s, "viewers", json_pack("{s:I}", "count", (json_int_t)s->viewers));
   s->dirty_likes = s->dirty_viewers = false;
   return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_counts(lc_show *s)
+{
+  if (!s->replaying && !s->counts_timer)
+    s->counts_timer = g_timeout_add((guint)s->cfg.counts_ms, flush_counts, s);
 }
 
 static void
@@ -111,14 +128,14 @@ void
 lc__show_dirty_likes(lc_show *s)
 {
   s->dirty_likes = true;
-  schedule_flush(s);
+  schedule_counts(s);
 }
 
 void
 lc__show_dirty_viewers(lc_show *s)
 {
   s->dirty_viewers = true;
-  schedule_flush(s);
+  schedule_counts(s);
 }
 
 /* ---- operations and op_id memory ------------------------------------------------------ */
@@ -433,11 +450,13 @@ state_clear(lc_show *s)
 {
   if (s->throttle_timer)
     g_source_remove(s->throttle_timer);
+  if (s->counts_timer)
+    g_source_remove(s->counts_timer);
   if (s->expiry_timer)
     g_source_remove(s->expiry_timer);
   if (s->likes_timer)
     g_source_remove(s->likes_timer);
-  s->throttle_timer = s->expiry_timer = s->likes_timer = 0;
+  s->throttle_timer = s->counts_timer = s->expiry_timer = s->likes_timer = 0;
   g_ptr_array_unref(s->sales);
   g_ptr_array_unref(s->coupons);
   g_hash_table_destroy(s->claims);
@@ -525,6 +544,8 @@ lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg, const
   s->cfg = *cfg;
   if (s->cfg.throttle_ms <= 0)
     s->cfg.throttle_ms = 100;
+  if (s->cfg.counts_ms <= 0)
+    s->cfg.counts_ms = 1000;
   if (s->cfg.op_cache <= 0)
     s->cfg.op_cache = 100000;
   if (s->cfg.chat_recent <= 0)
@@ -573,7 +594,7 @@ lc_show_seq(const lc_show *s)
 void
 lc_show_stop_timers(lc_show *s)
 {
-  guint *timers[] = {&s->throttle_timer, &s->expiry_timer, &s->likes_timer};
+  guint *timers[] = {&s->throttle_timer, &s->counts_timer, &s->expiry_timer, &s->likes_timer};
   for (unsigned i = 0; i < G_N_ELEMENTS(timers); i++)
     if (*timers[i]) {
       g_source_remove(*timers[i]);

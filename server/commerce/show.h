@@ -32,7 +32,8 @@ typedef struct {
   bool compliance_reject;      /* ad-law words in titles: refuse (true) or flag to moderators */
   gint64 chat_min_interval_ms; /* per user, always */
   int chat_recent;             /* chat messages kept for snapshots */
-  gint64 throttle_ms;          /* interval of aggregate broadcasts (stock, likes, viewers) */
+  gint64 throttle_ms;          /* interval of live-stock broadcasts (SKU and flash-sale stock) */
+  gint64 counts_ms;            /* interval of the like and viewer-count broadcasts */
   int op_cache;                /* remembered op_ids per show */
   const lc_wordfilter *chat_filter; /* borrowed, may be NULL */
   const lc_wordfilter *ad_filter;   /* borrowed, may be NULL */

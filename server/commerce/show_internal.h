@@ -127,6 +127,7 @@ struct lc_show {
 
   /* throttled aggregates */
   guint throttle_timer;
+  guint counts_timer;      /* likes and viewers, on their own slower clock */
   GHashTable *dirty_skus;  /* sku index+1 set */
   GHashTable *dirty_sales; /* sale* set */
   bool dirty_likes, dirty_viewers;

@@ -422,8 +422,11 @@ committed_flash_scheduled(lc_show *s, const json_t *fact, gpointer data)
 {
   sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
   json_t *sj = lc__sale_json(s, sl);
-  lc__show_event(s, "flash.scheduled", json_incref(sj));
-  if (lc__sale_state(s, sl) != SALE_SCHEDULED) {
+  /* A sale that starts at once is announced once, as started: one broadcast to every
+   * viewer instead of two with the same sale. */
+  if (lc__sale_state(s, sl) == SALE_SCHEDULED) {
+    lc__show_event(s, "flash.scheduled", json_incref(sj));
+  } else {
     sl->announced_live = true;
     lc__show_event(s, "flash.started", json_incref(sj));
   }
