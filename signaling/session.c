@@ -48,6 +48,7 @@ struct lc_session {
   lc_ws_handlers handlers;
   GHashTable *chans; /* room -> chan* */
   lc_metric *m_events, *m_snapshots, *m_resumes, *m_resyncs, *m_errors;
+  lc_metric *m_fanout; /* histogram: seconds to hand one event to every connection */
 };
 
 static gint64
@@ -506,6 +507,10 @@ lc_session_new(const lc_session_options *opts)
     s->m_resumes = lc_metrics_counter(mx, "livecart_show_resumes_total", NULL, "gapless resumes from the history ring");
     s->m_resyncs = lc_metrics_counter(mx, "livecart_show_resyncs_total", NULL, "slow readers resynced with a snapshot");
     s->m_errors = lc_metrics_counter(mx, "livecart_show_errors_total", NULL, "error answers sent to viewers");
+    static const double fanout_bounds[] = {0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1};
+    s->m_fanout = lc_metrics_histogram(mx, "livecart_show_fanout_seconds", NULL,
+                                       "time to hand one room-wide event to every viewer connection",
+                                       fanout_bounds, G_N_ELEMENTS(fanout_bounds));
   }
   return s;
 }
@@ -549,12 +554,15 @@ lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name, con
   ring_push(s, ch, seq, m);
   lc_metric_add(s->m_events, 1);
   /* Sending may resync a connection (overflow -> snapshot) but never changes the set. */
+  gint64 t0 = g_get_monotonic_time();
   g_hash_table_iter_init(&it, ch->conns);
   while (g_hash_table_iter_next(&it, &key, NULL)) {
     conn *c = key;
     if (c->ws)
       lc_ws_send(c->ws, m);
   }
+  if (s->m_fanout)
+    lc_metric_observe(s->m_fanout, (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC);
   lc_ws_msg_unref(m);
 }
 

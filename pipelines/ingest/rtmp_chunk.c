@@ -1,5 +1,6 @@
 /* RTMP chunk stream reader and writer: see rtmp_chunk.h. */
 #include "rtmp_chunk.h"
+#include "bytes.h"
 
 #include <string.h>
 
@@ -99,18 +100,6 @@ lc_rtmp_chunk_reader_free(lc_rtmp_chunk_reader *r)
 }
 
 static uint32_t
-be24(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 16) | ((uint32_t)p[1] << 8) | p[2];
-}
-
-static uint32_t
-be32(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint32_t
 le32(const uint8_t *p)
 {
   return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
@@ -175,7 +164,7 @@ header_need(lc_rtmp_chunk_reader *r, size_t *need)
   }
   bool ext;
   if (fmt < 3) {
-    ext = be24(r->hdr + bl) == TS_EXT;
+    ext = lc_rd24(r->hdr + bl) == TS_EXT;
   } else {
     uint32_t csid = hdr_csid(r->hdr);
     rstream *s = g_hash_table_lookup(r->streams, GUINT_TO_POINTER(csid));
@@ -225,17 +214,17 @@ process_header(lc_rtmp_chunk_reader *r)
   } else {
     uint32_t field = 0;
     if (fmt < 3) {
-      field = be24(mh);
+      field = lc_rd24(mh);
       s->ext = field == TS_EXT;
       if (s->ext)
-        field = be32(mh + kMsgHeaderLen[fmt]);
+        field = lc_rd32(mh + kMsgHeaderLen[fmt]);
     } else if (s->ext) {
-      field = be32(mh); /* fmt 3 starting a message: its extended timestamp is the delta */
+      field = lc_rd32(mh); /* fmt 3 starting a message: its extended timestamp is the delta */
     } else {
       field = s->ts_field;
     }
     if (fmt <= 1) {
-      s->msg_len = be24(mh + 3);
+      s->msg_len = lc_rd24(mh + 3);
       s->type_id = mh[6];
     }
     if (fmt == 0) {
@@ -449,7 +438,7 @@ lc_rtmp_chunk_msg_u32(const lc_rtmp_chunk_msg *msg, uint32_t *value)
 {
   if (msg->len < 4)
     return LC_EINVAL;
-  *value = be32(msg->payload);
+  *value = lc_rd32(msg->payload);
   return 0;
 }
 
@@ -463,10 +452,10 @@ lc_rtmp_chunk_parse_user_control(const lc_rtmp_chunk_msg *msg, uint16_t *event, 
   if (ev == LC_RTMP_UC_SET_BUFFER_LENGTH) {
     if (msg->len < 10)
       return LC_EINVAL;
-    v2 = be32(msg->payload + 6);
+    v2 = lc_rd32(msg->payload + 6);
   }
   *event = ev;
-  *value = be32(msg->payload + 2);
+  *value = lc_rd32(msg->payload + 2);
   if (value2)
     *value2 = v2;
   return 0;

@@ -1,5 +1,8 @@
 #include "errors.h"
 
+#include <glib.h>
+#include <stdarg.h>
+
 static const struct {
   int err;
   const char *code;
@@ -19,6 +22,20 @@ static const struct {
   {LC_ESHUTDOWN, "shutting_down", "the server is stopping"},
   {LC_EPERM, "forbidden", "not allowed"},
 };
+
+void
+lc_error_set(char **err, const char *where, const char *fmt, ...)
+{
+  if (!err)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  char *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_free(*err);
+  *err = g_strdup_printf("%s: %s", where, msg);
+  g_free(msg);
+}
 
 const char *
 lc_errcode(int err)

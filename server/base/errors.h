@@ -18,6 +18,10 @@ enum {
   LC_EPERM = -12,     /* not allowed */
 };
 
+/* Replaces *err (freed with g_free) with "where: message"; for validators that name
+ * the field at fault. err may be NULL (then nothing happens). Any thread. */
+void lc_error_set(char **err, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Stable snake_case name for an error code, e.g. "not_found". Any thread. */
 const char *lc_errcode(int err);
 /* Short English description of an error code. Any thread. */

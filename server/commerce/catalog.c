@@ -26,23 +26,6 @@ static const struct {
 
 /* ---- validation helpers (file-static) ---------------------------------------------------- */
 
-static void
-set_err(char **err, const char *path, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-static void
-set_err(char **err, const char *path, const char *fmt, ...)
-{
-  if (!err)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  g_free(*err);
-  *err = g_strdup_printf("%s: %s", path, msg);
-  g_free(msg);
-}
-
 static bool
 valid_id(const char *s, size_t len)
 {
@@ -82,7 +65,7 @@ check_fields(const json_t *obj, const char *const *allowed, const char *prefix, 
       ok = strcmp(*a, key) == 0;
     if (!ok) {
       char *path = g_strdup_printf("%s%s", prefix, key);
-      set_err(err, path, "unknown field");
+      lc_error_set(err, path, "unknown field");
       g_free(path);
       return false;
     }
@@ -102,7 +85,7 @@ get_string(const json_t *obj, const char *key, const char *prefix, bool is_id, s
   json_t *v = json_object_get(obj, key);
   if (!v) {
     if (!dflt) {
-      set_err(err, path, "required");
+      lc_error_set(err, path, "required");
       goto fail;
     }
     *out = g_strdup(dflt);
@@ -110,23 +93,23 @@ get_string(const json_t *obj, const char *key, const char *prefix, bool is_id, s
     goto fail;
   }
   if (!json_is_string(v)) {
-    set_err(err, path, "must be a string");
+    lc_error_set(err, path, "must be a string");
     goto fail;
   }
   const char *s = json_string_value(v);
   size_t len = json_string_length(v);
   if (is_id) {
     if (!valid_id(s, len)) {
-      set_err(err, path, "must be 1-64 characters of A-Z a-z 0-9 _ . -");
+      lc_error_set(err, path, "must be 1-64 characters of A-Z a-z 0-9 _ . -");
       goto fail;
     }
   } else {
     if (!valid_text(s, len)) {
-      set_err(err, path, "must be UTF-8 text without control characters");
+      lc_error_set(err, path, "must be UTF-8 text without control characters");
       goto fail;
     }
     if (len < min || len > max) {
-      set_err(err, path, "must be %zu to %zu bytes long", min, max);
+      lc_error_set(err, path, "must be %zu to %zu bytes long", min, max);
       goto fail;
     }
   }
@@ -147,7 +130,7 @@ get_int(const json_t *obj, const char *key, const char *prefix, gint64 min, gint
   int rc = LC_EINVAL;
   if (!v) {
     if (!has_dflt) {
-      set_err(err, path, "required");
+      lc_error_set(err, path, "required");
       goto fail;
     }
     *out = dflt;
@@ -155,7 +138,7 @@ get_int(const json_t *obj, const char *key, const char *prefix, gint64 min, gint
     goto fail;
   }
   if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-    set_err(err, path, "must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT, min, max);
+    lc_error_set(err, path, "must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT, min, max);
     goto fail;
   }
   *out = json_integer_value(v);
@@ -177,7 +160,7 @@ parse_sku(lc_catalog *c, const json_t *js, int pi, int si, int index, char **err
   sku->product = pi;
   if (!json_is_object(js)) {
     char *path = g_strdup_printf("products[%d].skus[%d]", pi, si);
-    set_err(err, path, "must be an object");
+    lc_error_set(err, path, "must be an object");
     g_free(path);
     goto fail;
   }
@@ -190,7 +173,7 @@ parse_sku(lc_catalog *c, const json_t *js, int pi, int si, int index, char **err
     goto fail;
   if (sku->original_price < sku->price) {
     char *path = g_strdup_printf("%soriginal_price", prefix);
-    set_err(err, path, "must not be below price (%" G_GINT64_FORMAT ")", sku->price);
+    lc_error_set(err, path, "must not be below price (%" G_GINT64_FORMAT ")", sku->price);
     g_free(path);
     goto fail;
   }
@@ -198,7 +181,7 @@ parse_sku(lc_catalog *c, const json_t *js, int pi, int si, int index, char **err
   if (prev) {
     const lc_sku *other = &c->skus[GPOINTER_TO_INT(prev) - 1];
     char *path = g_strdup_printf("%sid", prefix);
-    set_err(err, path, "duplicate SKU id \"%s\" (also products[%d].skus[%d].id)", sku->id,
+    lc_error_set(err, path, "duplicate SKU id \"%s\" (also products[%d].skus[%d].id)", sku->id,
             other->product, (int)(other - c->skus) - c->products[other->product].first_sku);
     g_free(path);
     goto fail;
@@ -222,7 +205,7 @@ parse_product(lc_catalog *c, const json_t *jp, int pi, int *next_sku, gint64 def
   p->first_sku = *next_sku;
   if (!json_is_object(jp)) {
     path = g_strdup_printf("products[%d]", pi);
-    set_err(err, path, "must be an object");
+    lc_error_set(err, path, "must be an object");
     goto fail;
   }
   if (!check_fields(jp, fields, prefix, err) ||
@@ -236,7 +219,7 @@ parse_product(lc_catalog *c, const json_t *jp, int pi, int *next_sku, gint64 def
   gpointer prev = g_hash_table_lookup(c->product_index, p->id);
   if (prev) {
     path = g_strdup_printf("%sid", prefix);
-    set_err(err, path, "duplicate product id \"%s\" (also products[%d].id)", p->id,
+    lc_error_set(err, path, "duplicate product id \"%s\" (also products[%d].id)", p->id,
             GPOINTER_TO_INT(prev) - 1);
     goto fail;
   }
@@ -244,11 +227,11 @@ parse_product(lc_catalog *c, const json_t *jp, int pi, int *next_sku, gint64 def
   json_t *skus = json_object_get(jp, "skus");
   path = g_strdup_printf("%sskus", prefix);
   if (!skus) {
-    set_err(err, path, "required");
+    lc_error_set(err, path, "required");
     goto fail;
   }
   if (!json_is_array(skus) || json_array_size(skus) < 1) {
-    set_err(err, path, "must be an array of at least one SKU");
+    lc_error_set(err, path, "must be an array of at least one SKU");
     goto fail;
   }
   for (size_t i = 0; i < json_array_size(skus); i++) {
@@ -282,7 +265,7 @@ lc_catalog_from_json(const json_t *root, gint64 default_low_stock, char **err)
     *err = NULL;
   default_low_stock = CLAMP(default_low_stock, 0, MAX_STOCK);
   if (!json_is_object(root)) {
-    set_err(err, "catalog", "must be a JSON object");
+    lc_error_set(err, "catalog", "must be a JSON object");
     goto fail;
   }
   if (!check_fields(root, fields, "", err))
@@ -294,18 +277,18 @@ lc_catalog_from_json(const json_t *root, gint64 default_low_stock, char **err)
     goto fail;
   int cur = find_currency(c->currency);
   if (cur < 0) {
-    set_err(err, "currency", "unknown currency \"%s\" (use an upper-case ISO 4217 code such as CNY, USD, JPY)",
+    lc_error_set(err, "currency", "unknown currency \"%s\" (use an upper-case ISO 4217 code such as CNY, USD, JPY)",
             c->currency);
     goto fail;
   }
   c->exponent = currencies[cur].exponent;
   json_t *products = json_object_get(root, "products");
   if (!products) {
-    set_err(err, "products", "required");
+    lc_error_set(err, "products", "required");
     goto fail;
   }
   if (!json_is_array(products) || json_array_size(products) > MAX_PRODUCTS) {
-    set_err(err, "products", "must be an array of at most %d products", MAX_PRODUCTS);
+    lc_error_set(err, "products", "must be an array of at most %d products", MAX_PRODUCTS);
     goto fail;
   }
   /* Count the SKUs first so both arrays are allocated once; shape errors come later, in order. */
@@ -316,7 +299,7 @@ lc_catalog_from_json(const json_t *root, gint64 default_low_stock, char **err)
       total += json_array_size(skus);
   }
   if (total > MAX_SKUS) {
-    set_err(err, "products", "too many SKUs (%zu, at most %d in a catalog)", total, MAX_SKUS);
+    lc_error_set(err, "products", "too many SKUs (%zu, at most %d in a catalog)", total, MAX_SKUS);
     goto fail;
   }
   c->n_products = (int)json_array_size(products);
@@ -341,7 +324,7 @@ lc_catalog_parse(const char *text, size_t len, gint64 default_low_stock, char **
   if (err)
     *err = NULL;
   if (len > MAX_TEXT_BYTES) {
-    set_err(err, "catalog", "larger than %d bytes", MAX_TEXT_BYTES);
+    lc_error_set(err, "catalog", "larger than %d bytes", MAX_TEXT_BYTES);
     return NULL;
   }
   json_t *root = json_loadb(text ? text : "", text ? len : 0, JSON_REJECT_DUPLICATES, &jerr);

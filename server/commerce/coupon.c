@@ -21,23 +21,6 @@ static const char *const threshold_fields[] = {"id", "title", "kind", "amount_of
 static const char *const all_fields[] = {"id", "title", "kind", "amount_off", "percent_off", "min_spend",
                                          "max_off", "quantity", "starts_at", "ends_at", NULL};
 
-static void
-set_err(char **err, const char *field, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-
-static void
-set_err(char **err, const char *field, const char *fmt, ...)
-{
-  if (!err)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  char *msg = g_strdup_vprintf(fmt, ap);
-  va_end(ap);
-  g_free(*err);
-  *err = g_strdup_printf("%s: %s", field, msg);
-  g_free(msg);
-}
-
 static bool
 in_list(const char *const *list, const char *key)
 {
@@ -55,14 +38,14 @@ get_int(const json_t *obj, const char *key, gint64 min, gint64 max, bool has_dfl
   json_t *v = json_object_get(obj, key);
   if (!v) {
     if (!has_dflt) {
-      set_err(err, key, "required");
+      lc_error_set(err, key, "required");
       return LC_EINVAL;
     }
     *out = dflt;
     return 0;
   }
   if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
-    set_err(err, key, "must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT, min, max);
+    lc_error_set(err, key, "must be an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT, min, max);
     return LC_EINVAL;
   }
   *out = json_integer_value(v);
@@ -74,7 +57,7 @@ get_id(const json_t *obj, char **out, char **err)
 {
   json_t *v = json_object_get(obj, "id");
   if (!v) {
-    set_err(err, "id", "required");
+    lc_error_set(err, "id", "required");
     return LC_EINVAL;
   }
   const char *s = json_string_value(v);
@@ -83,7 +66,7 @@ get_id(const json_t *obj, char **out, char **err)
   for (size_t i = 0; ok && i < len; i++)
     ok = g_ascii_isalnum(s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-';
   if (!ok) {
-    set_err(err, "id", "must be 1-64 characters of A-Z a-z 0-9 _ . -");
+    lc_error_set(err, "id", "must be 1-64 characters of A-Z a-z 0-9 _ . -");
     return LC_EINVAL;
   }
   *out = g_strndup(s, len);
@@ -106,7 +89,7 @@ get_title(const json_t *obj, char **out, char **err)
     ok = ch >= 0x20 && !(ch >= 0x7f && ch < 0xa0);
   }
   if (!ok) {
-    set_err(err, "title", "must be UTF-8 text of at most 100 bytes without control characters");
+    lc_error_set(err, "title", "must be UTF-8 text of at most 100 bytes without control characters");
     return LC_EINVAL;
   }
   *out = g_strndup(s, len);
@@ -120,14 +103,14 @@ lc_coupon_from_json(const json_t *obj, char **err)
   if (err)
     *err = NULL;
   if (!json_is_object(obj)) {
-    set_err(err, "coupon", "must be a JSON object");
+    lc_error_set(err, "coupon", "must be a JSON object");
     goto fail;
   }
   const char *key;
   json_t *val;
   json_object_foreach((json_t *)obj, key, val) {
     if (!in_list(all_fields, key)) {
-      set_err(err, key, "unknown field");
+      lc_error_set(err, key, "unknown field");
       goto fail;
     }
   }
@@ -138,7 +121,7 @@ lc_coupon_from_json(const json_t *obj, char **err)
   const char *kind = json_string_value(jk);
   const char *const *allowed = NULL;
   if (!jk) {
-    set_err(err, "kind", "required");
+    lc_error_set(err, "kind", "required");
     goto fail;
   } else if (kind && strcmp(kind, "fixed") == 0) {
     c->kind = LC_COUPON_FIXED;
@@ -150,12 +133,12 @@ lc_coupon_from_json(const json_t *obj, char **err)
     c->kind = LC_COUPON_THRESHOLD;
     allowed = threshold_fields;
   } else {
-    set_err(err, "kind", "must be \"fixed\", \"percent\" or \"threshold\"");
+    lc_error_set(err, "kind", "must be \"fixed\", \"percent\" or \"threshold\"");
     goto fail;
   }
   json_object_foreach((json_t *)obj, key, val) {
     if (!in_list(allowed, key)) {
-      set_err(err, key, "not allowed for a \"%s\" coupon", kind_names[c->kind]);
+      lc_error_set(err, key, "not allowed for a \"%s\" coupon", kind_names[c->kind]);
       goto fail;
     }
   }
@@ -178,7 +161,7 @@ lc_coupon_from_json(const json_t *obj, char **err)
         get_int(obj, "min_spend", 0, MAX_MONEY, false, 0, &c->min_spend, err) < 0)
       goto fail;
     if (c->min_spend <= c->amount_off) {
-      set_err(err, "min_spend", "must be greater than amount_off (%" G_GINT64_FORMAT ")", c->amount_off);
+      lc_error_set(err, "min_spend", "must be greater than amount_off (%" G_GINT64_FORMAT ")", c->amount_off);
       goto fail;
     }
     break;
@@ -188,7 +171,7 @@ lc_coupon_from_json(const json_t *obj, char **err)
       get_int(obj, "ends_at", 0, MAX_TIME_MS, true, 0, &c->ends_at, err) < 0)
     goto fail;
   if (c->ends_at != 0 && c->ends_at <= c->starts_at) {
-    set_err(err, "ends_at", "must be after starts_at (%" G_GINT64_FORMAT ")", c->starts_at);
+    lc_error_set(err, "ends_at", "must be after starts_at (%" G_GINT64_FORMAT ")", c->starts_at);
     goto fail;
   }
   return c;

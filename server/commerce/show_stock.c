@@ -281,13 +281,13 @@ lc__sale_json(lc_show *s, const sale *sl)
 {
   const lc_sku *k = &s->catalog->skus[sl->sku];
   const lc_product *p = &s->catalog->products[k->product];
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", sl->id,
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "id", sl->id,
                    "sku", k->id, "product", p->id, "title", p->title, "label", k->label, "image", p->image, "price",
                    (json_int_t)sl->price, "original_price", (json_int_t)k->original_price, "quantity",
                    (json_int_t)sl->quantity, "remaining", (json_int_t)(sl->ended ? 0 : sl->quantity - sl->sold),
                    "sold", (json_int_t)sl->sold, "per_user_limit", (json_int_t)sl->per_user_limit, "starts_at",
                    (json_int_t)sl->starts_at, "ends_at", (json_int_t)sl->ends_at, "state",
-                   lc__sale_state_name(lc__sale_state(s, sl)));
+                   lc__sale_state_name(lc__sale_state(s, sl)), "sku_available", (json_int_t)s->available[sl->sku]);
 }
 
 static gint64
@@ -422,6 +422,9 @@ committed_flash_scheduled(lc_show *s, const json_t *fact, gpointer data)
 {
   sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
   json_t *sj = lc__sale_json(s, sl);
+  /* The sale event carries the SKU's stock after the reservation (sku_available):
+   * no separate stock.updated broadcast to every viewer for it. */
+  g_hash_table_remove(s->dirty_skus, GINT_TO_POINTER(sl->sku + 1));
   /* A sale that starts at once is announced once, as started: one broadcast to every
    * viewer instead of two with the same sale. */
   if (lc__sale_state(s, sl) == SALE_SCHEDULED) {

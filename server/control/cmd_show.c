@@ -68,6 +68,18 @@ without_room(json_t *args)
   return spec;
 }
 
+/* The commands that take a room and one string argument and call the engine. */
+typedef void (*show_str_fn)(lc_show *show, const char *arg, lc_show_done done, gpointer user);
+
+static void
+room_and_string(lc_ctl_req *req, json_t *args, gpointer user, const char *field, show_str_fn fn)
+{
+  lc_show *show = show_arg(req, args, user);
+  const char *v = show ? str_arg(req, args, field, true) : NULL;
+  if (v)
+    fn(show, v, done, req);
+}
+
 /* ---- commands ----------------------------------------------------------------------- */
 
 static void
@@ -87,10 +99,7 @@ cmd_catalog_load(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_pin(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *product = show ? str_arg(req, args, "product", true) : NULL;
-  if (product)
-    lc_show_pin(show, product, done, req);
+  room_and_string(req, args, user, "product", lc_show_pin);
 }
 
 static void
@@ -115,19 +124,13 @@ cmd_flash_schedule(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_flash_start(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *id = show ? str_arg(req, args, "id", true) : NULL;
-  if (id)
-    lc_show_flash_start(show, id, done, req);
+  room_and_string(req, args, user, "id", lc_show_flash_start);
 }
 
 static void
 cmd_flash_stop(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *id = show ? str_arg(req, args, "id", true) : NULL;
-  if (id)
-    lc_show_flash_stop(show, id, done, req);
+  room_and_string(req, args, user, "id", lc_show_flash_stop);
 }
 
 static void
@@ -225,10 +228,7 @@ cmd_chat_unban(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_chat_delete(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *id = show ? str_arg(req, args, "id", true) : NULL;
-  if (id)
-    lc_show_chat_delete(show, id, done, req);
+  room_and_string(req, args, user, "id", lc_show_chat_delete);
 }
 
 static void

@@ -1,5 +1,6 @@
 /* RTCP compound walker, parsers and builders. See rtcp.h. */
 #include "rtcp.h"
+#include "bytes.h"
 
 #include <string.h>
 
@@ -13,40 +14,6 @@
 #define PSFB_PLI 1
 #define PSFB_FIR 4
 #define PSFB_AFB 15
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-  return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-rd24(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 16) | ((uint32_t)p[1] << 8) | p[2];
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
 
 lc_rtcp_kind
 lc_rtcp_classify(const uint8_t *pkt, size_t len)
@@ -102,7 +69,7 @@ lc_rtcp_iter_next(lc_rtcp_iter *it, lc_rtcp_packet *p)
   size_t left = it->len - it->off;
   if (left < 4 || (h[0] >> 6) != 2)
     return LC_EINVAL;
-  size_t plen = ((size_t)rd16(h + 2) + 1) * 4;
+  size_t plen = ((size_t)lc_rd16(h + 2) + 1) * 4;
   if (plen > left)
     return LC_EINVAL;
   size_t pad = 0;
@@ -125,14 +92,14 @@ lc_rtcp_iter_next(lc_rtcp_iter *it, lc_rtcp_packet *p)
 static void
 parse_block(const uint8_t *b, lc_rtcp_report_block *out)
 {
-  out->ssrc = rd32(b);
+  out->ssrc = lc_rd32(b);
   out->fraction_lost = b[4];
-  uint32_t lost = rd24(b + 5);
+  uint32_t lost = lc_rd24(b + 5);
   out->cumulative_lost = (lost & 0x800000) ? (int32_t)(lost | 0xFF000000u) : (int32_t)lost;
-  out->highest_seq = rd32(b + 8);
-  out->jitter = rd32(b + 12);
-  out->lsr = rd32(b + 16);
-  out->dlsr = rd32(b + 20);
+  out->highest_seq = lc_rd32(b + 8);
+  out->jitter = lc_rd32(b + 12);
+  out->lsr = lc_rd32(b + 16);
+  out->dlsr = lc_rd32(b + 20);
 }
 
 int
@@ -142,11 +109,11 @@ lc_rtcp_parse_sr(const lc_rtcp_packet *p, lc_rtcp_sr *out)
   if (p->pt != LC_RTCP_SR || p->body_len < 24 + (size_t)BLOCK_LEN * p->count)
     return LC_EINVAL;
   const uint8_t *b = p->data + 4;
-  out->ssrc = rd32(b);
-  out->ntp = ((uint64_t)rd32(b + 4) << 32) | rd32(b + 8);
-  out->rtp_ts = rd32(b + 12);
-  out->packet_count = rd32(b + 16);
-  out->octet_count = rd32(b + 20);
+  out->ssrc = lc_rd32(b);
+  out->ntp = ((uint64_t)lc_rd32(b + 4) << 32) | lc_rd32(b + 8);
+  out->rtp_ts = lc_rd32(b + 12);
+  out->packet_count = lc_rd32(b + 16);
+  out->octet_count = lc_rd32(b + 20);
   out->n_blocks = p->count;
   for (unsigned i = 0; i < p->count; i++)
     parse_block(b + 24 + BLOCK_LEN * i, &out->blocks[i]);
@@ -160,7 +127,7 @@ lc_rtcp_parse_rr(const lc_rtcp_packet *p, lc_rtcp_rr *out)
   if (p->pt != LC_RTCP_RR || p->body_len < 4 + (size_t)BLOCK_LEN * p->count)
     return LC_EINVAL;
   const uint8_t *b = p->data + 4;
-  out->ssrc = rd32(b);
+  out->ssrc = lc_rd32(b);
   out->n_blocks = p->count;
   for (unsigned i = 0; i < p->count; i++)
     parse_block(b + 4 + BLOCK_LEN * i, &out->blocks[i]);
@@ -176,7 +143,7 @@ lc_rtcp_parse_bye(const lc_rtcp_packet *p, lc_rtcp_bye *out)
   const uint8_t *b = p->data + 4;
   out->n_ssrcs = p->count;
   for (unsigned i = 0; i < p->count; i++)
-    out->ssrcs[i] = rd32(b + 4 * i);
+    out->ssrcs[i] = lc_rd32(b + 4 * i);
   size_t off = 4u * p->count;
   if (off < p->body_len) {
     size_t n = b[off];
@@ -194,8 +161,8 @@ lc_rtcp_parse_fb(const lc_rtcp_packet *p, lc_rtcp_fb *out)
   memset(out, 0, sizeof(*out));
   if ((p->pt != LC_RTCP_RTPFB && p->pt != LC_RTCP_PSFB) || p->body_len < FB_HEAD)
     return LC_EINVAL;
-  out->sender_ssrc = rd32(p->data + 4);
-  out->media_ssrc = rd32(p->data + 8);
+  out->sender_ssrc = lc_rd32(p->data + 4);
+  out->media_ssrc = lc_rd32(p->data + 8);
   return 0;
 }
 
@@ -210,8 +177,8 @@ lc_rtcp_parse_nack(const lc_rtcp_packet *p, lc_rtcp_fb *fb, uint16_t *seqs, size
     return LC_EINVAL;
   const uint8_t *b = p->data + 4 + FB_HEAD;
   for (size_t off = 0; off < fci; off += 4) {
-    uint16_t pid = rd16(b + off);
-    uint16_t blp = rd16(b + off + 2);
+    uint16_t pid = lc_rd16(b + off);
+    uint16_t blp = lc_rd16(b + off + 2);
     if (*n == cap)
       return LC_ETOOBIG;
     seqs[(*n)++] = pid;
@@ -239,7 +206,7 @@ lc_rtcp_parse_fir(const lc_rtcp_packet *p, lc_rtcp_fb *fb, lc_rtcp_fir_entry *en
   for (size_t off = 0; off < fci; off += 8) {
     if (*n == cap)
       return LC_ETOOBIG;
-    entries[*n].ssrc = rd32(b + off);
+    entries[*n].ssrc = lc_rd32(b + off);
     entries[*n].seq = b[off + 4];
     (*n)++;
   }
@@ -256,9 +223,9 @@ lc_rtcp_parse_remb(const lc_rtcp_packet *p, lc_rtcp_remb *out)
   uint8_t num = b[12];
   if (p->body_len < FB_HEAD + 8 + 4u * num)
     return LC_EINVAL;
-  out->sender_ssrc = rd32(b);
+  out->sender_ssrc = lc_rd32(b);
   unsigned exp = b[13] >> 2;
-  uint64_t mantissa = ((uint64_t)(b[13] & 0x03) << 16) | rd16(b + 14);
+  uint64_t mantissa = ((uint64_t)(b[13] & 0x03) << 16) | lc_rd16(b + 14);
   /* mantissa < 2^18: mantissa << exp fits in 64 bits while exp <= 46 */
   if (mantissa != 0 && exp > 46 && (mantissa >> (64 - exp)) != 0)
     out->bitrate_bps = UINT64_MAX;
@@ -266,7 +233,7 @@ lc_rtcp_parse_remb(const lc_rtcp_packet *p, lc_rtcp_remb *out)
     out->bitrate_bps = mantissa << exp;
   out->n_ssrcs = num;
   for (unsigned i = 0; i < num && i < LC_RTCP_REMB_MAX_SSRCS; i++)
-    out->ssrcs[i] = rd32(b + 16 + 4 * i);
+    out->ssrcs[i] = lc_rd32(b + 16 + 4 * i);
   return 0;
 }
 
@@ -286,7 +253,7 @@ twcc_walk(const uint8_t *body, size_t body_len, const lc_rtcp_twcc *t, bool emit
   while (done < t->status_count) {
     if (body_len - off < 2)
       return LC_EINVAL;
-    uint16_t chunk = rd16(body + off);
+    uint16_t chunk = lc_rd16(body + off);
     off += 2;
     unsigned nsym, bits;
     uint8_t run_sym = 0;
@@ -319,7 +286,7 @@ twcc_walk(const uint8_t *body, size_t body_len, const lc_rtcp_twcc *t, bool emit
       if (sym == LC_TWCC_SMALL_DELTA)
         recv_us += (int64_t)body[dpos] * 250;
       else if (sym == LC_TWCC_LARGE_DELTA)
-        recv_us += (int64_t)(int16_t)rd16(body + dpos) * 250;
+        recv_us += (int64_t)(int16_t)lc_rd16(body + dpos) * 250;
       dpos += need;
       if (cb)
         cb(user, (uint16_t)(t->base_seq + done), sym, recv_us);
@@ -340,11 +307,11 @@ lc_rtcp_parse_twcc(const lc_rtcp_packet *p, lc_rtcp_twcc *out, lc_rtcp_twcc_cb c
   if (p->kind != LC_RTCP_KIND_TWCC || p->body_len < TWCC_HEAD)
     return LC_EINVAL;
   const uint8_t *b = p->data + 4;
-  out->sender_ssrc = rd32(b);
-  out->media_ssrc = rd32(b + 4);
-  out->base_seq = rd16(b + 8);
-  out->status_count = rd16(b + 10);
-  uint32_t ref = rd24(b + 12);
+  out->sender_ssrc = lc_rd32(b);
+  out->media_ssrc = lc_rd32(b + 4);
+  out->base_seq = lc_rd16(b + 8);
+  out->status_count = lc_rd16(b + 10);
+  uint32_t ref = lc_rd24(b + 12);
   out->reference_time = (ref & 0x800000) ? (int32_t)(ref | 0xFF000000u) : (int32_t)ref;
   out->fb_count = b[15];
   size_t deltas = 0;
@@ -361,7 +328,7 @@ write_header(uint8_t *out, uint8_t count, uint8_t pt, size_t total)
 {
   out[0] = (uint8_t)(0x80 | (count & 0x1F));
   out[1] = pt;
-  wr16(out + 2, (uint16_t)(total / 4 - 1));
+  lc_wr16(out + 2, (uint16_t)(total / 4 - 1));
 }
 
 int
@@ -374,12 +341,12 @@ lc_rtcp_build_sr(uint8_t *out, size_t cap, const lc_rtcp_sr *sr, size_t *out_len
   if (cap < total)
     return LC_ETOOBIG;
   write_header(out, sr->n_blocks, LC_RTCP_SR, total);
-  wr32(out + 4, sr->ssrc);
-  wr32(out + 8, (uint32_t)(sr->ntp >> 32));
-  wr32(out + 12, (uint32_t)sr->ntp);
-  wr32(out + 16, sr->rtp_ts);
-  wr32(out + 20, sr->packet_count);
-  wr32(out + 24, sr->octet_count);
+  lc_wr32(out + 4, sr->ssrc);
+  lc_wr32(out + 8, (uint32_t)(sr->ntp >> 32));
+  lc_wr32(out + 12, (uint32_t)sr->ntp);
+  lc_wr32(out + 16, sr->rtp_ts);
+  lc_wr32(out + 20, sr->packet_count);
+  lc_wr32(out + 24, sr->octet_count);
   for (unsigned i = 0; i < sr->n_blocks; i++) {
     const lc_rtcp_report_block *rb = &sr->blocks[i];
     uint8_t *b = out + 28 + BLOCK_LEN * i;
@@ -388,15 +355,15 @@ lc_rtcp_build_sr(uint8_t *out, size_t cap, const lc_rtcp_sr *sr, size_t *out_len
       lost = 0x7FFFFF;
     else if (rb->cumulative_lost < -0x800000)
       lost = 0x800000;
-    wr32(b, rb->ssrc);
+    lc_wr32(b, rb->ssrc);
     b[4] = rb->fraction_lost;
     b[5] = (uint8_t)(lost >> 16);
     b[6] = (uint8_t)(lost >> 8);
     b[7] = (uint8_t)lost;
-    wr32(b + 8, rb->highest_seq);
-    wr32(b + 12, rb->jitter);
-    wr32(b + 16, rb->lsr);
-    wr32(b + 20, rb->dlsr);
+    lc_wr32(b + 8, rb->highest_seq);
+    lc_wr32(b + 12, rb->jitter);
+    lc_wr32(b + 16, rb->lsr);
+    lc_wr32(b + 20, rb->dlsr);
   }
   *out_len = total;
   return 0;
@@ -427,8 +394,8 @@ lc_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t medi
     /* flush the current FCI */
     if (cap - off < 4 || off + 4 > 4 * 65536)
       return LC_ETOOBIG;
-    wr16(out + off, pid);
-    wr16(out + off + 2, blp);
+    lc_wr16(out + off, pid);
+    lc_wr16(out + off + 2, blp);
     off += 4;
     if (i < n) {
       pid = seqs[i];
@@ -436,8 +403,8 @@ lc_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t medi
     }
   }
   write_header(out, RTPFB_NACK, LC_RTCP_RTPFB, off);
-  wr32(out + 4, sender_ssrc);
-  wr32(out + 8, media_ssrc);
+  lc_wr32(out + 4, sender_ssrc);
+  lc_wr32(out + 8, media_ssrc);
   *out_len = off;
   return 0;
 }
@@ -449,8 +416,8 @@ lc_rtcp_build_pli(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media
   if (cap < 12)
     return LC_ETOOBIG;
   write_header(out, PSFB_PLI, LC_RTCP_PSFB, 12);
-  wr32(out + 4, sender_ssrc);
-  wr32(out + 8, media_ssrc);
+  lc_wr32(out + 4, sender_ssrc);
+  lc_wr32(out + 8, media_ssrc);
   *out_len = 12;
   return 0;
 }
@@ -463,9 +430,9 @@ lc_rtcp_build_fir(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media
   if (cap < 20)
     return LC_ETOOBIG;
   write_header(out, PSFB_FIR, LC_RTCP_PSFB, 20);
-  wr32(out + 4, sender_ssrc);
-  wr32(out + 8, 0);
-  wr32(out + 12, media_ssrc);
+  lc_wr32(out + 4, sender_ssrc);
+  lc_wr32(out + 8, 0);
+  lc_wr32(out + 12, media_ssrc);
   out[16] = seq;
   out[17] = out[18] = out[19] = 0;
   *out_len = 20;

@@ -1,21 +1,10 @@
 /* RTP header parsing, RFC 8285 extensions, rewrite helpers, H.264 keyframes. See rtp.h. */
 #include "rtp.h"
+#include "bytes.h"
 
 #include <string.h>
 
 #include "errors.h"
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-  return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 int
 lc_rtp_parse(const uint8_t *pkt, size_t len, lc_rtp_header *out)
@@ -29,19 +18,19 @@ lc_rtp_parse(const uint8_t *pkt, size_t len, lc_rtp_header *out)
   out->csrc_count = pkt[0] & 0x0F;
   out->marker = (pkt[1] & 0x80) != 0;
   out->pt = pkt[1] & 0x7F;
-  out->seq = rd16(pkt + 2);
-  out->ts = rd32(pkt + 4);
-  out->ssrc = rd32(pkt + 8);
+  out->seq = lc_rd16(pkt + 2);
+  out->ts = lc_rd32(pkt + 4);
+  out->ssrc = lc_rd32(pkt + 8);
   size_t off = LC_RTP_HEADER_MIN;
   if (len - off < 4u * out->csrc_count)
     return LC_EINVAL;
   for (unsigned i = 0; i < out->csrc_count; i++, off += 4)
-    out->csrc[i] = rd32(pkt + off);
+    out->csrc[i] = lc_rd32(pkt + off);
   if (out->extension) {
     if (len - off < 4)
       return LC_EINVAL;
-    out->ext_profile = rd16(pkt + off);
-    size_t words = rd16(pkt + off + 2);
+    out->ext_profile = lc_rd16(pkt + off);
+    size_t words = lc_rd16(pkt + off + 2);
     off += 4;
     if (len - off < 4 * words)
       return LC_EINVAL;
@@ -194,7 +183,7 @@ lc_rtp_h264_is_keyframe_start(const uint8_t *payload, size_t len)
     while (off < len) {
       if (len - off < 2)
         return false;
-      size_t n = rd16(payload + off);
+      size_t n = lc_rd16(payload + off);
       off += 2;
       if (n == 0 || len - off < n)
         return false;

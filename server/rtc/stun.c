@@ -1,5 +1,6 @@
 /* STUN parse / build and RFC 7983 demux. See stun.h. */
 #include "stun.h"
+#include "bytes.h"
 
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -91,34 +92,6 @@ lc_stun_demux(const uint8_t *buf, size_t len)
   return LC_DEMUX_UNKNOWN;
 }
 
-static uint16_t
-rd16(const uint8_t *p)
-{
-  return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 /* Decodes an XOR-MAPPED-ADDRESS value. */
 static int
 parse_xor_address(const uint8_t *v, size_t len, const uint8_t *header, lc_stun_addr *out)
@@ -126,7 +99,7 @@ parse_xor_address(const uint8_t *v, size_t len, const uint8_t *header, lc_stun_a
   if (len < 4)
     return LC_EINVAL;
   uint8_t family = v[1];
-  out->port = rd16(v + 2) ^ (uint16_t)(LC_STUN_MAGIC_COOKIE >> 16);
+  out->port = lc_rd16(v + 2) ^ (uint16_t)(LC_STUN_MAGIC_COOKIE >> 16);
   if (family == 0x01 && len == 8) {
     out->family = AF_INET;
     for (int i = 0; i < 4; i++)
@@ -157,7 +130,7 @@ parse_attr(lc_stun_msg *m, uint16_t type, const uint8_t *v, size_t len)
     if (len != 4)
       return LC_EINVAL;
     m->has_priority = true;
-    m->priority = rd32(v);
+    m->priority = lc_rd32(v);
     return 0;
   case LC_STUN_ATTR_ICE_CONTROLLING:
   case LC_STUN_ATTR_ICE_CONTROLLED:
@@ -167,7 +140,7 @@ parse_attr(lc_stun_msg *m, uint16_t type, const uint8_t *v, size_t len)
       m->ice_controlling = true;
     else
       m->ice_controlled = true;
-    m->tiebreaker = ((uint64_t)rd32(v) << 32) | rd32(v + 4);
+    m->tiebreaker = ((uint64_t)lc_rd32(v) << 32) | lc_rd32(v + 4);
     return 0;
   case LC_STUN_ATTR_USE_CANDIDATE:
     if (len != 0)
@@ -198,12 +171,12 @@ lc_stun_parse(const uint8_t *buf, size_t len, lc_stun_msg *out)
   memset(out, 0, sizeof(*out));
   if (len < LC_STUN_HEADER_LEN || (buf[0] & 0xC0) != 0)
     return LC_EINVAL;
-  size_t body = rd16(buf + 2);
-  if ((body & 3) != 0 || body + LC_STUN_HEADER_LEN != len || rd32(buf + 4) != LC_STUN_MAGIC_COOKIE)
+  size_t body = lc_rd16(buf + 2);
+  if ((body & 3) != 0 || body + LC_STUN_HEADER_LEN != len || lc_rd32(buf + 4) != LC_STUN_MAGIC_COOKIE)
     return LC_EINVAL;
   out->msg = buf;
   out->msg_len = len;
-  out->type = rd16(buf);
+  out->type = lc_rd16(buf);
   memcpy(out->tid, buf + 8, LC_STUN_TID_LEN);
 
   size_t off = LC_STUN_HEADER_LEN;
@@ -211,8 +184,8 @@ lc_stun_parse(const uint8_t *buf, size_t len, lc_stun_msg *out)
   while (off < len) {
     if (len - off < 4)
       return LC_EINVAL;
-    uint16_t type = rd16(buf + off);
-    size_t alen = rd16(buf + off + 2);
+    uint16_t type = lc_rd16(buf + off);
+    size_t alen = lc_rd16(buf + off + 2);
     size_t padded = (alen + 3) & ~(size_t)3;
     if (padded > len - off - 4)
       return LC_EINVAL;
@@ -221,7 +194,7 @@ lc_stun_parse(const uint8_t *buf, size_t len, lc_stun_msg *out)
       if (alen != 4 || off + FP_ATTR_LEN != len)
         return LC_EINVAL; /* must be the last attribute */
       uint32_t want = lc_stun_crc32(buf, off) ^ LC_STUN_FINGERPRINT_XOR;
-      if (rd32(v) != want)
+      if (lc_rd32(v) != want)
         return LC_EINVAL;
       out->has_fingerprint = true;
     } else if (after_integrity) {
@@ -255,7 +228,7 @@ compute_mi(const uint8_t *msg, size_t upto, uint16_t length_field, const uint8_t
   OSSL_PARAM params[2];
 
   memcpy(head, msg, 2);
-  wr16(head + 2, length_field);
+  lc_wr16(head + 2, length_field);
   hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
   if (!hmac)
     goto fail;
@@ -330,8 +303,8 @@ w_attr(writer *w, uint16_t type, const void *value, size_t len)
   uint8_t *p = w_reserve(w, 4 + padded);
   if (!p)
     return;
-  wr16(p, type);
-  wr16(p + 2, (uint16_t)len);
+  lc_wr16(p, type);
+  lc_wr16(p + 2, (uint16_t)len);
   if (len)
     memcpy(p + 4, value, len);
   memset(p + 4 + len, PAD_BYTE, padded - len);
@@ -343,9 +316,9 @@ w_header(writer *w, uint16_t type, const uint8_t tid[LC_STUN_TID_LEN])
   uint8_t *p = w_reserve(w, LC_STUN_HEADER_LEN);
   if (!p)
     return;
-  wr16(p, type);
-  wr16(p + 2, 0);
-  wr32(p + 4, LC_STUN_MAGIC_COOKIE);
+  lc_wr16(p, type);
+  lc_wr16(p + 2, 0);
+  lc_wr32(p + 4, LC_STUN_MAGIC_COOKIE);
   memcpy(p + 8, tid, LC_STUN_TID_LEN);
 }
 
@@ -362,9 +335,9 @@ w_finish(writer *w, const uint8_t *key, size_t key_len, size_t *out_len)
     if (!p)
       return LC_ETOOBIG;
     uint16_t body = (uint16_t)(w->len - LC_STUN_HEADER_LEN);
-    wr16(w->buf + 2, body);
-    wr16(p, LC_STUN_ATTR_MESSAGE_INTEGRITY);
-    wr16(p + 2, MI_LEN);
+    lc_wr16(w->buf + 2, body);
+    lc_wr16(p, LC_STUN_ATTR_MESSAGE_INTEGRITY);
+    lc_wr16(p + 2, MI_LEN);
     int rc = compute_mi(w->buf, off, body, key, key_len, p + 4);
     if (rc != 0)
       return rc;
@@ -373,10 +346,10 @@ w_finish(writer *w, const uint8_t *key, size_t key_len, size_t *out_len)
   uint8_t *p = w_reserve(w, FP_ATTR_LEN);
   if (!p)
     return LC_ETOOBIG;
-  wr16(w->buf + 2, (uint16_t)(w->len - LC_STUN_HEADER_LEN));
-  wr16(p, LC_STUN_ATTR_FINGERPRINT);
-  wr16(p + 2, 4);
-  wr32(p + 4, lc_stun_crc32(w->buf, off) ^ LC_STUN_FINGERPRINT_XOR);
+  lc_wr16(w->buf + 2, (uint16_t)(w->len - LC_STUN_HEADER_LEN));
+  lc_wr16(p, LC_STUN_ATTR_FINGERPRINT);
+  lc_wr16(p + 2, 4);
+  lc_wr32(p + 4, lc_stun_crc32(w->buf, off) ^ LC_STUN_FINGERPRINT_XOR);
   *out_len = w->len;
   return 0;
 }
@@ -397,14 +370,14 @@ lc_stun_build_binding_success(uint8_t *out, size_t cap, const uint8_t tid[LC_STU
   if (w.overflow)
     return LC_ETOOBIG;
   uint8_t xorkey[16];
-  wr32(xorkey, LC_STUN_MAGIC_COOKIE);
+  lc_wr32(xorkey, LC_STUN_MAGIC_COOKIE);
   memcpy(xorkey + 4, tid, LC_STUN_TID_LEN);
   xa[0] = 0;
   if (mapped->sa_family == AF_INET) {
     const struct sockaddr_in *sin = (const struct sockaddr_in *)mapped;
     const uint8_t *a = (const uint8_t *)&sin->sin_addr;
     xa[1] = 0x01;
-    wr16(xa + 2, ntohs(sin->sin_port) ^ (uint16_t)(LC_STUN_MAGIC_COOKIE >> 16));
+    lc_wr16(xa + 2, ntohs(sin->sin_port) ^ (uint16_t)(LC_STUN_MAGIC_COOKIE >> 16));
     for (int i = 0; i < 4; i++)
       xa[4 + i] = a[i] ^ xorkey[i];
     xa_len = 8;
@@ -412,7 +385,7 @@ lc_stun_build_binding_success(uint8_t *out, size_t cap, const uint8_t tid[LC_STU
     const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)mapped;
     const uint8_t *a = (const uint8_t *)&sin6->sin6_addr;
     xa[1] = 0x02;
-    wr16(xa + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(LC_STUN_MAGIC_COOKIE >> 16));
+    lc_wr16(xa + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(LC_STUN_MAGIC_COOKIE >> 16));
     for (int i = 0; i < 16; i++)
       xa[4 + i] = a[i] ^ xorkey[i];
     xa_len = 20;
@@ -484,10 +457,10 @@ lc_stun_build_request(uint8_t *out, size_t cap, const uint8_t tid[LC_STUN_TID_LE
   w_header(&w, LC_STUN_BINDING_REQUEST, tid);
   if (req->software)
     w_attr(&w, LC_STUN_ATTR_SOFTWARE, req->software, strlen(req->software));
-  wr32(v, req->priority);
+  lc_wr32(v, req->priority);
   w_attr(&w, LC_STUN_ATTR_PRIORITY, v, 4);
-  wr32(v, (uint32_t)(req->tiebreaker >> 32));
-  wr32(v + 4, (uint32_t)req->tiebreaker);
+  lc_wr32(v, (uint32_t)(req->tiebreaker >> 32));
+  lc_wr32(v + 4, (uint32_t)req->tiebreaker);
   w_attr(&w, req->controlling ? LC_STUN_ATTR_ICE_CONTROLLING : LC_STUN_ATTR_ICE_CONTROLLED, v, 8);
   if (req->use_candidate)
     w_attr(&w, LC_STUN_ATTR_USE_CANDIDATE, NULL, 0);
