@@ -374,8 +374,10 @@ drained(int err, gpointer user)
   if (!app->stopping || !app->shutdown_timer)
     return; /* the timeout won */
   g_source_remove(app->shutdown_timer);
-  /* Give the control socket and HTTP one short turn to write the last replies. */
-  app->shutdown_timer = g_timeout_add(50, flush_then_quit, app);
+  /* Viewers learn that the server is going away (1001: reconnect with resume); the
+   * control socket and HTTP get one short turn to write the last replies. */
+  lc_session_close_all(app->session);
+  app->shutdown_timer = g_timeout_add(100, flush_then_quit, app);
 }
 
 static gboolean

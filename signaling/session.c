@@ -600,6 +600,24 @@ lc_session_close_room(lc_session *s, const char *room, const char *reason)
   }
 }
 
+void
+lc_session_close_all(lc_session *s)
+{
+  GHashTableIter it;
+  gpointer ch;
+  g_hash_table_iter_init(&it, s->chans);
+  while (g_hash_table_iter_next(&it, NULL, &ch)) {
+    GHashTableIter ci;
+    gpointer key;
+    g_hash_table_iter_init(&ci, ((chan *)ch)->conns);
+    while (g_hash_table_iter_next(&ci, &key, NULL)) {
+      conn *c = key;
+      if (c->ws)
+        lc_ws_close(c->ws, 1001, "server shutting down");
+    }
+  }
+}
+
 unsigned
 lc_session_viewers(lc_session *s, const char *room)
 {

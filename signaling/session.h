@@ -37,6 +37,9 @@ void lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name
  * nobody would receive it. */
 void lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data,
                         gconstpointer skip);
+/* Closes every connection with 1001 (the server is stopping): clients reconnect
+ * with resume. */
+void lc_session_close_all(lc_session *s);
 /* Closes every connection of a room (the room ended or was removed). */
 void lc_session_close_room(lc_session *s, const char *room, const char *reason);
 /* Connected viewers of a room. */

@@ -246,7 +246,7 @@ lc_ws_close(lc_ws_conn *c, int code, const char *reason)
   if (c->closing || !c->wsi)
     return;
   c->closing = true;
-  c->close_code = (guint16)(code >= 4000 && code <= 4999 ? code : 4000);
+  c->close_code = (guint16)((code >= 4000 && code <= 4999) || code == 1001 ? code : 4000);
   reason = reason ? reason : "";
   size_t n = strlen(reason);
   if (n > MAX_REASON) {

@@ -68,7 +68,8 @@ void lc_ws_msg_unref(lc_ws_msg *m);
  * the queue was full: it has been emptied and `overflow` has run (synchronously,
  * before this returns). */
 bool lc_ws_send(lc_ws_conn *c, lc_ws_msg *m);
-/* Sends the queued messages, then a close frame with code (4000-4999) and reason. */
+/* Sends the queued messages, then a close frame with code (4000-4999, or 1001 when
+ * the server is going away) and reason. */
 void lc_ws_close(lc_ws_conn *c, int code, const char *reason);
 /* Session data slot. */
 void lc_ws_conn_set_data(lc_ws_conn *c, gpointer data);

@@ -441,3 +441,20 @@ def test_room_lifecycle_ends_shopping(show):
         assert r["ok"] is False and r["error"]["code"] == "invalid_state", r
         await w.close()
     run(go())
+
+
+def test_sigterm_tells_viewers_to_come_back():
+    s = lc.Server(extra=server_args()).start()
+    try:
+        setup_room(s)
+
+        async def go():
+            v = await Viewer(s, user="kim").connect()
+            s.proc.send_signal(lc.signal.SIGTERM)
+            await v.wait_for(lambda: v.closed is not None, 10)
+            return v.ws.close_code
+        assert run(go()) == 1001
+        assert s.proc.wait(timeout=10) == 0, s.log_text()[-2000:]
+        s.log.close()
+    finally:
+        s.close()
