@@ -30,25 +30,25 @@
  * its own transaction together with `PRAGMA user_version = i + 1`. Append new steps at
  * the end; never edit a step that has shipped. */
 static const char *const migrations[] = {
-  /* 1: rooms. seq is the creation order; it never changes on update. */
-  "CREATE TABLE rooms ("
-  "  id TEXT PRIMARY KEY,"
-  "  seq INTEGER NOT NULL,"
-  "  state TEXT NOT NULL CHECK (state IN ('scheduled', 'live', 'ended')),"
-  "  data TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object'),"
-  "  updated_at INTEGER NOT NULL"
-  ");"
-  "CREATE UNIQUE INDEX rooms_seq ON rooms(seq);",
-  /* 2: the commerce journal: every durable fact of a room's show, in commit order.
-   * The engine rebuilds a room's state by replaying it (server/commerce/show.c). */
-  "CREATE TABLE journal ("
-  "  id INTEGER PRIMARY KEY,"
-  "  room TEXT NOT NULL,"
-  "  type TEXT NOT NULL,"
-  "  data TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object'),"
-  "  ts INTEGER NOT NULL"
-  ");"
-  "CREATE INDEX journal_room ON journal(room, id);",
+    /* 1: rooms. seq is the creation order; it never changes on update. */
+    "CREATE TABLE rooms ("
+    "  id TEXT PRIMARY KEY,"
+    "  seq INTEGER NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('scheduled', 'live', 'ended')),"
+    "  data TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object'),"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE UNIQUE INDEX rooms_seq ON rooms(seq);",
+    /* 2: the commerce journal: every durable fact of a room's show, in commit order.
+     * The engine rebuilds a room's state by replaying it (server/commerce/show.c). */
+    "CREATE TABLE journal ("
+    "  id INTEGER PRIMARY KEY,"
+    "  room TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  data TEXT NOT NULL CHECK (json_valid(data) AND json_type(data) = 'object'),"
+    "  ts INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX journal_room ON journal(room, id);",
 };
 #define SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations))
 
@@ -65,29 +65,29 @@ enum {
   ST_COUNT
 };
 static const char *const stmt_sql[ST_COUNT] = {
-  [ST_BEGIN] = "BEGIN IMMEDIATE",
-  [ST_COMMIT] = "COMMIT",
-  [ST_ROLLBACK] = "ROLLBACK",
-  [ST_SAVEPOINT] = "SAVEPOINT op",
-  [ST_RELEASE] = "RELEASE op",
-  [ST_ROLLBACK_TO] = "ROLLBACK TO op",
-  [ST_ROOM_PUT] = "INSERT INTO rooms (id, seq, state, data, updated_at)"
-                  " VALUES (?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM rooms), ?2, ?3, ?4)"
-                  " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
-                  " data = excluded.data, updated_at = excluded.updated_at",
-  [ST_JOURNAL_APPEND] = "INSERT INTO journal (room, type, data, ts) VALUES (?1, ?2, ?3, ?4)",
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_RELEASE] = "RELEASE op",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO op",
+    [ST_ROOM_PUT] = "INSERT INTO rooms (id, seq, state, data, updated_at)"
+                    " VALUES (?1, (SELECT IFNULL(MAX(seq), 0) + 1 FROM rooms), ?2, ?3, ?4)"
+                    " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
+                    " data = excluded.data, updated_at = excluded.updated_at",
+    [ST_JOURNAL_APPEND] = "INSERT INTO journal (room, type, data, ts) VALUES (?1, ?2, ?3, ?4)",
 };
 
 typedef int (*op_exec_fn)(lc_store *store, gpointer data);
 
 typedef struct {
-  op_exec_fn exec;          /* NULL: nothing to write (drain marker or rejected input) */
-  gpointer data;            /* owned, freed with free_data after completion */
+  op_exec_fn exec; /* NULL: nothing to write (drain marker or rejected input) */
+  gpointer data;   /* owned, freed with free_data after completion */
   GDestroyNotify free_data;
   lc_store_done_cb cb;
   gpointer user;
-  int err;                  /* preset error (rejected input) or the write's result */
-  bool is_write;            /* counts in lc_store_pending */
+  int err;       /* preset error (rejected input) or the write's result */
+  bool is_write; /* counts in lc_store_pending */
 } op;
 
 struct lc_store {
@@ -97,15 +97,15 @@ struct lc_store {
   GMainContext *ctx;
   int max_batch;
   int schema_version;
-  sqlite3 *rdb; /* main thread */
-  sqlite3 *wdb; /* writer thread once started */
+  sqlite3 *rdb;                  /* main thread */
+  sqlite3 *wdb;                  /* writer thread once started */
   sqlite3_stmt *stmts[ST_COUNT]; /* writer thread */
   GThread *writer;
 
   GMutex mu;
   GCond cond;
-  GQueue queue;            /* op*, waiting for the writer */
-  GQueue done;             /* op*, completed, waiting for the main context */
+  GQueue queue; /* op*, waiting for the writer */
+  GQueue done;  /* op*, completed, waiting for the main context */
   bool stopping;
   bool dispatch_scheduled; /* an idle source is attached that will take `done` */
 
@@ -119,17 +119,20 @@ struct lc_store {
   lc_metric *m_pending;
 };
 
-static const double commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                        0.05,   0.1,   0.25,   0.5,   1.0};
+static const double commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
 
-static void metric_add(lc_metric *m, gint64 v) {
+static void
+metric_add(lc_metric *m, gint64 v)
+{
   if (m != NULL)
     lc_metric_add(m, v);
 }
 
 /* ---- open helpers (main thread) ----------------------------------------------- */
 
-static int sql_err(int rc) {
+static int
+sql_err(int rc)
+{
   int primary = rc & 0xff;
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
     return LC_EEXIST;
@@ -142,13 +145,17 @@ static int sql_err(int rc) {
   return LC_EIO;
 }
 
-static bool is_corrupt_rc(int rc) {
+static bool
+is_corrupt_rc(int rc)
+{
   int primary = rc & 0xff;
   return primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB;
 }
 
 /* Runs a PRAGMA that returns one integer. */
-static int pragma_int(sqlite3 *db, const char *sql, int *out) {
+static int
+pragma_int(sqlite3 *db, const char *sql, int *out)
+{
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
   if (rc != SQLITE_OK)
@@ -166,7 +173,9 @@ fail:
 
 /* PRAGMA quick_check: SQLITE_OK and *problem NULL when fine; *problem (transfer full) is
  * the first reported problem otherwise. */
-static int quick_check(sqlite3 *db, char **problem) {
+static int
+quick_check(sqlite3 *db, char **problem)
+{
   sqlite3_stmt *st = NULL;
   *problem = NULL;
   int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
@@ -187,7 +196,9 @@ fail:
   return rc == SQLITE_DONE ? SQLITE_ERROR : rc;
 }
 
-static int exec_sql(sqlite3 *db, const char *sql, char **msg) {
+static int
+exec_sql(sqlite3 *db, const char *sql, char **msg)
+{
   char *errmsg = NULL;
   int rc = sqlite3_exec(db, sql, NULL, NULL, &errmsg);
   if (rc != SQLITE_OK && msg != NULL)
@@ -197,7 +208,9 @@ static int exec_sql(sqlite3 *db, const char *sql, char **msg) {
 }
 
 /* Opens a connection with the busy timeout and foreign keys; nothing is written. */
-static sqlite3 *open_conn(const char *path, int busy_ms, char **err_msg) {
+static sqlite3 *
+open_conn(const char *path, int busy_ms, char **err_msg)
+{
   sqlite3 *db = NULL;
   int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
   if (rc != SQLITE_OK) {
@@ -220,7 +233,9 @@ fail:
 }
 
 /* journal_mode=WAL and synchronous=FULL on one connection. */
-static int set_durability(sqlite3 *db, const char *path, char **err_msg) {
+static int
+set_durability(sqlite3 *db, const char *path, char **err_msg)
+{
   sqlite3_stmt *st = NULL;
   int rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
   if (rc == SQLITE_OK)
@@ -242,13 +257,14 @@ static int set_durability(sqlite3 *db, const char *path, char **err_msg) {
   return 0;
 fail:
   sqlite3_finalize(st);
-  *err_msg = g_strdup_printf("database %s: cannot set durability pragmas: %s", path,
-                             sqlite3_errmsg(db));
+  *err_msg = g_strdup_printf("database %s: cannot set durability pragmas: %s", path, sqlite3_errmsg(db));
   return sql_err(rc);
 }
 
 /* Applies migrations from `from` to SCHEMA_VERSION, one transaction each. */
-static int migrate(sqlite3 *db, const char *path, int from, char **err_msg) {
+static int
+migrate(sqlite3 *db, const char *path, int from, char **err_msg)
+{
   char *why = NULL;
   int v = from;
   for (; v < SCHEMA_VERSION; v++) {
@@ -272,29 +288,30 @@ static int migrate(sqlite3 *db, const char *path, int from, char **err_msg) {
   }
   return 0;
 fail:
-  *err_msg = g_strdup_printf("database %s: migration to schema version %d failed: %s", path,
-                             v + 1, why != NULL ? why : "unknown error");
+  *err_msg = g_strdup_printf("database %s: migration to schema version %d failed: %s", path, v + 1,
+                             why != NULL ? why : "unknown error");
   g_free(why);
   return LC_EIO;
 }
 
 /* Takes the exclusive instance lock on "<path>.lock" (created if needed). */
-static int take_lock(lc_store *s, char **err_msg) {
+static int
+take_lock(lc_store *s, char **err_msg)
+{
   s->lock_fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
   if (s->lock_fd < 0) {
-    *err_msg = g_strdup_printf("cannot open lock file %s for database %s: %s", s->lock_path,
-                               s->path, g_strerror(errno));
+    *err_msg = g_strdup_printf("cannot open lock file %s for database %s: %s", s->lock_path, s->path,
+                               g_strerror(errno));
     return LC_EIO;
   }
   if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
     if (e == EWOULDBLOCK) {
-      *err_msg = g_strdup_printf("database %s is in use by another livecartd (lock %s)", s->path,
-                                 s->lock_path);
+      *err_msg =
+          g_strdup_printf("database %s is in use by another livecartd (lock %s)", s->path, s->lock_path);
       return LC_EBUSY;
     }
-    *err_msg = g_strdup_printf("cannot lock %s for database %s: %s", s->lock_path, s->path,
-                               g_strerror(e));
+    *err_msg = g_strdup_printf("cannot lock %s for database %s: %s", s->lock_path, s->path, g_strerror(e));
     return LC_EIO;
   }
   return 0;
@@ -302,21 +319,22 @@ static int take_lock(lc_store *s, char **err_msg) {
 
 /* Checks an existing database before anything writes to it: readable, not newer than
  * this build, passes quick_check. Returns the current user_version in *version. */
-static int check_existing(lc_store *s, int *version, char **err_msg) {
+static int
+check_existing(lc_store *s, int *version, char **err_msg)
+{
   char *problem = NULL;
   int rc = pragma_int(s->rdb, "PRAGMA user_version", version);
   if (rc != SQLITE_OK)
     goto fail;
   if (*version > SCHEMA_VERSION) {
-    *err_msg = g_strdup_printf(
-        "database %s has schema version %d, newer than this build supports (version %d); "
-        "refusing to open it (use a newer livecartd)",
-        s->path, *version, SCHEMA_VERSION);
+    *err_msg =
+        g_strdup_printf("database %s has schema version %d, newer than this build supports (version %d); "
+                        "refusing to open it (use a newer livecartd)",
+                        s->path, *version, SCHEMA_VERSION);
     return LC_EVERSION;
   }
   if (*version < 0) {
-    *err_msg = g_strdup_printf("database %s is corrupt: invalid schema version %d", s->path,
-                               *version);
+    *err_msg = g_strdup_printf("database %s is corrupt: invalid schema version %d", s->path, *version);
     return LC_ECORRUPT;
   }
   rc = quick_check(s->rdb, &problem);
@@ -338,39 +356,44 @@ fail:
   return sql_err(rc);
 }
 
-static int prepare_writer(lc_store *s, char **err_msg) {
+static int
+prepare_writer(lc_store *s, char **err_msg)
+{
   for (int i = 0; i < ST_COUNT; i++) {
-    int rc = sqlite3_prepare_v3(s->wdb, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i],
-                                NULL);
+    int rc = sqlite3_prepare_v3(s->wdb, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmts[i], NULL);
     if (rc != SQLITE_OK) {
-      *err_msg = g_strdup_printf("database %s: cannot prepare statement: %s", s->path,
-                                 sqlite3_errmsg(s->wdb));
+      *err_msg =
+          g_strdup_printf("database %s: cannot prepare statement: %s", s->path, sqlite3_errmsg(s->wdb));
       return LC_EIO;
     }
   }
   return 0;
 }
 
-static void setup_metrics(lc_store *s, lc_metrics *m) {
+static void
+setup_metrics(lc_store *s, lc_metrics *m)
+{
   if (m == NULL)
     return;
-  s->m_commit_seconds = lc_metrics_histogram(
-      m, "livecart_store_commit_seconds", NULL,
-      "Time from BEGIN to the end of COMMIT of one store transaction (group commit).",
-      commit_buckets, G_N_ELEMENTS(commit_buckets));
-  s->m_writes = lc_metrics_counter(m, "livecart_store_writes_total", NULL,
-                                   "Writes executed by the store writer.");
+  s->m_commit_seconds =
+      lc_metrics_histogram(m, "livecart_store_commit_seconds", NULL,
+                           "Time from BEGIN to the end of COMMIT of one store transaction (group commit).",
+                           commit_buckets, G_N_ELEMENTS(commit_buckets));
+  s->m_writes =
+      lc_metrics_counter(m, "livecart_store_writes_total", NULL, "Writes executed by the store writer.");
   s->m_commits = lc_metrics_counter(m, "livecart_store_commits_total", NULL,
                                     "Transactions committed by the store writer.");
   s->m_write_errors = lc_metrics_counter(m, "livecart_store_write_errors_total", NULL,
                                          "Writes that completed with an error.");
-  s->m_pending = lc_metrics_gauge(m, "livecart_store_pending_writes", NULL,
-                                  "Writes queued or in flight in the store.");
+  s->m_pending =
+      lc_metrics_gauge(m, "livecart_store_pending_writes", NULL, "Writes queued or in flight in the store.");
 }
 
 /* ---- writer thread ------------------------------------------------------------ */
 
-static int step_reset(sqlite3_stmt *st) {
+static int
+step_reset(sqlite3_stmt *st)
+{
   int rc = sqlite3_step(st);
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
@@ -379,7 +402,9 @@ static int step_reset(sqlite3_stmt *st) {
 
 /* Runs one write inside its own savepoint. Returns 0 or LC_E*; *txn_lost is set when
  * SQLite rolled back the whole transaction (I/O error, disk full). */
-static int run_op(lc_store *s, op *o, bool *txn_lost) {
+static int
+run_op(lc_store *s, op *o, bool *txn_lost)
+{
   int rc = step_reset(s->stmts[ST_SAVEPOINT]);
   if (rc != SQLITE_OK) {
     LC_ERROR(NULL, NULL, "database %s: SAVEPOINT failed: %s", s->path, sqlite3_errmsg(s->wdb));
@@ -394,8 +419,7 @@ static int run_op(lc_store *s, op *o, bool *txn_lost) {
   if (err != 0) {
     rc = step_reset(s->stmts[ST_ROLLBACK_TO]);
     if (rc != SQLITE_OK)
-      LC_ERROR(NULL, NULL, "database %s: ROLLBACK TO failed: %s", s->path,
-               sqlite3_errmsg(s->wdb));
+      LC_ERROR(NULL, NULL, "database %s: ROLLBACK TO failed: %s", s->path, sqlite3_errmsg(s->wdb));
   }
   rc = step_reset(s->stmts[ST_RELEASE]);
   if (rc != SQLITE_OK) {
@@ -406,14 +430,18 @@ static int run_op(lc_store *s, op *o, bool *txn_lost) {
   return err;
 }
 
-static void fail_all(op **batch, guint n, int err) {
+static void
+fail_all(op **batch, guint n, int err)
+{
   for (guint i = 0; i < n; i++)
     if (batch[i]->exec != NULL)
       batch[i]->err = err;
 }
 
 /* Executes one batch in a single transaction; sets each op's err. */
-static void run_batch(lc_store *s, op **batch, guint n) {
+static void
+run_batch(lc_store *s, op **batch, guint n)
+{
   guint writes = 0;
   for (guint i = 0; i < n; i++)
     if (batch[i]->exec != NULL)
@@ -433,8 +461,8 @@ static void run_batch(lc_store *s, op **batch, guint n) {
     if (batch[i]->exec != NULL)
       batch[i]->err = run_op(s, batch[i], &lost);
   if (lost) {
-    LC_ERROR(NULL, NULL, "database %s: transaction aborted by SQLite, %u writes failed: %s",
-             s->path, writes, sqlite3_errmsg(s->wdb));
+    LC_ERROR(NULL, NULL, "database %s: transaction aborted by SQLite, %u writes failed: %s", s->path, writes,
+             sqlite3_errmsg(s->wdb));
     fail_all(batch, n, LC_EIO);
     goto count;
   }
@@ -459,7 +487,9 @@ count:
 
 static gboolean dispatch_done(gpointer data);
 
-static gpointer writer_main(gpointer data) {
+static gpointer
+writer_main(gpointer data)
+{
   lc_store *s = data;
   op **batch = g_new(op *, s->max_batch);
   for (;;) {
@@ -500,14 +530,18 @@ static gpointer writer_main(gpointer data) {
 
 /* ---- main-thread side of the queue -------------------------------------------- */
 
-static void op_free(op *o) {
+static void
+op_free(op *o)
+{
   if (o->free_data != NULL)
     o->free_data(o->data);
   g_free(o);
 }
 
 /* Runs the completions of every finished op, in queue order. Main context. */
-static gboolean dispatch_done(gpointer data) {
+static gboolean
+dispatch_done(gpointer data)
+{
   lc_store *s = data;
   GQueue batch = G_QUEUE_INIT;
   g_mutex_lock(&s->mu);
@@ -530,7 +564,9 @@ static gboolean dispatch_done(gpointer data) {
   return G_SOURCE_REMOVE;
 }
 
-static void enqueue(lc_store *s, op *o) {
+static void
+enqueue(lc_store *s, op *o)
+{
   if (o->is_write) {
     g_atomic_int_inc(&s->pending_writes);
     metric_add(s->m_pending, 1);
@@ -546,7 +582,9 @@ static void enqueue(lc_store *s, op *o) {
 
 /* ---- public API --------------------------------------------------------------- */
 
-static void store_free(lc_store *s) {
+static void
+store_free(lc_store *s)
+{
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->stmts[i]);
   if (s->wdb != NULL && sqlite3_close(s->wdb) != SQLITE_OK)
@@ -568,8 +606,9 @@ static void store_free(lc_store *s) {
   g_free(s);
 }
 
-lc_store *lc_store_open(const char *path, const lc_store_options *opts, GMainContext *ctx,
-                        char **err_msg) {
+lc_store *
+lc_store_open(const char *path, const lc_store_options *opts, GMainContext *ctx, char **err_msg)
+{
   char *msg = NULL;
   char *dir = NULL;
   lc_store *s = NULL;
@@ -592,8 +631,7 @@ lc_store *lc_store_open(const char *path, const lc_store_options *opts, GMainCon
 
   dir = g_path_get_dirname(path);
   if (g_mkdir_with_parents(dir, 0750) != 0) {
-    msg = g_strdup_printf("cannot create directory %s for database %s: %s", dir, path,
-                          g_strerror(errno));
+    msg = g_strdup_printf("cannot create directory %s for database %s: %s", dir, path, g_strerror(errno));
     goto fail;
   }
   if (take_lock(s, &msg) != 0)
@@ -622,13 +660,12 @@ lc_store *lc_store_open(const char *path, const lc_store_options *opts, GMainCon
 
   s->writer = g_thread_try_new("lc-store-writer", writer_main, s, &gerr);
   if (s->writer == NULL) {
-    msg = g_strdup_printf("database %s: cannot start the writer thread: %s", path,
-                          gerr->message);
+    msg = g_strdup_printf("database %s: cannot start the writer thread: %s", path, gerr->message);
     g_error_free(gerr);
     goto fail;
   }
-  LC_INFO(NULL, NULL, "opened database %s (schema version %d, max batch %d)", path,
-          s->schema_version, s->max_batch);
+  LC_INFO(NULL, NULL, "opened database %s (schema version %d, max batch %d)", path, s->schema_version,
+          s->max_batch);
   g_free(dir);
   if (err_msg != NULL)
     *err_msg = NULL;
@@ -645,7 +682,9 @@ fail:
   return NULL;
 }
 
-void lc_store_close(lc_store *store) {
+void
+lc_store_close(lc_store *store)
+{
   if (store == NULL)
     return;
   guint n = lc_store_pending(store);
@@ -662,18 +701,24 @@ void lc_store_close(lc_store *store) {
   store_free(store);
 }
 
-void lc_store_drain(lc_store *store, lc_store_done_cb cb, gpointer user) {
+void
+lc_store_drain(lc_store *store, lc_store_done_cb cb, gpointer user)
+{
   op *o = g_new0(op, 1);
   o->cb = cb;
   o->user = user;
   enqueue(store, o);
 }
 
-guint lc_store_pending(lc_store *store) {
+guint
+lc_store_pending(lc_store *store)
+{
   return (guint)g_atomic_int_get(&store->pending_writes);
 }
 
-int lc_store_schema_version(lc_store *store) {
+int
+lc_store_schema_version(lc_store *store)
+{
   return store->schema_version;
 }
 
@@ -686,7 +731,9 @@ typedef struct {
   gint64 updated_at;
 } room_put_data;
 
-static void room_put_data_free(gpointer p) {
+static void
+room_put_data_free(gpointer p)
+{
   room_put_data *d = p;
   g_free(d->id);
   g_free(d->state);
@@ -695,7 +742,9 @@ static void room_put_data_free(gpointer p) {
 }
 
 /* Writer thread. */
-static int room_put_exec(lc_store *s, gpointer data) {
+static int
+room_put_exec(lc_store *s, gpointer data)
+{
   room_put_data *d = data;
   sqlite3_stmt *st = s->stmts[ST_ROOM_PUT];
   int rc = sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
@@ -709,21 +758,23 @@ static int room_put_exec(lc_store *s, gpointer data) {
     rc = sqlite3_step(st);
   int err = rc == SQLITE_DONE ? 0 : sql_err(sqlite3_extended_errcode(s->wdb));
   if (err != 0)
-    LC_WARN(d->id, NULL, "database %s: storing room failed: %s", s->path,
-            sqlite3_errmsg(s->wdb));
+    LC_WARN(d->id, NULL, "database %s: storing room failed: %s", s->path, sqlite3_errmsg(s->wdb));
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return err;
 }
 
-static bool valid_room_state(const char *state) {
+static bool
+valid_room_state(const char *state)
+{
   return state != NULL &&
-         (strcmp(state, "scheduled") == 0 || strcmp(state, "live") == 0 ||
-          strcmp(state, "ended") == 0);
+         (strcmp(state, "scheduled") == 0 || strcmp(state, "live") == 0 || strcmp(state, "ended") == 0);
 }
 
-void lc_store_room_put(lc_store *store, const char *id, const char *state, const char *data_json,
-                       lc_store_done_cb cb, gpointer user) {
+void
+lc_store_room_put(lc_store *store, const char *id, const char *state, const char *data_json,
+                  lc_store_done_cb cb, gpointer user)
+{
   op *o = g_new0(op, 1);
   o->cb = cb;
   o->user = user;
@@ -745,7 +796,9 @@ void lc_store_room_put(lc_store *store, const char *id, const char *state, const
   enqueue(store, o);
 }
 
-static void room_free(gpointer p) {
+static void
+room_free(gpointer p)
+{
   lc_store_room *r = p;
   g_free(r->id);
   g_free(r->state);
@@ -753,16 +806,19 @@ static void room_free(gpointer p) {
   g_free(r);
 }
 
-static char *col_dup(sqlite3_stmt *st, int col) {
+static char *
+col_dup(sqlite3_stmt *st, int col)
+{
   const unsigned char *t = sqlite3_column_text(st, col);
   return g_strdup(t != NULL ? (const char *)t : "");
 }
 
-GPtrArray *lc_store_rooms_load(lc_store *store) {
+GPtrArray *
+lc_store_rooms_load(lc_store *store)
+{
   sqlite3_stmt *st = NULL;
   GPtrArray *rooms = g_ptr_array_new_with_free_func(room_free);
-  int rc = sqlite3_prepare_v2(store->rdb, "SELECT id, state, data FROM rooms ORDER BY seq", -1,
-                              &st, NULL);
+  int rc = sqlite3_prepare_v2(store->rdb, "SELECT id, state, data FROM rooms ORDER BY seq", -1, &st, NULL);
   if (rc != SQLITE_OK)
     goto fail;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -777,8 +833,7 @@ GPtrArray *lc_store_rooms_load(lc_store *store) {
   sqlite3_finalize(st);
   return rooms;
 fail:
-  LC_ERROR(NULL, NULL, "database %s: loading rooms failed: %s", store->path,
-           sqlite3_errmsg(store->rdb));
+  LC_ERROR(NULL, NULL, "database %s: loading rooms failed: %s", store->path, sqlite3_errmsg(store->rdb));
   sqlite3_finalize(st);
   g_ptr_array_unref(rooms);
   return NULL;
@@ -793,7 +848,9 @@ typedef struct {
   gint64 ts;
 } journal_data;
 
-static void journal_data_free(gpointer p) {
+static void
+journal_data_free(gpointer p)
+{
   journal_data *d = p;
   g_free(d->room);
   g_free(d->type);
@@ -802,7 +859,9 @@ static void journal_data_free(gpointer p) {
 }
 
 /* Writer thread. */
-static int journal_exec(lc_store *s, gpointer data) {
+static int
+journal_exec(lc_store *s, gpointer data)
+{
   journal_data *d = data;
   sqlite3_stmt *st = s->stmts[ST_JOURNAL_APPEND];
   int rc = sqlite3_bind_text(st, 1, d->room, -1, SQLITE_STATIC);
@@ -823,8 +882,10 @@ static int journal_exec(lc_store *s, gpointer data) {
   return err;
 }
 
-void lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
-                             lc_store_done_cb cb, gpointer user) {
+void
+lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
+                        lc_store_done_cb cb, gpointer user)
+{
   op *o = g_new0(op, 1);
   o->cb = cb;
   o->user = user;
@@ -846,11 +907,12 @@ void lc_store_journal_append(lc_store *store, const char *room, const char *type
   enqueue(store, o);
 }
 
-int lc_store_journal_load(lc_store *store, const char *room, lc_store_journal_fn fn, gpointer user) {
+int
+lc_store_journal_load(lc_store *store, const char *room, lc_store_journal_fn fn, gpointer user)
+{
   sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(store->rdb,
-                              "SELECT id, type, data, ts FROM journal WHERE room = ?1 ORDER BY id", -1,
-                              &st, NULL);
+  int rc = sqlite3_prepare_v2(
+      store->rdb, "SELECT id, type, data, ts FROM journal WHERE room = ?1 ORDER BY id", -1, &st, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_bind_text(st, 1, room, -1, SQLITE_TRANSIENT);
   if (rc != SQLITE_OK)
@@ -858,8 +920,7 @@ int lc_store_journal_load(lc_store *store, const char *room, lc_store_journal_fn
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     const char *type = (const char *)sqlite3_column_text(st, 1);
     const char *data = (const char *)sqlite3_column_text(st, 2);
-    fn(sqlite3_column_int64(st, 0), type ? type : "", data ? data : "{}", sqlite3_column_int64(st, 3),
-       user);
+    fn(sqlite3_column_int64(st, 0), type ? type : "", data ? data : "{}", sqlite3_column_int64(st, 3), user);
   }
   if (rc != SQLITE_DONE)
     goto fail;

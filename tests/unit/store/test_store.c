@@ -13,7 +13,9 @@
 
 static GThread *main_thread;
 
-static void rm_rf(const char *path) {
+static void
+rm_rf(const char *path)
+{
   if (g_file_test(path, G_FILE_TEST_IS_DIR) && !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
     GDir *d = g_dir_open(path, 0, NULL);
     g_assert_nonnull(d);
@@ -35,20 +37,26 @@ typedef struct {
   char *db;
 } fixture;
 
-static void fx_init(fixture *fx) {
+static void
+fx_init(fixture *fx)
+{
   GError *err = NULL;
   fx->dir = g_dir_make_tmp("lc-store-XXXXXX", &err);
   g_assert_no_error(err);
   fx->db = g_build_filename(fx->dir, "live.db", NULL);
 }
 
-static void fx_clear(fixture *fx) {
+static void
+fx_clear(fixture *fx)
+{
   rm_rf(fx->dir);
   g_free(fx->dir);
   g_free(fx->db);
 }
 
-static lc_store *open_ok(const char *path, lc_store_options *opts) {
+static lc_store *
+open_ok(const char *path, lc_store_options *opts)
+{
   char *msg = NULL;
   lc_store *s = lc_store_open(path, opts, NULL, &msg);
   if (s == NULL)
@@ -57,7 +65,9 @@ static lc_store *open_ok(const char *path, lc_store_options *opts) {
   return s;
 }
 
-static char *open_fail(const char *path) {
+static char *
+open_fail(const char *path)
+{
   char *msg = NULL;
   lc_store *s = lc_store_open(path, NULL, NULL, &msg);
   g_assert_null(s);
@@ -70,27 +80,35 @@ typedef struct {
   int last_err;
 } done_count;
 
-static void count_cb(int err, gpointer user) {
+static void
+count_cb(int err, gpointer user)
+{
   done_count *d = user;
   g_assert_true(g_thread_self() == main_thread);
   d->calls++;
   d->last_err = err;
 }
 
-static void wait_calls(const int *calls, int want) {
+static void
+wait_calls(const int *calls, int want)
+{
   while (*calls < want)
     g_main_context_iteration(NULL, TRUE);
 }
 
 /* Puts one room and waits for its completion; returns the error. */
-static int put_sync(lc_store *s, const char *id, const char *state, const char *data) {
+static int
+put_sync(lc_store *s, const char *id, const char *state, const char *data)
+{
   done_count d = {0, 1};
   lc_store_room_put(s, id, state, data, count_cb, &d);
   wait_calls(&d.calls, 1);
   return d.last_err;
 }
 
-static GBytes *read_file(const char *path) {
+static GBytes *
+read_file(const char *path)
+{
   char *buf = NULL;
   gsize len = 0;
   GError *err = NULL;
@@ -99,19 +117,25 @@ static GBytes *read_file(const char *path) {
   return g_bytes_new_take(buf, len);
 }
 
-static void assert_file_is(const char *path, GBytes *before) {
+static void
+assert_file_is(const char *path, GBytes *before)
+{
   GBytes *after = read_file(path);
   g_assert_true(g_bytes_equal(before, after));
   g_bytes_unref(after);
 }
 
-static sqlite3 *raw_open(const char *path, int flags) {
+static sqlite3 *
+raw_open(const char *path, int flags)
+{
   sqlite3 *db = NULL;
   g_assert_cmpint(sqlite3_open_v2(path, &db, flags, NULL), ==, SQLITE_OK);
   return db;
 }
 
-static gint64 raw_int(sqlite3 *db, const char *sql) {
+static gint64
+raw_int(sqlite3 *db, const char *sql)
+{
   sqlite3_stmt *st = NULL;
   g_assert_cmpint(sqlite3_prepare_v2(db, sql, -1, &st, NULL), ==, SQLITE_OK);
   g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
@@ -120,7 +144,9 @@ static gint64 raw_int(sqlite3 *db, const char *sql) {
   return v;
 }
 
-static char *raw_text(sqlite3 *db, const char *sql) {
+static char *
+raw_text(sqlite3 *db, const char *sql)
+{
   sqlite3_stmt *st = NULL;
   g_assert_cmpint(sqlite3_prepare_v2(db, sql, -1, &st, NULL), ==, SQLITE_OK);
   g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
@@ -129,8 +155,9 @@ static char *raw_text(sqlite3 *db, const char *sql) {
   return v;
 }
 
-static void assert_room(GPtrArray *rooms, guint i, const char *id, const char *state,
-                        const char *data) {
+static void
+assert_room(GPtrArray *rooms, guint i, const char *id, const char *state, const char *data)
+{
   g_assert_cmpuint(i, <, rooms->len);
   lc_store_room *r = g_ptr_array_index(rooms, i);
   g_assert_cmpstr(r->id, ==, id);
@@ -140,7 +167,9 @@ static void assert_room(GPtrArray *rooms, guint i, const char *id, const char *s
 
 /* ---- tests -------------------------------------------------------------------- */
 
-static void test_open_create(void) {
+static void
+test_open_create(void)
+{
   fixture fx;
   fx_init(&fx);
   char *path = g_build_filename(fx.dir, "a", "b", "live.db", NULL); /* parents created */
@@ -175,7 +204,9 @@ static void test_open_create(void) {
   fx_clear(&fx);
 }
 
-static void test_put_load_roundtrip(void) {
+static void
+test_put_load_roundtrip(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
@@ -205,7 +236,9 @@ static void test_put_load_roundtrip(void) {
   fx_clear(&fx);
 }
 
-static void test_invalid_writes_fail_alone(void) {
+static void
+test_invalid_writes_fail_alone(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
@@ -258,7 +291,9 @@ typedef struct {
   int next;
 } order_check;
 
-static void ordered_cb(int err, gpointer user) {
+static void
+ordered_cb(int err, gpointer user)
+{
   order_check *oc = user;
   g_assert_cmpint(err, ==, 0);
   g_assert_true(g_thread_self() == main_thread);
@@ -266,7 +301,8 @@ static void ordered_cb(int err, gpointer user) {
   /* the row is committed: visible to an independent connection */
   sqlite3 *db = raw_open(oc->db, SQLITE_OPEN_READONLY);
   char *sql = g_strdup_printf("SELECT COUNT(*) FROM rooms WHERE id = 'room-%03d'"
-                              " AND data = '{\"i\":%d}'", i, i);
+                              " AND data = '{\"i\":%d}'",
+                              i, i);
   g_assert_cmpint(raw_int(db, sql), ==, 1);
   g_free(sql);
   sqlite3_close(db);
@@ -277,13 +313,17 @@ typedef struct {
   int index;
 } ordered_ctx;
 
-static void ordered_trampoline(int err, gpointer user) {
+static void
+ordered_trampoline(int err, gpointer user)
+{
   ordered_ctx *c = user;
   g_assert_cmpint(c->oc->next, ==, c->index); /* completions in queue order */
   ordered_cb(err, c->oc);
 }
 
-static void test_completion_after_commit_in_order(void) {
+static void
+test_completion_after_commit_in_order(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
@@ -305,7 +345,9 @@ static void test_completion_after_commit_in_order(void) {
   fx_clear(&fx);
 }
 
-static void test_group_commit_burst(void) {
+static void
+test_group_commit_burst(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_metrics *m = lc_metrics_new();
@@ -335,7 +377,7 @@ static void test_group_commit_burst(void) {
   g_assert_cmpint(werr, ==, 0);
   g_assert_cmpint(pend, ==, 0);
   g_assert_cmpint(commits, >=, (N + 4095) / 4096); /* max_batch defaults to 4096 */
-  g_assert_cmpint(commits * 10, <=, N);             /* far fewer transactions than writes */
+  g_assert_cmpint(commits * 10, <=, N);            /* far fewer transactions than writes */
   char *text = lc_metrics_render(m);
   g_assert_nonnull(strstr(text, "livecart_store_commit_seconds_bucket"));
   g_free(text);
@@ -349,13 +391,14 @@ static void test_group_commit_burst(void) {
   fx_clear(&fx);
 }
 
-static void test_second_open_locked(void) {
+static void
+test_second_open_locked(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
   char *msg = open_fail(fx.db);
-  char *want = g_strdup_printf("database %s is in use by another livecartd (lock %s.lock)", fx.db,
-                               fx.db);
+  char *want = g_strdup_printf("database %s is in use by another livecartd (lock %s.lock)", fx.db, fx.db);
   g_assert_cmpstr(msg, ==, want);
   g_free(want);
   g_free(msg);
@@ -370,12 +413,17 @@ static void test_second_open_locked(void) {
   fx_clear(&fx);
 }
 
-static void test_newer_version_refused(void) {
+static void
+test_newer_version_refused(void)
+{
   fixture fx;
   fx_init(&fx);
   sqlite3 *db = raw_open(fx.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  g_assert_cmpint(sqlite3_exec(db, "CREATE TABLE future(x); INSERT INTO future VALUES (1);"
-                                   "PRAGMA user_version = 999;", NULL, NULL, NULL), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_exec(db,
+                               "CREATE TABLE future(x); INSERT INTO future VALUES (1);"
+                               "PRAGMA user_version = 999;",
+                               NULL, NULL, NULL),
+                  ==, SQLITE_OK);
   sqlite3_close(db);
   GBytes *before = read_file(fx.db);
   for (int attempt = 0; attempt < 2; attempt++) { /* a refusal releases the lock */
@@ -391,7 +439,9 @@ static void test_newer_version_refused(void) {
   fx_clear(&fx);
 }
 
-static void test_garbage_refused(void) {
+static void
+test_garbage_refused(void)
+{
   fixture fx;
   fx_init(&fx);
   guint8 buf[8192];
@@ -412,7 +462,9 @@ static void test_garbage_refused(void) {
   fx_clear(&fx);
 }
 
-static void test_corrupt_db_refused(void) {
+static void
+test_corrupt_db_refused(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
@@ -457,19 +509,22 @@ typedef struct {
   const char *tag;
 } rec;
 
-static void record_cb(int err, gpointer user) {
+static void
+record_cb(int err, gpointer user)
+{
   rec *r = user;
   g_assert_cmpint(err, ==, 0);
   g_string_append(r->log, r->tag);
 }
 
-static void test_drain_order(void) {
+static void
+test_drain_order(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
   GString *log = g_string_new(NULL);
-  rec a = {log, "a"}, b = {log, "b"}, d1 = {log, "D"}, c = {log, "c"}, d2 = {log, "E"},
-    idle = {log, "I"};
+  rec a = {log, "a"}, b = {log, "b"}, d1 = {log, "D"}, c = {log, "c"}, d2 = {log, "E"}, idle = {log, "I"};
 
   /* drain with nothing queued still calls back, asynchronously */
   lc_store_drain(s, record_cb, &idle);
@@ -494,7 +549,9 @@ static void test_drain_order(void) {
   fx_clear(&fx);
 }
 
-static void test_close_commits_pending(void) {
+static void
+test_close_commits_pending(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
@@ -527,7 +584,9 @@ typedef struct {
   gint64 last_id;
 } journal_seen;
 
-static void journal_cb(gint64 id, const char *type, const char *data, gint64 ts, gpointer user) {
+static void
+journal_cb(gint64 id, const char *type, const char *data, gint64 ts, gpointer user)
+{
   journal_seen *j = user;
   g_assert_cmpint(id, >, j->last_id); /* append order */
   j->last_id = id;
@@ -537,7 +596,9 @@ static void journal_cb(gint64 id, const char *type, const char *data, gint64 ts,
 
 /* Facts are acknowledged after commit, replayed per room in append order, and invalid
  * ones fail alone. */
-static void test_journal_append_replay(void) {
+static void
+test_journal_append_replay(void)
+{
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
@@ -567,7 +628,9 @@ static void test_journal_append_replay(void) {
   fx_clear(&fx);
 }
 
-int main(int argc, char **argv) {
+int
+main(int argc, char **argv)
+{
   g_test_init(&argc, &argv, NULL);
   main_thread = g_thread_self();
   if (!g_test_verbose())
