@@ -15,6 +15,7 @@
 #include "ws.h"
 
 #include <string.h>
+#include <sys/resource.h>
 
 struct lc_app {
   const lc_config *cfg; /* borrowed, outlives the app */
@@ -183,6 +184,24 @@ load_filters(lc_app *app, const lc_config *cfg, char **err_msg)
   return 0;
 }
 
+/* ws.max_connections, but never more than the descriptors left after a reserve
+ * for HTTP, the control socket, SQLite and static files. */
+static unsigned
+ws_connection_budget(const lc_config *cfg)
+{
+  gint64 want = lc_config_int(cfg, "ws", "max_connections");
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    gint64 budget = (gint64)rl.rlim_cur - 256;
+    if (budget < want) {
+      LC_WARN(NULL, NULL, "ws.max_connections %" G_GINT64_FORMAT " lowered to %" G_GINT64_FORMAT
+              " (descriptor limit %" G_GINT64_FORMAT ")", want, MAX(budget, 1), (gint64)rl.rlim_cur);
+      want = MAX(budget, 1);
+    }
+  }
+  return (unsigned)want;
+}
+
 static void
 configure_commerce(lc_app *app, const lc_config *cfg)
 {
@@ -224,7 +243,7 @@ configure_commerce(lc_app *app, const lc_config *cfg)
     .max_queue = (unsigned)lc_config_int(cfg, "ws", "queue_messages"),
     .rate = (unsigned)lc_config_int(cfg, "ws", "rate"),
     .burst = (unsigned)lc_config_int(cfg, "ws", "burst"),
-    .max_conns = (unsigned)lc_config_int(cfg, "ws", "max_connections"),
+    .max_conns = ws_connection_budget(cfg),
     .metrics = app->metrics,
   };
   app->ws = lc_ws_new(&wopts, lc_session_ws_handlers(app->session));

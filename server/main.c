@@ -8,6 +8,7 @@
 
 #include <glib-unix.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,6 +99,12 @@ main(int argc, char **argv)
   lc_log_set_level(level);
   lc_log_capture_glib();
   signal(SIGPIPE, SIG_IGN);
+  /* Viewers are connections: use every descriptor the system allows us. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   LC_INFO(NULL, NULL, "livecartd %s starting (config: %s, pid %d)", LC_VERSION,
           path ? path : "built-in defaults", (int)getpid());
 

@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -323,8 +324,11 @@ content_length(struct lws *wsi, gint64 *out)
 
 /* POST /api/payments/callback: sets s->collect when the request is to be checked and
  * passed to the payment hook, else fills s->res. */
+/* A payment callback is a small JSON object; a larger body is refused unread. */
+#define PAYMENT_MAX_BODY 16384
+
 static void
-payment_request(lc_http *http, session *s, int method)
+payment_request(lc_http *http, struct lws *wsi, session *s, int method, gint64 clen)
 {
   const lc_http_options *o = &http->env.opts;
   if (!o->payment || !o->payment_secret || !*o->payment_secret) {
@@ -335,6 +339,13 @@ payment_request(lc_http *http, session *s, int method)
   } else if (method != LWSHUMETH_POST) {
     lc__http_error(&s->res, 405, "method_not_allowed", "only POST is allowed here");
     lc__http_header(&s->res, "Allow", allow_post);
+  } else if (lws_hdr_custom_length(wsi, "x-livecart-signature:", 21) <= 0) {
+    /* Refused before reading a byte of the body: no memory for unsigned senders. */
+    s->res.close = true;
+    lc__http_error(&s->res, 401, "unauthorized", "X-Livecart-Signature is missing");
+  } else if (clen > PAYMENT_MAX_BODY) {
+    s->res.close = true;
+    lc__http_error(&s->res, 413, "too_large", "a payment callback body is at most 16 KiB");
   } else {
     s->collect = true;
   }
@@ -437,7 +448,7 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
 
   const route *r = find_route(req.path, req.path_len);
   if (r && !r->fn) {
-    payment_request(http, s, method);
+    payment_request(http, wsi, s, method, clen);
     return;
   }
   if (!r) {
@@ -464,6 +475,14 @@ on_http(lc_http *http, struct lws *wsi, session *s)
   session_reset(s);
   bool has_body = false;
   handle_request(http, wsi, s, &has_body);
+  bool refused = s->res.close; /* answered without reading the body (400, 401, 413) */
+  if (has_body) {
+    /* lws 4.1 spins (100% CPU, no more service) when a keep-alive connection carries
+     * further pipelined requests after one with a body: such connections close after
+     * the answer. And the body must arrive within 10 s, however slowly it drips. */
+    s->res.close = true;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, 10);
+  }
   if (s->collect) {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
         lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
@@ -478,8 +497,8 @@ on_http(lc_http *http, struct lws *wsi, session *s)
       return 0; /* collected in on_body, dispatched in on_body_done */
     return payment_dispatch(http, wsi, s);
   }
-  if (has_body && !s->res.close) {
-    s->pending = true; /* answer once the body is in, so the connection stays in sync */
+  if (has_body && !refused) {
+    s->pending = true; /* answer once the body is in */
     return 0;
   }
   return send_headers(wsi, s);
@@ -737,6 +756,11 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
   info.max_http_header_data = (unsigned short)MIN(65535, opts->max_uri + 8192);
   info.timeout_secs = 10;
   info.keepalive_timeout = 30;
+  /* Keep descriptors in reserve for the control socket, SQLite and static files:
+   * lws refuses new connections beyond this instead of the process hitting EMFILE. */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
+    info.fd_limit_per_thread = (unsigned)(rl.rlim_cur - 128);
   http->ctx = lws_create_context(&info);
   if (!http->ctx) {
     *err_msg = g_strdup("cannot create the libwebsockets context (is the glib event library installed?)");

@@ -67,6 +67,29 @@ lc_log_write(lc_log_level level, const char *domain, const char *room, const cha
   (void)w;
 }
 
+/* GLib's own messages can come in floods (GSocketService logs every failed accept,
+ * e.g. at EMFILE): at most LIMIT per WINDOW are written, then one count of the rest. */
+#define GLIB_LIMIT 20
+#define GLIB_WINDOW_US (10 * G_USEC_PER_SEC)
+
+static bool
+glib_rate_ok(void)
+{
+  static gint64 window_start;
+  static unsigned in_window, dropped;
+  gint64 now = g_get_monotonic_time();
+  if (now - window_start > GLIB_WINDOW_US) {
+    if (dropped)
+      lc_log_write(LC_LOG_WARN, "glib", NULL, NULL, "%u more GLib messages were not logged", dropped);
+    window_start = now;
+    in_window = dropped = 0;
+  }
+  if (++in_window <= GLIB_LIMIT)
+    return true;
+  dropped++;
+  return false;
+}
+
 static void
 glib_log_handler(const gchar *log_domain, GLogLevelFlags flags, const gchar *message, gpointer user)
 {
@@ -77,7 +100,7 @@ glib_log_handler(const gchar *log_domain, GLogLevelFlags flags, const gchar *mes
     lvl = LC_LOG_WARN;
   else if (flags & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
     lvl = LC_LOG_INFO;
-  if (lc_log_enabled(lvl))
+  if (lc_log_enabled(lvl) && glib_rate_ok())
     lc_log_write(lvl, log_domain ? log_domain : "glib", NULL, NULL, "%s", message);
 }
 

@@ -99,14 +99,14 @@ flush_counts(gpointer user)
 static void
 schedule_counts(lc_show *s)
 {
-  if (!s->replaying && !s->counts_timer)
+  if (!s->replaying && !s->stopping && !s->counts_timer)
     s->counts_timer = g_timeout_add((guint)s->cfg.counts_ms, flush_counts, s);
 }
 
 static void
 schedule_flush(lc_show *s)
 {
-  if (!s->replaying && !s->throttle_timer)
+  if (!s->replaying && !s->stopping && !s->throttle_timer)
     s->throttle_timer = g_timeout_add((guint)s->cfg.throttle_ms, flush_aggregates, s);
 }
 
@@ -200,6 +200,10 @@ op_insert(lc_show *s, char *key)
 lc__op *
 lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpointer user)
 {
+  if (s->stopping) {
+    answer(done, user, "shutting_down", "the server is stopping; retry after reconnecting", NULL);
+    return NULL;
+  }
   if (s->broken) {
     answer(done, user, "internal_error", "the show is recovering from a storage error; retry", NULL);
     return NULL;
@@ -309,7 +313,7 @@ static const applier appliers[] = {
   {"cart.set", lc__apply_cart_set, lc__committed_cart},
   {"order.created", lc__apply_order_created, lc__committed_order_created},
   {"order.paid", apply_paid},
-  {"order.cancelled", apply_cancelled},
+  {"order.cancelled", apply_cancelled, lc__committed_order_closed},
   {"order.expired", apply_expired},
   {"chat.muted", apply_muted},
   {"chat.banned", apply_banned},
@@ -409,7 +413,7 @@ replay_fact(gint64 id, const char *type, const char *data, gint64 ts, gpointer u
   if (!who)
     who = json_string_value(json_object_get(json_object_get(fact, "order"), "user"));
   if (op_id && who && a->answer) {
-    json_t *result = a->answer(s, fact, NULL);
+    json_t *result = a->answer(s, fact, (gpointer)a->type);
     lc__op_remember(s, who, op_id, result);
     json_decref(result);
   }
@@ -508,6 +512,8 @@ static void
 rebuild(int err, gpointer user)
 {
   lc_show *s = user;
+  if (s->stopping)
+    return; /* the state is about to be discarded; the journal is the truth */
   state_clear(s);
   state_init(s);
   new_epoch(s);
@@ -607,7 +613,7 @@ lc_show_stop_timers(lc_show *s)
       sl->timer = 0;
     }
   }
-  s->broken = true; /* refuse operations from here on */
+  s->stopping = true; /* refuse operations from here on; what is in flight completes normally */
 }
 
 void

@@ -235,7 +235,7 @@ journal_likes(gpointer user)
 {
   lc_show *s = user;
   s->likes_timer = 0;
-  if (s->broken || s->likes == s->likes_journaled)
+  if (s->broken || s->stopping || s->likes == s->likes_journaled)
     return G_SOURCE_REMOVE;
   s->likes_journaled = s->likes;
   lc__show_commit(s, NULL, "likes", json_pack("{s:I}", "total", (json_int_t)s->likes), NULL, NULL, NULL);
@@ -250,7 +250,7 @@ lc_show_like(lc_show *s, const char *user, gint64 count)
   s->likes += count;
   lc__show_dirty_likes(s);
   if (!s->likes_timer)
-    s->likes_timer = g_timeout_add(LIKES_JOURNAL_MS, journal_likes, s);
+    s->likes_timer = s->stopping ? 0 : g_timeout_add(LIKES_JOURNAL_MS, journal_likes, s);
 }
 
 void

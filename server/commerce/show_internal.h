@@ -12,7 +12,8 @@ typedef enum { SALE_SCHEDULED, SALE_LIVE, SALE_SOLD_OUT, SALE_ENDED } sale_state
 typedef struct {
   lc_show *show;           /* back-pointer for timers */
   char *id;
-  int sku;                 /* index in the catalog */
+  char *sku_id;            /* the SKU, by id: indices change when a catalog is reloaded */
+  int sku;                 /* its index in the current catalog; -1 when it is gone */
   gint64 price;
   gint64 quantity;         /* units reserved from the SKU for the sale */
   gint64 sold;             /* in pending and paid orders */
@@ -93,6 +94,7 @@ struct lc_show {
   gint64 seq;
   bool closed;
   bool broken;             /* an append failed: rebuilding from the journal */
+  bool stopping;           /* the server is shutting down: no new operations, no timers */
   bool replaying;          /* applying stored facts: no events, no answers */
   gconstpointer origin;    /* requesting connection of the operation being answered */
   gint64 replay_now;       /* the fact's time while replaying, else 0 */
@@ -190,6 +192,8 @@ void lc__apply_likes(lc_show *s, const json_t *fact);
 json_t *lc__committed_cart(lc_show *s, const json_t *fact, gpointer data);
 json_t *lc__committed_claim(lc_show *s, const json_t *fact, gpointer data);
 json_t *lc__committed_order_created(lc_show *s, const json_t *fact, gpointer data);
+/* data: the fact type ("order.paid" | "order.cancelled" | "order.expired"). */
+json_t *lc__committed_order_closed(lc_show *s, const json_t *fact, gpointer data);
 
 /* ---- show_stock.c ------------------------------------------------------------- */
 sale *lc__sale_find(lc_show *s, const char *id);

@@ -243,7 +243,9 @@ lc__apply_coupon_dropped(lc_show *s, const json_t *fact)
 static json_t *
 committed_coupon_dropped(lc_show *s, const json_t *fact, gpointer data)
 {
-  coupon *c = g_ptr_array_index(s->coupons, s->coupons->len - 1);
+  coupon *c = coupon_find(s, json_string_value(json_object_get(json_object_get(fact, "coupon"), "id")));
+  if (!c)
+    return json_object();
   json_t *j = lc__coupon_json(s, c);
   lc__show_event(s, "coupon.dropped", json_incref(j));
   return json_pack("{s:o}", "coupon", j);
@@ -452,7 +454,15 @@ lc__apply_order_created(lc_show *s, const json_t *fact)
   }
   g_hash_table_insert(s->orders, o->id, o);
   g_ptr_array_add(s->order_list, o);
-  g_queue_push_tail(&s->expiry, o); /* same TTL for all: creation order is expiry order */
+  /* Sorted by deadline; nearly always the tail (one TTL), but the TTL may change
+   * between runs and clocks may step. */
+  GList *after = s->expiry.tail;
+  while (after && ((order *)after->data)->expires_at > o->expires_at)
+    after = after->prev;
+  if (after)
+    g_queue_insert_after(&s->expiry, after, o);
+  else
+    g_queue_push_head(&s->expiry, o);
   s->next_order = MAX(s->next_order, id_number(id, "o-"));
 }
 
@@ -634,23 +644,32 @@ lc__apply_order_closed(lc_show *s, const json_t *fact, order_state to)
   }
 }
 
-static json_t *
-committed_order_closed(lc_show *s, const json_t *fact, gpointer data)
+json_t *
+lc__committed_order_closed(lc_show *s, const json_t *fact, gpointer data)
 {
   order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(fact, "id")));
   const char *name = data;
+  if (!o)
+    return json_object();
   json_t *oj = lc__order_json(s, o);
   lc__show_private_answer(s, o->user, name, json_pack("{s:O}", "order", oj));
   lc__show_alert(s, name, json_pack("{s:s, s:O}", "room", s->room, "order", oj));
   return json_pack("{s:o}", "order", oj);
 }
 
+/* caller: the buyer cancelling (its user and op_id go into the fact, so a retry after
+ * a restart gets the first answer), or NULL. */
 static void
-close_order(lc_show *s, lc__op *op, order *o, const char *type, const char *payment_ref, const char *reason)
+close_order(lc_show *s, lc__op *op, order *o, const char *type, const char *payment_ref, const char *reason,
+            const lc_show_caller *caller)
 {
   json_t *fact = json_pack("{s:s, s:I, s:s?, s:s?}", "id", o->id, "at", (json_int_t)lc__show_now(s), "payment_ref",
                            payment_ref, "reason", reason);
-  lc__show_commit(s, op, type, fact, committed_order_closed, (gpointer)type, NULL);
+  if (caller && caller->user && caller->op_id) {
+    json_object_set_new(fact, "user", json_string(caller->user));
+    json_object_set_new(fact, "op_id", json_string(caller->op_id));
+  }
+  lc__show_commit(s, op, type, fact, lc__committed_order_closed, (gpointer)type, NULL);
 }
 
 static order *
@@ -681,7 +700,7 @@ lc_show_order_cancel(lc_show *s, const lc_show_caller *caller, const char *order
   }
   order *o = pending_order(s, op, order_id, caller->user);
   if (o)
-    close_order(s, op, o, "order.cancelled", NULL, "cancelled by the buyer");
+    close_order(s, op, o, "order.cancelled", NULL, "cancelled by the buyer", caller);
 }
 
 void
@@ -692,7 +711,7 @@ lc_show_order_cancel_mod(lc_show *s, const char *order_id, const char *reason, l
     return;
   order *o = pending_order(s, op, order_id, NULL);
   if (o)
-    close_order(s, op, o, "order.cancelled", NULL, reason ? reason : "cancelled by the merchant");
+    close_order(s, op, o, "order.cancelled", NULL, reason ? reason : "cancelled by the merchant", NULL);
 }
 
 void
@@ -703,7 +722,7 @@ lc_show_order_pay(lc_show *s, const char *order_id, const char *payment_ref, lc_
     return;
   order *o = pending_order(s, op, order_id, NULL);
   if (o)
-    close_order(s, op, o, "order.paid", payment_ref, NULL);
+    close_order(s, op, o, "order.paid", payment_ref, NULL, NULL);
 }
 
 /* ---- expiry of unpaid orders ------------------------------------------------------------ */
@@ -713,14 +732,14 @@ expire_due(gpointer user)
 {
   lc_show *s = user;
   s->expiry_timer = 0;
-  if (s->broken)
+  if (s->broken || s->stopping)
     return G_SOURCE_REMOVE;
   gint64 now = lc__show_now(s);
   order *o;
   while ((o = g_queue_peek_head(&s->expiry)) && (o->state != ORDER_PENDING || o->expires_at <= now)) {
     g_queue_pop_head(&s->expiry);
     if (o->state == ORDER_PENDING)
-      close_order(s, NULL, o, "order.expired", NULL, "not paid in time");
+      close_order(s, NULL, o, "order.expired", NULL, "not paid in time", NULL);
   }
   lc__expiry_arm(s);
   return G_SOURCE_REMOVE;
@@ -733,6 +752,8 @@ lc__expiry_arm(lc_show *s)
     g_source_remove(s->expiry_timer);
     s->expiry_timer = 0;
   }
+  if (s->stopping)
+    return;
   order *o;
   while ((o = g_queue_peek_head(&s->expiry)) && o->state != ORDER_PENDING)
     g_queue_pop_head(&s->expiry);

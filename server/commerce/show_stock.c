@@ -126,6 +126,21 @@ lc__apply_catalog(lc_show *s, const json_t *fact)
     s->available[i] = c->skus[i].stock;
   s->pinned = new_pinned;
   g_hash_table_remove_all(s->dirty_skus);
+  /* Sales (all ended: a reload is refused while one runs) find their SKU by id. */
+  for (guint i = 0; i < s->sales->len; i++) {
+    sale *sl = g_ptr_array_index(s->sales, i);
+    sl->sku = lc_catalog_sku(c, sl->sku_id);
+  }
+  /* The file states the stock on hand; unpaid orders still hold their units (a
+   * cancellation gives them back), so they are not available again. */
+  for (guint i = 0; i < s->order_list->len; i++) {
+    order *o = g_ptr_array_index(s->order_list, i);
+    for (int k = 0; o->state == ORDER_PENDING && k < o->n_items; k++) {
+      int sku = lc_catalog_sku(c, o->items[k].sku_id);
+      if (sku >= 0)
+        s->available[sku] -= o->items[k].qty;
+    }
+  }
 }
 
 static json_t *
@@ -239,6 +254,7 @@ lc__sale_free(gpointer p)
   if (sl->timer)
     g_source_remove(sl->timer);
   g_hash_table_destroy(sl->bought);
+  g_free(sl->sku_id);
   g_free(sl->id);
   g_free(sl);
 }
@@ -279,6 +295,11 @@ lc__sale_state_name(sale_state st)
 json_t *
 lc__sale_json(lc_show *s, const sale *sl)
 {
+  if (sl->sku < 0) /* an ended sale whose SKU a later catalog dropped */
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "id", sl->id, "sku", sl->sku_id, "price",
+                     (json_int_t)sl->price, "quantity", (json_int_t)sl->quantity, "sold", (json_int_t)sl->sold,
+                     "per_user_limit", (json_int_t)sl->per_user_limit, "starts_at", (json_int_t)sl->starts_at,
+                     "ends_at", (json_int_t)sl->ends_at, "state", "ended");
   const lc_sku *k = &s->catalog->skus[sl->sku];
   const lc_product *p = &s->catalog->products[k->product];
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I}", "id", sl->id,
@@ -313,6 +334,7 @@ lc__apply_flash_scheduled(lc_show *s, const json_t *fact)
   sale *sl = g_new0(sale, 1);
   sl->show = s;
   sl->id = g_strdup(id);
+  sl->sku_id = g_strdup(sku);
   sl->sku = lc_catalog_sku(s->catalog, sku);
   sl->price = price;
   sl->quantity = quantity;
@@ -376,7 +398,7 @@ sale_timer(gpointer user)
   sale *sl = user;
   lc_show *s = sl->show;
   sl->timer = 0;
-  if (s->broken)
+  if (s->broken || s->stopping)
     return G_SOURCE_REMOVE;
   sale_state st = lc__sale_state(s, sl);
   if (!sl->announced_live && st != SALE_SCHEDULED && !sl->ended) {
@@ -397,7 +419,7 @@ arm_sale(lc_show *s, sale *sl)
     g_source_remove(sl->timer);
     sl->timer = 0;
   }
-  if (sl->ended)
+  if (sl->ended || s->stopping)
     return;
   gint64 now = lc__show_now(s);
   gint64 next = now < sl->starts_at ? sl->starts_at : sl->ends_at;

@@ -478,3 +478,34 @@ def test_stop_with_open_connections_is_clean():
         idle.close()
     finally:
         s.close()
+
+
+def _cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_pipelined_requests_after_a_body_do_not_hang_the_server(server):
+    # lws 4.1 spun at 100% CPU when a keep-alive connection carried more requests
+    # after one with a body; such connections are now closed after the answer.
+    body = b"x" * 10
+    req = (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n" + body) * 2 + \
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as s:
+        s.sendall(req)
+        got = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except socket.timeout:
+            pass
+    assert b"405" in got.split(b"\r\n", 1)[0]
+    t0 = _cpu_ticks(server.proc.pid)
+    time.sleep(1.0)
+    assert _cpu_ticks(server.proc.pid) - t0 < 30, "the server is spinning"
+    status, _, _ = server.request("GET", "/healthz", timeout=5)
+    assert status == 200

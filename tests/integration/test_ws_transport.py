@@ -246,3 +246,21 @@ def test_payment_route_disabled_without_secret():
         assert s.stop() == 0
     finally:
         s.close()
+
+
+def test_unsigned_payment_callbacks_are_refused_before_their_body():
+    s = lc.Server(extra=["payments.callback_secret=sekrit"]).start()
+    try:
+        with socket.create_connection(("127.0.0.1", s.http_port), timeout=5) as c:
+            # announces 1 MiB but sends none of it: answered at once, nothing buffered
+            c.sendall(b"POST /api/payments/callback HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+            head = c.recv(4096).split(b"\r\n", 1)[0]
+        assert b"401" in head
+        with socket.create_connection(("127.0.0.1", s.http_port), timeout=5) as c:
+            c.sendall(b"POST /api/payments/callback HTTP/1.1\r\nHost: x\r\nX-Livecart-Signature: sha256=00\r\n"
+                      b"Content-Length: 1048576\r\n\r\n")
+            head = c.recv(4096).split(b"\r\n", 1)[0]
+        assert b"413" in head
+        assert s.stop() == 0
+    finally:
+        s.close()
