@@ -214,6 +214,7 @@ configure_commerce(lc_app *app, const lc_config *cfg)
     .throttle_ms = lc_config_int(cfg, "commerce", "throttle_ms"),
     .counts_ms = lc_config_int(cfg, "commerce", "counts_interval_ms"),
     .op_cache = (int)lc_config_int(cfg, "commerce", "op_cache"),
+    .op_cache_bytes = (size_t)lc_config_int(cfg, "commerce", "op_cache_bytes"),
     .chat_filter = app->chat_filter,
     .ad_filter = app->ad_filter,
   };

@@ -39,6 +39,7 @@ static const lc_conf_key schema[] = {
   {"commerce", "throttle_ms", LC_CONF_INT, "100", 10, 10000, "interval of live-stock broadcasts (SKU stock, flash-sale remaining)"},
   {"commerce", "counts_interval_ms", LC_CONF_INT, "1000", 100, 60000, "interval of the like and viewer-count broadcasts"},
   {"commerce", "op_cache", LC_CONF_INT, "100000", 100, 10000000, "request ids remembered per room for idempotent retries"},
+  {"commerce", "op_cache_bytes", LC_CONF_INT, "67108864", 1048576, 17179869184, "memory per room for the answers of those request ids (oldest forgotten first)"},
   {"chat", "filter_words", LC_CONF_STRING, "conf/wordfilter/chat.txt", 0, 4096, "word list of the chat filter, with compliance_words (empty: none)"},
   {"chat", "min_interval_ms", LC_CONF_INT, "1000", 0, 600000, "shortest time between two messages of one user"},
   {"chat", "recent", LC_CONF_INT, "50", 1, 1000, "chat messages kept for snapshots"},

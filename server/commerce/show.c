@@ -159,7 +159,7 @@ op_entry_free(op_entry *e)
   g_free(e->key);
   g_free(e->code);
   g_free(e->message);
-  json_decref(e->result);
+  g_free(e->result);
   g_slist_free_full(e->waiters, g_free);
   g_free(e);
 }
@@ -178,7 +178,21 @@ answer(lc_show_done done, gpointer user, const char *code, const char *message, 
     done(&r, user);
 }
 
-/* Inserts an entry, evicting the oldest settled ones beyond the configured size. */
+/* Evicts the oldest settled entries beyond the configured count and memory: a
+ * client flooding requests must not be able to grow the cache without bound. */
+static void
+op_evict(lc_show *s)
+{
+  while ((int)g_queue_get_length(&s->op_order) > s->cfg.op_cache || s->op_bytes > s->cfg.op_cache_bytes) {
+    op_entry *old = g_queue_peek_head(&s->op_order);
+    if (!old || old->pending)
+      break;
+    g_queue_pop_head(&s->op_order);
+    s->op_bytes -= old->bytes;
+    g_hash_table_remove(s->ops, old->key);
+  }
+}
+
 static op_entry *
 op_insert(lc_show *s, char *key)
 {
@@ -187,14 +201,30 @@ op_insert(lc_show *s, char *key)
   e->pending = true;
   g_hash_table_replace(s->ops, e->key, e);
   g_queue_push_tail(&s->op_order, e);
-  while ((int)g_queue_get_length(&s->op_order) > s->cfg.op_cache) {
-    op_entry *old = g_queue_peek_head(&s->op_order);
-    if (old->pending)
-      break;
-    g_queue_pop_head(&s->op_order);
-    g_hash_table_remove(s->ops, old->key);
-  }
+  op_evict(s);
   return e;
+}
+
+/* Records the settled answer of an entry. */
+static void
+op_settle(lc_show *s, op_entry *e, const char *code, const char *message, const json_t *result)
+{
+  e->pending = false;
+  e->code = g_strdup(code);
+  e->message = g_strdup(message);
+  e->result = result ? json_dumps(result, JSON_COMPACT) : NULL;
+  e->bytes = sizeof *e + strlen(e->key) + (e->result ? strlen(e->result) : 0) + (message ? strlen(message) : 0);
+  s->op_bytes += e->bytes;
+  op_evict(s);
+}
+
+/* Answers from a settled entry. */
+static void
+answer_cached(const op_entry *e, lc_show_done done, gpointer user)
+{
+  json_t *result = e->result ? json_loads(e->result, 0, NULL) : NULL;
+  answer(done, user, e->code, e->message, result);
+  json_decref(result);
 }
 
 lc__op *
@@ -220,7 +250,7 @@ lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpoint
         w->user = user;
         e->waiters = g_slist_append(e->waiters, w);
       } else {
-        answer(done, user, e->code, e->message, e->result);
+        answer_cached(e, done, user);
       }
       return NULL;
     }
@@ -241,10 +271,6 @@ op_finish(lc__op *op, const char *code, const char *message, json_t *result)
   answer(op->done, op->user, code, message, result);
   op_entry *e = op->entry;
   if (e) {
-    e->pending = false;
-    e->code = g_strdup(code);
-    e->message = g_strdup(message);
-    e->result = json_incref(result);
     GSList *waiters = e->waiters;
     e->waiters = NULL;
     for (GSList *l = waiters; l; l = l->next) {
@@ -252,6 +278,7 @@ op_finish(lc__op *op, const char *code, const char *message, json_t *result)
       answer(w->done, w->user, code, message, result);
     }
     g_slist_free_full(waiters, g_free);
+    op_settle(op->s, e, code, message, result); /* may evict e itself: the last use */
   }
   json_decref(result);
   g_free(op);
@@ -283,8 +310,7 @@ lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *r
     return;
   }
   op_entry *e = op_insert(s, key);
-  e->pending = false;
-  e->result = json_deep_copy(result);
+  op_settle(s, e, NULL, NULL, result);
 }
 
 /* ---- facts: apply, commit, replay ----------------------------------------------- */
@@ -509,6 +535,17 @@ replay(lc_show *s, char **err_msg)
 }
 
 static void
+reopened(int err, gpointer user)
+{
+  lc_show *s = user;
+  if (s->stopping)
+    return;
+  s->broken = false;
+  /* Connected clients hold state of the old epoch: tell them to take a snapshot. */
+  lc__show_event(s, "show.reset", json_pack("{s:s}", "epoch", s->epoch));
+}
+
+static void
 rebuild(int err, gpointer user)
 {
   lc_show *s = user;
@@ -523,10 +560,9 @@ rebuild(int err, gpointer user)
     g_free(msg);
     return;
   }
-  s->broken = false;
   LC_WARN(s->room, NULL, "show rebuilt from its journal (new epoch %s)", s->epoch);
-  /* Connected clients hold state of the old epoch: tell them to take a snapshot. */
-  lc__show_event(s, "show.reset", json_pack("{s:s}", "epoch", s->epoch));
+  /* The store refuses this room's facts since the failure; take them again now. */
+  lc_store_journal_reset(s->store, s->room, reopened, s);
 }
 
 static void
@@ -554,6 +590,8 @@ lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg, const
     s->cfg.counts_ms = 1000;
   if (s->cfg.op_cache <= 0)
     s->cfg.op_cache = 100000;
+  if (s->cfg.op_cache_bytes == 0)
+    s->cfg.op_cache_bytes = 64 * 1024 * 1024;
   if (s->cfg.chat_recent <= 0)
     s->cfg.chat_recent = 50;
   if (sinks)

@@ -35,6 +35,7 @@ typedef struct {
   gint64 throttle_ms;          /* interval of live-stock broadcasts (SKU and flash-sale stock) */
   gint64 counts_ms;            /* interval of the like and viewer-count broadcasts */
   int op_cache;                /* remembered op_ids per show */
+  size_t op_cache_bytes;       /* and at most this much memory for their answers */
   const lc_wordfilter *chat_filter; /* borrowed, may be NULL */
   const lc_wordfilter *ad_filter;   /* borrowed, may be NULL */
 } lc_show_config;

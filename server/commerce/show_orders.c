@@ -132,6 +132,8 @@ lc_show_cart_set(lc_show *s, const lc_show_caller *caller, const char *sku, gint
     lc__op_fail(op, "invalid_argument", "quantity must be from 0 to %d", MAX_QTY);
   } else if (now_qty == 0 && want > 0 && c && g_hash_table_size(c) >= MAX_CART_LINES) {
     lc__op_fail(op, "limit_exceeded", "a cart holds at most %d different SKUs", MAX_CART_LINES);
+  } else if (want == now_qty) {
+    lc__op_reply(op, json_pack("{s:o}", "cart", lc__cart_json(s, caller->user))); /* nothing changes */
   } else {
     json_t *fact = json_pack("{s:s, s:s, s:I, s:s?}", "user", caller->user, "sku", sku, "qty", (json_int_t)want,
                              "op_id", caller->op_id);
@@ -292,7 +294,9 @@ json_t *
 lc__committed_claim(lc_show *s, const json_t *fact, gpointer data)
 {
   claim *c = g_hash_table_lookup(s->claims, json_string_value(json_object_get(fact, "claim_id")));
-  coupon *cp = coupon_find(s, c->coupon_id);
+  coupon *cp = c ? coupon_find(s, c->coupon_id) : NULL;
+  if (!cp) /* a replayed fact its applier skipped (damaged journal) */
+    return json_object();
   lc__show_private_answer(s, c->user, "coupon.claimed", json_pack("{s:o}", "claim", claim_json(c)));
   lc__show_event(s, "coupon.updated", json_pack("{s:s, s:I}", "coupon_id", cp->c->id, "remaining",
                                                 (json_int_t)(cp->c->quantity - cp->claimed)));
@@ -470,6 +474,8 @@ json_t *
 lc__committed_order_created(lc_show *s, const json_t *fact, gpointer data)
 {
   order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(json_object_get(fact, "order"), "id")));
+  if (!o) /* a replayed fact its applier skipped (damaged journal) */
+    return json_object();
   json_t *oj = lc__order_json(s, o);
   lc__show_private_answer(s, o->user, "order.created", json_pack("{s:O}", "order", oj));
   if (json_is_true(json_object_get(fact, "from_cart")))

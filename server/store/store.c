@@ -117,6 +117,11 @@ struct lc_store {
   lc_metric *m_commits;
   lc_metric *m_write_errors;
   lc_metric *m_pending;
+
+  /* Writer thread: rooms whose journal lost a write. Their later facts were decided
+   * on memory that included the lost one, so they fail too, until the room's show
+   * has rebuilt itself and reset the room (lc_store_journal_reset). */
+  GHashTable *failed_rooms;
 };
 
 static const double commit_buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
@@ -430,12 +435,18 @@ run_op(lc_store *s, op *o, bool *txn_lost)
   return err;
 }
 
+static void journal_mark_failed(lc_store *s, op *o);
+
+/* The whole transaction was lost: every write fails, and the rooms whose facts were
+ * in it stop taking facts until reset. */
 static void
-fail_all(op **batch, guint n, int err)
+fail_all(lc_store *s, op **batch, guint n, int err)
 {
   for (guint i = 0; i < n; i++)
-    if (batch[i]->exec != NULL)
+    if (batch[i]->exec != NULL) {
       batch[i]->err = err;
+      journal_mark_failed(s, batch[i]);
+    }
 }
 
 /* Executes one batch in a single transaction; sets each op's err. */
@@ -453,7 +464,7 @@ run_batch(lc_store *s, op **batch, guint n)
   if (rc != SQLITE_OK) {
     LC_ERROR(NULL, NULL, "database %s: BEGIN failed, %u writes failed: %s", s->path, writes,
              sqlite3_errmsg(s->wdb));
-    fail_all(batch, n, LC_EIO);
+    fail_all(s, batch, n, LC_EIO);
     goto count;
   }
   bool lost = false;
@@ -463,7 +474,7 @@ run_batch(lc_store *s, op **batch, guint n)
   if (lost) {
     LC_ERROR(NULL, NULL, "database %s: transaction aborted by SQLite, %u writes failed: %s", s->path, writes,
              sqlite3_errmsg(s->wdb));
-    fail_all(batch, n, LC_EIO);
+    fail_all(s, batch, n, LC_EIO);
     goto count;
   }
   rc = step_reset(s->stmts[ST_COMMIT]);
@@ -472,7 +483,7 @@ run_batch(lc_store *s, op **batch, guint n)
              sqlite3_errmsg(s->wdb));
     if (!sqlite3_get_autocommit(s->wdb))
       step_reset(s->stmts[ST_ROLLBACK]);
-    fail_all(batch, n, LC_EIO);
+    fail_all(s, batch, n, LC_EIO);
     goto count;
   }
   metric_add(s->m_commits, 1);
@@ -585,6 +596,8 @@ enqueue(lc_store *s, op *o)
 static void
 store_free(lc_store *s)
 {
+  if (s->failed_rooms)
+    g_hash_table_destroy(s->failed_rooms);
   for (int i = 0; i < ST_COUNT; i++)
     sqlite3_finalize(s->stmts[i]);
   if (s->wdb != NULL && sqlite3_close(s->wdb) != SQLITE_OK)
@@ -623,6 +636,7 @@ lc_store_open(const char *path, const lc_store_options *opts, GMainContext *ctx,
   s->lock_path = g_strdup_printf("%s.lock", path);
   s->ctx = g_main_context_ref(ctx != NULL ? ctx : g_main_context_default());
   s->max_batch = opts != NULL && opts->max_batch > 0 ? opts->max_batch : 4096;
+  s->failed_rooms = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   int busy_ms = opts != NULL && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
   g_mutex_init(&s->mu);
   g_cond_init(&s->cond);
@@ -863,6 +877,8 @@ static int
 journal_exec(lc_store *s, gpointer data)
 {
   journal_data *d = data;
+  if (g_hash_table_contains(s->failed_rooms, d->room))
+    return LC_EIO; /* an earlier fact of this room was lost: fail-stop until reset */
   sqlite3_stmt *st = s->stmts[ST_JOURNAL_APPEND];
   int rc = sqlite3_bind_text(st, 1, d->room, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK)
@@ -874,9 +890,11 @@ journal_exec(lc_store *s, gpointer data)
   if (rc == SQLITE_OK)
     rc = sqlite3_step(st);
   int err = rc == SQLITE_DONE ? 0 : sql_err(sqlite3_extended_errcode(s->wdb));
-  if (err != 0)
+  if (err != 0) {
     LC_WARN(d->room, NULL, "database %s: journal append (%s) failed: %s", s->path, d->type,
             sqlite3_errmsg(s->wdb));
+    g_hash_table_add(s->failed_rooms, g_strdup(d->room));
+  }
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return err;
@@ -931,4 +949,34 @@ fail:
            sqlite3_errmsg(store->rdb));
   sqlite3_finalize(st);
   return LC_EIO;
+}
+
+/* Writer thread. */
+static void
+journal_mark_failed(lc_store *s, op *o)
+{
+  if (o->exec == journal_exec)
+    g_hash_table_add(s->failed_rooms, g_strdup(((journal_data *)o->data)->room));
+}
+
+/* Writer thread. */
+static int
+journal_reset_exec(lc_store *s, gpointer data)
+{
+  if (g_hash_table_remove(s->failed_rooms, data))
+    LC_INFO(data, NULL, "database %s: the room's journal takes facts again", s->path);
+  return 0;
+}
+
+void
+lc_store_journal_reset(lc_store *store, const char *room, lc_store_done_cb cb, gpointer user)
+{
+  op *o = g_new0(op, 1);
+  o->cb = cb;
+  o->user = user;
+  o->is_write = true;
+  o->exec = journal_reset_exec;
+  o->data = g_strdup(room);
+  o->free_data = g_free;
+  enqueue(store, o);
 }

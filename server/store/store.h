@@ -78,6 +78,12 @@ GPtrArray *lc_store_rooms_load(lc_store *store);
 void lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
                              lc_store_done_cb cb, gpointer user);
 
+/* Fail-stop: once a fact of a room could not be stored (or its transaction was
+ * lost), every later fact of that room fails with LC_EIO too — they were decided on
+ * state that included the lost one — until the room is reset with this call, queued
+ * after the owner has rebuilt its state from the journal. Main thread. */
+void lc_store_journal_reset(lc_store *store, const char *room, lc_store_done_cb cb, gpointer user);
+
 /* Called for each fact of a room in order; strings are borrowed for the call. */
 typedef void (*lc_store_journal_fn)(gint64 id, const char *type, const char *data_json, gint64 ts_ms,
                                     gpointer user);

@@ -594,31 +594,45 @@ journal_cb(gint64 id, const char *type, const char *data, gint64 ts, gpointer us
   g_string_append_printf(j->seen, "%s %s;", type, data);
 }
 
-/* Facts are acknowledged after commit, replayed per room in append order, and invalid
- * ones fail alone. */
+/* Facts are acknowledged after commit and replayed per room in append order. A
+ * room whose fact could not be stored fails-stop: its later facts fail too (they
+ * were decided on state that included the lost one) until the room is reset;
+ * other rooms are not affected. */
 static void
 test_journal_append_replay(void)
 {
   fixture fx;
   fx_init(&fx);
   lc_store *s = open_ok(fx.db, NULL);
-  done_count ok = {0, 1}, bad = {0, 0};
+  done_count ok = {0, 1}, bad = {0, 0}, stopped = {0, 0}, reset = {0, 1};
   lc_store_journal_append(s, "a", "order.created", g_strdup("{\"n\":1}"), count_cb, &ok);
   lc_store_journal_append(s, "b", "order.created", g_strdup("{\"n\":2}"), count_cb, &ok);
   lc_store_journal_append(s, "a", "order.paid", g_strdup("[1]"), count_cb, &bad); /* not an object */
-  lc_store_journal_append(s, "a", "order.paid", g_strdup("{\"n\":3}"), count_cb, &ok);
+  lc_store_journal_append(s, "a", "order.paid", g_strdup("{\"n\":3}"), count_cb, &stopped);
+  lc_store_journal_append(s, "b", "order.paid", g_strdup("{\"n\":4}"), count_cb, &ok);
   lc_store_journal_append(s, "", "x", g_strdup("{}"), count_cb, &bad);
   g_assert_cmpint(ok.calls, ==, 0); /* never inside the call */
   wait_calls(&ok.calls, 3);
   wait_calls(&bad.calls, 2);
+  wait_calls(&stopped.calls, 1);
   g_assert_cmpint(ok.last_err, ==, 0);
   g_assert_cmpint(bad.last_err, ==, LC_EINVAL);
+  g_assert_cmpint(stopped.last_err, ==, LC_EIO);
+  lc_store_journal_reset(s, "a", count_cb, &reset);
+  lc_store_journal_append(s, "a", "order.paid", g_strdup("{\"n\":5}"), count_cb, &ok);
+  wait_calls(&ok.calls, 4);
+  g_assert_cmpint(reset.last_err, ==, 0);
+  g_assert_cmpint(ok.last_err, ==, 0);
   lc_store_close(s);
 
   s = open_ok(fx.db, NULL); /* durable across reopen */
   journal_seen j = {g_string_new(NULL), 0};
   g_assert_cmpint(lc_store_journal_load(s, "a", journal_cb, &j), ==, 0);
-  g_assert_cmpstr(j.seen->str, ==, "order.created {\"n\":1};order.paid {\"n\":3};");
+  g_assert_cmpstr(j.seen->str, ==, "order.created {\"n\":1};order.paid {\"n\":5};");
+  g_string_truncate(j.seen, 0);
+  j.last_id = 0;
+  g_assert_cmpint(lc_store_journal_load(s, "b", journal_cb, &j), ==, 0);
+  g_assert_cmpstr(j.seen->str, ==, "order.created {\"n\":2};order.paid {\"n\":4};");
   g_string_truncate(j.seen, 0);
   j.last_id = 0;
   g_assert_cmpint(lc_store_journal_load(s, "nobody", journal_cb, &j), ==, 0);
