@@ -26,6 +26,7 @@ typedef struct {
   bool hello;
   int violations;
   guint hello_timer;
+  gint64 resynced_us;  /* when it was last resynced with a snapshot (monotonic) */
 } conn;
 
 typedef struct {
@@ -463,10 +464,22 @@ on_refused(lc_ws_conn *w, lc_ws_refusal why, gpointer user)
   send_error(c, NULL, codes[why], messages[why]);
 }
 
+/* A reader that falls behind gets one snapshot instead of its backlog; one that
+ * falls behind again within RESYNC_GRACE_US is not reading at all and is closed,
+ * so that each non-reader costs at most one snapshot. */
+#define RESYNC_GRACE_US (5 * G_USEC_PER_SEC)
+
 static void
 on_overflow(lc_ws_conn *w, gpointer user)
 {
   conn *c = lc_ws_conn_get_data(w);
+  gint64 now = g_get_monotonic_time();
+  if (c->resynced_us && now - c->resynced_us < RESYNC_GRACE_US) {
+    LC_INFO(c->ch ? c->ch->room : NULL, conn_id(c), "closing a reader that does not keep up");
+    lc_ws_close(w, 4002, "too slow");
+    return;
+  }
+  c->resynced_us = now;
   lc_metric_add(c->session->m_resyncs, 1);
   LC_DEBUG(c->ch ? c->ch->room : NULL, conn_id(c), "slow reader: resynced with a snapshot");
   if (c->ch)
