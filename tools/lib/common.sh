@@ -8,7 +8,7 @@ LC_BUILD_PACKAGES="gcc pkg-config meson ninja-build libglib2.0-dev libjansson-de
   libwebsockets-dev libwebsockets-evlib-glib"
 # What the test suites need on top: Debian's python3 with pytest and websockets for the
 # integration tests, clang + its runtime for the libFuzzer targets.
-LC_TEST_PACKAGES="python3 python3-pytest python3-websockets clang libclang-rt-14-dev sqlite3 curl"
+LC_TEST_PACKAGES="python3 python3-pytest python3-websockets clang libclang-rt-14-dev sqlite3 curl valgrind"
 # What the demo needs on top of the build.
 LC_DEMO_PACKAGES="curl"
 
