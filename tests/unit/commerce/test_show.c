@@ -549,6 +549,46 @@ test_chat_moderation(fx *f, gconstpointer data)
   g_free(mid);
 }
 
+/* Remembered answers are bounded in memory: old op_ids are forgotten first, recent
+ * ones still return their first answer. */
+static void
+test_op_memory_is_bounded(fx *f, gconstpointer data)
+{
+  close_show(f);
+  f->cfg.op_cache_bytes = 8192;
+  open_show(f);
+  g_assert_null(load_catalog(f, CATALOG));
+  answer a = {0};
+  char op[16];
+  for (int i = 0; i < 200; i++) {
+    g_snprintf(op, sizeof op, "add-%d", i);
+    lc_show_caller c = {"lee", "Lee", op};
+    lc_show_cart_set(f->show, &c, i % 2 ? "mug-1" : "tea-red", 1, true, on_done, &a);
+    wait_answer(&a);
+    if (i < 198)
+      answer_clear(&a);
+  }
+  /* 100 mugs were added one by one; retrying the latest op_id adds nothing */
+  lc_show_caller latest = {"lee", "Lee", "add-199"};
+  answer b = {0};
+  lc_show_cart_set(f->show, &latest, "mug-1", 1, true, on_done, &b);
+  wait_answer(&b);
+  g_assert_true(json_equal(a.result, b.result));
+  /* the first op_id is long forgotten: its retry is a new request */
+  answer_clear(&b);
+  lc_show_caller first = {"lee", "Lee", "add-1"};
+  lc_show_cart_set(f->show, &first, "mug-1", 1, true, on_done, &b);
+  wait_answer(&b);
+  json_t *items = json_object_get(json_object_get(b.result, "cart"), "items");
+  gint64 mugs = 0;
+  for (size_t i = 0; i < json_array_size(items); i++)
+    if (strcmp(json_string_value(json_object_get(json_array_get(items, i), "sku")), "mug-1") == 0)
+      mugs = json_integer_value(json_object_get(json_array_get(items, i), "qty"));
+  g_assert_cmpint(mugs, ==, 101);
+  answer_clear(&a);
+  answer_clear(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -562,6 +602,7 @@ main(int argc, char **argv)
   ADD("/show/throttled-stock-ends-exact", test_throttled_stock_ends_exact, 0);
   ADD("/show/compliance", test_compliance, 0);
   ADD("/show/chat-moderation", test_chat_moderation, 0);
+  ADD("/show/op-memory-is-bounded", test_op_memory_is_bounded, 0);
   int rc = g_test_run();
   answer_clear(&last);
   return rc;
