@@ -258,6 +258,19 @@ status_json(lc_app *app)
   for (int i = 0; i < 3; i++)
     json_object_set_new(rooms, room_states[i],
                         json_integer(lc_rooms_count_state(app->rooms, room_states[i])));
+  /* The rooms that are not over, by id (at most 20), so that status shows what runs. */
+  json_t *open = json_array(), *all = lc_rooms_list_json(app->rooms);
+  size_t i;
+  json_t *r;
+  json_array_foreach(all, i, r)
+  {
+    const char *state = json_string_value(json_object_get(r, "state"));
+    if (strcmp(state, "ended") != 0 && json_array_size(open) < 20)
+      json_array_append_new(open, json_pack("{s:O, s:O}", "id", json_object_get(r, "id"), "state",
+                                            json_object_get(r, "state")));
+  }
+  json_decref(all);
+  json_object_set_new(rooms, "open", open);
   return json_pack("{s:s, s:I, s:o, s:i, s:i, s:{s:s, s:i, s:i}}", "version", LC_VERSION, "uptime_s",
                    (json_int_t)((g_get_monotonic_time() - app->started_us) / G_USEC_PER_SEC), "rooms",
                    rooms, "control_clients", (int)lc_control_clients(app->control), "http_connections",

@@ -41,7 +41,10 @@ def test_status_and_room_lifecycle(server):
         missing = c.call("room.show", {"id": "nope"})
         assert missing["error"]["code"] == "not_found"
         st = c.call("status")["result"]
-        assert st["rooms"] == {"total": 1, "scheduled": 0, "live": 0, "ended": 1}
+        assert st["rooms"] == {"total": 1, "scheduled": 0, "live": 0, "ended": 1, "open": []}
+        assert c.call("room.create", {"id": "show-2"})["ok"]
+        st = c.call("status")["result"]
+        assert st["rooms"]["open"] == [{"id": "show-2", "state": "scheduled"}]
 
 
 def test_invalid_room_specs(server):
