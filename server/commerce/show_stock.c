@@ -28,33 +28,30 @@ lc__stock_add(lc_show *s, int sku, gint64 delta)
   }
 }
 
+/* One product for viewers, with each SKU's live stock and the product's total. */
+static json_t *
+product_json(lc_show *s, int p)
+{
+  json_t *pj = lc_catalog_product_json(s->catalog, p);
+  json_t *skus = json_object_get(pj, "skus");
+  const lc_product *pr = &s->catalog->products[p];
+  gint64 total = 0;
+  for (int i = 0; i < pr->n_skus; i++) {
+    gint64 avail = s->available[pr->first_sku + i];
+    total += avail;
+    json_object_set_new(json_array_get(skus, (size_t)i), "available", json_integer(avail));
+  }
+  json_object_set_new(pj, "available", json_integer(total));
+  return pj;
+}
+
 json_t *
 lc__products_json(lc_show *s)
 {
   json_t *a = json_array();
-  for (int p = 0; s->catalog && p < s->catalog->n_products; p++) {
-    json_t *pj = lc_catalog_product_json(s->catalog, p);
-    json_t *skus = json_object_get(pj, "skus");
-    const lc_product *pr = &s->catalog->products[p];
-    gint64 total = 0;
-    for (int i = 0; i < pr->n_skus; i++) {
-      gint64 avail = s->available[pr->first_sku + i];
-      total += avail;
-      json_object_set_new(json_array_get(skus, (size_t)i), "available", json_integer(avail));
-    }
-    json_object_set_new(pj, "available", json_integer(total));
-    json_array_append_new(a, pj);
-  }
+  for (int p = 0; s->catalog && p < s->catalog->n_products; p++)
+    json_array_append_new(a, product_json(s, p));
   return a;
-}
-
-static json_t *
-product_json(lc_show *s, int p)
-{
-  json_t *all = lc__products_json(s);
-  json_t *one = json_incref(json_array_get(all, (size_t)p));
-  json_decref(all);
-  return one;
 }
 
 json_t *

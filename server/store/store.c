@@ -738,44 +738,51 @@ lc_store_schema_version(lc_store *store)
 
 /* ---- rooms -------------------------------------------------------------------- */
 
+/* A row of three texts and an integer: both a room and a journal fact are one. */
 typedef struct {
-  char *id;
-  char *state;
-  char *data;
-  gint64 updated_at;
-} room_put_data;
+  char *a, *b, *c;
+  gint64 n;
+} row4;
 
 static void
-room_put_data_free(gpointer p)
+row4_free(gpointer p)
 {
-  room_put_data *d = p;
-  g_free(d->id);
-  g_free(d->state);
-  g_free(d->data);
+  row4 *d = p;
+  g_free(d->a);
+  g_free(d->b);
+  g_free(d->c);
   g_free(d);
 }
 
-/* Writer thread. */
+/* Writer thread: binds the row to statement `which` (?1..?4) and runs it.
+ * Returns 0 or an LC_E*, logging `what` on failure. */
 static int
-room_put_exec(lc_store *s, gpointer data)
+exec_row4(lc_store *s, int which, const row4 *d, const char *room, const char *what)
 {
-  room_put_data *d = data;
-  sqlite3_stmt *st = s->stmts[ST_ROOM_PUT];
-  int rc = sqlite3_bind_text(st, 1, d->id, -1, SQLITE_STATIC);
+  sqlite3_stmt *st = s->stmts[which];
+  int rc = sqlite3_bind_text(st, 1, d->a, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK)
-    rc = sqlite3_bind_text(st, 2, d->state, -1, SQLITE_STATIC);
+    rc = sqlite3_bind_text(st, 2, d->b, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK)
-    rc = sqlite3_bind_text(st, 3, d->data, -1, SQLITE_STATIC);
+    rc = sqlite3_bind_text(st, 3, d->c, -1, SQLITE_STATIC);
   if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64(st, 4, d->updated_at);
+    rc = sqlite3_bind_int64(st, 4, d->n);
   if (rc == SQLITE_OK)
     rc = sqlite3_step(st);
   int err = rc == SQLITE_DONE ? 0 : sql_err(sqlite3_extended_errcode(s->wdb));
   if (err != 0)
-    LC_WARN(d->id, NULL, "database %s: storing room failed: %s", s->path, sqlite3_errmsg(s->wdb));
+    LC_WARN(room, NULL, "database %s: %s failed: %s", s->path, what, sqlite3_errmsg(s->wdb));
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
   return err;
+}
+
+/* Writer thread. row4: id, state, data, updated_at. */
+static int
+room_put_exec(lc_store *s, gpointer data)
+{
+  const row4 *d = data;
+  return exec_row4(s, ST_ROOM_PUT, d, d->a, "storing the room");
 }
 
 static bool
@@ -798,14 +805,14 @@ lc_store_room_put(lc_store *store, const char *id, const char *state, const char
     LC_WARN(id, NULL, "rejected room write: invalid id, state or data");
     o->err = LC_EINVAL;
   } else {
-    room_put_data *d = g_new0(room_put_data, 1);
-    d->id = g_strdup(id);
-    d->state = g_strdup(state);
-    d->data = g_strdup(data_json);
-    d->updated_at = g_get_real_time() / G_USEC_PER_SEC;
+    row4 *d = g_new0(row4, 1);
+    d->a = g_strdup(id);
+    d->b = g_strdup(state);
+    d->c = g_strdup(data_json);
+    d->n = g_get_real_time() / G_USEC_PER_SEC;
     o->exec = room_put_exec;
     o->data = d;
-    o->free_data = room_put_data_free;
+    o->free_data = row4_free;
   }
   enqueue(store, o);
 }
@@ -855,48 +862,16 @@ fail:
 
 /* ---- journal ------------------------------------------------------------------ */
 
-typedef struct {
-  char *room;
-  char *type;
-  char *data;
-  gint64 ts;
-} journal_data;
-
-static void
-journal_data_free(gpointer p)
-{
-  journal_data *d = p;
-  g_free(d->room);
-  g_free(d->type);
-  g_free(d->data);
-  g_free(d);
-}
-
-/* Writer thread. */
+/* Writer thread. row4: room, type, data, ts. */
 static int
 journal_exec(lc_store *s, gpointer data)
 {
-  journal_data *d = data;
-  if (g_hash_table_contains(s->failed_rooms, d->room))
+  const row4 *d = data;
+  if (g_hash_table_contains(s->failed_rooms, d->a))
     return LC_EIO; /* an earlier fact of this room was lost: fail-stop until reset */
-  sqlite3_stmt *st = s->stmts[ST_JOURNAL_APPEND];
-  int rc = sqlite3_bind_text(st, 1, d->room, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_text(st, 2, d->type, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_text(st, 3, d->data, -1, SQLITE_STATIC);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_bind_int64(st, 4, d->ts);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(st);
-  int err = rc == SQLITE_DONE ? 0 : sql_err(sqlite3_extended_errcode(s->wdb));
-  if (err != 0) {
-    LC_WARN(d->room, NULL, "database %s: journal append (%s) failed: %s", s->path, d->type,
-            sqlite3_errmsg(s->wdb));
-    g_hash_table_add(s->failed_rooms, g_strdup(d->room));
-  }
-  sqlite3_reset(st);
-  sqlite3_clear_bindings(st);
+  int err = exec_row4(s, ST_JOURNAL_APPEND, d, d->a, "journal append");
+  if (err != 0)
+    g_hash_table_add(s->failed_rooms, g_strdup(d->a));
   return err;
 }
 
@@ -913,14 +888,14 @@ lc_store_journal_append(lc_store *store, const char *room, const char *type, cha
     o->err = LC_EINVAL;
     g_free(data_json);
   } else {
-    journal_data *d = g_new0(journal_data, 1);
-    d->room = g_strdup(room);
-    d->type = g_strdup(type);
-    d->data = data_json;
-    d->ts = g_get_real_time() / 1000;
+    row4 *d = g_new0(row4, 1);
+    d->a = g_strdup(room);
+    d->b = g_strdup(type);
+    d->c = data_json;
+    d->n = g_get_real_time() / 1000;
     o->exec = journal_exec;
     o->data = d;
-    o->free_data = journal_data_free;
+    o->free_data = row4_free;
   }
   enqueue(store, o);
 }
@@ -956,7 +931,7 @@ static void
 journal_mark_failed(lc_store *s, op *o)
 {
   if (o->exec == journal_exec)
-    g_hash_table_add(s->failed_rooms, g_strdup(((journal_data *)o->data)->room));
+    g_hash_table_add(s->failed_rooms, g_strdup(((row4 *)o->data)->a));
 }
 
 /* Writer thread. */
