@@ -1,0 +1,77 @@
+/* The transcode ladder of one live room: one GStreamer pipeline that decodes the publisher's
+ * H.264 + AAC (gst-libav), passes video through the overlay hook (an `identity name=overlay-hook`
+ * the overlays issue will replace), tees it into the configured rungs (scale, x264enc zerolatency,
+ * no B-frames, keyframe interval <= 2 s, keyframe on request; RTP H.264 packetization-mode 1,
+ * MTU 1200) and encodes audio AAC -> Opus 48 kHz (RTP). Every output packet goes into the room's
+ * lc_rendition of that rung (pipelines/media/media.h); rungs above the source resolution are
+ * skipped; a "source" passthrough rung is added when enabled and the source has no B-frames.
+ *
+ * Two input front-ends, chosen at creation:
+ *  - LC_LADDER_INPUT_ES: elementary streams as RTMP carries them (AVCC access units with an
+ *    AVCDecoderConfigurationRecord, raw AAC frames with an AudioSpecificConfig).
+ *  - LC_LADDER_INPUT_TS: an MPEG-TS byte stream (SRT) with H.264 + AAC.
+ *
+ * Threads: new/free/error callback on the main thread. The push functions may be called from one
+ * producer thread at a time (main thread for RTMP, the SRT thread for SRT); they never block for
+ * long (appsrc with a bounded queue: when full, data is dropped and counted). */
+#pragma once
+#include "media.h"
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+  char name[16];    /* "720p" */
+  int width, height;
+  int bitrate_kbps;
+} lc_ladder_rung;
+
+typedef struct {
+  lc_ladder_rung rungs[8];
+  unsigned n_rungs;
+  bool passthrough;          /* add a "source" rung when the source has no B-frames */
+  unsigned keyframe_interval_ms;  /* <= 2000 */
+  char x264_preset[16];      /* "veryfast" */
+  int audio_bitrate;         /* Opus bits/s, e.g. 64000 */
+  unsigned cache_ms;         /* NACK cache of each rendition, e.g. 2000 */
+  unsigned keyframe_throttle_ms; /* min interval between forced keyframes per rung, e.g. 500 */
+} lc_ladder_config;
+
+/* Parses "1080p:1920x1080:4500,720p:1280x720:2500,..." into cfg->rungs. 0 or LC_EINVAL + *err. */
+int lc_ladder_parse_rungs(const char *spec, lc_ladder_config *cfg, char **err);
+
+typedef enum { LC_LADDER_INPUT_ES, LC_LADDER_INPUT_TS } lc_ladder_input;
+
+typedef struct lc_ladder lc_ladder;
+
+/* Called on the main thread when the pipeline fails (message borrowed). The owner frees the
+ * ladder and may build a new one (the renditions continue: lc_rendition_discontinuity). */
+typedef void (*lc_ladder_error_cb)(lc_ladder *l, const char *message, gpointer user);
+
+/* New ladder writing into media (borrowed; renditions are created in it or reused by name, and
+ * lc_rendition_discontinuity() is called on reused ones). cfg copied. NULL + *err on failure.
+ * Main thread. */
+lc_ladder *lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input,
+                         const lc_ladder_config *cfg, lc_ladder_error_cb on_error, gpointer user, char **err);
+/* Stops the pipeline (state NULL), detaches keyframe functions, frees. Main thread. */
+void lc_ladder_free(lc_ladder *l);
+
+/* ES front-end. Config records may be repeated (same or changed: the decoder is told). */
+int lc_ladder_set_video_config(lc_ladder *l, const uint8_t *avcc, size_t len);
+int lc_ladder_set_audio_config(lc_ladder *l, const uint8_t *asc, size_t len);
+/* One access unit, AVCC (length-prefixed NAL units). dts_ms = RTMP timestamp, cts_ms =
+ * composition time offset (pts = dts + cts). Returns 0, LC_ESTATE (no video config yet),
+ * LC_ELIMIT (queue full, dropped). */
+int lc_ladder_push_video(lc_ladder *l, const uint8_t *au, size_t len, int64_t dts_ms, int32_t cts_ms,
+                         bool keyframe);
+int lc_ladder_push_audio(lc_ladder *l, const uint8_t *frame, size_t len, int64_t pts_ms);
+/* TS front-end: any slicing of the byte stream. */
+int lc_ladder_push_ts(lc_ladder *l, const uint8_t *data, size_t len);
+
+/* Counters for metrics/logs (any thread). */
+typedef struct {
+  uint64_t video_in, audio_in, dropped_in;
+  bool source_has_bframes;
+  int source_width, source_height;
+} lc_ladder_stats;
+void lc_ladder_get_stats(lc_ladder *l, lc_ladder_stats *out);
