@@ -1,5 +1,6 @@
 #define LC_LOG_DOMAIN "app"
 #include "app.h"
+#include "app_media.h"
 #include "cmd_show.h"
 #include "commands.h"
 #include "control.h"
@@ -28,6 +29,7 @@ struct lc_app {
   lc_control *control;
   lc_ws *ws;
   lc_session *session;
+  lc_app_media *media;       /* ingest, ladder, WebRTC */
   GHashTable *shows;         /* room id -> lc_show* (opened on first use) */
   lc_show_config show_cfg;
   lc_wordfilter *chat_filter, *ad_filter;
@@ -58,6 +60,8 @@ on_room_event(const char *event, const char *room_id, const json_t *data, gpoint
   update_room_gauges(app);
   lc_control_publish(app->control, event, room_id, json_deep_copy(data));
   lc_show *show = g_hash_table_lookup(app->shows, room_id);
+  if (strcmp(event, "room.ended") == 0)
+    lc_app_media_room_ended(app->media, room_id);
   if (show && strcmp(event, "room.ended") == 0) {
     lc_show_set_closed(show, true);
     lc_session_close_room(app->session, room_id, "the show has ended");
@@ -128,6 +132,24 @@ show_for(const char *room_id, gpointer user)
   json_decref(rj);
   g_hash_table_insert(app->shows, g_strdup(room_id), show);
   return show;
+}
+
+/* ---- media: publisher state -> control watchers and viewers ---------------------------- */
+
+static void
+on_media_event(const char *room, const char *event, const json_t *data, gpointer user)
+{
+  lc_app *app = user;
+  lc_control_publish(app->control, event, room, json_deep_copy(data));
+  lc_show *show = show_for(room, app);
+  if (!show)
+    return;
+  if (strcmp(event, "publish.start") == 0 || strcmp(event, "publish.resumed") == 0)
+    lc_show_set_stream(show, "live");
+  else if (strcmp(event, "publish.lost") == 0)
+    lc_show_set_stream(show, "reconnecting");
+  else if (strcmp(event, "publish.end") == 0)
+    lc_show_set_stream(show, "offline");
 }
 
 /* ---- payment callbacks from the merchant's backend ------------------------------------ */
@@ -271,12 +293,15 @@ status_json(lc_app *app)
   }
   json_decref(all);
   json_object_set_new(rooms, "open", open);
-  return json_pack("{s:s, s:I, s:o, s:i, s:i, s:{s:s, s:i, s:i}}", "version", LC_VERSION, "uptime_s",
+  json_t *media = lc_app_media_status(app->media);
+  json_t *st = json_pack("{s:s, s:I, s:o, s:i, s:i, s:{s:s, s:i, s:i}}", "version", LC_VERSION, "uptime_s",
                    (json_int_t)((g_get_monotonic_time() - app->started_us) / G_USEC_PER_SEC), "rooms",
                    rooms, "control_clients", (int)lc_control_clients(app->control), "http_connections",
                    app->http ? (int)lc_http_connections(app->http) : 0, "store", "path",
                    lc_config_string(app->cfg, "store", "path"), "schema_version",
                    lc_store_schema_version(app->store), "pending", (int)lc_store_pending(app->store));
+  json_object_set_new(st, "media", media);
+  return st;
 }
 
 static void
@@ -334,6 +359,9 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   if (load_filters(app, cfg, err_msg) != 0)
     goto fail;
   configure_commerce(app, cfg);
+  app->media = lc_app_media_new(cfg, app->rooms, app->metrics, on_media_event, app, err_msg);
+  if (!app->media)
+    goto fail;
 
   lc_http_options hopts = {
     .bind = lc_config_string(cfg, "http", "bind"),
@@ -349,6 +377,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .ws = app->ws,
     .payment_secret = lc_config_string(cfg, "payments", "callback_secret"),
     .payment = on_payment,
+    .rtc = lc_app_media_http_ops(app->media),
+    .rtc_user = app->media,
   };
   app->http = lc_http_new(&hopts, loop, err_msg);
   if (!app->http)
@@ -369,6 +399,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
                       app);
   lc_commands_register_rooms(app->control, app->rooms);
   lc_commands_register_show(app->control, &app->show_cmds);
+  lc_app_media_register(app->media, app->control);
   lc_rooms_set_event_cb(app->rooms, on_room_event, app);
 
   LC_INFO(NULL, NULL, "ready: http=%s:%d control=%s store=%s", hopts.bind, hopts.port, copts.path,
@@ -452,6 +483,8 @@ lc_app_free(lc_app *app)
     while (g_hash_table_iter_next(&it, NULL, &show))
       lc_show_stop_timers(show);
   }
+  lc_app_media_free(app->media); /* publishers and viewers go first: no more media events */
+  app->media = NULL;
   lc_store_close(app->store);
   lc_control_free(app->control);
   lc_http_free(app->http); /* closes the websockets: sessions leave their shows */

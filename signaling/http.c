@@ -56,7 +56,8 @@ typedef struct {
   size_t off;         /* body bytes written so far */
   gint64 body_seen;   /* request body bytes received */
   bool counted;       /* this connection is in http->connections */
-  bool collect;       /* keep the request body (payment callback) */
+  bool collect;       /* keep the request body (payment callback, WHEP/WHIP offer) */
+  bool collect_rtc;   /* ... and it is for http_rtc.c */
   GByteArray *body;   /* the collected body, at most max_body bytes */
   lc_http_pending *waiting; /* the payment hook has not answered yet */
   bool reply_ready;   /* res holds the hook's answer: send it when writeable */
@@ -111,7 +112,7 @@ session_reset(session *s)
   s->pending = s->sending = s->head = false;
   s->off = 0;
   s->body_seen = 0;
-  s->collect = s->reply_ready = false;
+  s->collect = s->collect_rtc = s->reply_ready = false;
   if (s->body) {
     g_byte_array_unref(s->body);
     s->body = NULL;
@@ -405,6 +406,58 @@ lc_http_pending_reply(lc_http_pending *p, int status, json_t *body)
   g_free(p);
 }
 
+/* Header value (NUL-terminated into buf) or NULL when absent or too long. */
+static const char *
+header_value(struct lws *wsi, enum lws_token_indexes token, char *buf, int cap)
+{
+  int n = lws_hdr_total_length(wsi, token);
+  if (n <= 0 || n >= cap || lws_hdr_copy(wsi, buf, cap, token) < 0)
+    return NULL;
+  return buf;
+}
+
+typedef struct {
+  lc__http_rtc_request rq;
+  char content_type[128];
+  char authorization[512];
+} rtc_request;
+
+static void
+rtc_request_read(struct lws *wsi, rtc_request *r)
+{
+  char *uri = NULL;
+  int uri_len = 0;
+  int method = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
+  gint64 clen = 0;
+  (void)content_length(wsi, &clen);
+  r->rq = (lc__http_rtc_request){
+      .method = method >= 0 && method <= LC__HTTP_DELETE ? method : LC__HTTP_OTHER,
+      .path = uri ? uri : "",
+      .path_len = uri && uri_len > 0 ? (size_t)uri_len : 0,
+      .content_type = header_value(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, r->content_type, sizeof r->content_type),
+      .authorization = header_value(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->authorization, sizeof r->authorization),
+      .content_length = clen,
+  };
+}
+
+/* The WHEP/WHIP request body is complete: answer it. */
+static int
+rtc_dispatch(lc_http *http, struct lws *wsi, session *s)
+{
+  rtc_request r;
+  rtc_request_read(wsi, &r);
+  const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
+  size_t len = s->body ? s->body->len : 0;
+  lc__http_rtc_body(&http->env, &r.rq, body, len, &s->res);
+  s->collect = s->collect_rtc = false;
+  if (s->body) {
+    g_byte_array_unref(s->body);
+    s->body = NULL;
+  }
+  LC_DEBUG(NULL, NULL, "%.*s (%zu bytes) -> %d", (int)r.rq.path_len, r.rq.path, len, s->res.status);
+  return send_headers(wsi, s);
+}
+
 /* Fills s->res for the request; sets *has_body when a request body is still to come. */
 static void
 handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
@@ -446,6 +499,15 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
   }
   *has_body = clen > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
 
+  const char *rtc_kind = NULL;
+  if (lc__http_rtc_route(req.path, req.path_len, &rtc_kind)) {
+    rtc_request rr;
+    rtc_request_read(wsi, &rr);
+    if (lc__http_rtc_begin(&http->env, &rr.rq, res))
+      s->collect = s->collect_rtc = true;
+    LC_DEBUG(NULL, NULL, "%s %.*s -> %s", req.method, uri_len, uri, s->collect ? "reading offer" : "answered");
+    return;
+  }
   const route *r = find_route(req.path, req.path_len);
   if (r && !r->fn) {
     payment_request(http, wsi, s, method, clen);
@@ -495,7 +557,7 @@ on_http(lc_http *http, struct lws *wsi, session *s)
     }
     if (has_body)
       return 0; /* collected in on_body, dispatched in on_body_done */
-    return payment_dispatch(http, wsi, s);
+    return s->collect_rtc ? rtc_dispatch(http, wsi, s) : payment_dispatch(http, wsi, s);
   }
   if (has_body && !refused) {
     s->pending = true; /* answer once the body is in */
@@ -527,7 +589,7 @@ static int
 on_body_done(lc_http *http, struct lws *wsi, session *s)
 {
   if (s->collect)
-    return payment_dispatch(http, wsi, s);
+    return s->collect_rtc ? rtc_dispatch(http, wsi, s) : payment_dispatch(http, wsi, s);
   if (!s->pending)
     return 0;
   s->pending = false;

@@ -15,6 +15,21 @@ typedef struct lc_ws lc_ws;
 /* A request whose answer comes later (after a store commit). */
 typedef struct lc_http_pending lc_http_pending;
 
+/* WebRTC signaling hooks (WHEP playback, WHIP ingest; see http_rtc.c for the routes), main
+ * thread. kind is "whep" or "whip". Each returns 0 or an LC_E* error with *why (transfer full,
+ * may stay NULL): LC_EINVAL -> 400 bad_offer, LC_EPERM -> 401, LC_ENOENT -> 404,
+ * LC_EEXIST/LC_ESTATE -> 409, LC_ELIMIT -> 503. */
+typedef struct {
+  /* SDP offer (len bytes, not NUL-terminated) -> *answer SDP and *resource id (transfer full).
+   * bearer = the Authorization Bearer token (WHIP stream key) or NULL. */
+  int (*offer)(const char *kind, const char *room, const char *bearer, const char *sdp, size_t len,
+               char **answer, char **resource, char **why, gpointer user);
+  /* DELETE of a session's resource. */
+  int (*remove)(const char *kind, const char *room, const char *resource, gpointer user);
+  /* Pins a viewer to a rung (NULL: automatic). */
+  int (*layer)(const char *room, const char *resource, const char *rung, char **why, gpointer user);
+} lc_http_rtc_ops;
+
 typedef struct {
   const char *bind;         /* listen address, e.g. "127.0.0.1" */
   int port;
@@ -38,6 +53,9 @@ typedef struct {
    * hook: the route answers 404. */
   const char *payment_secret;
   void (*payment)(const json_t *body, lc_http_pending *p, gpointer user);
+  /* WHEP/WHIP at /whep/{room}, /whip/{room} (NULL: those routes answer 404). */
+  const lc_http_rtc_ops *rtc;
+  gpointer rtc_user;        /* passed to the rtc hooks */
 } lc_http_options;
 
 /* Answers a pending request (status and JSON body, transfer full) and frees p. If the

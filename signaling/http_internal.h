@@ -86,3 +86,24 @@ int lc__static_open(const char *root, const char *path, size_t path_len, int *fd
                     const char **mime);
 /* MIME type for a file name (by extension); application/octet-stream when unknown. */
 const char *lc__static_mime(const char *name);
+
+/* ---- WHEP / WHIP (http_rtc.c) ---- */
+enum { LC__HTTP_GET, LC__HTTP_POST, LC__HTTP_OPTIONS, LC__HTTP_PUT, LC__HTTP_PATCH, LC__HTTP_DELETE, LC__HTTP_OTHER };
+
+typedef struct {
+  int method;                 /* LC__HTTP_* */
+  const char *path;           /* starts with /whep or /whip */
+  size_t path_len;
+  const char *content_type;   /* header values or NULL */
+  const char *authorization;
+  gint64 content_length;      /* 0 when absent */
+} lc__http_rtc_request;
+
+/* True when path is under /whep or /whip; *kind = "whep" / "whip". */
+bool lc__http_rtc_route(const char *path, size_t len, const char **kind);
+/* Checks the request before its body: returns true when the body is to be collected and
+ * passed to lc__http_rtc_body, else res holds the complete answer. */
+bool lc__http_rtc_begin(const lc__http_env *env, const lc__http_rtc_request *rq, lc__http_response *res);
+/* The body of a POST accepted by lc__http_rtc_begin is in: calls the media hooks, fills res. */
+void lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const guint8 *body, size_t len,
+                       lc__http_response *res);

@@ -34,7 +34,7 @@ typedef struct {
   char x264_preset[16];      /* "veryfast" */
   int audio_bitrate;         /* Opus bits/s, e.g. 64000 */
   unsigned cache_ms;         /* NACK cache of each rendition, e.g. 2000 */
-  unsigned keyframe_throttle_ms; /* min interval between forced keyframes per rung, e.g. 500 */
+  unsigned keyframe_throttle_ms; /* min interval between forced keyframes per rung, e.g. 500 (0: none) */
 } lc_ladder_config;
 
 /* Parses "1080p:1920x1080:4500,720p:1280x720:2500,..." into cfg->rungs. 0 or LC_EINVAL + *err. */
@@ -48,12 +48,19 @@ typedef struct lc_ladder lc_ladder;
  * ladder and may build a new one (the renditions continue: lc_rendition_discontinuity). */
 typedef void (*lc_ladder_error_cb)(lc_ladder *l, const char *message, gpointer user);
 
-/* New ladder writing into media (borrowed; renditions are created in it or reused by name, and
- * lc_rendition_discontinuity() is called on reused ones). cfg copied. NULL + *err on failure.
- * Main thread. */
+/* New ladder writing into media (a ref is held; renditions are created in it or reused by name,
+ * and lc_rendition_discontinuity() is called on reused ones). A rendition appears in the room when
+ * its branch starts producing (video rungs once the source size is known, from a GStreamer
+ * streaming thread; "source" once the source is known to have no B-frames; "opus" at its first
+ * packet). cfg copied (zero fields get defaults: keyframe 2000 ms, veryfast, 64 kbit/s Opus,
+ * cache 2000 ms; keyframe_throttle_ms 0 means no throttle). Initialises GStreamer if needed.
+ * NULL + *err on failure.
+ * Main thread (the bus watch goes on the thread-default main context). */
 lc_ladder *lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input,
                          const lc_ladder_config *cfg, lc_ladder_error_cb on_error, gpointer user, char **err);
-/* Stops the pipeline (state NULL), detaches keyframe functions, frees. Main thread. */
+/* Stops the pipeline (state NULL), detaches its keyframe functions, sets its renditions not live,
+ * frees. May be called from inside on_error. Free the old ladder of a room before building its
+ * successor (the live flags are per rendition). Main thread. */
 void lc_ladder_free(lc_ladder *l);
 
 /* ES front-end. Config records may be repeated (same or changed: the decoder is told). */
@@ -73,5 +80,8 @@ typedef struct {
   uint64_t video_in, audio_in, dropped_in;
   bool source_has_bframes;
   int source_width, source_height;
+  /* Push-to-first-RTP-packet latency of ES video frames over all x264 rungs (last 4096 samples). */
+  unsigned latency_samples;
+  int64_t latency_p50_us, latency_p99_us;
 } lc_ladder_stats;
 void lc_ladder_get_stats(lc_ladder *l, lc_ladder_stats *out);

@@ -81,14 +81,24 @@ void lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool
 void lc_rendition_discontinuity(lc_rendition *r);
 /* Who answers keyframe requests (NULL to clear). Any thread. */
 void lc_rendition_set_keyframe_fn(lc_rendition *r, lc_rendition_keyframe_fn fn, gpointer user);
+/* Clears the keyframe function only if it is still (fn, user): a producer detaching itself never
+ * removes its successor's. Returns once no call of it is running. Any thread. */
+void lc_rendition_clear_keyframe_fn(lc_rendition *r, lc_rendition_keyframe_fn fn, gpointer user);
 /* Sets the live flag (false while the publisher is gone). Any thread. */
 void lc_rendition_set_live(lc_rendition *r, bool live);
 bool lc_rendition_is_live(lc_rendition *r);
 
 /* Consumer side, any thread. Returns a subscription id > 0. After unsubscribe returns, the sink
- * is never called again for that id (it may be running concurrently until then). */
+ * is never called again for that id (it may be running concurrently until then). Sinks run with
+ * the rendition's subscriber lock held for reading: never (un)subscribe from inside a sink. */
 unsigned lc_rendition_subscribe(lc_rendition *r, lc_rendition_sink sink, gpointer user);
 void lc_rendition_unsubscribe(lc_rendition *r, unsigned id);
+/* Subscribe for a fast join: *backlog gets lc_rendition_since_keyframe() taken atomically with
+ * the subscription (no packet missed, none twice: the sink sees the packets after the backlog's
+ * last one), or NULL if no keyframe is cached. A sink must not (un)subscribe on the rendition it
+ * is being called for (deadlock). Any thread. */
+unsigned lc_rendition_subscribe_from_keyframe(lc_rendition *r, lc_rendition_sink sink, gpointer user,
+                                              GPtrArray **backlog);
 /* Throttled keyframe request (at most one per min_interval_ms forwarded to the producer;
  * lc_rendition_set_keyframe_throttle, default 500 ms). Returns true if forwarded. */
 bool lc_rendition_request_keyframe(lc_rendition *r);
@@ -111,10 +121,14 @@ unsigned lc_media_room_n_video(lc_media_room *m);
 lc_rendition *lc_media_room_video(lc_media_room *m, unsigned i);
 lc_rendition *lc_media_room_find(lc_media_room *m, const char *name);
 lc_rendition *lc_media_room_audio(lc_media_room *m); /* or NULL */
-/* Producer side (main thread): adds a rendition (takes a ref). Replaces one of the same name. */
+/* Producer side (any thread; the ladder adds from GStreamer streaming threads): adds a rendition
+ * (takes a ref). Replaces one of the same name (the
+ * replaced one stays allocated until the room is freed, so borrowed pointers remain valid). */
 void lc_media_room_add(lc_media_room *m, lc_rendition *r);
-/* Whether a producer is attached (false during the grace period and after). */
+/* Whether a producer is attached (false during the grace period and after): any rendition live. */
 bool lc_media_room_is_live(lc_media_room *m);
+/* Sets every rendition's live flag. Any thread. */
+void lc_media_room_set_live(lc_media_room *m, bool live);
 
 typedef struct lc_media_hub lc_media_hub;
 lc_media_hub *lc_media_hub_new(void);

@@ -614,6 +614,7 @@ lc_show_free(lc_show *s)
     return;
   state_clear(s);
   g_free(s->room);
+  g_free(s->stream);
   g_free(s);
 }
 
@@ -676,11 +677,12 @@ lc_show_snapshot(lc_show *s, const char *user)
   json_t *sales = json_array();
   for (guint i = 0; i < s->sales->len; i++)
     json_array_append_new(sales, lc__sale_json(s, g_ptr_array_index(s->sales, i)));
-  json_t *o = json_pack("{s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:b}", "currency",
+  json_t *o = json_pack("{s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:b, s:s}", "currency",
                         s->catalog ? s->catalog->currency : NULL, "products", lc__products_json(s), "pinned",
                         lc__pinned_json(s), "flash_sales", sales, "coupons", lc__coupons_json(s), "likes",
                         (json_int_t)s->likes, "viewers", (json_int_t)s->viewers, "chat", lc__chat_json(s),
-                        "slow_mode_s", (json_int_t)s->slow_mode_s, "closed", s->closed);
+                        "slow_mode_s", (json_int_t)s->slow_mode_s, "closed", s->closed, "stream",
+                        s->stream ? s->stream : "offline");
   if (s->catalog)
     json_object_set_new(o, "currency_exponent", json_integer(s->catalog->exponent));
   if (user)
@@ -713,4 +715,14 @@ lc_show_stats(lc_show *s)
                    "gmv_paid", (json_int_t)gmv_paid, "gmv_placed", (json_int_t)gmv_placed, "buyers",
                    (json_int_t)n_buyers, "conversion", unique > 0 ? (double)n_buyers / (double)unique : 0.0,
                    "currency", s->catalog ? s->catalog->currency : NULL);
+}
+
+void
+lc_show_set_stream(lc_show *s, const char *state)
+{
+  if (g_strcmp0(s->stream, state) == 0)
+    return;
+  g_free(s->stream);
+  s->stream = g_strdup(state);
+  lc__show_event(s, "stream", json_pack("{s:s}", "state", state));
 }

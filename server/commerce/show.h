@@ -114,6 +114,10 @@ void lc_show_chat_send(lc_show *show, const lc_show_caller *caller, const char *
 void lc_show_like(lc_show *show, const char *user, gint64 count);
 /* A viewer connection joined (+1) or left (-1); user NULL for anonymous viewers. */
 void lc_show_viewer(lc_show *show, const char *user, int delta);
+/* The room's video state as the media side reports it ("live", "reconnecting", "offline"):
+ * kept for snapshots ("stream") and broadcast as a "stream" event when it changes. Not
+ * journaled: after a restart it is "offline" until a publisher arrives. */
+void lc_show_set_stream(lc_show *show, const char *state);
 
 /* ---- moderator operations ---------------------------------------------------- */
 void lc_show_catalog_load(lc_show *show, const json_t *catalog, lc_show_done done, gpointer user);

@@ -99,6 +99,8 @@ struct lc_show {
   bool replaying;          /* applying stored facts: no events, no answers */
   gconstpointer origin;    /* requesting connection of the operation being answered */
   gint64 replay_now;       /* the fact's time while replaying, else 0 */
+  char *stream;            /* the video's state as main reports it: "offline", "live", "reconnecting";
+                            * not show state: a rebuild keeps it */
 
   lc_catalog *catalog;
   gint64 *available;       /* per SKU: units that can still be ordered */

@@ -378,3 +378,19 @@ lc_rooms_count_state(lc_rooms *rooms, const char *state)
     n += strcmp(((lc_room *)g_ptr_array_index(rooms->order, i))->state, state) == 0;
   return n;
 }
+
+int
+lc_rooms_check_key(lc_rooms *rooms, const char *id, const char *key)
+{
+  lc_room *r = id ? g_hash_table_lookup(rooms->by_id, id) : NULL;
+  if (!r || !r->committed)
+    return LC_ENOENT;
+  if (r->state == states[2])
+    return LC_ESTATE;
+  /* Constant time in the key's bytes: the comparison must not tell how much matched. */
+  size_t n = strlen(r->stream_key), m = key ? strlen(key) : 0;
+  unsigned char diff = n != m;
+  for (size_t i = 0; i < n; i++)
+    diff |= (unsigned char)(r->stream_key[i] ^ (i < m ? key[i] : 0));
+  return diff ? LC_EPERM : 0;
+}

@@ -45,5 +45,8 @@ json_t *lc_rooms_list_json(lc_rooms *rooms);
 /* Counts. */
 unsigned lc_rooms_count(lc_rooms *rooms);
 unsigned lc_rooms_count_state(lc_rooms *rooms, const char *state);
+/* Publisher authorization: 0 when key is the room's stream key; LC_ENOENT (no such room),
+ * LC_ESTATE (the room has ended), LC_EPERM (wrong or missing key). Constant-time compare. */
+int lc_rooms_check_key(lc_rooms *rooms, const char *id, const char *key);
 /* True when the room id is valid. */
 bool lc_rooms_valid_id(const char *id);

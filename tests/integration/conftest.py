@@ -7,11 +7,22 @@ sys.path.insert(0, os.path.dirname(__file__))
 import lc  # noqa: E402
 
 
+def media_env():
+    """Environment for a livecartd that will load GStreamer: whole malloc stacks under ASan, so
+    that tests/lsan.supp can name GLib's load-time quark block (GLib has no frame pointers)."""
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (asan + ":" if asan else "") + "fast_unwind_on_malloc=0"}
+
+
 @pytest.fixture
-def server():
-    s = lc.Server().start()
+def server(request):
+    s = lc.Server()
+    if getattr(request.module, "USES_MEDIA", False):
+        s.env.update(media_env())
+    s.start()
     yield s
     rc = s.stop()
+    log = s.log_text()
     s.close()
     # A clean stop is part of every test: exit 0 also means no sanitizer or leak report.
-    assert rc == 0, f"livecartd exited with {rc}:\n" + s.log_text()[-4000:]
+    assert rc == 0, f"livecartd exited with {rc}:\n" + log[-4000:]

@@ -46,11 +46,14 @@ class Server:
         a = [LIVECARTD]
         if self.config:
             a += ["--config", self.config]
+        self.rtmp_port = free_port()
+        self.srt_port = free_port(socket.SOCK_DGRAM)
+        self.rtc_port = free_port(socket.SOCK_DGRAM)
         sets = {
             "http.port": str(self.http_port),
-            "rtmp.port": str(free_port()),
-            "srt.port": str(free_port(socket.SOCK_DGRAM)),
-            "rtc.port": str(free_port(socket.SOCK_DGRAM)),
+            "rtmp.port": str(self.rtmp_port),
+            "srt.port": str(self.srt_port),
+            "rtc.port": str(self.rtc_port),
             "control.socket": self.socket_path,
             "store.path": self.db_path,
             "http.web_root": os.path.join(SRCDIR, "web"),

@@ -5,12 +5,18 @@ lc_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # What building livecart needs (Debian 12 package names).
 LC_BUILD_PACKAGES="gcc pkg-config meson ninja-build libglib2.0-dev libjansson-dev libsqlite3-dev libssl-dev
-  libwebsockets-dev libwebsockets-evlib-glib"
+  libwebsockets-dev libwebsockets-evlib-glib libsrtp2-dev libsrt-openssl-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav"
 # What the test suites need on top: Debian's python3 with pytest and websockets for the
 # integration tests, clang + its runtime for the libFuzzer targets.
-LC_TEST_PACKAGES="python3 python3-pytest python3-websockets clang libclang-rt-14-dev sqlite3 curl valgrind"
+LC_TEST_PACKAGES="python3 python3-pytest python3-websockets clang libclang-rt-14-dev sqlite3 curl valgrind
+  ffmpeg gstreamer1.0-tools gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 chromium nftables iproute2 util-linux"
+# Browser tests also need node + npm (preinstalled on these machines; Debian's nodejs/npm otherwise).
 # What the demo needs on top of the build.
-LC_DEMO_PACKAGES="curl"
+LC_DEMO_PACKAGES="curl ffmpeg fonts-dejavu-core"
 
 # ensure_packages PKG...: installs the missing ones with apt, unattended; says what it installs.
 ensure_packages() {
@@ -39,4 +45,14 @@ meson_build() {
     meson setup "$lc_root/$dir" "$lc_root" "$@" >/dev/null
   fi
   ninja -C "$lc_root/$dir" </dev/null
+}
+
+# ensure_node_modules DIR: `npm ci` in DIR when its node_modules is missing or stale.
+ensure_node_modules() {
+  local dir=$1
+  command -v npm >/dev/null || ensure_packages nodejs npm
+  if [ ! -d "$dir/node_modules/playwright-core" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    echo "== npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
+  fi
 }

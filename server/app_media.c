@@ -1,0 +1,432 @@
+/* The media side of livecartd wired together (see app_media.h). Main thread only.
+ *
+ * Ownership: the hub outlives ingest and rtc (both hold borrowed pointers to it), so it is
+ * created first and freed last. Taps hold rendition refs of their own. */
+#define LC_LOG_DOMAIN "media"
+#include "app_media.h"
+#include "errors.h"
+#include "ingest.h"
+#include "ladder.h"
+#include "log.h"
+#include "media.h"
+#include "rtc.h"
+#include "tap.h"
+
+#include <string.h>
+
+struct lc_app_media {
+  lc_rooms *rooms;            /* borrowed */
+  lc_metrics *metrics;        /* borrowed */
+  lc_media_hub *hub;
+  lc_ingest *ingest;          /* NULL when RTMP and SRT are both disabled */
+  lc_rtc *rtc;                /* NULL when rtc.enabled = false */
+  GHashTable *taps;           /* "room/rung" -> lc_media_tap* */
+  lc_app_media_event_fn on_event;
+  gpointer user;
+  guint stats_timer;
+  struct {
+    lc_metric *sessions, *viewers, *publishers, *packets, *bytes, *rtx, *nack_misses, *keyframes,
+        *queue_drops, *send_drops, *consent, *dtls_fail, *switches;
+  } m;
+};
+
+static lc_http_rtc_ops http_ops;
+
+/* ---- WHEP / WHIP hooks ---- */
+
+static int
+http_offer(const char *kind, const char *room, const char *bearer, const char *sdp, size_t len, char **answer,
+           char **resource, char **why, gpointer user)
+{
+  lc_app_media *m = user;
+  if (strcmp(kind, "whip") == 0) {
+    int err = lc_rooms_check_key(m->rooms, room, bearer);
+    if (err == LC_ENOENT) {
+      *why = g_strdup_printf("no room %s", room);
+      return err;
+    }
+    if (err == LC_ESTATE) {
+      *why = g_strdup_printf("room %s has ended", room);
+      return err;
+    }
+    if (err) {
+      LC_WARN(room, NULL, "WHIP publish refused: wrong stream key");
+      *why = g_strdup("wrong stream key");
+      return LC_EPERM;
+    }
+    if (m->ingest && lc_ingest_is_publishing(m->ingest, room)) {
+      *why = g_strdup_printf("room %s is already being published over RTMP or SRT", room);
+      return LC_EEXIST;
+    }
+    err = lc_rtc_whip_offer(m->rtc, room, sdp, len, answer, resource, why);
+    if (err == LC_EBUSY)
+      err = LC_EEXIST;
+    if (!err)
+      LC_INFO(room, NULL, "WHIP publisher session %s", *resource);
+    return err;
+  }
+  if (!lc_rooms_get(m->rooms, room)) {
+    *why = g_strdup_printf("no room %s", room);
+    return LC_ENOENT;
+  }
+  return lc_rtc_whep_offer(m->rtc, room, sdp, len, answer, resource, why);
+}
+
+static int
+http_remove(const char *kind, const char *room, const char *resource, gpointer user)
+{
+  lc_app_media *m = user;
+  return lc_rtc_delete(m->rtc, resource);
+}
+
+static int
+http_layer(const char *room, const char *resource, const char *rung, char **why, gpointer user)
+{
+  lc_app_media *m = user;
+  int err = lc_rtc_pin(m->rtc, resource, rung);
+  if (err == LC_EINVAL)
+    *why = g_strdup_printf("room %s has no rung %s", room, rung ? rung : "?");
+  return err;
+}
+
+const lc_http_rtc_ops *
+lc_app_media_http_ops(lc_app_media *m)
+{
+  return m && m->rtc ? &http_ops : NULL;
+}
+
+/* ---- ingest ---- */
+
+static int
+ingest_auth(const char *room, const char *key, gpointer user)
+{
+  lc_app_media *m = user;
+  return lc_rooms_check_key(m->rooms, room, key);
+}
+
+static void
+ingest_event(const char *room, const char *event, const char *detail, gpointer user)
+{
+  lc_app_media *m = user;
+  json_t *data = json_pack("{s:s, s:s}", "room", room, "detail", detail ? detail : "");
+  if (m->on_event)
+    m->on_event(room, event, data, m->user);
+  json_decref(data);
+}
+
+/* ---- metrics ---- */
+
+/* The RTC core keeps cumulative totals; a counter only moves forward, by the difference. */
+static void
+counter_catch_up(lc_metric *counter, guint64 total)
+{
+  gint64 delta = (gint64)total - lc_metric_get(counter);
+  if (delta > 0)
+    lc_metric_add(counter, delta);
+}
+
+static gboolean
+update_metrics(gpointer user)
+{
+  lc_app_media *m = user;
+  if (!m->rtc)
+    return G_SOURCE_CONTINUE;
+  lc_rtc_stats s;
+  lc_rtc_get_stats(m->rtc, &s);
+  lc_metric_set(m->m.sessions, s.sessions);
+  lc_metric_set(m->m.viewers, s.viewers);
+  lc_metric_set(m->m.publishers, s.publishers);
+  counter_catch_up(m->m.packets, s.packets_sent);
+  counter_catch_up(m->m.bytes, s.bytes_sent);
+  counter_catch_up(m->m.rtx, s.retransmissions);
+  counter_catch_up(m->m.nack_misses, s.nack_misses);
+  counter_catch_up(m->m.keyframes, s.keyframe_requests);
+  counter_catch_up(m->m.queue_drops, s.queue_drops);
+  counter_catch_up(m->m.send_drops, s.send_drops);
+  counter_catch_up(m->m.consent, s.consent_timeouts);
+  counter_catch_up(m->m.dtls_fail, s.dtls_failures);
+  counter_catch_up(m->m.switches, s.rung_switches);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+register_metrics(lc_app_media *m)
+{
+  lc_metrics *x = m->metrics;
+  m->m.sessions = lc_metrics_gauge(x, "livecart_rtc_sessions", NULL, "WebRTC sessions (any state)");
+  m->m.viewers = lc_metrics_gauge(x, "livecart_rtc_viewers", NULL, "WHEP viewers with DTLS done");
+  m->m.publishers = lc_metrics_gauge(x, "livecart_rtc_publishers", NULL, "WHIP publishers with DTLS done");
+  m->m.packets = lc_metrics_counter(x, "livecart_rtc_packets_sent_total", NULL, "SRTP/SRTCP datagrams sent");
+  m->m.bytes = lc_metrics_counter(x, "livecart_rtc_bytes_sent_total", NULL, "bytes sent to WebRTC peers");
+  m->m.rtx = lc_metrics_counter(x, "livecart_rtc_retransmissions_total", NULL, "packets resent for NACKs");
+  m->m.nack_misses = lc_metrics_counter(x, "livecart_rtc_nack_misses_total", NULL,
+                                        "NACKed packets no longer in the cache");
+  m->m.keyframes = lc_metrics_counter(x, "livecart_rtc_keyframe_requests_total", NULL,
+                                      "keyframe requests forwarded to a rendition");
+  m->m.queue_drops = lc_metrics_counter(x, "livecart_rtc_queue_drops_total", NULL,
+                                        "media packets dropped because a worker queue was full");
+  m->m.send_drops = lc_metrics_counter(x, "livecart_rtc_send_drops_total", NULL,
+                                       "datagrams the kernel refused (socket buffer full)");
+  m->m.consent = lc_metrics_counter(x, "livecart_rtc_consent_timeouts_total", NULL,
+                                    "sessions torn down after consent freshness expired");
+  m->m.dtls_fail = lc_metrics_counter(x, "livecart_rtc_dtls_failures_total", NULL, "DTLS handshakes that failed");
+  m->m.switches = lc_metrics_counter(x, "livecart_rtc_rung_switches_total", NULL, "viewer rung switches");
+}
+
+/* ---- lifecycle ---- */
+
+lc_app_media *
+lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_app_media_event_fn on_event,
+                 gpointer user, char **err_msg)
+{
+  lc_app_media *m = g_new0(lc_app_media, 1);
+  m->rooms = rooms;
+  m->metrics = metrics;
+  m->on_event = on_event;
+  m->user = user;
+  m->hub = lc_media_hub_new();
+  m->taps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)lc_media_tap_free);
+  http_ops = (lc_http_rtc_ops){http_offer, http_remove, http_layer};
+
+  lc_ladder_config ladder = {
+      .passthrough = lc_config_bool(cfg, "media", "passthrough"),
+      .keyframe_interval_ms = (unsigned)lc_config_int(cfg, "media", "keyframe_interval_ms"),
+      .audio_bitrate = (int)lc_config_int(cfg, "media", "audio_bitrate"),
+      .cache_ms = (unsigned)lc_config_int(cfg, "media", "cache_ms"),
+      .keyframe_throttle_ms = (unsigned)lc_config_int(cfg, "media", "keyframe_throttle_ms"),
+  };
+  g_strlcpy(ladder.x264_preset, lc_config_string(cfg, "media", "x264_preset"), sizeof ladder.x264_preset);
+  char *why = NULL;
+  if (lc_ladder_parse_rungs(lc_config_string(cfg, "media", "rungs"), &ladder, &why) != 0) {
+    *err_msg = g_strdup_printf("media.rungs: %s", why);
+    g_free(why);
+    goto fail;
+  }
+  bool rtmp = lc_config_bool(cfg, "rtmp", "enabled"), srt = lc_config_bool(cfg, "srt", "enabled");
+  if (rtmp || srt) {
+    lc_ingest_config icfg = {
+        .rtmp_enabled = rtmp,
+        .rtmp_bind = (char *)lc_config_string(cfg, "rtmp", "bind"),
+        .rtmp_port = (int)lc_config_int(cfg, "rtmp", "port"),
+        .rtmp_max_connections = (unsigned)lc_config_int(cfg, "rtmp", "max_connections"),
+        .srt_enabled = srt,
+        .srt_bind = (char *)lc_config_string(cfg, "srt", "bind"),
+        .srt_port = (int)lc_config_int(cfg, "srt", "port"),
+        .srt_latency_ms = (int)lc_config_int(cfg, "srt", "latency_ms"),
+        .grace_ms = (unsigned)lc_config_int(cfg, "media", "grace_s") * 1000,
+        .takeover = lc_config_bool(cfg, "media", "takeover"),
+        .ladder = ladder,
+    };
+    m->ingest = lc_ingest_new(&icfg, m->hub, ingest_auth, ingest_event, m, err_msg);
+    if (!m->ingest)
+      goto fail;
+  }
+  if (lc_config_bool(cfg, "rtc", "enabled")) {
+    lc_rtc_config rcfg = {
+        .bind = (char *)lc_config_string(cfg, "rtc", "bind"),
+        .port = (int)lc_config_int(cfg, "rtc", "port"),
+        .workers = (unsigned)lc_config_int(cfg, "rtc", "workers"),
+        .public_ip = (char *)lc_config_string(cfg, "rtc", "public_ip"),
+        .cert_file = (char *)lc_config_string(cfg, "rtc", "cert_file"),
+        .key_file = (char *)lc_config_string(cfg, "rtc", "key_file"),
+        .queue_packets = (unsigned)lc_config_int(cfg, "rtc", "queue_packets"),
+        .consent_timeout_ms = (unsigned)lc_config_int(cfg, "rtc", "consent_timeout_ms"),
+        .max_sessions = (unsigned)lc_config_int(cfg, "rtc", "max_sessions"),
+    };
+    m->rtc = lc_rtc_new(&rcfg, m->hub, err_msg);
+    if (!m->rtc)
+      goto fail;
+    register_metrics(m);
+    m->stats_timer = g_timeout_add_seconds(1, update_metrics, m);
+    LC_INFO(NULL, NULL, "WebRTC media on udp %s:%d", rcfg.bind, lc_rtc_port(m->rtc));
+  }
+  return m;
+
+fail:
+  lc_app_media_free(m);
+  return NULL;
+}
+
+void
+lc_app_media_free(lc_app_media *m)
+{
+  if (!m)
+    return;
+  if (m->stats_timer)
+    g_source_remove(m->stats_timer);
+  g_hash_table_destroy(m->taps);
+  lc_ingest_free(m->ingest);
+  lc_rtc_free(m->rtc);
+  lc_media_hub_free(m->hub);
+  g_free(m);
+}
+
+void
+lc_app_media_room_ended(lc_app_media *m, const char *room)
+{
+  if (!m)
+    return;
+  if (m->ingest)
+    lc_ingest_end_room(m->ingest, room);
+  lc_media_hub_close(m->hub, room);
+}
+
+/* ---- status and control commands ---- */
+
+static json_t *
+room_json(lc_media_room *mr)
+{
+  json_t *rends = json_array();
+  unsigned n = lc_media_room_n_video(mr);
+  for (unsigned i = 0; i <= n; i++) {
+    lc_rendition *r = i < n ? lc_media_room_video(mr, i) : lc_media_room_audio(mr);
+    if (!r)
+      continue;
+    lc_rendition_info info;
+    lc_rendition_get_info(r, &info);
+    json_array_append_new(rends, json_pack("{s:s, s:s, s:I, s:i, s:i, s:i, s:b, s:I, s:i}", "name", info.name,
+                                           "kind", info.kind == LC_MEDIA_VIDEO ? "video" : "audio", "ssrc",
+                                           (json_int_t)info.ssrc, "width", info.width, "height", info.height,
+                                           "bitrate_kbps", info.bitrate_kbps, "live", lc_rendition_is_live(r),
+                                           "packets", (json_int_t)lc_rendition_packets(r), "subscribers",
+                                           (int)lc_rendition_subscribers(r)));
+  }
+  return json_pack("{s:s, s:b, s:o}", "room", lc_media_room_id(mr), "live", lc_media_room_is_live(mr),
+                   "renditions", rends);
+}
+
+json_t *
+lc_app_media_status(lc_app_media *m)
+{
+  json_t *rooms = json_array();
+  char **ids = lc_media_hub_rooms(m->hub);
+  for (char **id = ids; id && *id; id++) {
+    lc_media_room *mr = lc_media_hub_acquire(m->hub, *id);
+    if (mr) {
+      json_array_append_new(rooms, room_json(mr));
+      lc_media_room_unref(mr);
+    }
+  }
+  g_strfreev(ids);
+  json_t *out = json_pack("{s:o}", "rooms", rooms);
+  if (m->rtc) {
+    char *text = lc_rtc_stats_json(m->rtc);
+    json_t *rtc = json_loads(text, 0, NULL);
+    g_free(text);
+    json_object_set_new(out, "rtc", rtc ? rtc : json_null());
+    json_object_set_new(out, "rtc_port", json_integer(lc_rtc_port(m->rtc)));
+  }
+  if (m->ingest)
+    json_object_set_new(out, "ingest", lc_ingest_status(m->ingest));
+  return out;
+}
+
+static void
+cmd_status(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_app_media *m = user;
+  const char *room = json_string_value(json_object_get(args, "room"));
+  if (!room) {
+    lc_ctl_req_reply(req, lc_app_media_status(m));
+    return;
+  }
+  lc_media_room *mr = lc_media_hub_acquire(m->hub, room);
+  if (!mr) {
+    lc_ctl_req_fail(req, "not_found", "room %s has no media (nobody has published to it)", room);
+    return;
+  }
+  lc_ctl_req_reply(req, room_json(mr));
+  lc_media_room_unref(mr);
+}
+
+/* The rendition args.room / args.rung (transfer full: the room ref is in *mr) or NULL after failing req. */
+static lc_rendition *
+rendition_arg(lc_app_media *m, lc_ctl_req *req, json_t *args, lc_media_room **mr)
+{
+  const char *room = json_string_value(json_object_get(args, "room"));
+  const char *rung = json_string_value(json_object_get(args, "rung"));
+  if (!room || !rung) {
+    lc_ctl_req_fail(req, "invalid_argument", "room and rung are required");
+    return NULL;
+  }
+  *mr = lc_media_hub_acquire(m->hub, room);
+  lc_rendition *r = *mr ? lc_media_room_find(*mr, rung) : NULL;
+  if (!r) {
+    lc_ctl_req_fail(req, "not_found", "room %s has no rendition %s", room, rung);
+    if (*mr)
+      lc_media_room_unref(*mr);
+    return NULL;
+  }
+  return r;
+}
+
+static void
+cmd_tap(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_app_media *m = user;
+  json_t *port = json_object_get(args, "port");
+  const char *host = json_string_value(json_object_get(args, "host"));
+  if (!json_is_integer(port) || json_integer_value(port) < 1 || json_integer_value(port) > 65535) {
+    lc_ctl_req_fail(req, "invalid_argument", "port must be a UDP port number (1-65535)");
+    return;
+  }
+  /* A tap sends unencrypted media: only to this host. */
+  if (host && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0) {
+    lc_ctl_req_fail(req, "invalid_argument", "a tap sends only to 127.0.0.1 or ::1");
+    return;
+  }
+  lc_media_room *mr = NULL;
+  lc_rendition *r = rendition_arg(m, req, args, &mr);
+  if (!r)
+    return;
+  char *why = NULL;
+  lc_media_tap *tap = lc_media_tap_new(r, host ? host : "127.0.0.1", (int)json_integer_value(port), &why);
+  if (!tap) {
+    lc_ctl_req_fail(req, "io_error", "%s", why);
+    g_free(why);
+  } else {
+    char *key = g_strdup_printf("%s/%s", lc_media_room_id(mr), json_string_value(json_object_get(args, "rung")));
+    g_hash_table_replace(m->taps, key, tap);
+    lc_rendition_request_keyframe(r);
+    lc_ctl_req_reply(req, json_pack("{s:s, s:s, s:O}", "tap", key, "host", host ? host : "127.0.0.1", "port", port));
+  }
+  lc_media_room_unref(mr);
+}
+
+static void
+cmd_untap(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_app_media *m = user;
+  const char *room = json_string_value(json_object_get(args, "room"));
+  const char *rung = json_string_value(json_object_get(args, "rung"));
+  char *key = g_strdup_printf("%s/%s", room ? room : "", rung ? rung : "");
+  if (g_hash_table_remove(m->taps, key))
+    lc_ctl_req_reply(req, json_pack("{s:s}", "untapped", key));
+  else
+    lc_ctl_req_fail(req, "not_found", "no tap %s", key);
+  g_free(key);
+}
+
+static void
+cmd_keyframe(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_media_room *mr = NULL;
+  lc_rendition *r = rendition_arg(user, req, args, &mr);
+  if (!r)
+    return;
+  bool sent = lc_rendition_request_keyframe(r);
+  lc_ctl_req_reply(req, json_pack("{s:b}", "requested", sent));
+  lc_media_room_unref(mr);
+}
+
+void
+lc_app_media_register(lc_app_media *m, lc_control *ctl)
+{
+  lc_control_register(ctl, "media.status", "media of all rooms or {room}: renditions, viewers, ingest",
+                      cmd_status, m);
+  lc_control_register(ctl, "media.tap", "{room, rung, port, host?}: send a rendition as plain RTP to a local UDP port",
+                      cmd_tap, m);
+  lc_control_register(ctl, "media.untap", "{room, rung}: stop a tap", cmd_untap, m);
+  lc_control_register(ctl, "media.keyframe", "{room, rung}: ask the rung's encoder for a keyframe (throttled)",
+                      cmd_keyframe, m);
+}

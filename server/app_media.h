@@ -1,0 +1,31 @@
+/* The media side of livecartd, wired: the room media hub, ingest (RTMP/SRT -> ladder), the
+ * WebRTC core (WHEP/WHIP), test taps, media control commands and metrics. app.c owns one.
+ * Main thread only. */
+#pragma once
+#include "config.h"
+#include "control.h"
+#include "http.h"
+#include "metrics.h"
+#include "rooms.h"
+
+#include <jansson.h>
+
+typedef struct lc_app_media lc_app_media;
+
+/* Tells the owner about a room's media state ("publish.start", "publish.lost",
+ * "publish.resumed", "publish.end"; data borrowed). */
+typedef void (*lc_app_media_event_fn)(const char *room, const char *event, const json_t *data, gpointer user);
+
+/* Binds the RTMP/SRT/WebRTC ports from cfg. NULL + *err_msg when one cannot be opened. */
+lc_app_media *lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics,
+                               lc_app_media_event_fn on_event, gpointer user, char **err_msg);
+/* Stops publishers and viewers, frees everything. NULL is fine. */
+void lc_app_media_free(lc_app_media *m);
+/* The WHEP/WHIP hooks for lc_http_options.rtc / rtc_user (NULL when WebRTC is disabled). */
+const lc_http_rtc_ops *lc_app_media_http_ops(lc_app_media *m);
+/* Registers media.status, media.tap, media.untap, media.keyframe on the control socket. */
+void lc_app_media_register(lc_app_media *m, lc_control *ctl);
+/* A room has ended: its publisher is disconnected and its media closed. */
+void lc_app_media_room_ended(lc_app_media *m, const char *room);
+/* Media fields for status / healthz (transfer full). */
+json_t *lc_app_media_status(lc_app_media *m);

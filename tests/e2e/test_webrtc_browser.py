@@ -1,0 +1,104 @@
+"""Headless Chromium against the real livecartd, inside a private network namespace (meson runs
+this file under `unshare -n`; see tests/e2e/meson.build): WHEP playback of a room fed over RTMP,
+WHIP publishing of Chromium's fake camera watched by a second page, and NACK recovery under 5%
+packet loss injected with nftables in the namespace."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import lc  # noqa: E402
+from conftest import media_env  # noqa: E402
+from medialib import create_room, ffmpeg_rtmp, renditions, wait_for  # noqa: E402
+
+KEY = "browser-key-0001"
+ARTIFACTS = os.environ.get("LC_ARTIFACTS", os.path.join(os.environ.get("LC_BUILDDIR", "/tmp"), "e2e-artifacts"))
+
+
+def isolated():
+    """True inside a namespace whose only interface is lo (nothing can leave the machine)."""
+    return sorted(os.listdir("/sys/class/net")) == ["lo"]
+
+
+pytestmark = pytest.mark.skipif(not isolated(), reason="run under `unshare -n` (meson test does)")
+
+
+@pytest.fixture
+def server():
+    s = lc.Server(extra=["log.level=info"])
+    s.env.update(media_env())
+    s.start()
+    yield s
+    rc = s.stop()
+    log = s.log_text()
+    s.close()
+    assert rc == 0, f"livecartd exited with {rc}:\n" + log[-4000:]
+
+
+def chromium(mode, server, room, seconds=6, **kw):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    cmd = ["node", os.path.join(HERE, "webrtc_case.mjs"), mode, "--base", f"http://127.0.0.1:{server.http_port}",
+           "--room", room, "--seconds", str(seconds)]
+    for k, v in kw.items():
+        cmd += [f"--{k}", str(v)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, cwd=HERE)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"chromium case printed nothing: rc={p.returncode}\n{p.stderr[-3000:]}"
+    return json.loads(lines[-1])
+
+
+def test_chromium_plays_room_over_whep(server):
+    create_room(server, "b1", KEY)
+    pub = ffmpeg_rtmp(server, "b1", KEY, seconds=40, size="1280x720")
+    try:
+        wait_for(lambda: all(n in renditions(server, "b1") for n in ("720p", "opus")), timeout=30, what="ladder")
+        res = chromium("whep", server, "b1", seconds=6, shot=os.path.join(ARTIFACTS, "whep-chromium.png"))
+        assert "error" not in res, res
+        assert res["dtlsState"] == "connected"
+        assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res  # still growing at the end
+        assert res["framesDecoded"] >= 100, res
+        heights = {r["height"] for r in renditions(server, "b1").values() if r["kind"] == "video"}
+        assert res["frameHeight"] in heights, (res, heights)
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def test_chromium_whip_publisher_watched_over_whep(server):
+    create_room(server, "b2", KEY)
+    res = chromium("whip", server, "b2", seconds=6, key=KEY)
+    assert "error" not in res, res
+    assert res["framesDecoded"] >= 60, res
+    assert (res["frameWidth"], res["frameHeight"]) == (640, 360), res
+
+
+def test_nack_recovery_under_5_percent_loss(server):
+    create_room(server, "b3", KEY)
+    pub = ffmpeg_rtmp(server, "b3", KEY, seconds=40, size="640x360", bframes=0)
+    rule = None
+    try:
+        wait_for(lambda: "360p" in renditions(server, "b3"), timeout=30, what="ladder")
+        # 5% of the server's media datagrams are lost on the way to the browser.
+        nft = f"""table inet lcloss {{
+  chain out {{ type filter hook output priority 0; udp sport {server.rtc_port} numgen random mod 100 < 5 drop; }}
+}}"""
+        subprocess.run(["nft", "-f", "-"], input=nft, text=True, check=True)
+        rule = True
+        res = chromium("whep", server, "b3", seconds=8)
+        assert "error" not in res, res
+        assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
+        assert res["nackCount"] > 0, res
+        # NACKs recover the losses: few frames are dropped and the picture keeps going.
+        assert res["framesDropped"] <= 0.05 * res["framesDecoded"], res
+        metrics = server.request("GET", "/metrics")[2].decode()
+        rtx = [l for l in metrics.splitlines() if l.startswith("livecart_rtc_retransmissions_total")]
+        assert rtx and float(rtx[0].split()[-1]) > 0, rtx
+    finally:
+        if rule:
+            subprocess.run(["nft", "delete", "table", "inet", "lcloss"], check=False)
+        pub.kill()
+        pub.wait()

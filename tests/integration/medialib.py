@@ -1,0 +1,141 @@
+"""Media helpers for the integration tests: real publishers (ffmpeg, GStreamer) and real
+receivers (GStreamer decoding a tap's RTP, the webrtcbin WHEP client). Debian's python3."""
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def create_room(server, room, key):
+    r = server.call("room.create", {"id": room, "title": room, "stream_key": key})
+    assert "error" not in r, r
+    return r
+
+
+def ffmpeg_rtmp(server, room, key, seconds=10, size="1280x720", fps=30, bframes=None, extra=(), url=None):
+    """ffmpeg publishing testsrc2 + a tone as H.264 (High, B-frames by default) + AAC over RTMP."""
+    url = url or f"rtmp://127.0.0.1:{server.rtmp_port}/live/{room}?key={key}"
+    v = ["-c:v", "libx264", "-preset", "veryfast", "-g", str(fps * 2), "-pix_fmt", "yuv420p"]
+    if bframes is not None:
+        v += ["-bf", str(bframes)]
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+           "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+           "-t", str(seconds), *v, "-c:a", "aac", "-b:a", "96k", *extra, "-f", "flv", url]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def ffmpeg_srt(server, room, key, seconds=10, size="1280x720", fps=30):
+    streamid = f"#!::r={room},k={key}"
+    url = f"srt://127.0.0.1:{server.srt_port}?streamid={streamid}&latency=120000"
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+           "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+           "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+           "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-g", str(fps * 2), "-bf", "0",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "96k", "-f", "mpegts", url]
+    return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def gst_rtmp(server, room, key, element="rtmpsink", seconds=6, size=(1280, 720), fps=30):
+    """GStreamer publishing: rtmpsink (librtmp, the client family of OBS) or rtmp2sink."""
+    n = seconds * fps
+    url = f"rtmp://127.0.0.1:{server.rtmp_port}/live/{room}?key={key}"
+    prop = f"location=\"{url} live=1\"" if element == "rtmpsink" else f"location=\"{url}\""
+    pipeline = (f"videotestsrc num-buffers={n} is-live=true pattern=ball ! video/x-raw,width={size[0]},height={size[1]},"
+                f"framerate={fps}/1 ! x264enc tune=zerolatency speed-preset=veryfast key-int-max={fps * 2} ! "
+                f"h264parse ! queue ! mux. audiotestsrc is-live=true num-buffers={seconds * 47} ! "
+                f"audio/x-raw,rate=48000,channels=2 ! avenc_aac ! aacparse ! queue ! mux. "
+                f"flvmux name=mux streamable=true ! {element} {prop}")
+    return subprocess.Popen(["sh", "-c", "exec gst-launch-1.0 -q -e " + pipeline],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(pred, timeout=20, step=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def media_status(server, room):
+    r = server.call("media.status", {"room": room})
+    return r.get("result") if "result" in r else None
+
+
+def renditions(server, room):
+    st = media_status(server, room)
+    return {x["name"]: x for x in st["renditions"]} if st else {}
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def decode_tap(server, room, rung, seconds, video=True):
+    """Taps a rendition to a local UDP port and decodes it with GStreamer for `seconds`.
+    Returns {"frames", "width", "height"} (video) or {"buffers", "samples"} (audio)."""
+    port = free_udp_port()
+    script = os.path.join(HERE, "rtp_decode.py")
+    proc = subprocess.Popen(["/usr/bin/python3", script, "--port", str(port), "--seconds", str(seconds),
+                             "--kind", "video" if video else "audio"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # the receiver is listening
+    r = server.call("media.tap", {"room": room, "rung": rung, "port": port})
+    assert "error" not in r, r
+    out, err = proc.communicate(timeout=seconds + 30)
+    server.call("media.untap", {"room": room, "rung": rung})
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+class RawTap:
+    """Receives a tap's plain RTP with a socket: SSRC, seq and timestamps as sent."""
+
+    def __init__(self, server, room, rung):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.packets = []  # (arrival, ssrc, seq, ts, marker)
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        r = server.call("media.tap", {"room": room, "rung": rung, "port": self.sock.getsockname()[1]})
+        assert "error" not in r, r
+
+    def _run(self):
+        while not self.stop_flag:
+            try:
+                data = self.sock.recv(2048)
+            except socket.timeout:
+                continue
+            if len(data) >= 12:
+                b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
+                self.packets.append((time.monotonic(), ssrc, seq, ts, bool(b1 & 0x80)))
+
+    def close(self):
+        self.stop_flag = True
+        self.thread.join()
+        self.sock.close()
+
+
+def whep_client(server, room, seconds=6, extra=()):
+    """Runs tests/integration/whep_client.py (GStreamer webrtcbin) and returns its JSON result."""
+    url = f"http://127.0.0.1:{server.http_port}/whep/{room}"
+    p = subprocess.run(["/usr/bin/python3", os.path.join(HERE, "whep_client.py"), "--url", url,
+                        "--seconds", str(seconds), *extra],
+                       capture_output=True, text=True, timeout=seconds + 60)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"whep client printed nothing: rc={p.returncode} stderr={p.stderr[-2000:]}"
+    return json.loads(lines[-1])

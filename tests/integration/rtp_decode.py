@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""Decodes plain RTP arriving on a local UDP port with GStreamer and prints what it saw as JSON:
+video (H.264, PT 96): {"frames", "width", "height"}; audio (Opus, PT 111): {"buffers", "samples"}.
+Used by the integration tests on the server's test taps (media.tap)."""
+import argparse
+import json
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import GLib, Gst  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--kind", choices=["video", "audio"], default="video")
+    a = ap.parse_args()
+    Gst.init(None)
+    if a.kind == "video":
+        desc = (f"udpsrc address=127.0.0.1 port={a.port} buffer-size=4194304 caps=\"application/x-rtp,media=video,"
+                "clock-rate=90000,encoding-name=H264,payload=96\" ! rtpjitterbuffer latency=200 ! "
+                "rtph264depay ! h264parse ! avdec_h264 ! fakesink name=sink sync=false signal-handoffs=true")
+    else:
+        desc = (f"udpsrc address=127.0.0.1 port={a.port} caps=\"application/x-rtp,media=audio,clock-rate=48000,"
+                "encoding-name=OPUS,payload=111\" ! rtpjitterbuffer latency=200 ! rtpopusdepay ! opusdec ! "
+                "fakesink name=sink sync=false signal-handoffs=true")
+    pipe = Gst.parse_launch(desc)
+    res = {"frames": 0, "width": 0, "height": 0} if a.kind == "video" else {"buffers": 0, "samples": 0}
+
+    def on_handoff(sink, buf, pad):
+        if a.kind == "video":
+            res["frames"] += 1
+            if not res["width"]:
+                s = pad.get_current_caps().get_structure(0)
+                res["width"], res["height"] = s.get_value("width"), s.get_value("height")
+        else:
+            res["buffers"] += 1
+            res["samples"] += buf.get_size() // 4  # S16 stereo
+
+    pipe.get_by_name("sink").connect("handoff", on_handoff)
+    loop = GLib.MainLoop()
+    bus = pipe.get_bus()
+    bus.add_signal_watch()
+
+    def on_error(_, msg):
+        err, dbg = msg.parse_error()
+        res["error"] = err.message
+        loop.quit()
+
+    bus.connect("message::error", on_error)
+    pipe.set_state(Gst.State.PLAYING)
+    GLib.timeout_add(int(a.seconds * 1000), loop.quit)
+    loop.run()
+    pipe.set_state(Gst.State.NULL)
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""Ingest and transcode through the real daemon: real publishers (ffmpeg, GStreamer rtmpsink
+and rtmp2sink, ffmpeg over SRT) into livecartd, the ladder's rungs decoded by GStreamer from
+the test tap, and viewers over WHEP with GStreamer webrtcbin."""
+import os
+import socket
+import time
+
+import pytest
+
+from medialib import (RawTap, create_room, decode_tap, ffmpeg_rtmp, ffmpeg_srt, gst_rtmp, renditions, wait_for,
+                      whep_client)
+
+KEY = "k3y-for-tests-0001"
+USES_MEDIA = True  # conftest: livecartd loads GStreamer
+
+
+def live_renditions(server, room, names, timeout=30):
+    return wait_for(lambda: (lambda r: r if all(n in r and r[n]["packets"] > 0 for n in names) else None)(
+        renditions(server, room)), timeout=timeout, what=f"renditions {names} of {room}")
+
+
+def test_rtmp_ladder_every_rung_decodes(server):
+    """720p30 High with B-frames + AAC: 720p/480p/360p rungs (1080p skipped), >= 90% of frames,
+    Opus decodes; no passthrough rung because the source has B-frames."""
+    create_room(server, "r1", KEY)
+    pub = ffmpeg_rtmp(server, "r1", KEY, seconds=16)
+    try:
+        rends = live_renditions(server, "r1", ["720p", "480p", "360p", "opus"])
+        assert "1080p" not in rends
+        assert "source" not in rends
+        sizes = {"720p": (1280, 720), "480p": (854, 480), "360p": (640, 360)}
+        for rung, (w, h) in sizes.items():
+            got = decode_tap(server, "r1", rung, seconds=3)
+            assert (got["width"], got["height"]) == (w, h), (rung, got)
+            # 3 s at 30 fps; the first GOP may be partial: the tap asks for a keyframe.
+            assert got["frames"] >= 0.9 * 3 * 30 - 15, (rung, got)
+        audio = decode_tap(server, "r1", "opus", seconds=3, video=False)
+        assert audio["samples"] >= 0.9 * 3 * 48000 - 48000 * 0.5, audio
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def test_passthrough_rung_without_bframes(server):
+    create_room(server, "pt", KEY)
+    pub = ffmpeg_rtmp(server, "pt", KEY, seconds=10, size="640x360", bframes=0, extra=["-tune", "zerolatency"])
+    try:
+        rends = live_renditions(server, "pt", ["source", "360p"])
+        assert rends["source"]["width"] in (0, 640)
+        got = decode_tap(server, "pt", "source", seconds=3)
+        assert (got["width"], got["height"]) == (640, 360)
+        assert got["frames"] >= 60
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+@pytest.mark.parametrize("element", ["rtmpsink", "rtmp2sink"])
+def test_gstreamer_publishers(server, element):
+    create_room(server, "g1", KEY)
+    pub = gst_rtmp(server, "g1", KEY, element=element, seconds=8, size=(640, 360))
+    try:
+        live_renditions(server, "g1", ["360p", "opus"])
+        got = decode_tap(server, "g1", "360p", seconds=3)
+        assert got["frames"] >= 60 and got["height"] == 360
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def test_srt_publisher(server):
+    create_room(server, "s1", KEY)
+    pub = ffmpeg_srt(server, "s1", KEY, seconds=10, size="640x360")
+    try:
+        live_renditions(server, "s1", ["360p", "opus"])
+        got = decode_tap(server, "s1", "360p", seconds=3)
+        assert got["frames"] >= 60 and got["height"] == 360
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def test_wrong_key_and_second_publisher_refused(server):
+    create_room(server, "r2", KEY)
+    bad = ffmpeg_rtmp(server, "r2", "wrong-key", seconds=5, size="320x240")
+    assert bad.wait(timeout=30) != 0
+    assert renditions(server, "r2") == {} or not any(r["packets"] for r in renditions(server, "r2").values())
+    first = ffmpeg_rtmp(server, "r2", KEY, seconds=12, size="320x240")
+    try:
+        live_renditions(server, "r2", ["opus"])
+        second = ffmpeg_rtmp(server, "r2", KEY, seconds=5, size="320x240")
+        assert second.wait(timeout=30) != 0
+        assert first.poll() is None  # the first one is still publishing
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_reconnect_within_grace_keeps_ssrc_and_timestamps(server):
+    create_room(server, "gr", KEY)
+    pub = ffmpeg_rtmp(server, "gr", KEY, seconds=4, size="640x360", bframes=0)
+    live_renditions(server, "gr", ["360p"])
+    tap = RawTap(server, "gr", "360p")
+    try:
+        pub.wait(timeout=30)
+        time.sleep(1.0)
+        pub2 = ffmpeg_rtmp(server, "gr", KEY, seconds=4, size="640x360", bframes=0)
+        pub2.wait(timeout=30)
+        time.sleep(0.5)
+    finally:
+        tap.close()
+    pk = tap.packets
+    assert len(pk) > 100
+    assert len({p[1] for p in pk}) == 1, "one SSRC across the reconnect"
+    # sequence numbers continue (no jump back), timestamps keep increasing across the gap
+    gaps = [(b[0] - a[0], a, b) for a, b in zip(pk, pk[1:])]
+    pause = max(gaps)
+    assert pause[0] > 0.8, "the tap saw the publisher's pause"
+    a, b = pause[1], pause[2]
+    assert (b[2] - a[2]) & 0xFFFF == 1, f"seq continues: {a[2]} -> {b[2]}"
+    dts = (b[3] - a[3]) & 0xFFFFFFFF
+    assert 0 < dts < 90000 * 30, f"timestamp moves forward over the pause: {a[3]} -> {b[3]}"
+
+
+def test_two_rooms_at_once(server):
+    create_room(server, "ra", KEY)
+    create_room(server, "rb", KEY)
+    pa = ffmpeg_rtmp(server, "ra", KEY, seconds=10, size="640x360")
+    pb = ffmpeg_srt(server, "rb", KEY, seconds=10, size="640x360")
+    try:
+        live_renditions(server, "ra", ["360p", "opus"])
+        live_renditions(server, "rb", ["360p", "opus"])
+        ga = decode_tap(server, "ra", "360p", seconds=2)
+        gb = decode_tap(server, "rb", "360p", seconds=2)
+        assert ga["frames"] >= 40 and gb["frames"] >= 40
+    finally:
+        for p in (pa, pb):
+            p.kill()
+            p.wait()
+
+
+def test_malformed_rtmp_closes_only_that_connection(server):
+    create_room(server, "ok", KEY)
+    pub = ffmpeg_rtmp(server, "ok", KEY, seconds=10, size="320x240")
+    try:
+        live_renditions(server, "ok", ["opus"])
+        before = renditions(server, "ok")["opus"]["packets"]
+        for payload in (os.urandom(5000), b"\x03" + os.urandom(1536) + os.urandom(1536) + b"\x02\x00\x00\x00\x00\x00\x04\x01\x00\x00\x00\x00\x7f\xff\xff\xff"):
+            with socket.create_connection(("127.0.0.1", server.rtmp_port), timeout=5) as s:
+                try:
+                    s.sendall(payload)
+                    s.settimeout(5)
+                    while s.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        status, _, _ = server.request("GET", "/healthz")
+        assert status == 200
+        time.sleep(1)
+        assert renditions(server, "ok")["opus"]["packets"] > before
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def test_whep_webrtcbin_viewer(server):
+    """A real WebRTC stack (webrtcbin) plays the room over WHEP: >= 90% of frames decode,
+    audio arrives, and DELETE ends the session."""
+    create_room(server, "w1", KEY)
+    pub = ffmpeg_rtmp(server, "w1", KEY, seconds=20, size="640x360", bframes=0)
+    try:
+        live_renditions(server, "w1", ["360p", "opus"])
+        res = whep_client(server, "w1", seconds=6)
+        assert res["status"] == 201, res
+        assert res["frames"] >= 0.9 * 30 * 6 - 30, res
+        assert res["audio_buffers"] > 100, res
+        assert res.get("deleted") == 200, res
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+def test_whep_errors(server):
+    status, _, body = server.request("POST", "/whep/nosuch", body=b"v=0\r\n", headers={"Content-Type": "application/sdp"})
+    assert status == 404 and b"not_found" in body
+    create_room(server, "e1", KEY)
+    status, _, body = server.request("POST", "/whep/e1", body=b"garbage", headers={"Content-Type": "application/sdp"})
+    assert status in (400, 404), body
+    status, _, body = server.request("POST", "/whep/e1", body=b"v=0", headers={"Content-Type": "text/plain"})
+    assert status == 415
+    status, h, _ = server.request("OPTIONS", "/whep/e1")
+    assert status == 204 and "Location" in h.get("Access-Control-Expose-Headers", "")
+    status, _, _ = server.request("DELETE", "/whep/e1/doesnotexist")
+    assert status == 404
+    status, _, _ = server.request("PATCH", "/whep/e1/doesnotexist", body=b"x", headers={"Content-Type": "application/trickle-ice-sdpfrag"})
+    assert status == 405
+    status, h, _ = server.request("POST", "/whip/e1", body=b"v=0", headers={"Content-Type": "application/sdp"})
+    assert status == 401
+    status, h, _ = server.request("POST", "/whip/e1", body=b"v=0", headers={"Content-Type": "application/sdp",
+                                                                          "Authorization": "Bearer wrong"})
+    assert status == 401

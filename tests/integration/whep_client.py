@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""A WHEP viewer built on GStreamer webrtcbin (a real WebRTC stack: libnice ICE, DTLS, SRTP,
+jitter buffer, depayloaders, libav decoders), for the integration tests and by hand:
+
+    /usr/bin/python3 tests/integration/whep_client.py --url http://127.0.0.1:8080/whep/demo --seconds 5
+
+It POSTs its offer, plays what arrives, counts decoded video frames and audio buffers, and prints
+one JSON object: {"status", "frames", "width", "height", "audio_buffers", "first_frame_ms",
+"connect_ms", "location", "error"?}. Then it DELETEs its session.
+
+libnice skips loopback interfaces when gathering (see docs/webrtc.md): the client adds 127.0.0.1
+to the agent itself before gathering, so it works on a host (or namespace) with only `lo`.
+"""
+import argparse
+import json
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstWebRTC", "1.0")
+gi.require_version("GstSdp", "1.0")
+gi.require_version("Nice", "0.1")
+from gi.repository import GLib, Gst, GstSdp, GstWebRTC, Nice  # noqa: E402
+
+
+class WhepClient:
+    def __init__(self, url, video=True, audio=True, bearer=None):
+        self.url = url
+        self.bearer = bearer
+        self.result = {"status": None, "frames": 0, "width": 0, "height": 0, "audio_buffers": 0,
+                       "first_frame_ms": None, "connect_ms": None, "location": None}
+        self.lock = threading.Lock()
+        self.t0 = None
+        self.loop = GLib.MainLoop()
+        self.pipe = Gst.Pipeline.new("whep")
+        self.webrtc = Gst.ElementFactory.make("webrtcbin", "webrtc")
+        self.webrtc.set_property("bundle-policy", GstWebRTC.WebRTCBundlePolicy.MAX_BUNDLE)
+        self.webrtc.set_property("latency", 100)
+        self.pipe.add(self.webrtc)
+        # Keep the ICE object referenced for the client's life: PyGObject drops one reference
+        # too many on the "ice-agent" property's object when its wrapper is collected.
+        self.ice = self.webrtc.get_property("ice-agent")
+        agent = self.ice.get_property("agent")
+        addr = Nice.Address.new()
+        addr.set_from_string("127.0.0.1")
+        agent.add_local_address(addr)
+        if video:
+            caps = Gst.Caps.from_string("application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,"
+                                        "payload=102,packetization-mode=(string)1,"
+                                        "profile-level-id=(string)42e01f,level-asymmetry-allowed=(string)1")
+            self.webrtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, caps)
+        if audio:
+            caps = Gst.Caps.from_string("application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,"
+                                        "payload=111,encoding-params=(string)2")
+            self.webrtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY, caps)
+        self.webrtc.connect("pad-added", self.on_pad)
+        self.webrtc.connect("notify::ice-gathering-state", self.on_gathering)
+        self.webrtc.connect("notify::ice-connection-state", self.on_ice)
+        bus = self.pipe.get_bus()
+        bus.add_signal_watch()
+        bus.connect("message::error", self.on_error)
+
+    # -- signaling --
+    def start(self):
+        self.pipe.set_state(Gst.State.PLAYING)
+        promise = Gst.Promise.new_with_change_func(self.on_offer, None)
+        self.webrtc.emit("create-offer", None, promise)
+
+    def on_offer(self, promise, _):
+        reply = promise.get_reply()
+        offer = reply.get_value("offer")
+        self.webrtc.emit("set-local-description", offer, Gst.Promise.new())
+
+    def on_gathering(self, *_):
+        state = self.webrtc.get_property("ice-gathering-state")
+        if state == GstWebRTC.WebRTCICEGatheringState.COMPLETE and self.t0 is None:
+            GLib.idle_add(self.post_offer)
+
+    def post_offer(self):
+        sdp = self.webrtc.get_property("local-description").sdp.as_text()
+        self.t0 = time.monotonic()
+        headers = {"Content-Type": "application/sdp"}
+        if self.bearer:
+            headers["Authorization"] = "Bearer " + self.bearer
+        req = urllib.request.Request(self.url, data=sdp.encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                self.result["status"] = resp.status
+                loc = resp.headers.get("Location")
+                self.result["location"] = urllib.parse.urljoin(self.url, loc) if loc else None
+                answer_text = resp.read().decode()
+        except urllib.error.HTTPError as e:
+            self.result["status"] = e.code
+            self.result["error"] = e.read().decode(errors="replace")
+            self.loop.quit()
+            return False
+        except Exception as e:  # connection refused, timeout
+            self.result["error"] = repr(e)
+            self.loop.quit()
+            return False
+        _, msg = GstSdp.SDPMessage.new_from_text(answer_text)
+        answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
+        self.webrtc.emit("set-remote-description", answer, Gst.Promise.new())
+        return False
+
+    def on_ice(self, *_):
+        state = self.webrtc.get_property("ice-connection-state")
+        if state in (GstWebRTC.WebRTCICEConnectionState.CONNECTED, GstWebRTC.WebRTCICEConnectionState.COMPLETED):
+            with self.lock:
+                if self.result["connect_ms"] is None and self.t0:
+                    self.result["connect_ms"] = round((time.monotonic() - self.t0) * 1000, 1)
+
+    # -- media --
+    def on_pad(self, _, pad):
+        if pad.direction != Gst.PadDirection.SRC:
+            return
+        caps = pad.get_current_caps() or pad.query_caps(None)
+        media = caps.get_structure(0).get_string("media")
+        if media == "video":
+            desc = ("rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! "
+                    "fakesink name=vsink sync=false signal-handoffs=true")
+        else:
+            desc = "rtpopusdepay ! opusdec ! audioconvert ! fakesink name=asink sync=false signal-handoffs=true"
+        bin_ = Gst.parse_bin_from_description(desc, True)
+        self.pipe.add(bin_)
+        bin_.sync_state_with_parent()
+        pad.link(bin_.get_static_pad("sink"))
+        sink = bin_.get_by_name("vsink" if media == "video" else "asink")
+        sink.connect("handoff", self.on_video if media == "video" else self.on_audio)
+
+    def on_video(self, sink, buf, pad):
+        with self.lock:
+            if self.result["frames"] == 0 and self.t0:
+                self.result["first_frame_ms"] = round((time.monotonic() - self.t0) * 1000, 1)
+            self.result["frames"] += 1
+            if not self.result["width"]:
+                s = pad.get_current_caps().get_structure(0)
+                self.result["width"] = s.get_value("width")
+                self.result["height"] = s.get_value("height")
+
+    def on_audio(self, sink, buf, pad):
+        with self.lock:
+            self.result["audio_buffers"] += 1
+
+    def on_error(self, _, msg):
+        err, dbg = msg.parse_error()
+        self.result.setdefault("error", f"{err.message} ({dbg})")
+        self.loop.quit()
+
+    def delete(self):
+        loc = self.result.get("location")
+        if not loc:
+            return
+        try:
+            with urllib.request.urlopen(urllib.request.Request(loc, method="DELETE"), timeout=5) as r:
+                self.result["deleted"] = r.status
+        except urllib.error.HTTPError as e:
+            self.result["deleted"] = e.code
+        except Exception as e:
+            self.result["deleted"] = repr(e)
+
+    def run(self, seconds):
+        self.start()
+        GLib.timeout_add(int(seconds * 1000), self.loop.quit)
+        self.loop.run()
+        self.pipe.set_state(Gst.State.NULL)
+        self.delete()
+        return self.result
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", required=True, help="http://HOST:PORT/whep/ROOM")
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--no-audio", action="store_true")
+    ap.add_argument("--no-video", action="store_true")
+    ap.add_argument("--bearer")
+    a = ap.parse_args()
+    Gst.init(None)
+    res = WhepClient(a.url, video=not a.no_video, audio=not a.no_audio, bearer=a.bearer).run(a.seconds)
+    print(json.dumps(res))
+    return 0 if res.get("status") == 201 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

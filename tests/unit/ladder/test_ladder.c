@@ -1,0 +1,792 @@
+/* lc_ladder with real GStreamer: H.264 (+/- B-frames) and AAC made by a helper pipeline are pushed
+ * through the ES front-end (and an MPEG-TS through the TS front-end) at real-time pace; the test
+ * subscribes to every rendition and checks: rungs above the source are skipped, each rung's RTP
+ * decodes to frames of its size, Opus arrives, a keyframe request yields a keyframe at once, the
+ * "source" rung exists only without B-frames, and create/free cycles leak nothing (ASan build). */
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <string.h>
+
+#include "errors.h"
+#include "ladder.h"
+#include "media.h"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Source material */
+
+typedef struct {
+  GBytes *data;
+  int64_t dts_ms;
+  int32_t cts_ms;
+  bool key;
+} es_au;
+
+typedef struct {
+  GArray *video; /* es_au */
+  GArray *audio; /* es_au (pts in dts_ms) */
+  GBytes *avcc, *asc;
+  GPtrArray *ts; /* GBytes chunks of an MPEG-TS */
+} material;
+
+static void
+au_clear(gpointer p)
+{
+  g_bytes_unref(((es_au *)p)->data);
+}
+
+static void
+material_free(material *m)
+{
+  if (m->video)
+    g_array_unref(m->video);
+  if (m->audio)
+    g_array_unref(m->audio);
+  if (m->ts)
+    g_ptr_array_unref(m->ts);
+  if (m->avcc)
+    g_bytes_unref(m->avcc);
+  if (m->asc)
+    g_bytes_unref(m->asc);
+  g_free(m);
+}
+
+static GstElement *
+run_to_eos(const char *desc)
+{
+  GError *e = NULL;
+  GstElement *p = gst_parse_launch(desc, &e);
+  g_assert_no_error(e);
+  g_assert_cmpint(gst_element_set_state(p, GST_STATE_PLAYING), !=, GST_STATE_CHANGE_FAILURE);
+  GstBus *bus = gst_element_get_bus(p);
+  GstMessage *msg = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull(msg);
+  if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+    GError *err = NULL;
+    gst_message_parse_error(msg, &err, NULL);
+    g_error("helper pipeline failed: %s", err->message);
+  }
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  return p; /* PLAYING at EOS: appsinks hold the samples */
+}
+
+static GBytes *
+codec_data(GstSample *s)
+{
+  const GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(s), 0);
+  const GValue *v = gst_structure_get_value(st, "codec_data");
+  g_assert_nonnull(v);
+  GstBuffer *b = gst_value_get_buffer(v);
+  GstMapInfo mi;
+  g_assert_true(gst_buffer_map(b, &mi, GST_MAP_READ));
+  GBytes *out = g_bytes_new(mi.data, mi.size);
+  gst_buffer_unmap(b, &mi);
+  return out;
+}
+
+static GBytes *
+buffer_bytes(GstBuffer *b)
+{
+  GstMapInfo mi;
+  g_assert_true(gst_buffer_map(b, &mi, GST_MAP_READ));
+  GBytes *out = g_bytes_new(mi.data, mi.size);
+  gst_buffer_unmap(b, &mi);
+  return out;
+}
+
+/* H.264 AVCC access units (w x h, 30 fps, bframes) and raw AAC frames, `frames` video frames. */
+static material *
+make_es(int w, int h, int bframes, int frames)
+{
+  char *desc = g_strdup_printf(
+      "videotestsrc num-buffers=%d pattern=ball ! video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 "
+      "! x264enc speed-preset=superfast bframes=%d b-adapt=false key-int-max=30 bitrate=2000 "
+      "! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v sync=false "
+      "wait-on-eos=false "
+      "audiotestsrc num-buffers=%d samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! avenc_aac "
+      "! aacparse ! audio/mpeg,stream-format=raw ! appsink name=a sync=false wait-on-eos=false",
+      frames, w, h, bframes, frames * 44100 / 30 / 1024 + 1);
+  GstElement *p = run_to_eos(desc);
+  g_free(desc);
+  material *m = g_new0(material, 1);
+  m->video = g_array_new(FALSE, TRUE, sizeof(es_au));
+  g_array_set_clear_func(m->video, au_clear);
+  m->audio = g_array_new(FALSE, TRUE, sizeof(es_au));
+  g_array_set_clear_func(m->audio, au_clear);
+  GstElement *vs = gst_bin_get_by_name(GST_BIN(p), "v"), *as = gst_bin_get_by_name(GST_BIN(p), "a");
+  GstSample *s;
+  GstClockTime dts0 = GST_CLOCK_TIME_NONE;
+  while ((s = gst_app_sink_try_pull_sample(GST_APP_SINK(vs), 0))) {
+    GstBuffer *b = gst_sample_get_buffer(s);
+    if (!m->avcc)
+      m->avcc = codec_data(s);
+    GstClockTime dts = GST_BUFFER_DTS_IS_VALID(b) ? GST_BUFFER_DTS(b) : GST_BUFFER_PTS(b);
+    if (!GST_CLOCK_TIME_IS_VALID(dts0))
+      dts0 = dts;
+    es_au au = {.data = buffer_bytes(b),
+                .dts_ms = (int64_t)((dts - dts0) / GST_MSECOND),
+                .cts_ms = (int32_t)(((int64_t)GST_BUFFER_PTS(b) - (int64_t)dts) / (int64_t)GST_MSECOND),
+                .key = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT)};
+    g_array_append_val(m->video, au);
+    gst_sample_unref(s);
+  }
+  GstClockTime pts0 = GST_CLOCK_TIME_NONE;
+  while ((s = gst_app_sink_try_pull_sample(GST_APP_SINK(as), 0))) {
+    GstBuffer *b = gst_sample_get_buffer(s);
+    if (!m->asc)
+      m->asc = codec_data(s);
+    if (!GST_CLOCK_TIME_IS_VALID(pts0))
+      pts0 = GST_BUFFER_PTS(b);
+    es_au au = {
+        .data = buffer_bytes(b), .dts_ms = (int64_t)((GST_BUFFER_PTS(b) - pts0) / GST_MSECOND), .key = true};
+    g_array_append_val(m->audio, au);
+    gst_sample_unref(s);
+  }
+  gst_object_unref(vs);
+  gst_object_unref(as);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  g_assert_cmpuint(m->video->len, ==, (guint)frames);
+  g_assert_cmpuint(m->audio->len, >, 10);
+  return m;
+}
+
+static material *
+make_ts(int w, int h, int frames)
+{
+  char *desc = g_strdup_printf(
+      "videotestsrc num-buffers=%d pattern=smpte ! video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 "
+      "! x264enc speed-preset=superfast tune=zerolatency key-int-max=30 bitrate=1500 ! h264parse "
+      "! mpegtsmux name=mux alignment=7 ! appsink name=ts sync=false wait-on-eos=false "
+      "audiotestsrc num-buffers=%d samplesperbuffer=1024 ! audio/x-raw,rate=48000,channels=2 ! avenc_aac "
+      "! aacparse ! mux.",
+      frames, w, h, frames * 48000 / 30 / 1024 + 1);
+  GstElement *p = run_to_eos(desc);
+  g_free(desc);
+  material *m = g_new0(material, 1);
+  m->ts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  GstElement *ts = gst_bin_get_by_name(GST_BIN(p), "ts");
+  GstSample *s;
+  while ((s = gst_app_sink_try_pull_sample(GST_APP_SINK(ts), 0))) {
+    g_ptr_array_add(m->ts, buffer_bytes(gst_sample_get_buffer(s)));
+    gst_sample_unref(s);
+  }
+  gst_object_unref(ts);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  g_assert_cmpuint(m->ts->len, >, 10);
+  return m;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Collecting a rendition's packets */
+
+typedef struct {
+  lc_rendition *r;
+  unsigned id;
+  GMutex lock;
+  GPtrArray *pkts; /* lc_pkt (ref'd), from a keyframe on */
+  int64_t kf_request_us;
+  int64_t kf_after_request_us; /* produced_us of the first keyframe after the request */
+} collector;
+
+static void
+collect(lc_rendition *r, lc_pkt *pkt, gpointer user)
+{
+  collector *c = user;
+  g_mutex_lock(&c->lock);
+  g_ptr_array_add(c->pkts, lc_pkt_ref(pkt));
+  if (pkt->keyframe && c->kf_request_us && !c->kf_after_request_us && pkt->produced_us > c->kf_request_us)
+    c->kf_after_request_us = pkt->produced_us;
+  g_mutex_unlock(&c->lock);
+}
+
+typedef struct {
+  lc_media_room *room;
+  GHashTable *collectors; /* name -> collector */
+  int errors;
+} watch;
+
+static void
+collector_free(gpointer p)
+{
+  collector *c = p;
+  lc_rendition_unsubscribe(c->r, c->id);
+  lc_rendition_unref(c->r);
+  g_ptr_array_unref(c->pkts);
+  g_mutex_clear(&c->lock);
+  g_free(c);
+}
+
+static void
+watch_subscribe(watch *w, lc_rendition *r)
+{
+  if (!r)
+    return;
+  lc_rendition_info info;
+  lc_rendition_get_info(r, &info);
+  if (g_hash_table_contains(w->collectors, info.name))
+    return;
+  collector *c = g_new0(collector, 1);
+  g_mutex_init(&c->lock);
+  c->r = lc_rendition_ref(r);
+  GPtrArray *backlog = NULL;
+  c->pkts = g_ptr_array_new_with_free_func((GDestroyNotify)lc_pkt_unref);
+  /* Not under c->lock: the sink takes it while the producer holds the subscriber lock. Packets
+   * arriving before the backlog is inserted are appended after it, so the order holds. */
+  c->id = lc_rendition_subscribe_from_keyframe(r, collect, c, &backlog);
+  g_mutex_lock(&c->lock);
+  if (backlog) {
+    for (guint i = 0; i < backlog->len; i++)
+      g_ptr_array_insert(c->pkts, (gint)i, lc_pkt_ref(g_ptr_array_index(backlog, i)));
+    g_ptr_array_unref(backlog);
+  }
+  g_mutex_unlock(&c->lock);
+  g_hash_table_insert(w->collectors, g_strdup(info.name), c);
+}
+
+/* Subscribes to renditions as they appear in the room. */
+static void
+watch_poll(watch *w)
+{
+  for (unsigned i = 0; i < lc_media_room_n_video(w->room); i++)
+    watch_subscribe(w, lc_media_room_video(w->room, i));
+  watch_subscribe(w, lc_media_room_audio(w->room));
+}
+
+static collector *
+watch_get(watch *w, const char *name)
+{
+  return g_hash_table_lookup(w->collectors, name);
+}
+
+static unsigned
+n_pkts(collector *c)
+{
+  if (!c)
+    return 0;
+  g_mutex_lock(&c->lock);
+  unsigned n = c->pkts->len;
+  g_mutex_unlock(&c->lock);
+  return n;
+}
+
+static void
+on_ladder_error(lc_ladder *l, const char *message, gpointer user)
+{
+  watch *w = user;
+  g_test_message("ladder error: %s", message);
+  w->errors++;
+}
+
+static void
+spin(int ms)
+{
+  int64_t end = g_get_monotonic_time() + ms * 1000;
+  while (g_get_monotonic_time() < end) {
+    while (g_main_context_iteration(NULL, FALSE))
+      ;
+    g_usleep(5000);
+  }
+}
+
+/* Decodes collected RTP H.264 through rtph264depay ! avdec_h264; returns frames and the first frame size in
+ * *w, *h. */
+static int
+decode_rtp(collector *c, int *w, int *h)
+{
+  GError *e = NULL;
+  GstElement *p =
+      gst_parse_launch("appsrc name=src format=time "
+                       "caps=application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96 "
+                       "! rtph264depay ! video/x-h264,stream-format=avc ! h264parse ! avdec_h264 ! appsink "
+                       "name=sink sync=false",
+                       &e);
+  g_assert_no_error(e);
+  GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src"), *sink = gst_bin_get_by_name(GST_BIN(p), "sink");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  g_mutex_lock(&c->lock);
+  for (guint i = 0; i < c->pkts->len; i++) {
+    lc_pkt *pkt = g_ptr_array_index(c->pkts, i);
+    gst_app_src_push_buffer(GST_APP_SRC(src), gst_buffer_new_memdup(pkt->data, pkt->len));
+  }
+  g_mutex_unlock(&c->lock);
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  int frames = 0;
+  *w = *h = 0;
+  GstSample *s;
+  while ((s = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 10 * GST_SECOND))) {
+    if (frames++ == 0) {
+      const GstStructure *st = gst_caps_get_structure(gst_sample_get_caps(s), 0);
+      gst_structure_get_int(st, "width", w);
+      gst_structure_get_int(st, "height", h);
+    }
+    gst_sample_unref(s);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(src);
+  gst_object_unref(sink);
+  gst_object_unref(p);
+  return frames;
+}
+
+static void
+default_config(lc_ladder_config *cfg)
+{
+  memset(cfg, 0, sizeof(*cfg));
+  char *err = NULL;
+  g_assert_cmpint(
+      lc_ladder_parse_rungs("1080p:1920x1080:4500,720p:1280x720:2500,480p:854x480:1200,360p:640x360:600", cfg,
+                            &err),
+      ==, 0);
+  g_assert_null(err);
+  cfg->keyframe_interval_ms = 2000;
+  g_strlcpy(cfg->x264_preset, "ultrafast", sizeof(cfg->x264_preset));
+  cfg->audio_bitrate = 64000;
+  cfg->cache_ms = 3000;
+  cfg->keyframe_throttle_ms = 300;
+}
+
+/* Pushes material at real-time pace (30 fps); calls tick(ms since start) after each frame. */
+static void
+push_es(lc_ladder *l, material *m, watch *w, void (*tick)(watch *, int64_t, gpointer), gpointer user)
+{
+  g_assert_cmpint(
+      lc_ladder_push_video(l, g_bytes_get_data(((es_au *)m->video->data)->data, NULL), 10, 0, 0, true), ==,
+      LC_ESTATE); /* no config yet */
+  gsize n;
+  const uint8_t *d = g_bytes_get_data(m->avcc, &n);
+  g_assert_cmpint(lc_ladder_set_video_config(l, d, n), ==, 0);
+  g_assert_cmpint(lc_ladder_set_video_config(l, d, n), ==, 0); /* repeated: no-op */
+  d = g_bytes_get_data(m->asc, &n);
+  g_assert_cmpint(lc_ladder_set_audio_config(l, d, n), ==, 0);
+  int64_t t0 = g_get_monotonic_time();
+  guint ai = 0;
+  for (guint i = 0; i < m->video->len; i++) {
+    es_au *v = &g_array_index(m->video, es_au, i);
+    int64_t due = t0 + v->dts_ms * 1000;
+    int64_t now = g_get_monotonic_time();
+    if (due > now)
+      g_usleep((gulong)(due - now));
+    d = g_bytes_get_data(v->data, &n);
+    int rc = lc_ladder_push_video(l, d, n, 5000 + v->dts_ms, v->cts_ms, v->key);
+    g_assert_true(rc == 0 || rc == LC_ELIMIT);
+    for (; ai < m->audio->len && g_array_index(m->audio, es_au, ai).dts_ms <= v->dts_ms; ai++) {
+      es_au *a = &g_array_index(m->audio, es_au, ai);
+      d = g_bytes_get_data(a->data, &n);
+      rc = lc_ladder_push_audio(l, d, n, 5000 + a->dts_ms);
+      g_assert_true(rc == 0 || rc == LC_ELIMIT);
+    }
+    while (g_main_context_iteration(NULL, FALSE))
+      ;
+    watch_poll(w);
+    if (tick)
+      tick(w, (g_get_monotonic_time() - t0) / 1000, user);
+  }
+}
+
+static watch *
+watch_new(lc_media_room *room)
+{
+  watch *w = g_new0(watch, 1);
+  w->room = room;
+  w->collectors = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, collector_free);
+  return w;
+}
+
+static void
+watch_free(watch *w)
+{
+  g_hash_table_unref(w->collectors);
+  g_free(w);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+
+static void
+test_parse_rungs(void)
+{
+  lc_ladder_config cfg = {0};
+  char *err = NULL;
+  g_assert_cmpint(lc_ladder_parse_rungs(" 720p:1280x720:2500 , 360p:640x360:600 ", &cfg, &err), ==, 0);
+  g_assert_cmpuint(cfg.n_rungs, ==, 2);
+  g_assert_cmpstr(cfg.rungs[0].name, ==, "720p");
+  g_assert_cmpint(cfg.rungs[0].width, ==, 1280);
+  g_assert_cmpint(cfg.rungs[0].height, ==, 720);
+  g_assert_cmpint(cfg.rungs[0].bitrate_kbps, ==, 2500);
+  g_assert_cmpstr(cfg.rungs[1].name, ==, "360p");
+  const char *bad[] = {
+      "",
+      "720p",
+      "720p:1280x720",
+      "720p:1280x720:2500x",
+      "720p:1281x720:2500",
+      "720p:1280x720:10",
+      "720p:99999x720:2500",
+      "source:640x360:600",
+      "a b:640x360:600",
+      "x:640x360:600,x:640x360:600",
+      "verylongrungname12:640x360:600",
+      "a:16x16:50,b:16x16:50,c:16x16:50,d:16x16:50,e:16x16:50,f:16x16:50,g:16x16:50,h:16x16:50,i:16x16:50"};
+  for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+    lc_ladder_config c2 = {0};
+    g_assert_cmpint(lc_ladder_parse_rungs(bad[i], &c2, &err), ==, LC_EINVAL);
+    g_assert_nonnull(err);
+    g_test_message("%s -> %s", bad[i], err);
+    g_clear_pointer(&err, g_free);
+    g_assert_cmpuint(c2.n_rungs, ==, 0);
+  }
+}
+
+typedef struct {
+  int64_t first_720_ms;
+  bool requested;
+  bool forwarded;
+} kf_state;
+
+static void
+kf_tick(watch *w, int64_t ms, gpointer user)
+{
+  kf_state *k = user;
+  collector *c = watch_get(w, "720p");
+  if (!c || n_pkts(c) == 0)
+    return;
+  if (k->first_720_ms < 0)
+    k->first_720_ms = ms;
+  /* The natural keyframes are 2 s apart: ask ~0.9 s after the first. */
+  if (!k->requested && ms - k->first_720_ms >= 900) {
+    g_mutex_lock(&c->lock);
+    c->kf_request_us = g_get_monotonic_time();
+    g_mutex_unlock(&c->lock);
+    k->forwarded = lc_rendition_request_keyframe(c->r);
+    g_assert_false(lc_rendition_request_keyframe(c->r)); /* throttled */
+    k->requested = true;
+  }
+}
+
+static void
+test_es_bframes(void)
+{
+  material *m = make_es(1280, 720, 2, 75);
+  lc_media_hub *hub = lc_media_hub_new();
+  lc_media_room *room = lc_media_hub_open(hub, "room1");
+  watch *w = watch_new(room);
+  lc_ladder_config cfg;
+  default_config(&cfg);
+  cfg.passthrough = true;
+  char *err = NULL;
+  lc_ladder *l = lc_ladder_new("room1", room, LC_LADDER_INPUT_ES, &cfg, on_ladder_error, w, &err);
+  g_assert_null(err);
+  g_assert_nonnull(l);
+  kf_state k = {.first_720_ms = -1};
+  push_es(l, m, w, kf_tick, &k);
+  spin(700);
+  watch_poll(w);
+  g_assert_cmpint(w->errors, ==, 0);
+
+  lc_ladder_stats st;
+  lc_ladder_get_stats(l, &st);
+  g_test_message("in: video %" G_GUINT64_FORMAT " audio %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
+                 "; latency p50 %.1f ms p99 %.1f ms (%u)",
+                 st.video_in, st.audio_in, st.dropped_in, st.latency_p50_us / 1000.0,
+                 st.latency_p99_us / 1000.0, st.latency_samples);
+  g_assert_true(st.source_has_bframes);
+  g_assert_cmpint(st.source_width, ==, 1280);
+  g_assert_cmpint(st.source_height, ==, 720);
+  g_assert_cmpuint(st.video_in, ==, 75);
+  g_assert_cmpuint(st.latency_samples, >, 0);
+
+  /* 1080p skipped (the source is 720p), no passthrough with B-frames. */
+  g_assert_null(lc_media_room_find(room, "1080p"));
+  g_assert_null(lc_media_room_find(room, "source"));
+  g_assert_cmpuint(lc_media_room_n_video(room), ==, 3);
+  lc_rendition_info info;
+  lc_rendition_get_info(lc_media_room_video(room, 0), &info);
+  g_assert_cmpstr(info.name, ==, "720p");
+  g_assert_cmpuint(info.payload_type, ==, 96);
+  g_assert_cmpuint(info.clock_rate, ==, 90000);
+  g_assert_cmpstr(info.fmtp, ==, "packetization-mode=1;profile-level-id=42e01f;level-asymmetry-allowed=1");
+  g_assert_true(lc_media_room_is_live(room));
+
+  const struct {
+    const char *name;
+    int w, h;
+  } want[] = {{"720p", 1280, 720}, {"480p", 854, 480}, {"360p", 640, 360}};
+  for (unsigned i = 0; i < G_N_ELEMENTS(want); i++) {
+    collector *c = watch_get(w, want[i].name);
+    g_assert_nonnull(c);
+    g_assert_cmpuint(n_pkts(c), >, 20);
+    g_assert_true(((lc_pkt *)g_ptr_array_index(c->pkts, 0))->keyframe);
+    int dw, dh;
+    int frames = decode_rtp(c, &dw, &dh);
+    g_test_message("%s: %u packets, %d frames decoded at %dx%d", want[i].name, n_pkts(c), frames, dw, dh);
+    g_assert_cmpint(frames, >, 10);
+    g_assert_cmpint(dw, ==, want[i].w);
+    g_assert_cmpint(dh, ==, want[i].h);
+  }
+
+  /* Keyframe on request: well before the next natural one (2 s GOP). */
+  g_assert_true(k.requested);
+  g_assert_true(k.forwarded);
+  collector *c = watch_get(w, "720p");
+  g_assert_cmpint(c->kf_after_request_us, >, 0);
+  int64_t kf_delay = c->kf_after_request_us - c->kf_request_us;
+  g_test_message("keyframe %.1f ms after the request", kf_delay / 1000.0);
+  g_assert_cmpint(kf_delay, <, 400 * 1000);
+
+  collector *a = watch_get(w, "opus");
+  g_assert_nonnull(a);
+  g_assert_cmpuint(n_pkts(a), >, 50); /* 20 ms packets over 2.5 s */
+  lc_rendition_get_info(a->r, &info);
+  g_assert_cmpuint(info.kind, ==, LC_MEDIA_AUDIO);
+  g_assert_cmpuint(info.clock_rate, ==, 48000);
+  g_assert_cmpuint(info.payload_type, ==, 111);
+  g_assert_cmpint(info.channels, ==, 2);
+
+  lc_ladder_free(l);
+  g_assert_false(lc_media_room_is_live(room));
+  watch_free(w);
+  lc_media_hub_free(hub);
+  material_free(m);
+}
+
+static void
+test_es_passthrough(void)
+{
+  material *m = make_es(1280, 720, 0, 75);
+  lc_media_hub *hub = lc_media_hub_new();
+  lc_media_room *room = lc_media_hub_open(hub, "room2");
+  watch *w = watch_new(room);
+  lc_ladder_config cfg;
+  default_config(&cfg);
+  char *err = NULL;
+  g_assert_cmpint(lc_ladder_parse_rungs("360p:640x360:600", &cfg, &err), ==, 0);
+  cfg.passthrough = true;
+  lc_ladder *l = lc_ladder_new("room2", room, LC_LADDER_INPUT_ES, &cfg, on_ladder_error, w, &err);
+  g_assert_nonnull(l);
+  push_es(l, m, w, NULL, NULL);
+  spin(500);
+  watch_poll(w);
+  g_assert_cmpint(w->errors, ==, 0);
+  lc_ladder_stats st;
+  lc_ladder_get_stats(l, &st);
+  g_assert_false(st.source_has_bframes);
+  lc_rendition *src = lc_media_room_find(room, "source");
+  g_assert_nonnull(src);
+  lc_rendition_info info;
+  lc_rendition_get_info(src, &info);
+  g_assert_cmpint(info.width, ==, 1280);
+  g_assert_cmpint(info.height, ==, 720);
+  g_assert_cmpuint(info.payload_type, ==, 96);
+  g_assert_true(g_str_has_prefix(info.fmtp, "packetization-mode=1;profile-level-id=64")); /* High */
+  g_test_message("source fmtp %s, ~%d kbit/s", info.fmtp, info.bitrate_kbps);
+  g_assert_cmpint(info.bitrate_kbps, >, 0);
+  g_assert_false(lc_rendition_request_keyframe(src)); /* the publisher owns the source's GOP */
+  collector *c = watch_get(w, "source");
+  g_assert_nonnull(c);
+  int dw, dh;
+  int frames = decode_rtp(c, &dw, &dh);
+  g_test_message("source: %u packets, %d frames at %dx%d", n_pkts(c), frames, dw, dh);
+  g_assert_cmpint(frames, >, 10);
+  g_assert_cmpint(dw, ==, 1280);
+  g_assert_cmpint(dh, ==, 720);
+  g_assert_cmpuint(n_pkts(watch_get(w, "360p")), >, 10);
+
+  /* A second ladder on the same room (publisher reconnect) reuses the renditions: numbering goes on. */
+  uint16_t last_seq;
+  g_mutex_lock(&c->lock);
+  last_seq = ((lc_pkt *)g_ptr_array_index(c->pkts, c->pkts->len - 1))->seq;
+  guint before = c->pkts->len;
+  g_mutex_unlock(&c->lock);
+  lc_ladder_free(l);
+  l = lc_ladder_new("room2", room, LC_LADDER_INPUT_ES, &cfg, on_ladder_error, w, &err);
+  g_assert_nonnull(l);
+  push_es(l, m, w, NULL, NULL);
+  spin(300);
+  g_assert_true(lc_media_room_find(room, "source") == src);
+  g_mutex_lock(&c->lock);
+  g_assert_cmpuint(c->pkts->len, >, before);
+  g_assert_cmpuint(((lc_pkt *)g_ptr_array_index(c->pkts, before))->seq, ==, (uint16_t)(last_seq + 1));
+  g_mutex_unlock(&c->lock);
+  lc_ladder_free(l);
+  watch_free(w);
+  lc_media_hub_free(hub);
+  material_free(m);
+}
+
+static void
+test_ts_input(void)
+{
+  material *m = make_ts(640, 360, 60);
+  lc_media_hub *hub = lc_media_hub_new();
+  lc_media_room *room = lc_media_hub_open(hub, "room3");
+  watch *w = watch_new(room);
+  lc_ladder_config cfg;
+  default_config(&cfg);
+  cfg.passthrough = true;
+  char *err = NULL;
+  lc_ladder *l = lc_ladder_new("room3", room, LC_LADDER_INPUT_TS, &cfg, on_ladder_error, w, &err);
+  g_assert_nonnull(l);
+  g_assert_cmpint(lc_ladder_push_video(l, (const uint8_t *)"x", 1, 0, 0, true), ==, LC_ESTATE);
+  /* 2 s of TS, evenly paced; chunks cut at odd sizes to test any slicing. */
+  int64_t t0 = g_get_monotonic_time();
+  for (guint i = 0; i < m->ts->len; i++) {
+    gsize n;
+    const uint8_t *d = g_bytes_get_data(g_ptr_array_index(m->ts, i), &n);
+    for (gsize off = 0; off < n; off += 1000)
+      g_assert_cmpint(lc_ladder_push_ts(l, d + off, MIN(1000, n - off)), ==, 0);
+    int64_t due = t0 + (int64_t)(i + 1) * 2000000 / m->ts->len;
+    int64_t now = g_get_monotonic_time();
+    if (due > now)
+      g_usleep((gulong)(due - now));
+    while (g_main_context_iteration(NULL, FALSE))
+      ;
+    watch_poll(w);
+  }
+  spin(800);
+  watch_poll(w);
+  g_assert_cmpint(w->errors, ==, 0);
+  lc_ladder_stats st;
+  lc_ladder_get_stats(l, &st);
+  g_assert_cmpint(st.source_height, ==, 360);
+  g_assert_null(lc_media_room_find(room, "720p"));
+  g_assert_null(lc_media_room_find(room, "480p"));
+  collector *c = watch_get(w, "360p");
+  g_assert_nonnull(c);
+  int dw, dh;
+  int frames = decode_rtp(c, &dw, &dh);
+  g_test_message("TS 360p: %u packets, %d frames at %dx%d; opus %u packets; source %u", n_pkts(c), frames, dw,
+                 dh, n_pkts(watch_get(w, "opus")), n_pkts(watch_get(w, "source")));
+  g_assert_cmpint(frames, >, 10);
+  g_assert_cmpint(dw, ==, 640);
+  g_assert_cmpuint(n_pkts(watch_get(w, "opus")), >, 20);
+  g_assert_cmpuint(n_pkts(watch_get(w, "source")), >, 10); /* zerolatency source: no B-frames */
+  lc_ladder_free(l);
+  watch_free(w);
+  lc_media_hub_free(hub);
+  material_free(m);
+}
+
+static void
+free_from_error(lc_ladder *l, const char *message, gpointer user)
+{
+  g_test_message("error (expected): %s", message);
+  lc_ladder_free(l);
+  *(int *)user = 1;
+}
+
+static void
+test_error_and_bad_input(void)
+{
+  lc_media_hub *hub = lc_media_hub_new();
+  lc_media_room *room = lc_media_hub_open(hub, "room4");
+  lc_ladder_config cfg;
+  default_config(&cfg);
+  char *err = NULL;
+  lc_ladder_config bad = cfg;
+  bad.keyframe_interval_ms = 5000;
+  g_assert_null(lc_ladder_new("room4", room, LC_LADDER_INPUT_ES, &bad, NULL, NULL, &err));
+  g_assert_nonnull(err);
+  g_clear_pointer(&err, g_free);
+
+  int failed = 0;
+  lc_ladder *l = lc_ladder_new("room4", room, LC_LADDER_INPUT_ES, &cfg, free_from_error, &failed, &err);
+  g_assert_nonnull(l);
+  static const uint8_t bad_avcc[] = {2, 0x42, 0, 0x1f, 0xff, 0xe1, 0, 0};
+  g_assert_cmpint(lc_ladder_set_video_config(l, bad_avcc, sizeof(bad_avcc)), ==, LC_EINVAL);
+  g_assert_cmpint(lc_ladder_set_audio_config(l, (const uint8_t *)"\x00", 1), ==, LC_EINVAL);
+  /* A record that parses but carries a garbage SPS: the pipeline fails -> on_error, which frees. */
+  static const uint8_t junk_avcc[] = {1,    0x64, 0,    0x1f, 0xff, 0xe1, 0,    4,   0x67,
+                                      0xff, 0xff, 0xff, 1,    0,    2,    0x68, 0xff};
+  g_assert_cmpint(lc_ladder_set_video_config(l, junk_avcc, sizeof(junk_avcc)), ==, 0);
+  static const uint8_t junk_au[] = {0, 0, 0, 6, 0x65, 0xff, 0xff, 0xff, 0xff, 0xff};
+  g_assert_cmpint(lc_ladder_push_video(l, junk_au, 3, 0, 0, true), ==, LC_EINVAL); /* truncated */
+  /* And an AudioSpecificConfig with a reserved sampling-frequency index. */
+  static const uint8_t junk_asc[] = {0x17, 0x10};
+  g_assert_cmpint(lc_ladder_set_audio_config(l, junk_asc, sizeof(junk_asc)), ==, 0);
+  for (int i = 0; i < 30 && !failed; i++) {
+    lc_ladder_push_video(l, junk_au, sizeof(junk_au), i * 33, 0, true);
+    if (!failed)
+      lc_ladder_push_audio(l, junk_au, sizeof(junk_au), i * 33);
+    spin(20);
+  }
+  if (!failed) {
+    g_test_message("the decoder tolerated the junk (no error posted)");
+    lc_ladder_free(l);
+  }
+  lc_media_hub_free(hub);
+}
+
+/* Create/free cycles: leaks show up in the ASan build's exit report. */
+static void
+test_create_free_loop(void)
+{
+  material *m = make_es(640, 360, 0, 8);
+  lc_media_hub *hub = lc_media_hub_new();
+  lc_media_room *room = lc_media_hub_open(hub, "loop");
+  lc_ladder_config cfg;
+  default_config(&cfg);
+  cfg.passthrough = true;
+  for (int i = 0; i < 20; i++) {
+    char *err = NULL;
+    lc_ladder *l = lc_ladder_new("loop", room, i % 4 == 3 ? LC_LADDER_INPUT_TS : LC_LADDER_INPUT_ES, &cfg,
+                                 NULL, NULL, &err);
+    g_assert_nonnull(l);
+    if (i % 4 != 3 && i % 2 == 0) {
+      gsize n;
+      const uint8_t *d = g_bytes_get_data(m->avcc, &n);
+      lc_ladder_set_video_config(l, d, n);
+      d = g_bytes_get_data(m->asc, &n);
+      lc_ladder_set_audio_config(l, d, n);
+      for (guint j = 0; j < m->video->len; j++) {
+        es_au *v = &g_array_index(m->video, es_au, j);
+        d = g_bytes_get_data(v->data, &n);
+        lc_ladder_push_video(l, d, n, v->dts_ms, v->cts_ms, v->key);
+      }
+      for (guint j = 0; j < m->audio->len; j++) {
+        es_au *a = &g_array_index(m->audio, es_au, j);
+        d = g_bytes_get_data(a->data, &n);
+        lc_ladder_push_audio(l, d, n, a->dts_ms);
+      }
+      spin(i % 8 == 0 ? 150 : 20);
+    }
+    lc_ladder_free(l);
+  }
+  lc_media_hub_free(hub);
+  material_free(m);
+}
+
+/* LeakSanitizer's built-in suppressions for this binary: GLib's library constructor allocates the
+ * first quark block (16 KiB), and GLib drops that block on purpose when the table grows (readers
+ * are lock-free), which GStreamer's thousands of quarks always cause. One-time, load-time only. */
+const char *__lsan_default_suppressions(void);
+const char *
+__lsan_default_suppressions(void)
+{
+  return "leak:_dl_init\n";
+}
+
+/* The suppression above needs whole stacks (GLib has no frame pointers for the fast unwinder). */
+const char *__asan_default_options(void);
+const char *
+__asan_default_options(void)
+{
+  return "fast_unwind_on_malloc=0";
+}
+
+int
+main(int argc, char **argv)
+{
+  gst_init(&argc, &argv);
+  g_test_init(&argc, &argv, NULL);
+  g_test_add_func("/ladder/parse_rungs", test_parse_rungs);
+  g_test_add_func("/ladder/es_bframes", test_es_bframes);
+  g_test_add_func("/ladder/es_passthrough", test_es_passthrough);
+  g_test_add_func("/ladder/ts_input", test_ts_input);
+  g_test_add_func("/ladder/error_and_bad_input", test_error_and_bad_input);
+  g_test_add_func("/ladder/create_free_loop", test_create_free_loop);
+  int rc = g_test_run();
+  gst_deinit();
+  return rc;
+}
