@@ -64,6 +64,9 @@ static const char usage_text[] =
   "  chat mute ROOM USER SECONDS [--reason R] | chat unmute ROOM USER\n"
   "  chat ban|unban ROOM USER | chat delete ROOM MSG-ID | chat slowmode ROOM SECONDS\n"
   "  stats ROOM | snapshot ROOM          show statistics / public state\n"
+  "  media status [ROOM]                 renditions, viewers and ingest of all rooms / one room\n"
+  "  media keyframe ROOM RUNG            ask a rung's encoder for a keyframe (throttled)\n"
+  "  media tap ROOM RUNG PORT | media untap ROOM RUNG   copy a rung as plain RTP to 127.0.0.1:PORT\n"
   "  token mint --user U [--room R] [--name N] [--ttl SEC]   a viewer token (development)\n"
   "  help                                commands the server knows\n"
   "\n"
@@ -769,6 +772,10 @@ static const mapping show_cmds[] = {
   {{"chat", "slowmode"}, "chat.slowmode", {"room", "seconds:int"}, {NULL}},
   {{"stats", NULL}, "stats", {"room"}, {NULL}},
   {{"snapshot", NULL}, "show.snapshot", {"room"}, {NULL}},
+  {{"media", "status"}, "media.status", {"room?"}, {NULL}},
+  {{"media", "keyframe"}, "media.keyframe", {"room", "rung"}, {NULL}},
+  {{"media", "tap"}, "media.tap", {"room", "rung", "port:int"}, {NULL}},
+  {{"media", "untap"}, "media.untap", {"room", "rung"}, {NULL}},
   {{"token", "mint"}, "token.mint", {NULL}, {"--user=user", "--room=room", "--name=name", "--ttl=ttl_s:int"}},
 };
 
@@ -776,8 +783,9 @@ static const mapping show_cmds[] = {
 static int
 set_arg(json_t *args, const char *spec, const char *text)
 {
+  size_t name_len = strcspn(spec, ":?"); /* "name[?][:type]": '?' marks an optional positional */
   const char *colon = strchr(spec, ':');
-  char *name = colon ? g_strndup(spec, (size_t)(colon - spec)) : g_strdup(spec);
+  char *name = g_strndup(spec, name_len);
   const char *type = colon ? colon + 1 : "";
   int rc = EXIT_OK;
   if (strcmp(type, "int") == 0 || strcmp(type, "ms") == 0) {
@@ -824,7 +832,7 @@ run_mapping(const options *o, const mapping *m, int argc, char **argv)
       rc = usage_error("%s: unexpected argument '%s'", m->cmd, argv[i]);
     }
   }
-  if (rc == EXIT_OK && npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos])
+  if (rc == EXIT_OK && npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos] && !strchr(m->pos[npos], '?'))
     rc = usage_error("%s%s%s: missing %s", m->words[0], m->words[1] ? " " : "", m->words[1] ? m->words[1] : "",
                      m->pos[npos]);
   if (rc == EXIT_OK)
