@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Decodes plain RTP arriving on a local UDP port with GStreamer and prints what it saw as JSON:
-video (H.264, PT 96): {"frames", "width", "height"}; audio (Opus, PT 111): {"buffers", "samples"}.
+video (H.264, PT 96): {"frames" (decoded), "rtp_frames" (frames that arrived: RTP marker bits),
+"width", "height"}; audio (Opus, PT 111): {"buffers", "samples"}.
 Used by the integration tests on the server's test taps (media.tap)."""
 import argparse
 import json
@@ -20,7 +21,7 @@ def main():
     a = ap.parse_args()
     Gst.init(None)
     if a.kind == "video":
-        desc = (f"udpsrc address=127.0.0.1 port={a.port} buffer-size=4194304 caps=\"application/x-rtp,media=video,"
+        desc = (f"udpsrc name=src address=127.0.0.1 port={a.port} buffer-size=4194304 caps=\"application/x-rtp,media=video,"
                 "clock-rate=90000,encoding-name=H264,payload=96\" ! rtpjitterbuffer latency=200 ! "
                 "rtph264depay ! h264parse ! avdec_h264 ! fakesink name=sink sync=false signal-handoffs=true")
     else:
@@ -28,7 +29,15 @@ def main():
                 "encoding-name=OPUS,payload=111\" ! rtpjitterbuffer latency=200 ! rtpopusdepay ! opusdec ! "
                 "fakesink name=sink sync=false signal-handoffs=true")
     pipe = Gst.parse_launch(desc)
-    res = {"frames": 0, "width": 0, "height": 0} if a.kind == "video" else {"buffers": 0, "samples": 0}
+    res = {"frames": 0, "rtp_frames": 0, "width": 0, "height": 0} if a.kind == "video" else {"buffers": 0, "samples": 0}
+
+    def on_rtp(pad, info):
+        ok, m = info.get_buffer().map(Gst.MapFlags.READ)
+        if ok:
+            if len(m.data) > 1 and m.data[1] & 0x80:
+                res["rtp_frames"] += 1
+            info.get_buffer().unmap(m)
+        return Gst.PadProbeReturn.OK
 
     def on_handoff(sink, buf, pad):
         if a.kind == "video":
@@ -41,6 +50,8 @@ def main():
             res["samples"] += buf.get_size() // 4  # S16 stereo
 
     pipe.get_by_name("sink").connect("handoff", on_handoff)
+    if a.kind == "video":
+        pipe.get_by_name("src").get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, on_rtp)
     loop = GLib.MainLoop()
     bus = pipe.get_bus()
     bus.add_signal_watch()
