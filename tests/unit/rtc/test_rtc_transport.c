@@ -328,6 +328,11 @@ client_stun(client *c, const char *key)
 static void
 client_pump(client *c, int timeout_ms, bool (*done)(client *, void *), void *ud)
 {
+  /* Waits for a condition stretch under valgrind (LC_TEST_TIME_SCALE, set by the meson test
+   * setup); they end as soon as the condition holds. Fixed waits (done == NULL) do not. */
+  const char *scale = g_getenv("LC_TEST_TIME_SCALE");
+  if (done && scale && atoi(scale) > 1)
+    timeout_ms *= atoi(scale);
   int64_t end = g_get_monotonic_time() + (int64_t)timeout_ms * 1000;
   uint8_t buf[2048];
   GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
@@ -965,6 +970,9 @@ test_whip(void)
     g_usleep(10000);
   g_assert_cmpint(g_atomic_int_get(&t.packets), ==, 10);
   g_assert_cmpint(g_atomic_int_get(&t.keyframes), ==, 1);
+  lc_rtc_stats wst;
+  lc_rtc_get_stats(f.rtc, &wst);
+  g_assert_cmpuint(wst.dtls_held, ==, 0); /* its SRTP authenticated: DTLS state trimmed */
   GPtrArray *back = lc_rendition_since_keyframe(src);
   g_assert_nonnull(back);
   lc_pkt *p0 = back->pdata[0];
@@ -982,6 +990,102 @@ test_whip(void)
   for (int i = 0; i < 100 && lc_rendition_is_live(src); i++)
     g_usleep(10000);
   g_assert_false(lc_rendition_is_live(src));
+  client_clear(&c);
+  fixture_clear(&f);
+}
+
+/* A browser reloads the page and its new RTCPeerConnection reuses the local port: the new
+ * session's checks come from the 5-tuple still mapped to the old (not yet timed out) session.
+ * The tuple must move to the session whose credentials the check passed: the new DTLS handshake
+ * completes, media flows on the new session's SSRC with the new keys, and the old session sends
+ * nothing more to that port. */
+static void
+test_port_reuse(void)
+{
+  fixture f;
+  fixture_init(&f, 0, 2);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  client c;
+  client_init(&c, &f);
+  g_assert_cmpint(client_post(&c, &f, false, false), ==, 0);
+  g_assert_true(client_handshake(&c));
+  client_pump(&c, 1000, have_video, GUINT_TO_POINTER(2));
+  g_assert_cmpuint(c.video->len, ==, 2);
+  char *old_id = g_strdup(c.id);
+  uint32_t old_ssrc = c.video_ssrc;
+  /* The "reloaded page": new ICE credentials, new certificate, same socket. */
+  lc_srtp_free(c.srtp);
+  lc_dtls_free(c.dtls);
+  c.srtp = NULL;
+  c.dtls = NULL;
+  lc_dtls_cert_unref(c.cert);
+  char *err = NULL;
+  c.cert = lc_dtls_cert_generate(&err);
+  g_assert_nonnull(c.cert);
+  g_snprintf(c.ufrag, sizeof c.ufrag, "re%08x", g_random_int());
+  g_snprintf(c.pwd, sizeof c.pwd, "reloadedpassword%016x", g_random_int());
+  g_clear_pointer(&c.srv_ufrag, g_free);
+  g_clear_pointer(&c.srv_pwd, g_free);
+  g_clear_pointer(&c.id, g_free);
+  g_clear_pointer(&c.answer, g_free);
+  g_assert_cmpint(client_post(&c, &f, false, false), ==, 0);
+  g_assert_cmpstr(c.id, !=, old_id);
+  c.stun_ok = 0;
+  g_assert_true(client_handshake(&c)); /* DTLS reached the new session */
+  g_array_set_size(c.video, 0);
+  g_array_set_size(c.audio, 0);
+  unsigned seen0 = c.rtp_seen;
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 3);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, false, 3);
+  client_pump(&c, 1000, have_video, GUINT_TO_POINTER(6));
+  client_pump(&c, 200, NULL, NULL);
+  g_assert_cmpuint(c.video->len, >=, 6);
+  for (guint i = 0; i < c.video->len; i++)
+    g_assert_cmpuint(g_array_index(c.video, rx_pkt, i).ssrc, ==, c.video_ssrc);
+  g_assert_cmpuint(c.video_ssrc, !=, old_ssrc);
+  /* Every RTP datagram on the port decrypted with the new keys: none came from the old session. */
+  g_assert_cmpuint(c.rtp_seen - seen0, ==, c.video->len + c.audio->len);
+  lc_rtc_stats st;
+  lc_rtc_get_stats(f.rtc, &st);
+  g_assert_cmpuint(st.viewers, ==, 2); /* the old one waits for its consent timeout */
+  g_assert_cmpint(lc_rtc_delete(f.rtc, old_id), ==, 0);
+  g_free(old_id);
+  client_clear(&c);
+  fixture_clear(&f);
+}
+
+/* Once the viewer's first SRTCP packet authenticates, the server drops OpenSSL's DTLS state:
+ * the dtls_held gauge falls to 0 and media keeps flowing. */
+static void
+test_dtls_trimmed(void)
+{
+  fixture f;
+  fixture_init(&f, 0, 1);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  client c;
+  client_init(&c, &f);
+  g_assert_cmpint(client_post(&c, &f, false, false), ==, 0);
+  g_assert_true(client_handshake(&c));
+  client_pump(&c, 1000, have_video, GUINT_TO_POINTER(2));
+  lc_rtc_stats st;
+  lc_rtc_get_stats(f.rtc, &st);
+  g_assert_cmpuint(st.dtls_held, ==, 1); /* the peer has not proven its keys yet */
+  uint8_t b[128] = {0x80, LC_RTCP_RR, 0, 1, 0x12, 0x34, 0x56, 0x78}; /* RR, no blocks */
+  send_rtcp(&c, b, 8);
+  for (int i = 0; i < 100; i++) {
+    lc_rtc_get_stats(f.rtc, &st);
+    if (st.dtls_held == 0)
+      break;
+    g_usleep(10000);
+  }
+  g_assert_cmpuint(st.dtls_held, ==, 0);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, false, 2);
+  client_pump(&c, 1000, have_video, GUINT_TO_POINTER(4));
+  g_assert_cmpuint(c.video->len, ==, 4);
+  char *js = lc_rtc_stats_json(f.rtc);
+  g_assert_nonnull(strstr(js, "\"dtls_held\":0"));
+  g_free(js);
+  g_assert_cmpint(lc_rtc_delete(f.rtc, c.id), ==, 0);
   client_clear(&c);
   fixture_clear(&f);
 }
@@ -1121,6 +1225,8 @@ main(int argc, char **argv)
   g_test_add_func("/rtc/garbage", test_garbage);
   g_test_add_func("/rtc/refusals", test_refusals);
   g_test_add_func("/rtc/whip", test_whip);
+  g_test_add_func("/rtc/port_reuse", test_port_reuse);
+  g_test_add_func("/rtc/dtls_trimmed", test_dtls_trimmed);
   if (g_test_perf())
     g_test_add_func("/rtc/perf_fanout", test_perf_fanout);
   return g_test_run();
