@@ -6,7 +6,9 @@
  * The handlers live in http_api.c, the web-root lookup in static.c, the websocket
  * protocol in ws.c (registered on the same vhost).
  *
- * POST /api/payments/callback is the one route with a request body and a deferred
+ * POST routes with a small JSON body (POST /api/dev/token) have a `post` handler in the
+ * route table: the body (at most SMALL_BODY bytes) is collected and the handler answers
+ * at once. POST /api/payments/callback is the one route with a deferred
  * answer: the body is collected (up to max_body), checked (http_api.c) and handed to
  * the payment hook with an lc_http_pending that keeps the connection waiting until
  * lc_http_pending_reply; a connection that closes meanwhile orphans its pending.
@@ -58,6 +60,7 @@ typedef struct {
   bool counted;       /* this connection is in http->connections */
   bool collect;       /* keep the request body (payment callback, WHEP/WHIP offer) */
   bool collect_rtc;   /* ... and it is for http_rtc.c */
+  const struct route *collect_post; /* ... and it is for this route's post handler */
   GByteArray *body;   /* the collected body, at most max_body bytes */
   lc_http_pending *waiting; /* the payment hook has not answered yet */
   bool reply_ready;   /* res holds the hook's answer: send it when writeable */
@@ -69,13 +72,19 @@ struct lc_http_pending {
 };
 
 typedef void (*route_fn)(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+typedef void (*post_fn)(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
+                        lc__http_response *res);
 
-typedef struct {
+typedef struct route {
   const char *path;
-  bool prefix; /* matches path and everything below it */
-  bool cors;   /* Access-Control-Allow-Origin applies */
-  route_fn fn; /* GET/HEAD handler; NULL for the POST payment callback */
+  bool prefix;  /* matches path and everything below it */
+  bool cors;    /* Access-Control-Allow-Origin applies */
+  route_fn fn;  /* GET/HEAD handler; NULL for POST-only routes */
+  post_fn post; /* POST handler with the whole body; fn and post NULL: the payment callback */
 } route;
+
+/* Largest body of a `post` route (small JSON requests). */
+#define SMALL_BODY 4096
 
 /* First match wins. */
 static const route routes[] = {
@@ -84,8 +93,10 @@ static const route routes[] = {
     {"/api/rooms", false, true, lc__http_rooms},
     {"/api/rooms/", true, true, lc__http_room},
     {"/api/payments/callback", false, false, NULL},
+    {"/api/dev/token", false, false, NULL, lc__http_dev_token},
     {"/api/", true, true, lc__http_api_unknown},
     {"/api", false, true, lc__http_api_unknown},
+    {"/r/", true, false, lc__http_room_page},
     {"/", true, false, lc__http_static},
 };
 
@@ -113,6 +124,7 @@ session_reset(session *s)
   s->off = 0;
   s->body_seen = 0;
   s->collect = s->collect_rtc = s->reply_ready = false;
+  s->collect_post = NULL;
   if (s->body) {
     g_byte_array_unref(s->body);
     s->body = NULL;
@@ -458,6 +470,65 @@ rtc_dispatch(lc_http *http, struct lws *wsi, session *s)
   return send_headers(wsi, s);
 }
 
+/* A POST to a route with a `post` handler: sets s->collect when the body is to be read,
+ * else fills s->res (OPTIONS, wrong method, body too large). */
+static void
+post_request(session *s, const route *r, int method, gint64 clen)
+{
+  if (method == LWSHUMETH_OPTIONS) {
+    s->res.status = 204;
+    lc__http_header(&s->res, "Allow", allow_post);
+  } else if (method != LWSHUMETH_POST) {
+    lc__http_error(&s->res, 405, "method_not_allowed", "only POST is allowed here");
+    lc__http_header(&s->res, "Allow", allow_post);
+  } else if (clen > SMALL_BODY) {
+    s->res.close = true;
+    lc__http_error(&s->res, 413, "too_large", "the body of this request is at most 4 KiB");
+  } else {
+    s->collect = true;
+    s->collect_post = r;
+  }
+}
+
+/* The body of a `post` route is in (at most SMALL_BODY bytes): answer it. */
+static int
+post_dispatch(lc_http *http, struct lws *wsi, session *s)
+{
+  char *uri = NULL;
+  int uri_len = 0;
+  if (lws_http_get_uri_and_method(wsi, &uri, &uri_len) < 0 || !uri || uri_len < 0)
+    uri_len = 0;
+  lc__http_request req = {.method = "POST", .path = uri && uri_len ? uri : "", .path_len = (size_t)uri_len};
+  const route *r = s->collect_post;
+  const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
+  size_t len = s->body ? s->body->len : 0;
+  if (len > SMALL_BODY) {
+    s->res.close = true;
+    lc__http_error(&s->res, 413, "too_large", "the body of this request is at most 4 KiB");
+  } else {
+    r->post(&http->env, &req, body, len, &s->res);
+  }
+  s->collect = false;
+  s->collect_post = NULL;
+  if (s->body) {
+    g_byte_array_unref(s->body);
+    s->body = NULL;
+  }
+  LC_DEBUG(NULL, NULL, "POST %s (%zu bytes) -> %d", r->path, len, s->res.status);
+  return send_headers(wsi, s);
+}
+
+/* Which collector gets a complete body. */
+static int
+collected(lc_http *http, struct lws *wsi, session *s)
+{
+  if (s->collect_rtc)
+    return rtc_dispatch(http, wsi, s);
+  if (s->collect_post)
+    return post_dispatch(http, wsi, s);
+  return payment_dispatch(http, wsi, s);
+}
+
 /* Fills s->res for the request; sets *has_body when a request body is still to come. */
 static void
 handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
@@ -509,6 +580,10 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
     return;
   }
   const route *r = find_route(req.path, req.path_len);
+  if (r && r->post) {
+    post_request(s, r, method, clen);
+    return;
+  }
   if (r && !r->fn) {
     payment_request(http, wsi, s, method, clen);
     return;
@@ -557,7 +632,7 @@ on_http(lc_http *http, struct lws *wsi, session *s)
     }
     if (has_body)
       return 0; /* collected in on_body, dispatched in on_body_done */
-    return s->collect_rtc ? rtc_dispatch(http, wsi, s) : payment_dispatch(http, wsi, s);
+    return collected(http, wsi, s);
   }
   if (has_body && !refused) {
     s->pending = true; /* answer once the body is in */
@@ -589,7 +664,7 @@ static int
 on_body_done(lc_http *http, struct lws *wsi, session *s)
 {
   if (s->collect)
-    return s->collect_rtc ? rtc_dispatch(http, wsi, s) : payment_dispatch(http, wsi, s);
+    return collected(http, wsi, s);
   if (!s->pending)
     return 0;
   s->pending = false;

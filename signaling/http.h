@@ -1,7 +1,8 @@
 /* HTTP server: libwebsockets on the GLib main loop (LWS_SERVER_OPTION_GLIB).
  *
- * Routes: GET /healthz, GET /metrics, GET /api/rooms, GET /api/rooms/{id}, and static
- * files from the web root for everything else under "/". Errors are JSON:
+ * Routes: GET /healthz, GET /metrics, GET /api/rooms, GET /api/rooms/{id}, POST
+ * /api/dev/token (development sign-in, off by default), the room page at /r/{room}, and
+ * static files from the web root for everything else under "/". Errors are JSON:
  * {"error":{"code":"not_found","message":"..."}} with the matching 4xx/5xx status.
  * Main thread only. */
 #pragma once
@@ -56,6 +57,11 @@ typedef struct {
   /* WHEP/WHIP at /whep/{room}, /whip/{room} (NULL: those routes answer 404). */
   const lc_http_rtc_ops *rtc;
   gpointer rtc_user;        /* passed to the rtc hooks */
+  /* Development sign-in: POST /api/dev/token {"name"} mints a viewer token (HS256, 24 h)
+   * with this secret (borrowed; the same as the show channel's). NULL or "": the route
+   * answers 404. Set it only when [auth] dev_login is on: whoever can reach the port
+   * can then sign in as anybody. */
+  const char *dev_token_secret;
 } lc_http_options;
 
 /* Answers a pending request (status and JSON body, transfer full) and frees p. If the

@@ -1,9 +1,10 @@
-/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id}, the web root and the
- * payment callback check.
+/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id}, the web root, the room
+ * page /r/{room}, the development sign-in /api/dev/token and the payment callback check.
  * They fill an lc__http_response; http.c writes it. Main thread only. */
 #define LC_LOG_DOMAIN "http"
 #include "http_internal.h"
 #include "errors.h"
+#include "jwt.h"
 #include "log.h"
 #include "metrics.h"
 #include "rooms.h"
@@ -115,27 +116,146 @@ lc__http_api_unknown(const lc__http_env *env, const lc__http_request *req, lc__h
   lc__http_error(res, 404, "not_found", "no such API endpoint");
 }
 
-void
-lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+/* The pages' Content-Security-Policy: scripts, styles and connections from this origin
+ * only (the show channel is a websocket to it, WHEP a fetch), video from WebRTC streams,
+ * product images also from https CDNs. No frame-ancestors: a shop may embed the room. */
+static const char page_csp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; "
+    "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'";
+
+/* Serves the file at path below the web root with `status` (200, or 404 for a page that
+ * explains a missing room). Returns the lc__static_open error. */
+static int
+serve_file(const lc__http_env *env, const char *path, size_t path_len, int status, lc__http_response *res)
 {
   int fd = -1;
   gint64 size = 0;
   const char *mime = NULL;
-  int err = lc__static_open(env->web_root_real, req->path, req->path_len, &fd, &size, &mime);
-  if (err == LC_EINVAL) {
-    lc__http_error(res, 400, "bad_request", "malformed path");
-    return;
-  }
-  if (err) {
-    lc__http_error(res, 404, "not_found", "no such file");
-    return;
-  }
-  res->status = 200;
+  int err = lc__static_open(env->web_root_real, path, path_len, &fd, &size, &mime);
+  if (err)
+    return err;
+  res->status = status;
   res->content_type = mime;
   res->has_fd = true;
   res->fd = fd;
   res->file_size = size;
   lc__http_header(res, "Cache-Control", "no-cache");
+  if (g_str_has_prefix(mime, "text/html"))
+    lc__http_header(res, "Content-Security-Policy", page_csp);
+  return 0;
+}
+
+void
+lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  int err = serve_file(env, req->path, req->path_len, 200, res);
+  if (err == LC_EINVAL)
+    lc__http_error(res, 400, "bad_request", "malformed path");
+  else if (err)
+    lc__http_error(res, 404, "not_found", "no such file");
+}
+
+void
+lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  static const char prefix[] = "/r/", page[] = "/room.html";
+  size_t n = req->path_len - strlen(prefix);
+  char *id = g_strndup(req->path + strlen(prefix), n);
+  /* A NUL inside the path makes the copy shorter: not a valid id either. */
+  bool known = strlen(id) == n && lc_rooms_valid_id(id) && (!env->opts.rooms || lc_rooms_get(env->opts.rooms, id));
+  g_free(id);
+  if (serve_file(env, page, strlen(page), known ? 200 : 404, res) != 0)
+    lc__http_error(res, 404, "not_found", known ? "the room page is missing from the web root" : "no such room");
+}
+
+/* ---- development sign-in ---- */
+
+#define DEV_TOKEN_TTL_S (24 * 3600)
+#define DEV_NAME_CHARS 32
+
+/* A display name: 1..DEV_NAME_CHARS characters of valid UTF-8 (at most 64 bytes, the
+ * token's limit), no control characters, not only spaces. */
+static bool
+valid_name(const char *name)
+{
+  if (!g_utf8_validate(name, -1, NULL) || strlen(name) > 64)
+    return false;
+  glong chars = g_utf8_strlen(name, -1);
+  bool visible = false;
+  for (const char *p = name; *p; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (g_unichar_iscntrl(c) || c == 0x2028 || c == 0x2029)
+      return false;
+    if (!g_unichar_isspace(c))
+      visible = true;
+  }
+  return chars >= 1 && chars <= DEV_NAME_CHARS && visible;
+}
+
+void
+lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
+                   lc__http_response *res)
+{
+  const char *secret = env->opts.dev_token_secret;
+  json_t *obj = NULL, *claims = NULL;
+  char *token = NULL, *sub = NULL;
+  lc__http_header(res, "Cache-Control", "no-store");
+  if (!secret || !*secret) {
+    lc__http_error(res, 404, "not_found", "development sign-in is not enabled ([auth] dev_login)");
+    goto done;
+  }
+  json_error_t jerr;
+  obj = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!obj || !json_is_object(obj)) {
+    lc__http_error(res, 400, "bad_request", "the body must be a JSON object {\"name\": ...}");
+    goto done;
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach(obj, key, v)
+  {
+    if (strcmp(key, "name") != 0 && strcmp(key, "room") != 0) {
+      char *msg = g_strdup_printf("unknown field \"%.64s\"", key);
+      lc__http_error(res, 400, "invalid_argument", msg);
+      g_free(msg);
+      goto done;
+    }
+  }
+  const char *name = json_string_value(json_object_get(obj, "name"));
+  if (!name || !valid_name(name)) {
+    lc__http_error(res, 400, "invalid_argument",
+                   "name: 1-32 characters, no control characters, not only spaces");
+    goto done;
+  }
+  json_t *room = json_object_get(obj, "room");
+  if (room && !json_is_null(room) && (!json_is_string(room) || !lc_rooms_valid_id(json_string_value(room)))) {
+    lc__http_error(res, 400, "invalid_argument", "room must be 1-64 characters of [a-z0-9_-]");
+    goto done;
+  }
+  /* The same name is the same user (a development sign-in has no password): the id is
+   * derived from the name so that signing in again finds the same cart and orders. */
+  char *hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, name, -1);
+  sub = g_strdup_printf("dev-%.16s", hash);
+  g_free(hash);
+  gint64 now_s = g_get_real_time() / G_USEC_PER_SEC;
+  claims = json_pack("{s:s, s:s, s:I, s:I}", "sub", sub, "name", name, "iat", (json_int_t)now_s, "exp",
+                     (json_int_t)(now_s + DEV_TOKEN_TTL_S));
+  if (json_is_string(room))
+    json_object_set(claims, "room", room);
+  token = lc_jwt_mint(secret, strlen(secret), claims);
+  if (!token) {
+    lc__http_error(res, 500, "internal_error", "cannot sign the token");
+    goto done;
+  }
+  LC_INFO(json_string_value(room), NULL, "development sign-in: %s", sub);
+  lc__http_json(res, 200, json_pack("{s:s, s:{s:s, s:s}, s:I}", "token", token, "user", "id", sub, "name", name,
+                                    "expires_at", (json_int_t)(now_s + DEV_TOKEN_TTL_S) * 1000));
+done:
+  g_free(token);
+  g_free(sub);
+  json_decref(claims);
+  json_decref(obj);
 }
 
 /* ---- payment callback ---- */

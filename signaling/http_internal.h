@@ -77,6 +77,12 @@ void lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__htt
 void lc__http_api_unknown(const lc__http_env *env, const lc__http_request *req,
                           lc__http_response *res);
 void lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+/* GET /r/{room}: the room page (web root's room.html); 404 with the same page when the
+ * room id is malformed or unknown, so the browser still shows a readable answer. */
+void lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+/* POST /api/dev/token {"name", "room"?}: development sign-in (opts.dev_token_secret). */
+void lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
+                        lc__http_response *res);
 
 /* static.c: opens the file for a request path below root (a realpath). Returns 0 and
  * an fd (transfer full), its size and MIME type; LC_EINVAL for a malformed path

@@ -52,6 +52,7 @@ static const lc_conf_key schema[] = {
   {"rooms", "max_rooms", LC_CONF_INT, "1000", 1, 1000000, "rooms that are not ended"},
   {"auth", "jwt_secret", LC_CONF_STRING, "", 0, 1024, "HS256 secret of viewer tokens (empty: a random one per start, tokens die with the process)"},
   {"auth", "allow_anonymous", LC_CONF_BOOL, "true", 0, 0, "viewers without a token may watch, like and read chat"},
+  {"auth", "dev_login", LC_CONF_BOOL, "false", 0, 0, "development sign-in: POST /api/dev/token mints a viewer token for any name (never in production)"},
   {"commerce", "order_ttl_s", LC_CONF_INT, "900", 1, 7 * 24 * 3600, "unpaid orders expire and release their stock after this"},
   {"commerce", "low_stock_threshold", LC_CONF_INT, "5", 0, 1000000, "alert moderators when a SKU falls to this (products may set their own)"},
   {"commerce", "compliance_reject", LC_CONF_BOOL, "false", 0, 0, "ad-law terms in product texts: refuse the catalog/pin (true) or flag to moderators (false)"},

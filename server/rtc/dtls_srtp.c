@@ -879,17 +879,48 @@ lc_dtls_get_srtp_profile(const lc_dtls *d)
 
 /* ---- SRTP ---- */
 
-static gsize srtp_once;
+/* libsrtp is process-wide and may have been initialised by another user of the process first
+ * (GStreamer's srtpenc/srtpdec call srtp_init() too). libsrtp 2.x then answers a second
+ * srtp_init() with srtp_err_status_bad_param (its debug module is already registered) although
+ * the library is ready. So a failed srtp_init() is accepted when a throw-away session can be
+ * created: that is what matters, and it fails when the crypto kernel is really not initialised.
+ * A real failure is returned (and tried again on the next call); success is remembered. */
+static GMutex srtp_init_lock;
+static gint srtp_ready;
 
-static void
-srtp_init_once(void)
+static srtp_t session_new(lc_srtp_profile profile, bool outbound, const uint8_t *key, const uint8_t *salt,
+                          size_t salt_len);
+
+static bool
+srtp_usable(void)
 {
-  if (g_once_init_enter(&srtp_once)) {
+  uint8_t zero[SRTP_KEY_LEN + SRTP_CM_SALT_LEN] = {0};
+  srtp_t probe = session_new(LC_SRTP_AES128_CM_SHA1_80, true, zero, zero + SRTP_KEY_LEN, SRTP_CM_SALT_LEN);
+  if (!probe)
+    return false;
+  srtp_dealloc(probe);
+  return true;
+}
+
+int
+lc_srtp_init(char **err_msg)
+{
+  if (g_atomic_int_get(&srtp_ready))
+    return 0;
+  int rc = 0;
+  g_mutex_lock(&srtp_init_lock);
+  if (!g_atomic_int_get(&srtp_ready)) {
     srtp_err_status_t st = srtp_init();
-    if (st != srtp_err_status_ok)
-      g_error("lc_srtp: srtp_init failed (%d)", (int)st); /* broken libsrtp install */
-    g_once_init_leave(&srtp_once, 1);
+    if (st == srtp_err_status_ok || srtp_usable())
+      g_atomic_int_set(&srtp_ready, 1);
+    else {
+      rc = LC_EIO;
+      set_error(err_msg, g_strdup_printf("libsrtp %s cannot be initialised (srtp_init: status %d)",
+                                         srtp_get_version_string(), (int)st));
+    }
   }
+  g_mutex_unlock(&srtp_init_lock);
+  return rc;
 }
 
 static srtp_t
@@ -928,7 +959,8 @@ lc_srtp_new_from_dtls(lc_dtls *d)
 {
   if (d->state != LC_DTLS_CONNECTED || d->profile == 0)
     return NULL;
-  srtp_init_once();
+  if (lc_srtp_init(NULL) != 0)
+    return NULL;
   const uint8_t *client_key = d->keys, *server_key = d->keys + SRTP_KEY_LEN;
   const uint8_t *client_salt = d->keys + 2 * SRTP_KEY_LEN, *server_salt = client_salt + d->salt_len;
   bool client = d->role == LC_DTLS_CLIENT;

@@ -99,6 +99,13 @@ lc_srtp_profile lc_dtls_get_srtp_profile(const lc_dtls *d);
 
 typedef struct lc_srtp lc_srtp;
 
+/* Initialises libsrtp for the process once (lc_srtp_new_from_dtls calls it; lc_rtc_new calls it
+ * at start to fail early). Tolerates another user of the process (GStreamer's srtp elements)
+ * having initialised libsrtp first: libsrtp 2.x refuses a second srtp_init(), which is fine as
+ * long as sessions can be created. Returns 0, or LC_EIO with *err_msg (g_free; err_msg may be
+ * NULL) when libsrtp is unusable; never aborts. Any thread. */
+int lc_srtp_init(char **err_msg);
+
 /* After LC_DTLS_CONNECTED: the two SRTP sessions (outbound with our keys, inbound with the
  * peer's) from the exported keying material. transfer full; NULL if not connected (or, should
  * libsrtp refuse the policy, NULL too). The lc_srtp does not reference d: d may be freed.

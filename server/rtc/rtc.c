@@ -358,6 +358,11 @@ lc_rtc_new(const lc_rtc_config *cfg, lc_media_hub *hub, char **err)
     return NULL;
   }
   char *cert_err = NULL;
+  if (lc_srtp_init(&cert_err) != 0) {
+    lc_error_set(err, "rtc", "%s", cert_err);
+    g_free(cert_err);
+    return NULL;
+  }
   lc_dtls_cert *cert = (cfg->cert_file && *cfg->cert_file)
                            ? lc_dtls_cert_load(cfg->cert_file, cfg->key_file, &cert_err)
                            : lc_dtls_cert_generate(&cert_err);
@@ -701,6 +706,7 @@ lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out)
   out->packets_received = ld(&c->packets_received);
   out->rung_switches = ld(&c->rung_switches);
   out->handoffs = ld(&c->handoffs);
+  out->dtls_held = (unsigned)ld(&c->dtls_held);
   for (unsigned i = 0; i < rtc->n_workers; i++)
     out->worker_cpu_us += (uint64_t)lc__rtc_worker_cpu_us(rtc->workers[i]);
 }
@@ -727,6 +733,7 @@ lc_rtc_stats_json(lc_rtc *rtc)
   json_object_set_new(o, "rung_switches", json_integer((json_int_t)st.rung_switches));
   json_object_set_new(o, "handoffs", json_integer((json_int_t)st.handoffs));
   json_object_set_new(o, "worker_cpu_us", json_integer((json_int_t)st.worker_cpu_us));
+  json_object_set_new(o, "dtls_held", json_integer(st.dtls_held));
   json_t *rungs = json_object();
   g_mutex_lock(&rtc->lock);
   GHashTableIter it;

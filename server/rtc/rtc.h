@@ -79,13 +79,16 @@ typedef struct {
   uint64_t rung_switches;
   uint64_t handoffs;      /* datagrams passed to the worker owning their session */
   uint64_t worker_cpu_us; /* CPU time of all worker threads (for CPU per Gbit/s) */
+  unsigned dtls_held;     /* gauge: sessions still holding OpenSSL's DTLS state (~40 KB each): handshaking,
+                             or connected but the peer has not yet proven its keys with an SRTP/SRTCP
+                             packet (then it is trimmed, see lc_dtls_trim) */
 } lc_rtc_stats;
 
 /* Fills *out. Any thread. */
 void lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out);
 /* The same plus viewers per rung, sessions and CPU per worker as a JSON object (transfer full,
  * g_free): {"sessions":..,...,"rungs":{"720p":3,...},"workers":[n0,n1,...],
- * "worker_cpu_ms":[c0,c1,...]}. Any thread. */
+ * "worker_cpu_ms":[c0,c1,...],"dtls_held":..}. Any thread. */
 char *lc_rtc_stats_json(lc_rtc *rtc);
 
 /* Sessions the server ended by itself (consent timeout, DTLS failure, ICE never completed) since

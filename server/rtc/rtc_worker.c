@@ -302,8 +302,8 @@ emit_rtp(lc__rtc_worker *w, lc__rtc_session *s, lc__rtc_vtrack *t, const lc_pkt 
 {
   size_t fixed = LC_RTP_HEADER_MIN + 4u * h->csrc_count;
   size_t body = pkt->len - h->header_len; /* payload + padding */
-  if (fixed + 8 + body + LC_SRTP_MAX_TRAILER > SLOT)
-    return;
+  if (!s->has_addr || fixed + 8 + body + LC_SRTP_MAX_TRAILER > SLOT)
+    return; /* (no address: its 5-tuple went to another session, see tuple_take) */
   uint8_t *o = slot_get(w);
   memcpy(o, pkt->data, fixed);
   size_t n = fixed;
@@ -344,7 +344,7 @@ static void
 emit_rtcp(lc__rtc_worker *w, lc__rtc_session *s, uint8_t *o, size_t len)
 {
   size_t plen;
-  if (lc_srtp_protect_rtcp(s->srtp, o, len, &plen) != 0)
+  if (!s->has_addr || lc_srtp_protect_rtcp(s->srtp, o, len, &plen) != 0)
     return;
   slot_commit(w, s, plen);
 }
@@ -726,6 +726,10 @@ teardown(lc__rtc_worker *w, lc__rtc_session *s, const char *reason)
     lc__rtc_count_connected(w->rtc, s->kind, -1);
   lc__rtc_count_rung(w->rtc, s, "");
   g_clear_pointer(&s->srtp, lc_srtp_free);
+  if (s->dtls_full) {
+    s->dtls_full = false;
+    __atomic_fetch_sub(&w->ctr->dtls_held, 1, __ATOMIC_RELAXED);
+  }
   g_clear_pointer(&s->dtls, lc_dtls_free);
   if (s->bwe) {
     lc__rtc_bwe_clear(s->bwe);
@@ -812,6 +816,63 @@ foreign_gc(lc__rtc_worker *w, bool all)
       g_hash_table_iter_remove(&it);
 }
 
+/* ---------------------------------------------------------------- tuple ownership */
+
+/* Drops k from s's tuple list; s loses its nominated address if that was k (it then sends
+ * nothing until a check nominates another of its tuples). Worker thread owning s. */
+static void
+tuple_forget(lc__rtc_session *s, const tuple_key *k)
+{
+  for (unsigned i = 0; i < s->n_tuples; i++) {
+    tuple_key o;
+    key_from_addr(&o, (struct sockaddr *)&s->tuples[i]);
+    if (!key_equal(&o, k))
+      continue;
+    memmove(&s->tuples[i], &s->tuples[i + 1], sizeof s->tuples[0] * (s->n_tuples - 1 - i));
+    memmove(&s->tuple_lens[i], &s->tuple_lens[i + 1], sizeof s->tuple_lens[0] * (s->n_tuples - 1 - i));
+    s->n_tuples--;
+    break;
+  }
+  if (s->has_addr) {
+    tuple_key nom;
+    key_from_addr(&nom, (struct sockaddr *)&s->addr);
+    if (key_equal(&nom, k))
+      s->has_addr = false;
+  }
+}
+
+/* A check from k passed s's MESSAGE-INTEGRITY: k belongs to s from now on. Browsers reuse
+ * their ports (a reload, a new RTCPeerConnection), so k may still be mapped to an older session
+ * on this worker (still waiting for its consent timeout), or known as another worker's session:
+ * both mappings are dropped, else the new session's DTLS and SRTP would reach the old one.
+ * Worker thread. */
+static void
+tuple_take(lc__rtc_worker *w, lc__rtc_session *s, const tuple_key *k)
+{
+  lc__rtc_session *old = g_hash_table_lookup(w->tuples, k);
+  if (old && old != s) {
+    LC_INFO(old->room, old->id, "its 5-tuple now belongs to session %s", s->id);
+    flush(w); /* the batch may point at old->addr */
+    tuple_forget(old, k);
+    g_hash_table_remove(w->tuples, k);
+  }
+  lc__rtc_session *f = g_hash_table_lookup(w->foreign, k);
+  if (f && f != s)
+    g_hash_table_remove(w->foreign, k);
+}
+
+/* The peer proved it holds the SRTP keys (a packet from it authenticated): our last DTLS flight
+ * reached it, so OpenSSL's state (~40 KB) can go. Worker thread. */
+static void
+dtls_trim(lc__rtc_worker *w, lc__rtc_session *s)
+{
+  if (!s->dtls_full)
+    return;
+  lc_dtls_trim(s->dtls);
+  s->dtls_full = false;
+  __atomic_fetch_sub(&w->ctr->dtls_held, 1, __ATOMIC_RELAXED);
+}
+
 /* ---------------------------------------------------------------- STUN */
 
 static void
@@ -859,6 +920,7 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
     if (s->owner_w) {
       tuple_key k;
       key_from_addr(&k, from);
+      tuple_take(w, s, &k);
       if (!g_hash_table_contains(w->foreign, &k) && g_hash_table_size(w->foreign) < 65536)
         g_hash_table_insert(w->foreign, g_memdup2(&k, sizeof k), lc__rtc_session_ref(s));
       handoff(w, s->owner_w, buf, len, from, from_len);
@@ -875,6 +937,7 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
   }
   tuple_key k;
   key_from_addr(&k, from);
+  tuple_take(w, s, &k);
   if (!g_hash_table_contains(w->tuples, &k)) {
     if (s->n_tuples == LC__RTC_MAX_TUPLES) { /* forget the oldest one that is not nominated */
       tuple_key nom, old;
@@ -901,6 +964,8 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
   if (s->state == LC__RTC_ICE) {
     s->state = LC__RTC_DTLS;
     s->dtls = lc_dtls_new(lc__rtc_cert(w->rtc), LC_DTLS_SERVER, s->remote_fp, 1200);
+    s->dtls_full = true;
+    LC__RTC_ADD(w->ctr->dtls_held, 1);
     LC_DEBUG(s->room, s->id, "ICE check ok (worker %d)", w->index);
   }
 done:
@@ -993,6 +1058,7 @@ handle_rtcp(lc__rtc_worker *w, uint8_t *buf, size_t len, const struct sockaddr *
   size_t plain;
   if (!s || !s->srtp || s->state != LC__RTC_MEDIA || lc_srtp_unprotect_rtcp(s->srtp, buf, len, &plain) != 0)
     return;
+  dtls_trim(w, s);
   if (s->kind != LC__RTC_WHEP)
     return; /* the publisher's SR/SDES: nothing to do yet */
   lc_rtcp_iter it;
@@ -1060,6 +1126,7 @@ handle_rtp(lc__rtc_worker *w, uint8_t *buf, size_t len, const struct sockaddr *f
   if (!s || s->kind != LC__RTC_WHIP || !s->srtp || s->state != LC__RTC_MEDIA ||
       lc_srtp_unprotect_rtp(s->srtp, buf, len, &plain) != 0)
     return;
+  dtls_trim(w, s);
   lc_rtp_header h;
   if (lc_rtp_parse(buf, plain, &h) != 0)
     return;

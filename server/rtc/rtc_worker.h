@@ -88,6 +88,7 @@ struct lc__rtc_session {
   socklen_t tuple_lens[LC__RTC_MAX_TUPLES];
   unsigned n_tuples;
   lc_dtls *dtls;
+  bool dtls_full; /* dtls not trimmed yet (counted in dtls_held) */
   lc_srtp *srtp;
   lc__rtc_vtrack video, audio;
   lc__rtc_bwe *bwe;   /* WHEP viewers */
@@ -118,6 +119,7 @@ typedef struct {
 typedef struct {
   guint64 packets_sent, bytes_sent, retransmissions, nack_misses, keyframe_requests, queue_drops, send_drops,
       consent_timeouts, dtls_failures, packets_received, rung_switches, handoffs;
+  guint64 dtls_held; /* gauge: sessions whose lc_dtls is not trimmed yet */
 } lc__rtc_counters;
 
 #define LC__RTC_ADD(field, n) __atomic_fetch_add(&(field), (guint64)(n), __ATOMIC_RELAXED)

@@ -873,15 +873,22 @@ append_accepted(GString *a, answer_ctx *ctx, const lc_sdp_media *m, const lc_sdp
   }
 }
 
+/* A rejected m= section (port 0). It still carries the transport attributes (ice-ufrag/pwd,
+ * fingerprint, setup) and the mid: GStreamer webrtcbin 1.22 checks them on every section of an
+ * answer and refuses the whole answer otherwise; browsers ignore them. */
 static void
-append_rejected(GString *a, const lc_sdp_media *m)
+append_rejected(GString *a, const answer_ctx *ctx, const lc_sdp_media *m)
 {
+  const lc_sdp_answer_params *p = ctx->p;
   g_string_append_printf(a, "m=%s 0 %s %s\r\n", m->media, m->proto, m->formats);
   g_string_append(a, "c=IN IP4 0.0.0.0\r\n");
   if (m->mid)
     g_string_append_printf(a, "a=mid:%s\r\n", m->mid);
   if (m->codecs)
     g_string_append(a, "a=inactive\r\n");
+  g_string_append_printf(a, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n", p->ice_ufrag, p->ice_pwd);
+  g_string_append_printf(a, "a=fingerprint:sha-256 %s\r\n", p->fingerprint_sha256);
+  g_string_append(a, "a=setup:passive\r\n");
 }
 
 int
@@ -966,7 +973,7 @@ lc_sdp_build_answer(const lc_sdp_offer *offer, const lc_sdp_answer_params *param
     else if ((int)i == audio)
       append_accepted(a, &ctx, m, ac, afb, aext, params->audio_ssrc, track_a);
     else
-      append_rejected(a, m);
+      append_rejected(a, &ctx, m);
   }
 
   info->video_index = video;

@@ -6,6 +6,12 @@
  *   {"media_s", "cpu_s", "cpu_per_media_s", "latency_p50_ms", "latency_p99_ms", "latency_samples",
  *    "frames_in", "dropped_in", "frames_out": {"720p": n, ...}, "source_width", "source_height"}
  * Latency = push of a video access unit -> its first RTP packet on a rung (lc_ladder_get_stats).
+ * "keyframe_flags" checks, per video rung, the lc_pkt keyframe flag the WebRTC fan-out starts
+ * viewers from (a replay from a flag must begin a decodable access unit): aus = access units
+ * (packets grouped by RTP timestamp / marker), idr_aus = those holding an IDR slice, flagged_first
+ * = flags on the first packet of an IDR access unit (right), flagged_other = flags anywhere else
+ * (wrong), missed = IDR access units whose first packet is not flagged, sps_first = flagged
+ * packets that carry the SPS (rtph264pay puts AUD, SPS, PPS in one STAP-A before the IDR).
  *
  * Usage: ladderbench --input FILE.ts [--rungs SPEC] [--preset veryfast] [--keyframe-ms 2000]
  *                    [--speed 1.0] [--passthrough] */
@@ -31,7 +37,98 @@ typedef struct {
   unsigned id;
   char name[16];
   gint frames; /* RTP packets with the marker bit (video) or packets (audio) */
+  /* keyframe flag check (the rendition's producer thread, read after the drain) */
+  bool have_prev, prev_marker, au_flagged, au_idr;
+  uint32_t prev_ts;
+  unsigned aus, idr_aus, flagged_first, flagged_other, missed, sps_first;
 } counter;
+
+/* NAL types in an H.264 RTP payload: bit t set for NAL type t (STAP-A unpacked, FU-A's inner
+ * type); *first = the first NAL's type. */
+static uint32_t
+nal_types(const uint8_t *p, size_t n, int *first)
+{
+  *first = -1;
+  if (n < 1)
+    return 0;
+  int t = p[0] & 0x1f;
+  if (t == 24) { /* STAP-A: 16-bit sizes */
+    uint32_t m = 0;
+    size_t off = 1;
+    while (off + 3 <= n) {
+      size_t sz = (size_t)p[off] << 8 | p[off + 1];
+      if (sz == 0 || off + 2 + sz > n)
+        break;
+      int inner = p[off + 2] & 0x1f;
+      if (*first < 0)
+        *first = inner;
+      m |= 1u << inner;
+      off += 2 + sz;
+    }
+    return m;
+  }
+  if (t == 28 && n >= 2) { /* FU-A */
+    *first = (p[1] & 0x80) ? (p[1] & 0x1f) : -1;
+    return 1u << (p[1] & 0x1f);
+  }
+  *first = t;
+  return 1u << t;
+}
+
+static void
+au_end(counter *c)
+{
+  if (!c->have_prev)
+    return;
+  c->aus++;
+  if (c->au_idr)
+    c->idr_aus++;
+  if (c->au_idr && !c->au_flagged)
+    c->missed++;
+  else if (c->au_flagged && c->au_idr)
+    c->flagged_first++;
+  else if (c->au_flagged)
+    c->flagged_other++; /* a flag on an access unit without an IDR */
+}
+
+static void
+check_flag(counter *c, const lc_pkt *pkt)
+{
+  if (pkt->len < 12)
+    return;
+  size_t off = 12 + 4u * (pkt->data[0] & 0x0f);
+  if ((pkt->data[0] & 0x10) && off + 4 <= pkt->len)
+    off += 4 + 4u * ((size_t)pkt->data[off + 2] << 8 | pkt->data[off + 3]);
+  if (off >= pkt->len)
+    return;
+  bool first_of_au = !c->have_prev || c->prev_marker || pkt->ts != c->prev_ts;
+  if (first_of_au) {
+    au_end(c);
+    c->au_flagged = pkt->keyframe;
+    c->au_idr = false;
+  }
+  int first_nal; /* (unused: an AUD comes first) */
+  uint32_t types = nal_types(pkt->data + off, pkt->len - off, &first_nal);
+  if (types & (1u << 5))
+    c->au_idr = true;
+  if (pkt->keyframe) {
+    if (!first_of_au)
+      c->flagged_other++;
+    if (types & (1u << 7))
+      c->sps_first++;
+  }
+  c->have_prev = true;
+  c->prev_marker = pkt->marker;
+  c->prev_ts = pkt->ts;
+}
+
+/* After the drain: the last access unit, and flags on access units without an IDR. */
+static void
+check_finish(counter *c)
+{
+  au_end(c);
+  c->have_prev = false;
+}
 
 static void
 count_sink(lc_rendition *r, lc_pkt *pkt, gpointer user)
@@ -39,6 +136,8 @@ count_sink(lc_rendition *r, lc_pkt *pkt, gpointer user)
   counter *c = user;
   if (pkt->marker || pkt->kind == LC_MEDIA_AUDIO)
     g_atomic_int_inc(&c->frames);
+  if (pkt->kind == LC_MEDIA_VIDEO)
+    check_flag(c, pkt);
 }
 
 static double
@@ -295,11 +394,29 @@ main(int argc, char **argv)
     counter *c = g_ptr_array_index(counters, j);
     printf("%s\"%s\": %d", j ? ", " : "", c->name, g_atomic_int_get(&c->frames));
   }
+  printf("}, \"keyframe_flags\": {");
+  bool firstv = true;
+  for (guint j = 0; j < counters->len; j++) {
+    counter *c = g_ptr_array_index(counters, j);
+    lc_rendition_info info;
+    lc_rendition_get_info(c->r, &info);
+    if (info.kind != LC_MEDIA_VIDEO)
+      continue;
+    lc_rendition_unsubscribe(c->r, c->id); /* no sink call after this */
+    c->id = 0;
+    check_finish(c);
+    printf("%s\"%s\": {\"aus\": %u, \"idr_aus\": %u, \"flagged_first\": %u, \"flagged_other\": %u, "
+           "\"missed\": %u, \"sps_first\": %u}",
+           firstv ? "" : ", ", c->name, c->aus, c->idr_aus, c->flagged_first, c->flagged_other, c->missed,
+           c->sps_first);
+    firstv = false;
+  }
   printf("}}\n");
 
   for (guint j = 0; j < counters->len; j++) {
     counter *c = g_ptr_array_index(counters, j);
-    lc_rendition_unsubscribe(c->r, c->id);
+    if (c->id)
+      lc_rendition_unsubscribe(c->r, c->id);
     lc_rendition_unref(c->r);
     g_free(c);
   }

@@ -1,6 +1,7 @@
 // WHEP playback and WHIP publishing over livecartd (plain ES module, no dependencies).
+// web/js/player.js builds the room page's self-healing player on top of whepPlay.
 //
-//   const player = await whepPlay('/whep/demo', videoElement);   // -> {pc, resource, stop()}
+//   const player = await whepPlay('/whep/demo', videoElement);   // -> {pc, resource, stop(), pin(rung)}
 //   const pub = await whipPublish('/whip/demo', streamKey, mediaStream);
 //
 // The server is ICE-lite and puts its one candidate in the answer, so the offer is sent once
@@ -65,7 +66,13 @@ export async function whepPlay(url, video) {
     stream.addTrack(ev.track);
     if (video && video.srcObject !== stream) video.srcObject = stream;
   };
-  const resource = await exchange(pc, url, {});
+  let resource;
+  try {
+    resource = await exchange(pc, url, {});
+  } catch (e) {
+    pc.close(); // no answer (e.g. 404: nothing published yet): free the peer connection
+    throw e;
+  }
   return session(pc, resource);
 }
 
@@ -80,7 +87,13 @@ export async function whipPublish(url, streamKey, mediaStream) {
       if (h264.length) tr.setCodecPreferences(h264);
     }
   }
-  const resource = await exchange(pc, url, { Authorization: `Bearer ${streamKey}` });
+  let resource;
+  try {
+    resource = await exchange(pc, url, { Authorization: `Bearer ${streamKey}` });
+  } catch (e) {
+    pc.close();
+    throw e;
+  }
   return session(pc, resource);
 }
 

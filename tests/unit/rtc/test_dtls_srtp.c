@@ -5,6 +5,8 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include <srtp2/srtp.h>
+
 #include "dtls_srtp.h"
 #include "errors.h"
 
@@ -857,6 +859,34 @@ test_trim(void)
   pair_clear(&p);
 }
 
+/* libsrtp already initialised by another user of the process (GStreamer's srtpenc/srtpdec call
+ * srtp_init() themselves): our sessions must still come up, no abort. In a subprocess, so that
+ * this process's libsrtp starts uninitialised whatever ran before. */
+static void
+test_srtp_init_by_other(void)
+{
+  if (g_test_subprocess()) {
+    g_assert_cmpint(srtp_init(), ==, srtp_err_status_ok); /* the other user, first */
+    g_assert_cmpint(lc_srtp_init(NULL), ==, 0);
+    g_assert_cmpint(lc_srtp_init(NULL), ==, 0); /* remembered */
+    pair p;
+    pair_init(&p, NULL, NULL, 1200);
+    handshake(&p, NULL);
+    assert_connected(&p);
+    lc_srtp *cs = lc_srtp_new_from_dtls(p.c), *ss = lc_srtp_new_from_dtls(p.s);
+    g_assert_nonnull(cs);
+    g_assert_nonnull(ss);
+    srtp_one_way(cs, ss, 97);
+    srtp_one_way(ss, cs, 96);
+    lc_srtp_free(cs);
+    lc_srtp_free(ss);
+    pair_clear(&p);
+    return;
+  }
+  g_test_trap_subprocess(NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed();
+}
+
 /* Rough cost of the fan-out's hot path (not a benchmark: printed, not asserted). */
 static void
 test_protect_cost(void)
@@ -903,6 +933,7 @@ main(int argc, char **argv)
   g_test_add_func("/dtls/close", test_close);
   g_test_add_func("/dtls/trim", test_trim);
   g_test_add_func("/srtp/garbage", test_srtp_garbage);
+  g_test_add_func("/srtp/init_by_other", test_srtp_init_by_other);
   g_test_add_func("/srtp/retransmission", test_srtp_retransmission);
   g_test_add_func("/srtp/ssrc_limit", test_srtp_ssrc_limit);
   g_test_add_func("/srtp/protect_cost", test_protect_cost);

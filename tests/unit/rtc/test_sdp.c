@@ -654,7 +654,12 @@ test_chrome_answer(void)
   g_assert_cmpstr(a[0], ==, "m=audio 0 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126");
   g_assert_true(has_line(a, "a=mid:0"));
   g_assert_true(has_line(a, "a=inactive"));
-  g_assert_false(has_line(a, "a=ice-ufrag:lcsrv0001"));
+  /* transport attributes on the rejected section too (webrtcbin refuses the answer without) */
+  g_assert_true(has_line(a, "a=ice-ufrag:lcsrv0001"));
+  g_assert_true(has_line(a, "a=ice-pwd:livecartserverpassword01"));
+  g_assert_true(has_line(a, "a=fingerprint:sha-256 " SERVER_FP));
+  g_assert_true(has_line(a, "a=setup:passive"));
+  g_assert_false(has_line(a, "a=candidate:1 1 udp 2130706431 127.0.0.1 8189 typ host"));
   g_strfreev(a);
   g_assert_nonnull(strstr(ans, "\r\na=group:BUNDLE 1\r\n"));
   v = section(ans, 1);
@@ -824,6 +829,21 @@ test_webrtcbin(void)
   g_assert_false(has_line(as, "a=rtcp-fb:97 nack pli"));
   g_assert_true(has_line(as, "a=sendonly"));
   g_strfreev(vs);
+  g_strfreev(as);
+  g_free(ans);
+  /* Video only: webrtcbin's audio section rejected, yet complete enough for webrtcbin to take
+   * the answer: mid, ICE credentials, fingerprint, setup. */
+  p.want_audio = false;
+  ans = answer_ok(o, &p, &info);
+  g_assert_cmpint(info.audio_index, ==, -1);
+  as = section(ans, 1);
+  g_assert_cmpstr(as[0], ==, "m=audio 0 UDP/TLS/RTP/SAVPF 97");
+  g_assert_true(has_line(as, "a=mid:audio1"));
+  g_assert_true(has_line(as, "a=ice-ufrag:lcsrv0001"));
+  g_assert_true(has_line(as, "a=ice-pwd:livecartserverpassword01"));
+  g_assert_true(has_line(as, "a=fingerprint:sha-256 " SERVER_FP));
+  g_assert_true(has_line(as, "a=setup:passive"));
+  g_assert_nonnull(strstr(ans, "\r\na=group:BUNDLE video0\r\n"));
   g_strfreev(as);
   g_free(ans);
   lc_sdp_offer_free(o);
