@@ -72,6 +72,13 @@ def media_status(server, room):
     return r.get("result") if "result" in r else None
 
 
+def media_state(server, room):
+    """The ingest state of a room ("live", "grace") or None when it has no publisher record."""
+    r = server.call("media.status")
+    rooms = r.get("result", {}).get("ingest", {}).get("rooms", {})
+    return rooms.get(room, {}).get("state")
+
+
 def renditions(server, room):
     st = media_status(server, room)
     return {x["name"]: x for x in st["renditions"]} if st else {}
