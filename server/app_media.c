@@ -146,6 +146,9 @@ update_metrics(gpointer user)
   counter_catch_up(m->m.consent, s.consent_timeouts);
   counter_catch_up(m->m.dtls_fail, s.dtls_failures);
   counter_catch_up(m->m.switches, s.rung_switches);
+  /* Sessions the server ended by itself (consent timeout, DTLS failure, no ICE): rtc logged
+   * each; signaling keeps no per-session state, so the list is only drained (it would grow). */
+  g_strfreev(lc_rtc_take_closed(m->rtc));
   return G_SOURCE_CONTINUE;
 }
 
