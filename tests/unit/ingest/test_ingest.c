@@ -7,6 +7,7 @@
 
 #include <gst/gst.h>
 #include <string.h>
+#include "../gst_sanitizer.h"
 
 typedef struct {
   GMutex lock;
@@ -584,22 +585,4 @@ main(int argc, char **argv)
   T("ladder-error", setup, test_ladder_error, NULL);
   g_test_add_func("/ingest/port-in-use", test_port_in_use);
   return g_test_run();
-}
-
-/* LeakSanitizer's built-in suppressions for this binary (as in test_ladder.c): GLib's library
- * constructor allocates the first quark block (16 KiB) and GLib drops that block on purpose when
- * the table grows (lock-free readers), which GStreamer's thousands of quarks always cause. */
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-  return "leak:_dl_init\n";
-}
-
-/* The suppression needs whole stacks (GLib has no frame pointers for the fast unwinder). */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-  return "fast_unwind_on_malloc=0";
 }

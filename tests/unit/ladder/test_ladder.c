@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "ladder.h"
 #include "media.h"
+#include "../gst_sanitizer.h"
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Source material */
@@ -755,24 +756,6 @@ test_create_free_loop(void)
   }
   lc_media_hub_free(hub);
   material_free(m);
-}
-
-/* LeakSanitizer's built-in suppressions for this binary: GLib's library constructor allocates the
- * first quark block (16 KiB), and GLib drops that block on purpose when the table grows (readers
- * are lock-free), which GStreamer's thousands of quarks always cause. One-time, load-time only. */
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-  return "leak:_dl_init\n";
-}
-
-/* The suppression above needs whole stacks (GLib has no frame pointers for the fast unwinder). */
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-  return "fast_unwind_on_malloc=0";
 }
 
 int

@@ -16,6 +16,7 @@
 #include "media.h"
 #include "rtc.h"
 #include "rtp.h"
+#include "../gst_sanitizer.h"
 
 static const char PEER_PY[] =
     "import base64, sys, time, gi\n"
@@ -376,23 +377,6 @@ test_whip_to_whep(void)
   g_free(view_id);
   lc_rtc_free(rtc);
   lc_media_hub_free(hub);
-}
-
-/* As in test_ladder.c: GLib's constructor allocates the first quark block (16 KiB) and drops it
- * on purpose when GStreamer's quarks grow the table; load-time only. Whole stacks are needed to
- * match it (GLib has no frame pointers for the fast unwinder). */
-const char *__lsan_default_suppressions(void);
-const char *
-__lsan_default_suppressions(void)
-{
-  return "leak:_dl_init\n";
-}
-
-const char *__asan_default_options(void);
-const char *
-__asan_default_options(void)
-{
-  return "fast_unwind_on_malloc=0";
 }
 
 int
