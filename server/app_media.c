@@ -21,6 +21,7 @@ struct lc_app_media {
   lc_ingest *ingest;          /* NULL when RTMP and SRT are both disabled */
   lc_rtc *rtc;                /* NULL when rtc.enabled = false */
   GHashTable *taps;           /* "room/rung" -> lc_media_tap* */
+  GHashTable *whip_live;      /* rooms live through a WHIP publisher (set of owned ids) */
   lc_app_media_event_fn on_event;
   gpointer user;
   guint stats_timer;
@@ -105,13 +106,18 @@ ingest_auth(const char *room, const char *key, gpointer user)
 }
 
 static void
-ingest_event(const char *room, const char *event, const char *detail, gpointer user)
+emit(lc_app_media *m, const char *room, const char *event, const char *detail)
 {
-  lc_app_media *m = user;
-  json_t *data = json_pack("{s:s, s:s}", "room", room, "detail", detail ? detail : "");
+  json_t *data = json_pack("{s:s, s:s}", "room", room, "detail", detail);
   if (m->on_event)
     m->on_event(room, event, data, m->user);
   json_decref(data);
+}
+
+static void
+ingest_event(const char *room, const char *event, const char *detail, gpointer user)
+{
+  emit(user, room, event, detail ? detail : "");
 }
 
 /* ---- metrics ---- */
@@ -125,12 +131,45 @@ counter_catch_up(lc_metric *counter, guint64 total)
     lc_metric_add(counter, delta);
 }
 
+/* WHIP publishers have no ingest events: the rooms whose renditions are live without an RTMP/SRT
+ * publisher are read from the hub each second and reported as publish.start / publish.end with
+ * detail "whip", so viewers' stream state follows a WHIP creator too (within a second). */
+static void
+whip_poll(lc_app_media *m)
+{
+  GHashTable *now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  char **ids = lc_media_hub_rooms(m->hub);
+  for (char **id = ids; id && *id; id++) {
+    if (m->ingest && lc_ingest_is_publishing(m->ingest, *id))
+      continue;
+    lc_media_room *mr = lc_media_hub_acquire(m->hub, *id);
+    if (mr && lc_media_room_is_live(mr))
+      g_hash_table_add(now, g_strdup(*id));
+    if (mr)
+      lc_media_room_unref(mr);
+  }
+  g_strfreev(ids);
+  GHashTableIter it;
+  gpointer room;
+  g_hash_table_iter_init(&it, now);
+  while (g_hash_table_iter_next(&it, &room, NULL))
+    if (!g_hash_table_contains(m->whip_live, room))
+      emit(m, room, "publish.start", "whip");
+  g_hash_table_iter_init(&it, m->whip_live);
+  while (g_hash_table_iter_next(&it, &room, NULL))
+    if (!g_hash_table_contains(now, room))
+      emit(m, room, "publish.end", "whip");
+  g_hash_table_unref(m->whip_live);
+  m->whip_live = now;
+}
+
 static gboolean
 update_metrics(gpointer user)
 {
   lc_app_media *m = user;
   if (!m->rtc)
     return G_SOURCE_CONTINUE;
+  whip_poll(m);
   lc_rtc_stats s;
   lc_rtc_get_stats(m->rtc, &s);
   lc_metric_set(m->m.sessions, s.sessions);
@@ -189,6 +228,7 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
   m->user = user;
   m->hub = lc_media_hub_new();
   m->taps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)lc_media_tap_free);
+  m->whip_live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   http_ops = (lc_http_rtc_ops){http_offer, http_remove, http_layer};
 
   lc_ladder_config ladder = {
@@ -258,6 +298,7 @@ lc_app_media_free(lc_app_media *m)
   if (m->stats_timer)
     g_source_remove(m->stats_timer);
   g_hash_table_destroy(m->taps);
+  g_hash_table_destroy(m->whip_live);
   lc_ingest_free(m->ingest);
   lc_rtc_free(m->rtc);
   lc_media_hub_free(m->hub);

@@ -78,10 +78,24 @@ def test_chromium_plays_room_over_whep(server):
 
 def test_chromium_whip_publisher_watched_over_whep(server):
     create_room(server, "b2", KEY)
-    res = chromium("whip", server, "b2", seconds=6, key=KEY)
-    assert "error" not in res, res
-    assert res["framesDecoded"] >= 60, res
-    assert (res["frameWidth"], res["frameHeight"]) == (640, 360), res
+    with server.ctl() as watcher:
+        assert "error" not in watcher.call("watch", {"room": "b2"})
+        res = chromium("whip", server, "b2", seconds=6, key=KEY)
+        assert "error" not in res, res
+        assert res["framesDecoded"] >= 60, res
+        assert (res["frameWidth"], res["frameHeight"]) == (640, 360), res
+        # The room's stream state followed the WHIP creator: live, then over once the page closed
+        # (DTLS close alert, or at worst the consent timeout).
+        watcher.sock.settimeout(40)
+        media = []  # the publish.* events, in order (show events such as "stream" pass by too)
+        while not media or media[-1]["event"] != "publish.end":
+            ev = watcher.next_event()
+            if ev["event"].startswith("publish."):
+                media.append(ev)
+        assert [(e["event"], e["data"]["detail"]) for e in media] == [("publish.start", "whip"),
+                                                                       ("publish.end", "whip")], media
+    snap = server.call("show.snapshot", {"room": "b2"})["result"]
+    assert snap["state"]["stream"] == "offline", snap
 
 
 def test_nack_recovery_under_5_percent_loss(server):
