@@ -121,8 +121,13 @@ lc_srtp_profile lc_srtp_get_profile(const lc_srtp *s);
 #define LC_SRTP_MAX_TRAILER 32
 /* Protects in place: buf holds len bytes of RTP (or RTCP) and has room for len +
  * LC_SRTP_MAX_TRAILER. *out_len = protected length. Returns 0 or LC_EINVAL (shorter than a
- * header, longer than 65535, or libsrtp refused). The hot path of the fan-out: no allocation
- * in this module (libsrtp's own crypto backend aside) after the first packet of each SSRC. */
+ * header, a header longer than the packet, longer than 65535, more than 4096 packets older
+ * than the newest of its SSRC, or the crypto refused). The hot path of the fan-out: outbound RTP
+ * is protected with OpenSSL EVP contexts keyed once per session (RFC 7714 AES-GCM, or RFC 3711
+ * AES-CTR + HMAC-SHA1-80; session keys from the RFC 3711 KDF), no allocation after the first
+ * packet of each SSRC (Debian's libsrtp2 goes through NSS, which allocates and locks per packet:
+ * ~5x the cost). RTCP and all inbound packets go through libsrtp. The environment variable
+ * LC_SRTP_TX=libsrtp (read when the session is made) sends RTP through libsrtp too, to compare. */
 int lc_srtp_protect_rtp(lc_srtp *s, uint8_t *buf, size_t len, size_t *out_len);
 int lc_srtp_protect_rtcp(lc_srtp *s, uint8_t *buf, size_t len, size_t *out_len);
 /* Unprotects in place; *out_len = plain length. Returns 0, LC_EINVAL (auth failure / replay /

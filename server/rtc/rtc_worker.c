@@ -18,6 +18,15 @@
  * handles them as if its own socket had received them, and answers from its own socket — every
  * socket has the same local address and port, so the peer cannot tell. This costs a copy and a
  * lock per datagram, but only for tuples that are not the kernel's pick, which are rare.
+ * A tuple belongs to the session whose credentials its latest valid check passed (tuple_take):
+ * a browser that reloads reuses its port while its old session waits for the consent timeout;
+ * the old session then loses the tuple (and stops sending if it was its nominated address).
+ * Known gap: when the old session lives on another worker (its first check came from another
+ * of the peer's tuples), that worker keeps sending to the tuple until the old session's consent
+ * timeout; the peer drops those packets (unknown SSRC/keys).
+ *
+ * Memory: once a packet from the peer authenticates (SRTCP from a viewer, SRTP from a
+ * publisher) its OpenSSL DTLS state is freed (dtls_trim; the dtls_held gauge counts the rest).
  *
  * Per-packet path: a rendition's producer thread calls sink() once per worker subscribed (not
  * per viewer): a pkt ref goes into the worker's bounded ring under its mutex (the only lock on

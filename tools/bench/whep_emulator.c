@@ -10,7 +10,7 @@
  *
  *   whep_emulator --url http://127.0.0.1:8080 --room demo --viewers 200 --ramp-per-s 50
  *                 --duration 20 [--decrypt-every 1] [--srtp any|gcm|cm] [--join-timeout 10]
- *                 [--rcvbuf BYTES] [--no-delete] [--verbose]
+ *                 [--rcvbuf BYTES] [--no-delete] [--no-rr] [--verbose]
  *   whep_emulator --self-test     (offer/answer and STUN checks against server/rtc's modules)
  *
  * Prints one JSON object on stdout:
@@ -133,6 +133,7 @@ static struct {
   double join_timeout_s;
   int rcvbuf;
   bool no_delete;
+  bool no_rr;
   bool verbose;
   bool self_test;
 } opt = {.viewers = 1, .duration_s = 10, .ramp_per_s = 50, .decrypt_every = 1, .join_timeout_s = 10,
@@ -912,7 +913,7 @@ timers(session *s, int64_t now)
         set_failed(s, F_DTLS, "DTLS: %s", lc_dtls_error(s->dtls));
     }
   }
-  if (s->st == S_MEDIA && now >= s->next_rr) {
+  if (s->st == S_MEDIA && now >= s->next_rr && !opt.no_rr) {
     s->next_rr = now + RR_MS * 1000;
     send_rr(s);
   }
@@ -1121,6 +1122,8 @@ main(int argc, char **argv)
     {"join-timeout", 0, 0, G_OPTION_ARG_DOUBLE, &join_timeout, "seconds to the first keyframe (10)", "S"},
     {"rcvbuf", 0, 0, G_OPTION_ARG_INT, &opt.rcvbuf, "UDP receive buffer per session (1 MiB)", "BYTES"},
     {"no-delete", 0, 0, G_OPTION_ARG_NONE, &opt.no_delete, "leave the sessions to the consent timeout", NULL},
+    {"no-rr", 0, 0, G_OPTION_ARG_NONE, &opt.no_rr,
+     "send no RTCP (the server then keeps each viewer's DTLS state: for memory comparisons)", NULL},
     {"verbose", 'v', 0, G_OPTION_ARG_NONE, &opt.verbose, "per-viewer events on stderr", NULL},
     {"self-test", 0, 0, G_OPTION_ARG_NONE, &opt.self_test, "check the offer/answer and STUN pieces, no server", NULL},
     {NULL},

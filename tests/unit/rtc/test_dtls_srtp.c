@@ -887,6 +887,62 @@ test_srtp_init_by_other(void)
   g_test_trap_assert_passed();
 }
 
+/* Outbound RTP is protected by our OpenSSL path (libsrtp for the rest): libsrtp as the receiver
+ * must accept it across a sequence number wrap (the rollover counter goes into the IV / the
+ * tag), with CSRCs and a header extension (both authenticated, not encrypted), for both
+ * profiles; LC_SRTP_TX=libsrtp gives the same results through libsrtp. */
+static void
+test_srtp_tx_rollover(void)
+{
+  static const lc_srtp_profile gcm[] = {LC_SRTP_AEAD_AES_128_GCM}, cm[] = {LC_SRTP_AES128_CM_SHA1_80};
+  for (int k = 0; k < 2; k++) {
+    pair p;
+    pair_init(&p, NULL, NULL, 1200);
+    lc_dtls_set_srtp_profiles(p.c, k ? cm : gcm, 1);
+    handshake(&p, NULL);
+    assert_connected(&p);
+    lc_srtp *tx = lc_srtp_new_from_dtls(p.s), *rx = lc_srtp_new_from_dtls(p.c);
+    g_assert_cmpint(lc_srtp_get_profile(tx), ==, k ? LC_SRTP_AES128_CM_SHA1_80 : LC_SRTP_AEAD_AES_128_GCM);
+    for (uint32_t i = 0; i < 300; i++) {
+      uint16_t seq = (uint16_t)(65400 + i); /* wraps after 136 packets */
+      size_t len = 60 + i % 5 * 200, plen = 0, ulen = 0;
+      uint8_t *pkt = rtp_packet(0xABCD, seq, len);
+      if (i % 3 == 1) { /* one CSRC + a one-byte-header extension of one word */
+        pkt[0] = 0x91;
+        memcpy(pkt + 12, "\x01\x02\x03\x04\xBE\xDE\x00\x01\x30\x11\x22\x00", 12);
+      }
+      uint8_t *ref = g_memdup2(pkt, len);
+      g_assert_cmpint(lc_srtp_protect_rtp(tx, pkt, len, &plen), ==, 0);
+      g_assert_cmpuint(plen, ==, len + (k ? 10 : 16));
+      if (i % 3 == 1)
+        g_assert_cmpmem(pkt, 24, ref, 24); /* header in clear */
+      if (seq != 65530) { /* lost on the way */
+        g_assert_cmpint(lc_srtp_unprotect_rtp(rx, pkt, plen, &ulen), ==, 0);
+        g_assert_cmpmem(pkt, ulen, ref, len);
+      }
+      g_free(pkt), g_free(ref);
+    }
+    /* Its retransmission after the wrap (a NACK answer) authenticates with the old ROC. */
+    uint8_t *pkt = rtp_packet(0xABCD, 65530, 100), *ref = g_memdup2(pkt, 100);
+    size_t plen, ulen;
+    g_assert_cmpint(lc_srtp_protect_rtp(tx, pkt, 100, &plen), ==, 0);
+    g_assert_cmpint(lc_srtp_unprotect_rtp(rx, pkt, plen, &ulen), ==, 0);
+    g_assert_cmpmem(pkt, ulen, ref, 100);
+    g_free(pkt), g_free(ref);
+    /* A header claiming more CSRCs / extension words than the packet holds: refused. */
+    pkt = rtp_packet(0xABCD, 200, 20);
+    pkt[0] = 0x8F; /* 15 CSRCs */
+    g_assert_cmpint(lc_srtp_protect_rtp(tx, pkt, 20, &plen), ==, LC_EINVAL);
+    pkt[0] = 0x90; /* extension header at 12..15 says 0xffff words */
+    pkt[14] = pkt[15] = 0xff;
+    g_assert_cmpint(lc_srtp_protect_rtp(tx, pkt, 20, &plen), ==, LC_EINVAL);
+    g_free(pkt);
+    lc_srtp_free(tx);
+    lc_srtp_free(rx);
+    pair_clear(&p);
+  }
+}
+
 /* Rough cost of the fan-out's hot path (not a benchmark: printed, not asserted). */
 static void
 test_protect_cost(void)
@@ -935,6 +991,7 @@ main(int argc, char **argv)
   g_test_add_func("/srtp/garbage", test_srtp_garbage);
   g_test_add_func("/srtp/init_by_other", test_srtp_init_by_other);
   g_test_add_func("/srtp/retransmission", test_srtp_retransmission);
+  g_test_add_func("/srtp/tx_rollover", test_srtp_tx_rollover);
   g_test_add_func("/srtp/ssrc_limit", test_srtp_ssrc_limit);
   g_test_add_func("/srtp/protect_cost", test_protect_cost);
   return g_test_run();
