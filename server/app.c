@@ -379,6 +379,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .payment = on_payment,
     .rtc = lc_app_media_http_ops(app->media),
     .rtc_user = app->media,
+    .dev_token_secret = lc_config_bool(cfg, "auth", "dev_login") ? app->jwt_secret : NULL,
   };
   app->http = lc_http_new(&hopts, loop, err_msg);
   if (!app->http)

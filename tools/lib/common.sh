@@ -13,10 +13,10 @@ LC_BUILD_PACKAGES="gcc pkg-config meson ninja-build libglib2.0-dev libjansson-de
 # integration tests, clang + its runtime for the libFuzzer targets.
 LC_TEST_PACKAGES="python3 python3-pytest python3-websockets clang libclang-rt-14-dev sqlite3 curl valgrind
   ffmpeg gstreamer1.0-tools gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 chromium nftables iproute2 util-linux"
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 chromium nftables iproute2 util-linux fonts-wqy-microhei"
 # Browser tests also need node + npm (preinstalled on these machines; Debian's nodejs/npm otherwise).
 # What the demo needs on top of the build.
-LC_DEMO_PACKAGES="curl ffmpeg fonts-dejavu-core"
+LC_DEMO_PACKAGES="curl ffmpeg fonts-dejavu-core fonts-wqy-microhei"
 
 # ensure_packages PKG...: installs the missing ones with apt, unattended; says what it installs.
 ensure_packages() {

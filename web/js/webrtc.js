@@ -25,6 +25,7 @@ async function exchange(pc, url, headers) {
     method: 'POST',
     headers: { 'Content-Type': 'application/sdp', ...headers },
     body: pc.localDescription.sdp,
+    signal: AbortSignal.timeout ? AbortSignal.timeout(15000) : undefined, // a hung server is retried
   });
   if (res.status !== 201) {
     let detail = '';

@@ -1,0 +1,253 @@
+// The room's state as the page sees it, built from the show channel's snapshot, events and
+// private events (docs/protocol.md). Pure: no DOM, no network. Each apply function returns
+// the set of parts that changed, so the page re-renders only those:
+// products, pinned, flash, coupons, likes, viewers, chat, slow, stream, closed, cart,
+// orders, claims, mute.
+
+export function emptyState() {
+  return {
+    currency: 'CNY', exp: 2, products: [], skus: new Map(), pinned: null, flash: new Map(),
+    coupons: new Map(), likes: 0, viewers: 0, chat: [], slowMode: 0, closed: false, stream: 'offline',
+    me: null, mute: null, banned: false,
+  };
+}
+
+const ALL = ['products', 'pinned', 'flash', 'coupons', 'likes', 'viewers', 'chat', 'slow', 'stream', 'closed',
+  'cart', 'orders', 'claims', 'mute'];
+const CHAT_KEEP = 100;
+
+function indexProducts(st, products) {
+  st.products = products ?? [];
+  st.skus = new Map();
+  for (const p of st.products) for (const s of p.skus ?? []) st.skus.set(s.id, { product: p, sku: s });
+}
+
+function setPinned(st, pinned) {
+  if (!pinned) {
+    st.pinned = null;
+    return;
+  }
+  const fresh = pinned.product;
+  // Keep one object per product: the pinned card shows the bag's product with live stock.
+  const i = st.products.findIndex((p) => p.id === fresh.id);
+  if (i >= 0) {
+    st.products[i] = fresh;
+    indexProducts(st, st.products);
+  }
+  st.pinned = { id: fresh.id, product: fresh, at: pinned.pinned_at };
+}
+
+export function pinnedProduct(st) {
+  if (!st.pinned) return null;
+  return st.products.find((p) => p.id === st.pinned.id) ?? st.pinned.product;
+}
+
+function setMe(st, me) {
+  st.me = me ? { cart: me.cart ?? { items: [], subtotal: 0 }, orders: me.orders ?? [], claims: me.claims ?? [] } : null;
+}
+
+export function applySnapshot(st, s) {
+  st.currency = s.currency ?? 'CNY';
+  st.exp = s.currency_exponent ?? 2;
+  indexProducts(st, s.products);
+  setPinned(st, s.pinned);
+  st.flash = new Map((s.flash_sales ?? []).map((f) => [f.id, f]));
+  st.coupons = new Map((s.coupons ?? []).map((c) => [c.id, c]));
+  st.likes = s.likes ?? 0;
+  st.viewers = s.viewers ?? 0;
+  st.chat = (s.chat ?? []).slice(-CHAT_KEEP);
+  st.slowMode = s.slow_mode_s ?? 0;
+  st.closed = !!s.closed;
+  st.stream = s.stream ?? 'offline';
+  setMe(st, s.me);
+  return new Set(ALL);
+}
+
+function recountProduct(p) {
+  p.available = (p.skus ?? []).reduce((n, s) => n + Math.max(0, s.available ?? 0), 0);
+}
+
+function setSkuAvailable(st, skuId, available) {
+  const e = st.skus.get(skuId);
+  if (!e || typeof available !== 'number') return false;
+  e.sku.available = available;
+  recountProduct(e.product);
+  return true;
+}
+
+function pushChat(st, m, extra) {
+  if (st.chat.some((x) => x.id === m.id)) return false;
+  st.chat.push(extra ? { ...m, ...extra } : m);
+  if (st.chat.length > CHAT_KEEP) st.chat.splice(0, st.chat.length - CHAT_KEEP);
+  return true;
+}
+
+export function applyEvent(st, name, d) {
+  const changed = new Set();
+  switch (name) {
+    case 'product.pinned': setPinned(st, d); changed.add('pinned').add('products'); break;
+    case 'product.unpinned': st.pinned = null; changed.add('pinned'); break;
+    case 'catalog.updated':
+      st.currency = d.currency ?? st.currency;
+      indexProducts(st, d.products);
+      setPinned(st, d.pinned);
+      changed.add('products').add('pinned').add('flash').add('cart');
+      break;
+    case 'flash.scheduled':
+    case 'flash.started':
+      st.flash.set(d.id, d);
+      if (setSkuAvailable(st, d.sku, d.sku_available)) changed.add('products').add('pinned');
+      changed.add('flash');
+      break;
+    case 'flash.stock': {
+      const f = st.flash.get(d.sale_id);
+      if (f) Object.assign(f, { remaining: d.remaining, sold: d.sold, state: d.state ?? f.state });
+      changed.add('flash');
+      break;
+    }
+    case 'flash.sold_out': {
+      const f = st.flash.get(d.sale_id);
+      if (f) Object.assign(f, { remaining: 0, sold: d.sold ?? f.sold, state: 'sold_out' });
+      changed.add('flash');
+      break;
+    }
+    case 'flash.ended': {
+      const f = d.sale ?? { ...st.flash.get(d.sale_id), state: 'ended' };
+      f.state = 'ended';
+      f.ended_reason = d.reason;
+      if (f.id) st.flash.set(f.id, f);
+      changed.add('flash');
+      break;
+    }
+    case 'coupon.dropped': st.coupons.set(d.id, d); changed.add('coupons'); break;
+    case 'coupon.updated': {
+      const c = st.coupons.get(d.coupon_id);
+      if (c) c.remaining = d.remaining;
+      changed.add('coupons');
+      break;
+    }
+    case 'stock.updated':
+      if (setSkuAvailable(st, d.sku, d.available)) changed.add('products').add('pinned').add('cart');
+      break;
+    case 'likes': st.likes = d.total ?? st.likes; changed.add('likes'); break;
+    case 'viewers': st.viewers = d.count ?? st.viewers; changed.add('viewers'); break;
+    case 'chat.message': if (pushChat(st, d)) changed.add('chat'); break;
+    case 'chat.deleted': {
+      const n = st.chat.length;
+      st.chat = st.chat.filter((m) => m.id !== d.id);
+      if (st.chat.length !== n) changed.add('chat');
+      break;
+    }
+    case 'chat.slowmode': st.slowMode = d.seconds ?? 0; changed.add('slow'); break;
+    case 'stream': st.stream = d.state ?? 'offline'; changed.add('stream'); break;
+    default: break; // show.reset (a snapshot follows) and events of newer servers
+  }
+  return changed;
+}
+
+function upsertOrder(st, order) {
+  if (!st.me) return;
+  const list = st.me.orders.filter((o) => o.id !== order.id);
+  list.push(order);
+  list.sort((a, b) => (b.created_at ?? 0) - (a.created_at ?? 0));
+  st.me.orders = list;
+}
+
+export function applyPrivate(st, name, d, me) {
+  const changed = new Set();
+  if (name === 'me') {
+    setMe(st, d);
+    return changed.add('cart').add('orders').add('claims');
+  }
+  if (!st.me && /^(cart|order|coupon)\./.test(name)) setMe(st, {});
+  switch (name) {
+    case 'cart.updated': st.me.cart = d.cart; changed.add('cart'); break;
+    case 'coupon.claimed': {
+      st.me.claims = st.me.claims.filter((c) => c.id !== d.claim.id).concat([d.claim]);
+      changed.add('claims').add('coupons');
+      break;
+    }
+    case 'order.created':
+    case 'order.paid':
+    case 'order.cancelled':
+    case 'order.expired':
+      upsertOrder(st, d.order);
+      changed.add('orders').add('flash').add('claims');
+      break;
+    case 'chat.message': if (pushChat(st, d, { only_me: true })) changed.add('chat'); break;
+    case 'chat.muted':
+      if (!me || d.user === me) {
+        st.mute = d.until ? { until: d.until, reason: d.reason ?? '' } : null;
+        changed.add('mute');
+      }
+      break;
+    case 'chat.banned':
+      if (!me || d.user === me) {
+        st.banned = !!d.banned;
+        changed.add('mute');
+      }
+      break;
+    default: break;
+  }
+  return changed;
+}
+
+// Claims change state with orders (used / released): keep them in step with the orders.
+export function claimState(st, claim) {
+  const orders = st.me?.orders ?? [];
+  const live = (o) => o.state === 'pending' || o.state === 'paid';
+  if (orders.some((o) => o.claim_id === claim.id && live(o))) return 'used';
+  const o = claim.order_id && orders.find((x) => x.id === claim.order_id);
+  if (o && !live(o)) return 'available'; // its order was cancelled or expired: released
+  return claim.state;
+}
+
+// Units of a flash sale this user holds in pending or paid orders (its per-user limit).
+export function boughtInSale(st, saleId) {
+  let n = 0;
+  for (const o of st.me?.orders ?? []) {
+    if (o.state !== 'pending' && o.state !== 'paid') continue;
+    for (const it of o.items ?? []) if (it.sale_id === saleId) n += it.qty;
+  }
+  return n;
+}
+
+// The coupon's discount on `subtotal` at server time `now`, exactly as the server computes
+// it (server/commerce/coupon.h): null when it does not apply, with the reason.
+export function couponDiscount(c, subtotal, now) {
+  if (!c) return { off: null, why: 'unknown' };
+  if (c.starts_at && now < c.starts_at) return { off: null, why: 'not started' };
+  if (c.ends_at && now >= c.ends_at) return { off: null, why: 'expired' };
+  if (subtotal < (c.min_spend ?? 0)) return { off: null, why: 'below minimum spend' };
+  let off = 0;
+  if (c.kind === 'fixed') off = Math.min(c.amount_off, subtotal);
+  else if (c.kind === 'percent') {
+    off = Number((BigInt(subtotal) * BigInt(c.percent_off)) / 100n);
+    if (c.max_off > 0 && off > c.max_off) off = c.max_off;
+  } else if (c.kind === 'threshold') off = c.amount_off;
+  return { off: Math.min(off, subtotal), why: null };
+}
+
+// The claim of this user that gives the largest discount on `subtotal` (or null).
+export function bestClaim(st, subtotal, now) {
+  let best = null;
+  for (const cl of st.me?.claims ?? []) {
+    if (claimState(st, cl) !== 'available') continue;
+    const { off } = couponDiscount(st.coupons.get(cl.coupon_id), subtotal, now);
+    if (off !== null && off > 0 && (!best || off > best.off)) best = { claim: cl, off };
+  }
+  return best;
+}
+
+// The flash sale to show in the banner: a live one first, then sold out, then the next
+// scheduled, then one that ended less than `keepEndedMs` ago.
+export function currentSale(st, now, keepEndedMs = 8000) {
+  const rank = { live: 0, sold_out: 1, scheduled: 2, ended: 3 };
+  let best = null;
+  for (const f of st.flash.values()) {
+    if (f.state === 'ended' && now - (f.ended_seen ??= now) > keepEndedMs) continue;
+    if (!best || rank[f.state] < rank[best.state] ||
+        (rank[f.state] === rank[best.state] && (f.starts_at ?? 0) < (best.starts_at ?? 0))) best = f;
+  }
+  return best;
+}
