@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Decodes plain RTP arriving on a local UDP port with GStreamer and prints what it saw as JSON:
-video (H.264, PT 96): {"frames" (decoded), "rtp_frames" (frames that arrived: RTP marker bits),
-"width", "height"}; audio (Opus, PT 111): {"buffers", "samples"}.
+video (H.264, PT 96): {"frames" (decoded), "rtp_frames" (frames that arrived from the first
+keyframe on: RTP marker bits), "width", "height"}; audio (Opus, PT 111): {"buffers", "samples"}.
 Used by the integration tests on the server's test taps (media.tap)."""
 import argparse
 import json
@@ -11,6 +11,30 @@ import gi
 
 gi.require_version("Gst", "1.0")
 from gi.repository import GLib, Gst  # noqa: E402
+
+
+def is_keyframe_start(pkt):
+    """True when an H.264 RTP packet (RFC 6184) starts an IDR or carries an SPS."""
+    if len(pkt) < 13:
+        return False
+    off = 12 + 4 * (pkt[0] & 0x0F)
+    if pkt[0] & 0x10 and len(pkt) >= off + 4:  # header extension
+        off += 4 + 4 * int.from_bytes(pkt[off + 2:off + 4], "big")
+    p = pkt[off:]
+    if not p:
+        return False
+    nal = p[0] & 0x1F
+    if nal == 28 and len(p) > 1:  # FU-A: the start fragment names the type
+        return bool(p[1] & 0x80) and (p[1] & 0x1F) in (5, 7)
+    if nal == 24:  # STAP-A: 16-bit size + NAL, repeated
+        i = 1
+        while i + 2 < len(p):
+            size = int.from_bytes(p[i:i + 2], "big")
+            if (p[i + 2] & 0x1F) in (5, 7):
+                return True
+            i += 2 + size
+        return False
+    return nal in (5, 7)
 
 
 def main():
@@ -31,12 +55,18 @@ def main():
     pipe = Gst.parse_launch(desc)
     res = {"frames": 0, "rtp_frames": 0, "width": 0, "height": 0} if a.kind == "video" else {"buffers": 0, "samples": 0}
 
+    seen = {"keyframe": False}
+
     def on_rtp(pad, info):
         ok, m = info.get_buffer().map(Gst.MapFlags.READ)
         if ok:
-            if len(m.data) > 1 and m.data[1] & 0x80:
-                res["rtp_frames"] += 1
+            data = bytes(m.data)
             info.get_buffer().unmap(m)
+            # Frames count from the first keyframe on: before it nothing is decodable.
+            if not seen["keyframe"] and is_keyframe_start(data):
+                seen["keyframe"] = True
+            if seen["keyframe"] and len(data) > 1 and data[1] & 0x80:
+                res["rtp_frames"] += 1
         return Gst.PadProbeReturn.OK
 
     def on_handoff(sink, buf, pad):

@@ -21,11 +21,12 @@ def live_renditions(server, room, names, timeout=30):
 
 
 def assert_decodes_what_arrived(rung, got, seconds):
-    """>= 90% of the frames that reached the tap decode (the tap asks for a keyframe, so at most
-    the first ~half second is undecodable), and the rung runs at a real frame rate (30 fps on an
-    idle machine; the sanitizer build on 2 shared cores is slower, never below half)."""
-    assert got["rtp_frames"] >= 0.5 * 30 * seconds, (rung, got)
-    assert got["frames"] >= 0.9 * got["rtp_frames"] - 15, (rung, got)
+    """>= 90% of the frames that reached the tap from the first keyframe on decode, and enough of
+    them arrived: the rung runs at a real frame rate (30 fps on an idle machine; the sanitizer
+    build on 2 shared cores is slower) and the keyframe the tap asked for came within ~1 s."""
+    print("decoded from the tap:", rung, got)
+    assert got["rtp_frames"] >= 0.4 * 30 * seconds, (rung, got)
+    assert got["frames"] >= 0.9 * got["rtp_frames"] - 3, (rung, got)
 
 
 def test_rtmp_ladder_every_rung_decodes(server):
@@ -57,7 +58,7 @@ def test_passthrough_rung_without_bframes(server):
         assert rends["source"]["width"] in (0, 640)
         got = decode_tap(server, "pt", "source", seconds=3)
         assert (got["width"], got["height"]) == (640, 360)
-        assert got["frames"] >= 60
+        assert_decodes_what_arrived("source", got, seconds=3)
     finally:
         pub.kill()
         pub.wait()
@@ -70,7 +71,8 @@ def test_gstreamer_publishers(server, element):
     try:
         live_renditions(server, "g1", ["360p", "opus"])
         got = decode_tap(server, "g1", "360p", seconds=3)
-        assert got["frames"] >= 60 and got["height"] == 360
+        assert got["height"] == 360, got
+        assert_decodes_what_arrived("360p", got, seconds=3)
     finally:
         pub.kill()
         pub.wait()
@@ -82,7 +84,8 @@ def test_srt_publisher(server):
     try:
         live_renditions(server, "s1", ["360p", "opus"])
         got = decode_tap(server, "s1", "360p", seconds=3)
-        assert got["frames"] >= 60 and got["height"] == 360
+        assert got["height"] == 360, got
+        assert_decodes_what_arrived("360p", got, seconds=3)
     finally:
         pub.kill()
         pub.wait()
@@ -140,7 +143,8 @@ def test_two_rooms_at_once(server):
         live_renditions(server, "rb", ["360p", "opus"])
         ga = decode_tap(server, "ra", "360p", seconds=2)
         gb = decode_tap(server, "rb", "360p", seconds=2)
-        assert ga["frames"] >= 40 and gb["frames"] >= 40
+        assert_decodes_what_arrived("ra/360p", ga, seconds=2)
+        assert_decodes_what_arrived("rb/360p", gb, seconds=2)
     finally:
         for p in (pa, pb):
             p.kill()
