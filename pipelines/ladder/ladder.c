@@ -5,7 +5,7 @@
  *   ES:  appsrc(avc) ----------------+
  *   TS:  appsrc(ts) ! tsdemux -------+-> h264parse config-interval=-1 ! capsfilter(avc,au) ! tee(stee)
  *     stee ! queue ! avdec_h264 ! videoconvert ! identity name=overlay-hook ! tee(rtee)
- *       rtee ! queue leaky ! videoscale ! capsfilter(WxH) ! x264enc ! capsfilter(constrained-baseline)
+ *       rtee ! queue leaky ! lcswscale ! capsfilter(WxH) ! x264enc ! capsfilter(constrained-baseline)
  *            ! rtph264pay ! appsink                                  (one branch per rung)
  *     stee ! queue ! rtph264pay ! appsink                            ("source", if cfg->passthrough)
  *   ES:  appsrc(aac raw) ---+
@@ -48,6 +48,7 @@
  * payloader, push-to-packet latency is recorded (bounded sample ring; lc_ladder_get_stats). */
 #define LC_LOG_DOMAIN "ladder"
 #include "ladder.h"
+#include "swscale.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -465,7 +466,11 @@ build_video_rung(lc_ladder *l, const lc_ladder_rung *def, int fps_n, int fps_d, 
   if (!(var = make(factory, n, err)))                                                                        \
     goto fail;
   MK(q, "queue", "q");
-  MK(scale, "videoscale", "scale");
+  /* libswscale (see swscale.h for why not videoscale); LC_LADDER_SCALER=videoscale compares. */
+  const char *scaler = g_getenv("LC_LADDER_SCALER") ? g_getenv("LC_LADDER_SCALER") : "lcswscale";
+  if (strcmp(scaler, "videoscale") != 0)
+    scaler = "lcswscale";
+  MK(scale, scaler, "scale");
   MK(cf, "capsfilter", "size");
   MK(enc, "x264enc", "enc");
   MK(pcf, "capsfilter", "profile");
@@ -930,6 +935,10 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
       g_clear_error(&e);
       return NULL;
     }
+  }
+  if (!lc_swscale_register()) {
+    lc_error_set(err, "ladder", "cannot register the lcswscale element");
+    return NULL;
   }
   lc_ladder *l = g_new0(lc_ladder, 1);
   if (check_config(cfg, &l->cfg, err) != 0) {

@@ -5,7 +5,7 @@ lc_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 # What building livecart needs (Debian 12 package names).
 LC_BUILD_PACKAGES="gcc pkg-config meson ninja-build libglib2.0-dev libjansson-dev libsqlite3-dev libssl-dev
-  libwebsockets-dev libwebsockets-evlib-glib libsrtp2-dev libsrt-openssl-dev
+  libwebsockets-dev libwebsockets-evlib-glib libsrtp2-dev libswscale-dev libavutil-dev libsrt-openssl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
   gstreamer1.0-libav"
