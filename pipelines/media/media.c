@@ -15,6 +15,8 @@
 
 #include "errors.h"
 
+static void keyframe_pending(lc_rendition *r, bool keyframe);
+
 #define MIN_RING 256u
 #define MAX_RING 16384u
 
@@ -88,6 +90,7 @@ struct lc_rendition {
   gpointer kf_user;
   int64_t kf_last_us;
   int64_t kf_min_us;
+  gint kf_pending; /* atomic bool: a throttled request waits for its window (kf_lock to act) */
 
   gint live;        /* atomic bool */
   uint64_t packets; /* __atomic */
@@ -292,6 +295,7 @@ lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyf
   }
   g_rw_lock_reader_unlock(&r->sub_lock);
   lc_pkt_unref(p);
+  keyframe_pending(r, keyframe);
 }
 
 void
@@ -379,11 +383,34 @@ lc_rendition_request_keyframe(lc_rendition *r)
   int64_t now = g_get_monotonic_time();
   if (r->kf_fn && now - r->kf_last_us >= r->kf_min_us) {
     r->kf_last_us = now;
+    g_atomic_int_set(&r->kf_pending, 0);
     r->kf_fn(r, r->kf_user);
     sent = true;
+  } else if (r->kf_fn) {
+    g_atomic_int_set(&r->kf_pending, 1); /* forwarded by the first packet after the window */
   }
   g_mutex_unlock(&r->kf_lock);
   return sent;
+}
+
+/* A throttled request is not lost: the first packet pushed after the throttle window forwards
+ * it, unless a keyframe has come meanwhile (which is what the requester wanted). Producer
+ * thread. */
+static void
+keyframe_pending(lc_rendition *r, bool keyframe)
+{
+  if (!g_atomic_int_get(&r->kf_pending))
+    return;
+  g_mutex_lock(&r->kf_lock);
+  int64_t now = g_get_monotonic_time();
+  if (keyframe) {
+    g_atomic_int_set(&r->kf_pending, 0);
+  } else if (g_atomic_int_get(&r->kf_pending) && r->kf_fn && now - r->kf_last_us >= r->kf_min_us) {
+    g_atomic_int_set(&r->kf_pending, 0);
+    r->kf_last_us = now;
+    r->kf_fn(r, r->kf_user);
+  }
+  g_mutex_unlock(&r->kf_lock);
 }
 
 void

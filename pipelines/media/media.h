@@ -100,7 +100,9 @@ void lc_rendition_unsubscribe(lc_rendition *r, unsigned id);
 unsigned lc_rendition_subscribe_from_keyframe(lc_rendition *r, lc_rendition_sink sink, gpointer user,
                                               GPtrArray **backlog);
 /* Throttled keyframe request (at most one per min_interval_ms forwarded to the producer;
- * lc_rendition_set_keyframe_throttle, default 500 ms). Returns true if forwarded. */
+ * lc_rendition_set_keyframe_throttle, default 500 ms). Returns true if forwarded now; a throttled
+ * request is forwarded by the first packet pushed after the window (from the producer's thread),
+ * unless a keyframe arrives first. */
 bool lc_rendition_request_keyframe(lc_rendition *r);
 void lc_rendition_set_keyframe_throttle(lc_rendition *r, unsigned min_interval_ms);
 /* The cached packet with this sequence number (ref'd, transfer full) or NULL (NACK answers). */

@@ -382,6 +382,38 @@ test_keyframe_throttle(void)
   lc_rendition_unref(r);
 }
 
+/* A throttled request is not dropped: the first packet after the window forwards it, unless a
+ * keyframe came first (a tap or viewer that asked right after another one still gets its
+ * keyframe within the window, not at the next natural GOP). */
+static void
+test_keyframe_deferred(void)
+{
+  lc_rendition_info info = video_info("720p", 2500);
+  lc_rendition *r = lc_rendition_new(&info, 2000);
+  int n = 0;
+  lc_rendition_set_keyframe_fn(r, kf_fn, &n);
+  lc_rendition_set_keyframe_throttle(r, 30);
+  g_assert_true(lc_rendition_request_keyframe(r));
+  g_assert_false(lc_rendition_request_keyframe(r)); /* throttled: pending */
+  push(r, 1, 3000, 0x1234, false);                  /* within the window: still pending */
+  g_assert_cmpint(n, ==, 1);
+  g_usleep(40000);
+  push(r, 2, 6000, 0x1234, false); /* after the window: forwarded now */
+  g_assert_cmpint(n, ==, 2);
+  g_usleep(40000);
+  push(r, 3, 9000, 0x1234, false); /* once */
+  g_assert_cmpint(n, ==, 2);
+
+  g_assert_true(lc_rendition_request_keyframe(r));
+  g_assert_false(lc_rendition_request_keyframe(r)); /* pending again */
+  push(r, 4, 12000, 0x1234, true);                   /* a keyframe came: nothing left to ask */
+  g_usleep(40000);
+  push(r, 5, 15000, 0x1234, false);
+  g_assert_cmpint(n, ==, 3);
+  lc_rendition_set_keyframe_fn(r, NULL, NULL);
+  lc_rendition_unref(r);
+}
+
 static void
 test_room_and_hub(void)
 {
@@ -499,6 +531,7 @@ main(int argc, char **argv)
   g_test_add_func("/media/since_keyframe", test_since_keyframe);
   g_test_add_func("/media/concurrent_subscribe", test_concurrent_subscribe);
   g_test_add_func("/media/keyframe_throttle", test_keyframe_throttle);
+  g_test_add_func("/media/keyframe_deferred", test_keyframe_deferred);
   g_test_add_func("/media/room_and_hub", test_room_and_hub);
   g_test_add_func("/media/tap", test_tap);
   return g_test_run();
