@@ -114,8 +114,12 @@ def test_nack_recovery_under_5_percent_loss(server):
         assert "error" not in res, res
         assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
         assert res["nackCount"] > 0, res
-        # NACKs recover the losses: few frames are dropped and the picture keeps going.
-        assert res["framesDropped"] <= 0.05 * res["framesDecoded"], res
+        print("under 5% loss:", res)
+        # NACKs recover the losses: few frames are dropped and the picture keeps going. Chrome's
+        # framesDropped also counts frames that missed their display deadline, which a loaded
+        # 2-core machine causes by itself (seen: 6% once, 0-3% usually); without retransmission
+        # 5% packet loss breaks most frames of a 640x360 stream (several packets each).
+        assert res["framesDropped"] <= 0.10 * res["framesDecoded"], res
         metrics = server.request("GET", "/metrics")[2].decode()
         rtx = [l for l in metrics.splitlines() if l.startswith("livecart_rtc_retransmissions_total")]
         assert rtx and float(rtx[0].split()[-1]) > 0, rtx
