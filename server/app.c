@@ -320,6 +320,22 @@ health_fields(json_t *obj, gpointer user)
     json_object_set_new(obj, "status", json_string("stopping"));
 }
 
+/* /api/rooms: the live fields of one room. Only a show already open counts (opening one
+ * replays its journal, which a public GET must not cause for every room): a show is opened
+ * by its first viewer or publisher, so one that is not open has no viewers and no stream. */
+static void
+room_fields(const char *room_id, json_t *obj, gpointer user)
+{
+  lc_app *app = user;
+  lc_show *show = g_hash_table_lookup(app->shows, room_id);
+  const char *stream = show ? lc_show_stream(show) : "offline";
+  json_object_set_new(obj, "stream", json_string(stream));
+  json_object_set_new(obj, "viewers", json_integer(show ? lc_show_viewers(show) : 0));
+  /* Offline: a WHIP room's hub entry outlives its publisher; nothing is pinnable then. */
+  json_object_set_new(obj, "renditions",
+                      strcmp(stream, "offline") == 0 ? json_array() : lc_app_media_rung_names(app->media, room_id));
+}
+
 static void
 register_metrics(lc_app *app)
 {
@@ -373,6 +389,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .metrics = app->metrics,
     .rooms = app->rooms,
     .health = health_fields,
+    .room_fields = room_fields,
     .user = app,
     .ws = app->ws,
     .payment_secret = lc_config_string(cfg, "payments", "callback_secret"),

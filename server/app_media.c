@@ -365,6 +365,26 @@ lc_app_media_status(lc_app_media *m)
   return out;
 }
 
+json_t *
+lc_app_media_rung_names(lc_app_media *m, const char *room)
+{
+  json_t *names = json_array();
+  lc_media_room *mr = m && room ? lc_media_hub_acquire(m->hub, room) : NULL;
+  if (!mr)
+    return names;
+  unsigned n = lc_media_room_n_video(mr);
+  for (unsigned i = 0; i < n; i++) {
+    lc_rendition_info info;
+    lc_rendition_get_info(lc_media_room_video(mr, i), &info);
+    if (strcmp(info.name, "source") == 0)
+      json_array_insert_new(names, 0, json_string(info.name));
+    else
+      json_array_append_new(names, json_string(info.name));
+  }
+  lc_media_room_unref(mr);
+  return names;
+}
+
 static void
 cmd_status(lc_ctl_req *req, json_t *args, gpointer user)
 {

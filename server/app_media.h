@@ -29,3 +29,7 @@ void lc_app_media_register(lc_app_media *m, lc_control *ctl);
 void lc_app_media_room_ended(lc_app_media *m, const char *room);
 /* Media fields for status / healthz (transfer full). */
 json_t *lc_app_media_status(lc_app_media *m);
+/* The names of the room's video rungs a viewer can pin now (["source","720p",...]: "source"
+ * first, then the ladder's rungs highest first), live or held for a reconnecting publisher;
+ * [] when the room has no media (transfer full). */
+json_t *lc_app_media_rung_names(lc_app_media *m, const char *room);

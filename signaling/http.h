@@ -1,6 +1,7 @@
 /* HTTP server: libwebsockets on the GLib main loop (LWS_SERVER_OPTION_GLIB).
  *
- * Routes: GET /healthz, GET /metrics, GET /api/rooms, GET /api/rooms/{id}, POST
+ * Routes: GET /healthz, GET /metrics, GET /api/rooms, GET /api/rooms/{id} (the registry's
+ * public room objects plus the live fields of the room_fields hook), POST
  * /api/dev/token (development sign-in, off by default), the room page at /r/{room}, and
  * static files from the web root for everything else under "/". Errors are JSON:
  * {"error":{"code":"not_found","message":"..."}} with the matching 4xx/5xx status.
@@ -42,6 +43,11 @@ typedef struct {
   lc_rooms *rooms;          /* for /api/rooms */
   /* Adds fields to the /healthz object (status/version/uptime are always present). */
   void (*health)(json_t *obj, gpointer user);
+  /* Sets the live fields of one room object of /api/rooms and /api/rooms/{id}: "stream"
+   * ("live" | "reconnecting" | "offline"), "viewers" (integer) and "renditions" (array of
+   * rung names). The object arrives with the defaults "offline", 0 and [] (also what is
+   * answered without this hook); room_id and obj borrowed. */
+  void (*room_fields)(const char *room_id, json_t *obj, gpointer user);
   gpointer user;
   /* Websocket show channel at GET /ws (optional, see ws.h). */
   lc_ws *ws;

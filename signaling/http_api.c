@@ -1,4 +1,5 @@
-/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id}, the web root, the room
+/* Route handlers: /healthz, /metrics, /api/rooms, /api/rooms/{id} (with the live fields of
+ * opts.room_fields), the web root, the room
  * page /r/{room}, the development sign-in /api/dev/token and the payment callback check.
  * They fill an lc__http_response; http.c writes it. Main thread only. */
 #define LC_LOG_DOMAIN "http"
@@ -73,6 +74,18 @@ lc__http_metrics(const lc__http_env *env, const lc__http_request *req, lc__http_
   lc__http_header(res, "Cache-Control", "no-store");
 }
 
+/* The live fields of a room object: defaults, then whatever the daemon knows. */
+static void
+add_live_fields(const lc__http_env *env, json_t *room)
+{
+  const char *id = json_string_value(json_object_get(room, "id"));
+  json_object_set_new(room, "stream", json_string("offline"));
+  json_object_set_new(room, "viewers", json_integer(0));
+  json_object_set_new(room, "renditions", json_array());
+  if (id && env->opts.room_fields)
+    env->opts.room_fields(id, room, env->opts.user);
+}
+
 void
 lc__http_rooms(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
 {
@@ -81,6 +94,10 @@ lc__http_rooms(const lc__http_env *env, const lc__http_request *req, lc__http_re
     return;
   }
   json_t *list = lc_rooms_list_json(env->opts.rooms);
+  size_t i;
+  json_t *room;
+  json_array_foreach(list, i, room)
+    add_live_fields(env, room);
   lc__http_header(res, "Cache-Control", "no-store");
   lc__http_json(res, 200, json_pack("{s:o}", "rooms", list));
 }
@@ -104,8 +121,10 @@ lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__http_res
     lc__http_error(res, 404, lc_errcode(LC_ENOENT), "no such room");
     goto done;
   }
+  json_t *obj = lc_room_to_json(room, false);
+  add_live_fields(env, obj);
   lc__http_header(res, "Cache-Control", "no-store");
-  lc__http_json(res, 200, json_pack("{s:o}", "room", lc_room_to_json(room, false)));
+  lc__http_json(res, 200, json_pack("{s:o}", "room", obj));
 done:
   g_free(id);
 }

@@ -467,7 +467,7 @@ state_init(lc_show *s)
   s->order_list = g_ptr_array_new();
   g_queue_init(&s->expiry);
   s->seen_users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  s->chatters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  s->chatters = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, lc__chatter_free);
   g_queue_init(&s->chat);
   s->ops = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)op_entry_free);
   g_queue_init(&s->op_order);
@@ -667,8 +667,10 @@ json_t *
 lc_show_me(lc_show *s, const char *user)
 {
   json_t *orders = lc_show_orders(s, user, NULL);
-  return json_pack("{s:o, s:o, s:o}", "cart", lc__cart_json(s, user), "orders", orders, "claims",
-                   lc__claims_json(s, user));
+  json_t *me = json_pack("{s:o, s:o, s:o}", "cart", lc__cart_json(s, user), "orders", orders, "claims",
+                         lc__claims_json(s, user));
+  lc__chat_me(s, user, me);
+  return me;
 }
 
 json_t *
@@ -725,4 +727,16 @@ lc_show_set_stream(lc_show *s, const char *state)
   g_free(s->stream);
   s->stream = g_strdup(state);
   lc__show_event(s, "stream", json_pack("{s:s}", "state", state));
+}
+
+const char *
+lc_show_stream(const lc_show *s)
+{
+  return s->stream ? s->stream : "offline";
+}
+
+gint64
+lc_show_viewers(const lc_show *s)
+{
+  return s->viewers;
 }

@@ -88,10 +88,12 @@ void lc_show_stop_timers(lc_show *show);
 void lc_show_set_closed(lc_show *show, bool closed);
 
 /* The whole public state, for a snapshot: {products, pinned, flash_sales, coupons,
- * likes, viewers, chat, slow_mode_s, currency}; with `user`, also "me": {cart,
- * orders, claims}. transfer full. */
+ * likes, viewers, chat, slow_mode_s, currency}; with `user`, also "me" (lc_show_me).
+ * transfer full. */
 json_t *lc_show_snapshot(lc_show *show, const char *user);
-/* {cart, orders, claims} of one user. transfer full. */
+/* {cart, orders, claims, muted_until, mute_reason, banned} of one user: muted_until is
+ * the end of a chat mute in ms (0 when not muted now), mute_reason its reason ("" when
+ * none was given or not muted). transfer full. */
 json_t *lc_show_me(lc_show *show, const char *user);
 
 /* ---- viewer operations (caller->user required) ------------------------------ */
@@ -118,6 +120,10 @@ void lc_show_viewer(lc_show *show, const char *user, int delta);
  * kept for snapshots ("stream") and broadcast as a "stream" event when it changes. Not
  * journaled: after a restart it is "offline" until a publisher arrives. */
 void lc_show_set_stream(lc_show *show, const char *state);
+/* The video state as the snapshot's "stream" ("offline" until set; borrowed). */
+const char *lc_show_stream(const lc_show *show);
+/* Viewer connections now (the count the "viewers" event broadcasts, without its throttle). */
+gint64 lc_show_viewers(const lc_show *show);
 
 /* ---- moderator operations ---------------------------------------------------- */
 void lc_show_catalog_load(lc_show *show, const json_t *catalog, lc_show_done done, gpointer user);

@@ -47,6 +47,24 @@ lc__chatter(lc_show *s, const char *user)
   return c;
 }
 
+void
+lc__chatter_free(gpointer p)
+{
+  chatter *c = p;
+  g_free(c->mute_reason);
+  g_free(c);
+}
+
+void
+lc__chat_me(lc_show *s, const char *user, json_t *me)
+{
+  chatter *c = user ? g_hash_table_lookup(s->chatters, user) : NULL;
+  bool muted = c && c->until_ms > lc__show_now(s);
+  json_object_set_new(me, "muted_until", json_integer(muted ? c->until_ms : 0));
+  json_object_set_new(me, "mute_reason", json_string(muted && c->mute_reason ? c->mute_reason : ""));
+  json_object_set_new(me, "banned", json_boolean(c && c->banned));
+}
+
 static bool
 text_ok(const char *text)
 {
@@ -124,9 +142,13 @@ lc__apply_chat_moderation(lc_show *s, const char *type, const json_t *fact)
   const char *user = json_string_value(json_object_get(fact, "user"));
   if (strcmp(type, "chat.slowmode") == 0)
     s->slow_mode_s = json_integer_value(json_object_get(fact, "seconds"));
-  else if (user && strcmp(type, "chat.muted") == 0)
-    lc__chatter(s, user)->until_ms = json_integer_value(json_object_get(fact, "until"));
-  else if (user && strcmp(type, "chat.banned") == 0)
+  else if (user && strcmp(type, "chat.muted") == 0) {
+    chatter *c = lc__chatter(s, user);
+    const char *reason = json_string_value(json_object_get(fact, "reason"));
+    c->until_ms = json_integer_value(json_object_get(fact, "until"));
+    g_free(c->mute_reason);
+    c->mute_reason = c->until_ms && reason ? g_strdup(reason) : NULL;
+  } else if (user && strcmp(type, "chat.banned") == 0)
     lc__chatter(s, user)->banned = json_is_true(json_object_get(fact, "banned"));
 }
 

@@ -71,6 +71,7 @@ typedef struct {
 
 typedef struct {
   gint64 until_ms;         /* muted until; 0 none */
+  char *mute_reason;       /* of that mute, or NULL */
   bool banned;
   gint64 last_msg_ms;
 } chatter;
@@ -227,4 +228,8 @@ void lc__coupon_free(gpointer p);
 /* ---- show_chat.c -------------------------------------------------------------- */
 json_t *lc__chat_json(lc_show *s);
 chatter *lc__chatter(lc_show *s, const char *user);
+void lc__chatter_free(gpointer p);
+/* The viewer's chat moderation state for "me": muted_until (0 when not muted now),
+ * mute_reason, banned. Sets them on `me`. */
+void lc__chat_me(lc_show *s, const char *user, json_t *me);
 void lc__chat_msg_free(gpointer p);

@@ -250,6 +250,9 @@ def test_home_lists_the_room(env):
     href = b.wait("c", "(id) => { const a = document.querySelector(`#live-rooms li[data-room=\"${id}\"] a`); "
                   "return a && a.getAttribute('href'); }", ROOM, what="the room in 'live now'")
     assert href == f"/r/{ROOM}"
+    card = b.eval("c", "(id) => { const li = document.querySelector(`#live-rooms li[data-room=\"${id}\"]`); "
+                  "return {stream: li.dataset.stream, viewers: li.querySelector('.viewers').textContent}; }", ROOM)
+    assert card == {"stream": "live", "viewers": "2 watching"}, card   # A and B
     shots(e, "home", names=("c",))
     b.click("c", f"#live-rooms li[data-room='{ROOM}'] a")
     b.wait("c", SYNCED, what="the room page after a click")
@@ -417,6 +420,13 @@ def test_chat_send_delete_mute_slow_mode(env):
     expect = b.eval("b", """(ms) => [ms - 1000, ms, ms + 1000].map((x) => new Intl.DateTimeFormat('en',
       {hour: '2-digit', minute: '2-digit', hour12: false}).format(new Date(x)))""", muted["until"] + SKEW_MS)
     assert "spam" in notice and any(f"until {x}" in notice for x in expect), (notice, expect)
+    # A reload with nothing kept in the browser: the snapshot's `me` tells the page again.
+    b.eval("b", "() => sessionStorage.clear()")
+    b.call("goto", name="b", url=f"{e.base}/r/{ROOM}")
+    b.wait("b", SYNCED, what="B reloaded")
+    again = b.wait("b", """() => { const n = document.querySelector('#chat-notice');
+      return !n.hidden && document.querySelector('#chat-input').disabled && n.textContent; }""", what="B's mute after a reload")
+    assert again == notice, (again, notice)
     ok(ctl(e, "chat.slowmode", {"room": ROOM, "seconds": 5}))
     b.wait("a", "() => document.querySelector('#chat-notice').textContent === '慢速模式：每 5 秒可发言一次'",
            what="slow mode shown")
@@ -512,14 +522,26 @@ def test_quality_menu(env):
     e, b = env, env.browser
     names = {r["name"] for r in ok(ctl(e, "media.status", {"room": ROOM}))["renditions"] if r["kind"] == "video"}
     assert {"source", "360p"} <= names, names
+    status, doc = e.server.get_json(f"/api/rooms/{ROOM}")
+    assert status == 200 and set(doc["room"]["renditions"]) == names, (doc, names)
+    # The menu offers exactly the room's rungs (640x360: nothing above 360p), refreshed after the
+    # creator's reconnect of the case before.
+    for n in ("a", "b"):
+        menu = b.wait(n, """(want) => { const m = [...document.querySelectorAll('#quality option')].map((o) => o.value);
+          return m.join() === want.join() && m; }""", ["auto"] + doc["room"]["renditions"], what="the room's rungs in the menu")
+        assert "1080p" not in menu and "720p" not in menu, menu
+    assert b.eval("a", TEXT, '#quality option[value="source"]') == "原画"
     for rung, other in (("source", "360p"), ("360p", "source")):
         for n in ("a", "b"):
             b.call("select", name=n, selector="#quality", value=rung)
         wait_for(lambda: (lambda v: v.get(rung, 0) >= 2 and v.get(other, 0) <= 1)(rung_viewers(e)), timeout=10,
                  what=f"both pages on {rung}")
-    b.call("select", name="a", selector="#quality", value="1080p")   # above the source: not in the ladder
+    # A stale menu (a rung gone meanwhile): the server refuses it, the page says so, returns to
+    # automatic and fetches the room's rungs again.
+    b.eval("a", "() => { document.querySelector('#quality').append(new Option('1080p', '1080p')); }")
+    b.call("select", name="a", selector="#quality", value="1080p")
     b.wait("a", """() => document.querySelector('#quality').value === 'auto' &&
-      document.querySelector('#quality option[value="1080p"]').disabled &&
+      !document.querySelector('#quality option[value="1080p"]') &&
       document.querySelector('#toasts').textContent.includes('1080p')""", what="1080p refused")
     b.call("select", name="b", selector="#quality", value="auto")
     label = b.wait("a", "() => { const o = document.querySelector('#quality option[value=\"auto\"]'); return /360p/.test(o.textContent) && o.textContent; }",

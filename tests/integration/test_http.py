@@ -11,6 +11,9 @@ import time
 import pytest
 
 import lc
+from conftest import media_env
+from medialib import create_room, ffmpeg_rtmp, renditions, wait_for
+from showlib import Viewer, run, server_args
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -233,6 +236,85 @@ def test_rooms_api(server):
     assert_json_error(*server.request("GET", "/api/nothing-here"), 404, "not_found")
     _, samples = metrics(server)
     assert value(samples, "livecart_rooms", state="scheduled") == 2
+
+
+def test_rooms_api_live_fields():
+    """Each room carries its show's stream state, its viewer count and the rungs a viewer can pin
+    now: checked against the show channel's own snapshot and the media hub (media.status) while a
+    real publisher goes live, drops (grace) and ends; a room without show or media stays at the
+    defaults throughout."""
+    s = lc.Server(extra=server_args() + ["media.grace_s=2"])
+    s.env.update(media_env())
+    s.start()
+    pub = None
+    key = "k3y-for-http-0001"
+
+    def room(rid):
+        status, doc = s.get_json(f"/api/rooms/{rid}")
+        assert status == 200, doc
+        return doc["room"]
+
+    def live(r):
+        return (r["stream"], r["viewers"], r["renditions"])
+
+    def listed():
+        status, doc = s.get_json("/api/rooms")
+        assert status == 200
+        return {r["id"]: r for r in doc["rooms"]}
+
+    def video_rungs():
+        return {n for n, r in renditions(s, "onair").items() if r["kind"] == "video"}
+
+    try:
+        create_room(s, "onair", key)
+        assert s.call("room.create", {"id": "quiet", "title": "Nobody here"})["ok"]
+        assert {k: live(r) for k, r in listed().items()} == {"onair": ("offline", 0, []), "quiet": ("offline", 0, [])}
+
+        async def go():
+            viewers = [await Viewer(s, room="onair").connect(), await Viewer(s, room="onair").connect(),
+                       await Viewer(s, room="onair", user="amy", name="Amy").connect()]
+            assert room("onair")["viewers"] == 3 and room("quiet")["viewers"] == 0
+            await viewers.pop().close()
+            wait_for(lambda: room("onair")["viewers"] == 2, timeout=5, what="a viewer gone")
+
+            nonlocal pub
+            pub = ffmpeg_rtmp(s, "onair", key, seconds=120, size="640x360", bframes=0)
+            # The ladder adds each rung as its first packets come out: wait for both. 640x360 without
+            # B-frames: the 360p rung and the publisher's own H.264 ("source"), nothing above.
+            r = wait_for(lambda: (lambda r: r if r["stream"] == "live" and {"source", "360p"} <= set(r["renditions"])
+                                  else None)(room("onair")), timeout=40, what="onair live with its rungs")
+            assert set(r["renditions"]) == video_rungs(), (r, video_rungs())
+            assert r["renditions"] == ["source", "360p"], r
+            assert len(set(r["renditions"])) == len(r["renditions"]), r
+            assert listed()["onair"] == r          # the list and the single room agree
+            assert live(room("quiet")) == ("offline", 0, [])
+            fresh = await Viewer(s, room="onair").connect()   # what the show channel says
+            assert fresh.snapshot["state"]["stream"] == "live"
+            assert room("onair")["viewers"] == 3 == fresh.snapshot["state"]["viewers"]
+            rungs = r["renditions"]
+
+            pub.kill()
+            pub.wait()
+            r = wait_for(lambda: (lambda r: r if r["stream"] == "reconnecting" else None)(room("onair")), timeout=10,
+                         what="onair reconnecting")
+            assert r["renditions"] == rungs, r     # held for the grace period: still pinnable
+            r = wait_for(lambda: (lambda r: r if r["stream"] == "offline" else None)(room("onair")), timeout=10,
+                         what="onair offline after the grace period")
+            assert r["renditions"] == [] and r["viewers"] == 3, r
+            await fresh.wait_for(lambda: any(e["name"] == "stream" and e["data"]["state"] == "offline"
+                                             for e in fresh.events), 5)
+            for v in viewers + [fresh]:
+                await v.close()
+            wait_for(lambda: room("onair")["viewers"] == 0, timeout=5, what="every viewer gone")
+        run(go())
+    finally:
+        if pub:
+            pub.kill()
+            pub.wait()
+        rc = s.stop()
+        log = s.log_text()
+        s.close()
+    assert rc == 0, f"livecartd exited with {rc}:\n" + log[-4000:]
 
 
 def test_head_and_options(server):

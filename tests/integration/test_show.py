@@ -368,7 +368,10 @@ def test_chat_filter_mute_ban_delete(show):
         assert b.event_names().count("chat.message") == 1  # the filtered one never reached gus
         assert show.call("chat.delete", {"room": "demo", "id": mid})["ok"]
         await b.wait_for(lambda: "chat.deleted" in b.event_names(), 5)
-        assert show.call("chat.mute", {"room": "demo", "user": "fay", "seconds": 60, "reason": "spam"})["ok"]
+        me = a.snapshot["state"]["me"]
+        assert (me["muted_until"], me["mute_reason"], me["banned"]) == (0, "", False), me
+        muted = show.call("chat.mute", {"room": "demo", "user": "fay", "seconds": 60, "reason": "spam"})
+        assert muted["ok"], muted
         await a.wait_for(lambda: any(p["name"] == "chat.muted" for p in a.privates), 5)
         r = await a.request("chat.send", text="hi again")
         assert r["error"]["code"] == "muted" and "seconds" in r["error"]["message"]
@@ -377,6 +380,33 @@ def test_chat_filter_mute_ban_delete(show):
         assert r["error"]["code"] == "banned"
         r = await b.request("chat.send", text="x" * 501)
         assert r["ok"] is False
+        # A reload learns both from the snapshot's `me`, a resume from the private `me`.
+        until = muted["result"]["until"]
+        assert until > time.time() * 1000 + 50000, muted
+        fay = await Viewer(show, user="fay", name="Fay").connect()
+        gus = await Viewer(show, user="gus").connect()
+        anon = await Viewer(show).connect()
+        me_fay, me_gus = fay.snapshot["state"]["me"], gus.snapshot["state"]["me"]
+        assert (me_fay["muted_until"], me_fay["mute_reason"], me_fay["banned"]) == (until, "spam", False), me_fay
+        assert (me_gus["muted_until"], me_gus["mute_reason"], me_gus["banned"]) == (0, "", True), me_gus
+        assert "me" not in anon.snapshot["state"]
+        pos = {"epoch": gus.epoch, "seq": gus.seq}
+        await gus.close()
+        gus = await Viewer(show, user="gus").connect(resume=pos)
+        assert gus.welcome["resumed"]
+        await gus.wait_for(lambda: any(p["name"] == "me" for p in gus.privates), 5)
+        me = [p for p in gus.privates if p["name"] == "me"][0]["data"]
+        assert me["banned"] is True and me["muted_until"] == 0, me
+        assert show.call("chat.unmute", {"room": "demo", "user": "fay"})["ok"]
+        assert show.call("chat.unban", {"room": "demo", "user": "gus"})["ok"]
+        for v in (fay, gus, anon):
+            await v.close()
+        fay = await Viewer(show, user="fay", name="Fay").connect()
+        gus = await Viewer(show, user="gus").connect()
+        me_fay, me_gus = fay.snapshot["state"]["me"], gus.snapshot["state"]["me"]
+        assert (me_fay["muted_until"], me_fay["mute_reason"], me_gus["banned"]) == (0, "", False), (me_fay, me_gus)
+        await fay.close()
+        await gus.close()
         await a.close()
         await a2.close()
         await b.close()

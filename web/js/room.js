@@ -22,7 +22,7 @@ const player = new Player(video, `/whep/${encodeURIComponent(room)}`);
 const ui = {
   fatal: null, info: null, synced: false, product: null, sku: null, qty: 1, order: null, claimChoice: undefined,
   busy: new Set(), likesShown: 0, likesPending: 0, chatWaitUntil: 0, netTimer: 0, netShown: false,
-  pinnedKey: '',
+  pinnedKey: '', rungGen: 0, rungTimer: 0, rungStream: 'offline',
 };
 const wall = () => Math.round(performance.timeOrigin + performance.now()); // real time, for the tests
 
@@ -503,28 +503,6 @@ function renderChat() {
   list.scrollTop = list.scrollHeight;
 }
 
-function muteKey() {
-  return ident ? `livecart.mute.${room}.${ident.user.id}` : null;
-}
-
-function saveMute() {
-  const k = muteKey();
-  if (!k) return;
-  try {
-    if (st.mute) sessionStorage.setItem(k, JSON.stringify(st.mute));
-    else sessionStorage.removeItem(k);
-  } catch { /* storage disabled */ }
-}
-
-function loadMute() {
-  const k = muteKey();
-  st.mute = null;
-  try {
-    const m = k && JSON.parse(sessionStorage.getItem(k) ?? 'null');
-    if (m && m.until > Date.now() - 60000) st.mute = m;
-  } catch { /* ignore */ }
-}
-
 function renderChatNotice() {
   const now = ch.now();
   const box = $('#chat-notice');
@@ -569,7 +547,6 @@ async function sendChat(e) {
     const ms = /wait (\d+) ms/.exec(err.message ?? '');
     if (err.code === 'muted' && secs) {
       st.mute = { until: ch.now() + Number(secs[1]) * 1000, reason: st.mute?.reason ?? '' };
-      saveMute();
     } else if (err.code === 'banned') st.banned = true;
     else if (ms) ui.chatWaitUntil = Date.now() + Number(ms[1]);
     fail(err);
@@ -640,8 +617,9 @@ async function signIn(e) {
   try {
     $('#signin-go').disabled = true;
     ident = await devSignIn(name);
-    ch.setToken(ident.token);
-    loadMute();
+    ch.setToken(ident.token); // the snapshot's `me` brings this viewer's mute or ban
+    st.mute = null;
+    st.banned = false;
     $('#signin').close();
     renderAll();
   } catch (x) {
@@ -674,6 +652,10 @@ function renderBusy() {
 function render(changed) {
   const has = (k) => changed.has(k);
   if (has('stream') || has('closed')) syncPlayer();
+  if (has('stream') && st.stream !== ui.rungStream) {
+    ui.rungStream = st.stream;
+    refreshRungs();
+  }
   if (has('viewers') || has('stream') || has('closed')) renderHeader();
   if (has('pinned') || has('products') || has('closed')) renderPinned();
   if (has('products') || has('closed')) renderBag();
@@ -696,7 +678,6 @@ function renderAll() {
 
 ch.addEventListener('snapshot', (e) => {
   const changed = S.applySnapshot(st, e.detail.state);
-  if (ident) loadMute();
   ui.synced = true;
   render(changed);
   renderStage();
@@ -715,7 +696,6 @@ ch.addEventListener('event', (e) => {
 ch.addEventListener('private', (e) => {
   const { name, data } = e.detail;
   const changed = S.applyPrivate(st, name, data, ident?.user.id);
-  if (changed.has('mute')) saveMute();
   render(changed);
   if (name === 'chat.muted' && data.until) renderChatNotice();
 });
@@ -797,12 +777,11 @@ function wire() {
     const sel = e.currentTarget;
     const rung = sel.value;
     const ok = await player.setRung(rung);
-    if (!ok) {
+    if (!ok) { // the room's rungs changed since the menu was filled
       toast(t('rung_unavailable', { rung }), { kind: 'error' });
-      const o = sel.querySelector(`option[value="${rung}"]`);
-      if (o) o.disabled = true;
       sel.value = 'auto';
       player.setRung('auto');
+      refreshRungs();
     }
   });
   $('#account').addEventListener('click', () => openSignIn());
@@ -833,18 +812,61 @@ function wire() {
   });
 }
 
-async function loadRoom() {
+// GET /api/rooms/{id}: title, creator, state and the rungs the room has now. null on failure.
+async function fetchRoom() {
   try {
-    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}`);
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}`, { cache: 'no-store' });
     if (res.ok) {
       ui.info = (await res.json()).room;
       document.title = `${ui.info.title || room} · livecart`;
       if (ui.info.state === 'ended') st.closed = true;
-    } else if (res.status === 404 || res.status === 400) {
-      ui.fatal = { code: 4004, reason: 'no such room' };
+      return ui.info;
     }
+    if (res.status === 404 || res.status === 400) ui.fatal = { code: 4004, reason: 'no such room' };
   } catch { /* the show channel will tell */ }
+  return null;
+}
+
+async function loadRoom() {
+  const gen = ui.rungGen;
+  const info = await fetchRoom();
+  if (info && gen === ui.rungGen) renderQuality(info.renditions ?? []); // else a newer answer is in
   renderAll();
+}
+
+// ---- the quality menu: the room's own rungs (renditions of GET /api/rooms/{id}) ------------
+
+function renderQuality(names) {
+  const sel = $('#quality');
+  if ([...sel.options].map((o) => o.value).join() !== ['auto', ...names].join()) {
+    sel.replaceChildren(sel.options[0], ...names.map((n) => h('option', { value: n, text: n === 'source' ? t('source') : n })));
+  }
+  if (player.rung !== 'auto' && !names.includes(player.rung)) player.setRung('auto');
+  sel.value = player.rung;
+  sel.disabled = !names.length;
+}
+
+// The rungs change with the stream (another publisher, another source size), and the ladder
+// adds each rung when its first packets come out: fetch again when the stream state changes,
+// then after 1, 2, 4, 8 s while live until two answers agree.
+const RUNG_RETRY_MS = [1000, 2000, 4000, 8000];
+
+function refreshRungs() {
+  clearTimeout(ui.rungTimer);
+  ui.rungGen++;
+  pollRungs(ui.rungGen, 0, null);
+}
+
+async function pollRungs(gen, tries, last) {
+  const info = await fetchRoom();
+  if (gen !== ui.rungGen || !info) return; // a newer refresh runs, or the room is gone
+  const names = info.renditions ?? [];
+  renderQuality(names);
+  renderHeader();
+  const settled = names.length > 0 && names.join() === last;
+  if (st.stream === 'live' && !settled && tries < RUNG_RETRY_MS.length) {
+    ui.rungTimer = setTimeout(() => pollRungs(gen, tries + 1, names.join()), RUNG_RETRY_MS[tries]);
+  }
 }
 
 wire();

@@ -42,8 +42,14 @@ export function pinnedProduct(st) {
   return st.products.find((p) => p.id === st.pinned.id) ?? st.pinned.product;
 }
 
+// `me` also carries the viewer's chat moderation (muted_until: ms, 0 when not muted; banned),
+// so a reload or a resume shows it at once.
 function setMe(st, me) {
   st.me = me ? { cart: me.cart ?? { items: [], subtotal: 0 }, orders: me.orders ?? [], claims: me.claims ?? [] } : null;
+  if (me && 'muted_until' in me) {
+    st.mute = me.muted_until > 0 ? { until: me.muted_until, reason: me.mute_reason ?? '' } : null;
+    st.banned = !!me.banned;
+  }
 }
 
 export function applySnapshot(st, s) {
@@ -157,7 +163,7 @@ export function applyPrivate(st, name, d, me) {
   const changed = new Set();
   if (name === 'me') {
     setMe(st, d);
-    return changed.add('cart').add('orders').add('claims');
+    return changed.add('cart').add('orders').add('claims').add('mute');
   }
   if (!st.me && /^(cart|order|coupon)\./.test(name)) setMe(st, {});
   switch (name) {

@@ -530,9 +530,23 @@ test_chat_moderation(fx *f, gconstpointer data)
   lc_show_chat_ban(f->show, "gus", true, on_done, &a);
   wait_answer(&a);
   answer_clear(&a);
-  /* moderation survives a restart */
+  /* moderation survives a restart, also in what a reloading viewer is told ("me") */
+  json_t *me = lc_show_me(f->show, "fay");
+  gint64 until = json_integer_value(json_object_get(me, "muted_until"));
+  g_assert_cmpint(until, >, g_get_real_time() / 1000 + 50000);
+  json_decref(me);
   close_show(f);
   open_show(f);
+  me = lc_show_me(f->show, "fay");
+  g_assert_cmpint(json_integer_value(json_object_get(me, "muted_until")), ==, until);
+  g_assert_cmpstr(json_string_value(json_object_get(me, "mute_reason")), ==, "spam");
+  g_assert_true(json_is_false(json_object_get(me, "banned")));
+  json_decref(me);
+  me = lc_show_me(f->show, "gus");
+  g_assert_cmpint(json_integer_value(json_object_get(me, "muted_until")), ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(me, "mute_reason")), ==, "");
+  g_assert_true(json_is_true(json_object_get(me, "banned")));
+  json_decref(me);
   lc_show_chat_send(f->show, &gus, "three", on_done, &a);
   wait_answer(&a);
   g_assert_cmpstr(a.code, ==, "banned");
@@ -546,6 +560,13 @@ test_chat_moderation(fx *f, gconstpointer data)
   wait_answer(&a);
   g_assert_cmpstr(a.code, ==, "unauthorized");
   answer_clear(&a);
+  lc_show_chat_mute(f->show, "fay", 0, NULL, on_done, &a); /* unmute */
+  wait_answer(&a);
+  answer_clear(&a);
+  me = lc_show_me(f->show, "fay");
+  g_assert_cmpint(json_integer_value(json_object_get(me, "muted_until")), ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(me, "mute_reason")), ==, "");
+  json_decref(me);
   g_free(mid);
 }
 
