@@ -1,5 +1,6 @@
 /* RTMP server handshake: see rtmp_handshake.h. */
 #include "rtmp_handshake.h"
+#include "bytes.h"
 
 #include <string.h>
 
@@ -30,23 +31,14 @@ lc_rtmp_handshake_free(lc_rtmp_handshake *hs)
   g_free(hs);
 }
 
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 /* C1 complete: build S1 and send S0 S1 S2 (S2 = C1 echoed). */
 static void
 reply(lc_rtmp_handshake *hs, GByteArray *out)
 {
-  put_be32(hs->s1, hs->time_ms);
+  lc_wr32(hs->s1, hs->time_ms);
   memset(hs->s1 + 4, 0, 4); /* zero field 0: clients skip FP9 digest checks of S1 */
   for (size_t i = 8; i < LC_RTMP_HANDSHAKE_SIZE; i += 4)
-    put_be32(hs->s1 + i, g_random_int());
+    lc_wr32(hs->s1 + i, g_random_int());
   uint8_t s0 = LC_RTMP_HANDSHAKE_VERSION;
   g_byte_array_append(out, &s0, 1);
   g_byte_array_append(out, hs->s1, LC_RTMP_HANDSHAKE_SIZE);

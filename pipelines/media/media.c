@@ -10,6 +10,7 @@
  *  - kf_lock (GMutex): keyframe function and throttle. The function is called with it held, so
  *    lc_rendition_set_keyframe_fn(r, NULL, NULL) returns only once no call is running. */
 #include "media.h"
+#include "bytes.h"
 
 #include <string.h>
 
@@ -166,34 +167,6 @@ lc_rendition_set_size(lc_rendition *r, int width, int height)
   g_mutex_unlock(&r->info_lock);
 }
 
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static inline void
-put32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
-static inline uint16_t
-get16(const uint8_t *p)
-{
-  return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t
-get32(const uint8_t *p)
-{
-  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
 /* Drops the oldest cached packet. cache_lock held, count > 0. */
 static void
 ring_drop_oldest(lc_rendition *r)
@@ -210,8 +183,8 @@ static void
 cache_insert(lc_rendition *r, lc_pkt *p, uint32_t in_ssrc, uint32_t clock_rate, int64_t now)
 {
   uint8_t *d = p->data;
-  uint16_t in_seq = get16(d + 2);
-  uint32_t in_ts = get32(d + 4);
+  uint16_t in_seq = lc_rd16(d + 2);
+  uint32_t in_ts = lc_rd32(d + 4);
 
   if (!r->have_out) {
     /* First packet ever: random start, as RFC 3550 recommends. */
@@ -234,8 +207,8 @@ cache_insert(lc_rendition *r, lc_pkt *p, uint32_t in_ssrc, uint32_t clock_rate, 
 
   uint16_t seq = (uint16_t)(in_seq + r->seq_delta);
   uint32_t ts = in_ts + r->ts_delta;
-  put16(d + 2, seq);
-  put32(d + 4, ts);
+  lc_wr16(d + 2, seq);
+  lc_wr32(d + 4, ts);
   p->seq = seq;
   p->ts = ts;
   r->have_out = true;
@@ -282,11 +255,11 @@ lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyf
   p->marker = (rtp[1] & 0x80) != 0;
   p->produced_us = now;
   p->data[1] = (uint8_t)((rtp[1] & 0x80) | (pt & 0x7f));
-  put32(p->data + 8, ssrc);
+  lc_wr32(p->data + 8, ssrc);
 
   g_rw_lock_reader_lock(&r->sub_lock);
   g_mutex_lock(&r->cache_lock);
-  cache_insert(r, p, get32(rtp + 8), clock_rate, now);
+  cache_insert(r, p, lc_rd32(rtp + 8), clock_rate, now);
   g_mutex_unlock(&r->cache_lock);
   __atomic_add_fetch(&r->packets, 1, __ATOMIC_RELAXED);
   for (guint i = 0; i < r->subs->len; i++) {

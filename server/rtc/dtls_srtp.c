@@ -5,6 +5,7 @@
  * as one oversized datagram). Ours turns every BIO_write into one GBytes datagram, and serves
  * the datagram being fed as exactly one read, as a UDP socket would. */
 #include "dtls_srtp.h"
+#include "bytes.h"
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -1065,15 +1066,6 @@ tx_index(lc_srtp *s, uint32_t ssrc, uint16_t seq, uint32_t *roc_out)
   return true;
 }
 
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 /* RFC 7714 (AEAD_AES_128_GCM) or RFC 3711 (AES-CM + HMAC-SHA1-80) protection of one RTP packet. */
 static int
 fast_protect(lc_srtp *s, uint8_t *buf, size_t len, size_t *out_len)
@@ -1097,8 +1089,8 @@ fast_protect(lc_srtp *s, uint8_t *buf, size_t len, size_t *out_len)
   int plen = (int)(len - hlen), n = 0;
   if (s->profile == LC_SRTP_AEAD_AES_128_GCM) {
     uint8_t iv[12] = {0};
-    put_be32(iv + 2, ssrc);
-    put_be32(iv + 6, roc);
+    lc_wr32(iv + 2, ssrc);
+    lc_wr32(iv + 6, roc);
     iv[10] = buf[2];
     iv[11] = buf[3];
     for (int i = 0; i < 12; i++)
@@ -1121,7 +1113,7 @@ fast_protect(lc_srtp *s, uint8_t *buf, size_t len, size_t *out_len)
       iv[11] ^= (uint8_t)roc;
   iv[12] ^= buf[2], iv[13] ^= buf[3];
   uint8_t rocb[4];
-  put_be32(rocb, roc);
+  lc_wr32(rocb, roc);
   size_t tl = 0;
   if (EVP_EncryptInit_ex(s->rtp_cipher, NULL, NULL, NULL, iv) != 1 ||
       (plen > 0 && EVP_EncryptUpdate(s->rtp_cipher, payload, &n, payload, plen) != 1) ||

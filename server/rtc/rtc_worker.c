@@ -38,6 +38,7 @@
 #define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #define LC_LOG_DOMAIN "rtc"
 #include "rtc_worker.h"
+#include "bytes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1254,15 +1255,6 @@ send_sr(lc__rtc_worker *w, lc__rtc_session *s, lc__rtc_vtrack *t)
     emit_rtcp(w, s, o, n);
 }
 
-static void
-put32(uint8_t *p, uint32_t v)
-{
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
-
 /* WHIP: an empty RR plus a REMB of 20 Mbit/s every second (so the publisher's encoder is not
  * held at its start bitrate), a PLI when a keyframe was asked. */
 static void
@@ -1283,7 +1275,7 @@ whip_tick(lc__rtc_worker *w, lc__rtc_session *s)
   o[1] = LC_RTCP_RR;
   o[2] = 0;
   o[3] = 1;
-  put32(o + 4, s->video_ssrc);
+  lc_wr32(o + 4, s->video_ssrc);
   size_t n = 8;
   if (s->remote_video_ssrc) { /* REMB: PSFB FMT 15 */
     uint8_t *r = o + n;
@@ -1297,11 +1289,11 @@ whip_tick(lc__rtc_worker *w, lc__rtc_session *s)
     r[1] = LC_RTCP_PSFB;
     r[2] = 0;
     r[3] = 5;
-    put32(r + 4, s->video_ssrc);
-    put32(r + 8, 0);
+    lc_wr32(r + 4, s->video_ssrc);
+    lc_wr32(r + 8, 0);
     memcpy(r + 12, "REMB", 4);
-    put32(r + 16, (uint32_t)1 << 24 | (uint32_t)exp << 18 | mant);
-    put32(r + 20, s->remote_video_ssrc);
+    lc_wr32(r + 16, (uint32_t)1 << 24 | (uint32_t)exp << 18 | mant);
+    lc_wr32(r + 20, s->remote_video_ssrc);
     n += 24;
   }
   emit_rtcp(w, s, o, n);
