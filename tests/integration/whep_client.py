@@ -28,12 +28,15 @@ gi.require_version("GstSdp", "1.0")
 gi.require_version("Nice", "0.1")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC, Nice  # noqa: E402
 
+from rtp_decode import is_keyframe_start  # noqa: E402
+
 
 class WhepClient:
     def __init__(self, url, video=True, audio=True, bearer=None):
         self.url = url
         self.bearer = bearer
-        self.result = {"status": None, "frames": 0, "width": 0, "height": 0, "audio_buffers": 0,
+        self.keyframe_seen = False
+        self.result = {"status": None, "frames": 0, "rtp_frames": 0, "width": 0, "height": 0, "audio_buffers": 0,
                        "first_frame_ms": None, "connect_ms": None, "location": None}
         self.lock = threading.Lock()
         self.t0 = None
@@ -123,6 +126,7 @@ class WhepClient:
         caps = pad.get_current_caps() or pad.query_caps(None)
         media = caps.get_structure(0).get_string("media")
         if media == "video":
+            pad.add_probe(Gst.PadProbeType.BUFFER, self.on_video_rtp)
             desc = ("rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! "
                     "fakesink name=vsink sync=false signal-handoffs=true")
         else:
@@ -133,6 +137,20 @@ class WhepClient:
         pad.link(bin_.get_static_pad("sink"))
         sink = bin_.get_by_name("vsink" if media == "video" else "asink")
         sink.connect("handoff", self.on_video if media == "video" else self.on_audio)
+
+    def on_video_rtp(self, pad, info):
+        """Counts the frames that arrived (RTP marker bits, after SRTP and the jitterbuffer) from
+        the first keyframe on: what the decoder could have decoded."""
+        ok, m = info.get_buffer().map(Gst.MapFlags.READ)
+        if ok:
+            data = bytes(m.data)
+            info.get_buffer().unmap(m)
+            with self.lock:
+                if not self.keyframe_seen and is_keyframe_start(data):
+                    self.keyframe_seen = True
+                if self.keyframe_seen and len(data) > 1 and data[1] & 0x80:
+                    self.result["rtp_frames"] += 1
+        return Gst.PadProbeReturn.OK
 
     def on_video(self, sink, buf, pad):
         with self.lock:
