@@ -98,13 +98,16 @@ def decode_tap(server, room, rung, seconds, video=True):
     proc = subprocess.Popen(["/usr/bin/python3", script, "--port", str(port), "--seconds", str(seconds),
                              "--kind", "video" if video else "audio"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # the receiver is listening
+    # The receiver says when its socket is bound (python + GStreamer start slowly on a loaded
+    # machine): a tap started earlier would lose the keyframe it asks for.
+    ready = proc.stdout.readline()
+    assert ready.strip() == "ready", (ready, proc.stderr.read() if proc.poll() is not None else "")
     r = server.call("media.tap", {"room": room, "rung": rung, "port": port})
     assert "error" not in r, r
     out, err = proc.communicate(timeout=seconds + 30)
     server.call("media.untap", {"room": room, "rung": rung})
     assert proc.returncode == 0, err
-    return json.loads(out)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 class RawTap:

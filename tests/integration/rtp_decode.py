@@ -6,6 +6,7 @@ Used by the integration tests on the server's test taps (media.tap)."""
 import argparse
 import json
 import sys
+import time
 
 import gi
 
@@ -65,6 +66,7 @@ def main():
             # Frames count from the first keyframe on: before it nothing is decodable.
             if not seen["keyframe"] and is_keyframe_start(data):
                 seen["keyframe"] = True
+                res["keyframe_ms"] = round((time.monotonic() - seen["t0"]) * 1000)
             if seen["keyframe"] and len(data) > 1 and data[1] & 0x80:
                 res["rtp_frames"] += 1
         return Gst.PadProbeReturn.OK
@@ -93,6 +95,9 @@ def main():
 
     bus.connect("message::error", on_error)
     pipe.set_state(Gst.State.PLAYING)
+    pipe.get_state(5 * Gst.SECOND)  # udpsrc has bound its port
+    seen["t0"] = time.monotonic()
+    print("ready", flush=True)  # the caller starts the tap only now: nothing sent is lost
     GLib.timeout_add(int(a.seconds * 1000), loop.quit)
     loop.run()
     pipe.set_state(Gst.State.NULL)
