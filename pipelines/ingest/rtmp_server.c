@@ -413,20 +413,25 @@ handle_data(conn *c, const lc_rtmp_chunk_msg *m)
           md.audiocodecid, md.audiosamplerate, md.encoder);
 }
 
+/* The result of parsing an FLV tag body: true to go on; otherwise the connection is refused
+ * (an unsupported codec, LC_EPERM, with the StreamFailed status; malformed data without one). */
+static bool
+flv_parsed(conn *c, int rc, const char *why)
+{
+  if (rc == 0)
+    return true;
+  conn_refuse(c, rc == LC_EPERM ? LC_AMF0_STREAM_FAILED : NULL, why);
+  return false;
+}
+
 static void
 handle_video(conn *c, const uint8_t *body, size_t len, int64_t ts)
 {
   lc_flv_packet pk;
   const char *why = NULL;
   int rc = lc_flv_parse_video(body, len, &pk, &why);
-  if (rc == LC_EPERM) {
-    conn_refuse(c, LC_AMF0_STREAM_FAILED, why);
+  if (!flv_parsed(c, rc, why))
     return;
-  }
-  if (rc != 0) {
-    conn_refuse(c, NULL, why);
-    return;
-  }
   lc_rtmp_server *s = c->srv;
   c->last_media_us = g_get_monotonic_time();
   c->video_msgs++;
@@ -461,14 +466,8 @@ handle_audio(conn *c, const uint8_t *body, size_t len, int64_t ts)
   lc_flv_packet pk;
   const char *why = NULL;
   int rc = lc_flv_parse_audio(body, len, &pk, &why);
-  if (rc == LC_EPERM) {
-    conn_refuse(c, LC_AMF0_STREAM_FAILED, why);
+  if (!flv_parsed(c, rc, why))
     return;
-  }
-  if (rc != 0) {
-    conn_refuse(c, NULL, why);
-    return;
-  }
   lc_rtmp_server *s = c->srv;
   c->last_media_us = g_get_monotonic_time();
   c->audio_msgs++;
