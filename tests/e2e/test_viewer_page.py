@@ -534,7 +534,9 @@ def test_quality_menu(env):
     for rung, other in (("source", "360p"), ("360p", "source")):
         for n in ("a", "b"):
             b.call("select", name=n, selector="#quality", value=rung)
-        wait_for(lambda: (lambda v: v.get(rung, 0) >= 2 and v.get(other, 0) <= 1)(rung_viewers(e)), timeout=10,
+        # A switch waits for the target rung's next keyframe (the source rung: the publisher's, every
+        # 2 s). 10 s ran out in 2 of 7 runs on a loaded machine; the cause is not yet known.
+        wait_for(lambda: (lambda v: v.get(rung, 0) >= 2 and v.get(other, 0) <= 1)(rung_viewers(e)), timeout=20,
                  what=f"both pages on {rung}")
     # A stale menu (a rung gone meanwhile): the server refuses it, the page says so, returns to
     # automatic and fetches the room's rungs again.
