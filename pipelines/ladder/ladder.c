@@ -301,7 +301,12 @@ rung_keyframe(lc_rendition *r, gpointer user)
   rung *g = user;
   GstPad *pad = gst_element_get_static_pad(g->enc, "src");
   if (pad) {
-    gst_pad_send_event(pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, TRUE, 0));
+    /* all-headers FALSE: rtph264pay already puts SPS/PPS in front of every IDR
+     * (config-interval=-1). With TRUE, the encoder's downstream force-key-unit event made the
+     * payloader send the parameter sets as a packet of their own with the marker bit set, ahead of
+     * the IDR with the same timestamp: Chromium decoded an SPS/PPS-only frame, failed and sent
+     * a PLI, which forced the next keyframe (a PLI loop; tests: test_media marker test). */
+    gst_pad_send_event(pad, gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, FALSE, 0));
     gst_object_unref(pad);
   }
 }

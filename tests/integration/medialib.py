@@ -118,6 +118,7 @@ class RawTap:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.packets = []  # (arrival, ssrc, seq, ts, marker)
+        self.payloads = []  # the RTP payload's first bytes of each packet, same order
         self.stop_flag = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -132,12 +133,50 @@ class RawTap:
                 continue
             if len(data) >= 12:
                 b0, b1, seq, ts, ssrc = struct.unpack("!BBHII", data[:12])
+                off = 12 + 4 * (b0 & 0x0F)
+                if b0 & 0x10 and len(data) >= off + 4:  # header extension
+                    off += 4 + 4 * int.from_bytes(data[off + 2:off + 4], "big")
+                self.payloads.append(data[off:off + 64])
                 self.packets.append((time.monotonic(), ssrc, seq, ts, bool(b1 & 0x80)))
 
     def close(self):
         self.stop_flag = True
         self.thread.join()
         self.sock.close()
+
+
+def h264_nal_types(payload):
+    """The H.264 NAL unit types an RTP payload (RFC 6184) carries: STAP-A lists its units, an FU-A
+    start fragment names its unit's type, a continuation fragment gives []."""
+    if not payload:
+        return []
+    nal = payload[0] & 0x1F
+    if nal == 28:  # FU-A
+        return [payload[1] & 0x1F] if len(payload) > 1 and payload[1] & 0x80 else []
+    if nal == 24:  # STAP-A: 16-bit size + NAL, repeated
+        types, i = [], 1
+        while i + 2 < len(payload):
+            size = int.from_bytes(payload[i:i + 2], "big")
+            types.append(payload[i + 2] & 0x1F)
+            i += 2 + size
+        return types
+    return [nal]
+
+
+def access_units(tap):
+    """A RawTap's packets grouped into access units (runs of one RTP timestamp, in arrival order):
+    [{"ts", "markers": [index of each marker packet within the unit], "n", "types": NAL types}].
+    The first and last units are left out (the tap may have started or stopped inside them)."""
+    units = []
+    for (_, _, _, ts, marker), payload in zip(list(tap.packets), list(tap.payloads)):
+        if not units or units[-1]["ts"] != ts:
+            units.append({"ts": ts, "markers": [], "n": 0, "types": []})
+        u = units[-1]
+        if marker:
+            u["markers"].append(u["n"])
+        u["types"] += h264_nal_types(payload)
+        u["n"] += 1
+    return units[1:-1]
 
 
 def whep_client(server, room, seconds=6, extra=()):

@@ -47,7 +47,12 @@ def test_kill9_during_write_burst_loses_no_acknowledged_write(tmp_path):
         writers = [threading.Thread(target=burst, args=(s, f"r{rnd}w{w}", acked, stop)) for w in range(3)]
         for t in writers:
             t.start()
-        time.sleep(rng.uniform(0.05, 0.6))
+        # The kill lands at a random moment of the burst, after its first acknowledgement (a
+        # loaded machine may take longer than the random delay to acknowledge anything at all).
+        deadline = time.monotonic() + 60
+        while not acked and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.5))
         s.kill9()
         stop.set()
         for t in writers:

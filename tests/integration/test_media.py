@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from medialib import (RawTap, create_room, decode_tap, ffmpeg_rtmp, ffmpeg_srt, gst_rtmp, media_state, renditions,
+from medialib import (RawTap, access_units, create_room, decode_tap, ffmpeg_rtmp, ffmpeg_srt, gst_rtmp, media_state, renditions,
                       wait_for, whep_client)
 
 KEY = "k3y-for-tests-0001"
@@ -66,6 +66,48 @@ def test_passthrough_rung_without_bframes(server):
     finally:
         pub.kill()
         pub.wait()
+
+
+def test_rung_rtp_one_marker_per_access_unit(server):
+    """Every access unit of a transcoded rung ends with the one packet that carries the RTP marker,
+    for requested keyframes as for the GOP's own: a marker on a parameter-set packet ahead of the
+    IDR made Chromium decode an SPS/PPS-only frame, fail, and ask for another keyframe (a PLI loop).
+    Keyframes are requested the way a viewer's PLI does (media.keyframe), each only after the last
+    one arrived, then natural ones are awaited (the rung's GOP is 2 s)."""
+    create_room(server, "mk", KEY)
+    pub = ffmpeg_rtmp(server, "mk", KEY, seconds=90, size="640x360")
+    tap = None
+    try:
+        live_renditions(server, "mk", ["360p"])
+        tap = RawTap(server, "mk", "360p")
+
+        def keyframes_after(n):
+            return [u for u in access_units(tap)[n:] if 7 in u["types"] and 5 in u["types"]]
+
+        requested = 0
+        for _ in range(4):
+            n = len(access_units(tap))
+            r = server.call("media.keyframe", {"room": "mk", "rung": "360p"})
+            assert "error" not in r, r
+            wait_for(lambda: keyframes_after(n), timeout=20, what="the requested keyframe")
+            requested += 1
+        # Natural keyframes: wait through 2.5 GOPs of RTP time (90 kHz) after the last request.
+        ts0 = access_units(tap)[-1]["ts"]
+        wait_for(lambda: (access_units(tap)[-1]["ts"] - ts0) % (1 << 32) > 90000 * 5, timeout=60,
+                 what="5 s of the rung after the requests")
+    finally:
+        if tap:
+            tap.close()
+        pub.kill()
+        pub.wait()
+    units = access_units(tap)
+    keyframes = [u for u in units if 5 in u["types"]]
+    print(f"{len(units)} access units, {len(keyframes)} keyframes ({requested} requested)")
+    assert len(keyframes) >= requested + 2, keyframes
+    bad = [u for u in units if u["markers"] != [u["n"] - 1]]
+    assert not bad, f"{len(bad)} of {len(units)} access units without exactly one marker, on their last packet: {bad[:3]}"
+    for u in keyframes:  # parameter sets travel with every IDR (config-interval=-1), before it
+        assert u["types"].index(7) < u["types"].index(5) and 8 in u["types"], u
 
 
 @pytest.mark.parametrize("element", ["rtmpsink", "rtmp2sink"])
