@@ -71,6 +71,31 @@ def test_chromium_plays_room_over_whep(server):
         assert res["framesDecoded"] >= 100, res
         heights = {r["height"] for r in renditions(server, "b1").values() if r["kind"] == "video"}
         assert res["frameHeight"] in heights, (res, heights)
+        assert res["pliCount"] + res["firCount"] <= 2, res  # no keyframe loop (see the rung test)
+    finally:
+        pub.kill()
+        pub.wait()
+
+
+@pytest.mark.parametrize("rung", ["720p", "360p"])
+def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung):
+    """Chromium pinned to a transcoded rung for 15 s on loopback: the keyframes it decodes are the
+    GOP's (2 s) plus the join and the pin's switch, it asks for at most 2 (PLI), drops no frame.
+    A stray marker packet ahead of requested keyframes once made it decode an SPS/PPS-only frame,
+    fail and send a PLI every 0.5 s (30 PLIs, 30 keyframes, 29 frames dropped in 15 s)."""
+    create_room(server, "b4", KEY)
+    pub = ffmpeg_rtmp(server, "b4", KEY, seconds=90, size="1280x720")
+    try:
+        wait_for(lambda: rung in renditions(server, "b4"), timeout=30, what="ladder")
+        res = chromium("whep", server, "b4", seconds=15, pin=rung)
+        print(f"chromium on {rung} for 15 s:", res)
+        assert "error" not in res, res
+        assert res["pinned"] is True, res
+        assert res["frameHeight"] == int(rung[:-1]), res
+        assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
+        assert res["pliCount"] + res["firCount"] <= 2, res
+        assert res["keyFramesDecoded"] <= 15 / 2 + 3, res
+        assert res["framesDropped"] == 0, res
     finally:
         pub.kill()
         pub.wait()

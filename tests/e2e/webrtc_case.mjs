@@ -1,5 +1,6 @@
 // Headless Chromium (Debian's /usr/bin/chromium via playwright-core) against a running livecartd:
 //   node webrtc_case.mjs whep --base http://127.0.0.1:PORT --room R [--seconds 6] [--shot out.png]
+//        [--pin RUNG]   (pins the viewer to a rung, e.g. 480p, once playing)
 //   node webrtc_case.mjs whip --base ... --room R --key K [--seconds 8]   (publishes the fake camera
 //        via WHIP in one page and plays it via WHEP in a second page)
 // Prints one JSON line with what the pages measured (getStats of the playing page).
@@ -27,15 +28,16 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 await context.grantPermissions(['camera', 'microphone'], { origin: base });
 
-async function player(page, room) {
+async function player(page, room, pin) {
   await page.goto(`${base}/`);
-  return page.evaluate(async ({ room, seconds }) => {
+  return page.evaluate(async ({ room, seconds, pin }) => {
     const { whepPlay, videoStats } = await import('/js/webrtc.js');
     const video = document.createElement('video');
     video.muted = true; video.autoplay = true; video.playsInline = true; video.width = 360;
     document.body.append(video);
     const t0 = performance.now();
     const s = await whepPlay(`/whep/${room}`, video);
+    const pinned = pin ? await s.pin(pin) : null;
     let firstFrameMs = null;
     const samples = [];
     const end = performance.now() + seconds * 1000;
@@ -50,15 +52,15 @@ async function player(page, room) {
     const transport = [...(await s.pc.getStats()).values()].find((x) => x.type === 'transport');
     await s.stop();
     return { ...last, framesDecodedMid: mid.framesDecoded ?? 0, firstFrameMs, dtlsState: transport?.dtlsState,
-      videoWidth: video.videoWidth, videoHeight: video.videoHeight };
-  }, { room, seconds });
+      videoWidth: video.videoWidth, videoHeight: video.videoHeight, pinned };
+  }, { room, seconds, pin });
 }
 
 let out;
 try {
   if (mode === 'whep') {
     const page = await context.newPage();
-    out = await player(page, args.room);
+    out = await player(page, args.room, args.pin);
     if (args.shot) await page.screenshot({ path: args.shot });
   } else if (mode === 'whip') {
     const pubPage = await context.newPage();

@@ -98,7 +98,8 @@ export async function whipPublish(url, streamKey, mediaStream) {
   return session(pc, resource);
 }
 
-// Inbound video statistics: {framesDecoded, frameWidth, frameHeight, packetsLost, framesDropped}.
+// Inbound video statistics: {framesDecoded, frameWidth, frameHeight, packetsLost, framesDropped,
+// packetsReceived, nackCount, pliCount, firCount, keyFramesDecoded}.
 export async function videoStats(pc) {
   const stats = await pc.getStats();
   for (const s of stats.values()) {
@@ -106,7 +107,8 @@ export async function videoStats(pc) {
       return {
         framesDecoded: s.framesDecoded ?? 0, frameWidth: s.frameWidth ?? 0, frameHeight: s.frameHeight ?? 0,
         packetsLost: s.packetsLost ?? 0, framesDropped: s.framesDropped ?? 0, packetsReceived: s.packetsReceived ?? 0,
-        nackCount: s.nackCount ?? 0,
+        nackCount: s.nackCount ?? 0, pliCount: s.pliCount ?? 0, firCount: s.firCount ?? 0,
+        keyFramesDecoded: s.keyFramesDecoded ?? 0,
       };
     }
   }
