@@ -86,6 +86,9 @@ struct lc_dtls {
   lc_srtp_profile profile;
   size_t salt_len;
   uint8_t keys[KEYING_MAX];
+  /* After lc_dtls_trim: the close_notify alert, sealed before OpenSSL's state was freed (no
+   * record is sent after it, so its sequence number stays valid), for lc_dtls_close. */
+  GBytes *close_notify;
 };
 
 /* Outbound RTP state of one SSRC for the OpenSSL path (RFC 3711 3.3.1: the rollover counter
@@ -636,6 +639,8 @@ lc_dtls_free(lc_dtls *d)
     SSL_free(d->ssl);
   }
   OPENSSL_cleanse(d->keys, sizeof d->keys);
+  if (d->close_notify)
+    g_bytes_unref(d->close_notify);
   lc_dtls_cert_unref(d->cert);
   g_free(d->fp_seen);
   g_free(d->error);
@@ -863,6 +868,8 @@ lc_dtls_close(lc_dtls *d, GPtrArray *out)
     (void)SSL_shutdown(d->ssl);
     ERR_clear_error();
     end(d);
+  } else if (d->close_notify && d->state == LC_DTLS_CONNECTED && out) {
+    g_ptr_array_add(out, g_bytes_ref(d->close_notify));
   }
   d->state = LC_DTLS_CLOSED;
 }
@@ -872,6 +879,17 @@ lc_dtls_trim(lc_dtls *d)
 {
   if (d->state != LC_DTLS_CONNECTED || !d->ssl)
     return;
+  /* Seal the goodbye now: OpenSSL's keys go with d->ssl. SSL_shutdown marks the session as
+   * shut down, which no longer matters: the SSL object is freed right after. */
+  GPtrArray *bye = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  begin(d, NULL, 0, bye);
+  ERR_clear_error();
+  (void)SSL_shutdown(d->ssl);
+  ERR_clear_error();
+  end(d);
+  if (bye->len == 1)
+    d->close_notify = g_bytes_ref(g_ptr_array_index(bye, 0));
+  g_ptr_array_unref(bye);
   BIO *b = SSL_get_rbio(d->ssl);
   if (b)
     BIO_set_data(b, NULL);

@@ -90,7 +90,8 @@ void lc_dtls_close(lc_dtls *d, GPtrArray *out);
  * Once the peer has proven it finished the handshake (a packet from it passed
  * lc_srtp_unprotect_rtp/rtcp), call this to free it: the state stays CONNECTED, later DTLS
  * datagrams are ignored (a close_notify goes unnoticed: RTCP BYE / ICE consent end the peer),
- * lc_dtls_close sends nothing, lc_srtp_new_from_dtls still works. No-op unless CONNECTED. */
+ * lc_srtp_new_from_dtls still works, and lc_dtls_close still says goodbye: the close_notify
+ * record is sealed here, before the keys go (~40 bytes kept). No-op unless CONNECTED. */
 void lc_dtls_trim(lc_dtls *d);
 lc_dtls_state lc_dtls_get_state(const lc_dtls *d);
 const char *lc_dtls_error(const lc_dtls *d);  /* reason of LC_DTLS_FAILED, else NULL (borrowed) */

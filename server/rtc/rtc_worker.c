@@ -711,10 +711,40 @@ on_connected(lc__rtc_worker *w, lc__rtc_session *s)
     track_target(w, &s->audio, wsub_get(w, a), -1);
 }
 
-/* Ends a session on its worker: every trace in the worker, then the registry. */
+/* Tells a connected peer that its session is over, so that a publisher notices at once rather
+ * than streaming into a void: an SRTCP compound (empty RR + BYE of our SSRCs) and the DTLS
+ * close_notify (sealed at trim time if the DTLS state is trimmed). Worker thread. */
 static void
-teardown(lc__rtc_worker *w, lc__rtc_session *s, const char *reason)
+say_goodbye(lc__rtc_worker *w, lc__rtc_session *s, const char *reason)
 {
+  if (s->state != LC__RTC_MEDIA || !s->srtp || !s->has_addr)
+    return;
+  uint32_t ssrcs[2];
+  size_t n = 0;
+  if (s->kind == LC__RTC_WHIP || s->has_video)
+    ssrcs[n++] = s->video_ssrc;
+  if (s->kind == LC__RTC_WHEP && s->has_audio)
+    ssrcs[n++] = s->audio_ssrc;
+  uint8_t *o = slot_get(w);
+  size_t len;
+  if (n && lc_rtcp_build_bye(o, SLOT - LC_SRTP_MAX_TRAILER, ssrcs[0], ssrcs, n, reason, &len) == 0)
+    emit_rtcp(w, s, o, len);
+  flush(w);
+  if (s->dtls) {
+    GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    lc_dtls_close(s->dtls, out);
+    send_dtls_out(w, (struct sockaddr *)&s->addr, s->addr_len, out);
+    g_ptr_array_unref(out);
+  }
+}
+
+/* Ends a session on its worker: every trace in the worker, then the registry. peer_left: the
+ * peer ended it (DTLS close_notify, RTCP BYE), so no goodbye is sent back. */
+static void
+teardown_from(lc__rtc_worker *w, lc__rtc_session *s, const char *reason, bool peer_left)
+{
+  if (!peer_left)
+    say_goodbye(w, s, reason ? reason : "session deleted");
   flush(w); /* the batch may point at s->addr */
   for (unsigned i = 0; i < s->n_tuples; i++) {
     tuple_key k;
@@ -751,6 +781,12 @@ teardown(lc__rtc_worker *w, lc__rtc_session *s, const char *reason)
   lc__rtc_unregister(w->rtc, s, reason);
   g_atomic_int_add(&w->n_sessions, -1);
   g_hash_table_remove(w->sessions, s); /* drops the worker's ref */
+}
+
+static void
+teardown(lc__rtc_worker *w, lc__rtc_session *s, const char *reason)
+{
+  teardown_from(w, s, reason, false);
 }
 
 /* ---------------------------------------------------------------- hand-off */
@@ -885,6 +921,19 @@ dtls_trim(lc__rtc_worker *w, lc__rtc_session *s)
 
 /* ---------------------------------------------------------------- STUN */
 
+/* Consent freshness (RFC 7675 asks the browser; the server only needs proof that the peer
+ * still wants the traffic): an authenticated STUN Binding Request, or any SRTP/SRTCP packet
+ * that authenticates with the session's keys, from one of the session's ICE-checked tuples.
+ * libnice (webrtcbin, hence whipsink/whepsrc) keeps its pair alive with Binding Indications,
+ * which carry no integrity and do not count; its RTCP (every few seconds) and its media do.
+ * Worker thread. */
+static void
+consent_refresh(lc__rtc_worker *w, lc__rtc_session *s)
+{
+  __atomic_store_n(&s->last_consent_us, w->now, __ATOMIC_RELAXED);
+}
+
+
 static void
 handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sockaddr *from,
             socklen_t from_len)
@@ -940,7 +989,7 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
   if (lc_stun_build_binding_success(out, sizeof out, m.tid, from, SOFTWARE, (const uint8_t *)s->pwd, pwd_len,
                                     &out_len) == 0)
     send_now(w, from, from_len, out, out_len);
-  __atomic_store_n(&s->last_consent_us, w->now, __ATOMIC_RELAXED);
+  consent_refresh(w, s);
   if (!g_hash_table_contains(w->sessions, s)) { /* just adopted: the worker's ref */
     g_hash_table_add(w->sessions, lc__rtc_session_ref(s));
     g_atomic_int_inc(&w->n_sessions);
@@ -1009,11 +1058,27 @@ handle_dtls(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
     LC__RTC_ADD(w->ctr->dtls_failures, 1);
     teardown(w, s, "DTLS failed");
   } else if (st == LC_DTLS_CLOSED) {
-    teardown(w, s, "DTLS closed by the peer");
+    teardown_from(w, s, "DTLS closed by the peer", true);
   }
 }
 
 /* ---------------------------------------------------------------- RTCP in */
+
+/* An RTCP BYE that ends the session: a viewer's BYE (it sends nothing else), or a publisher's
+ * BYE of its video SSRC (a BYE of the audio SSRC alone is a track going, not the session). */
+static bool
+peer_says_bye(const lc__rtc_session *s, const lc_rtcp_packet *p)
+{
+  lc_rtcp_bye bye;
+  if (lc_rtcp_parse_bye(p, &bye) != 0)
+    return false;
+  if (s->kind == LC__RTC_WHEP)
+    return true;
+  for (unsigned i = 0; i < bye.n_ssrcs; i++)
+    if (bye.ssrcs[i] == s->remote_video_ssrc && s->remote_video_ssrc)
+      return true;
+  return false;
+}
 
 static lc__rtc_vtrack *
 track_for_ssrc(lc__rtc_session *s, uint32_t media_ssrc)
@@ -1069,12 +1134,20 @@ handle_rtcp(lc__rtc_worker *w, uint8_t *buf, size_t len, const struct sockaddr *
   if (!s || !s->srtp || s->state != LC__RTC_MEDIA || lc_srtp_unprotect_rtcp(s->srtp, buf, len, &plain) != 0)
     return;
   dtls_trim(w, s);
-  if (s->kind != LC__RTC_WHEP)
-    return; /* the publisher's SR/SDES: nothing to do yet */
+  consent_refresh(w, s);
   lc_rtcp_iter it;
   lc_rtcp_packet p;
   lc_rtcp_iter_init(&it, buf, plain);
   while (lc_rtcp_iter_next(&it, &p) == 1) {
+    if (p.kind == LC_RTCP_KIND_BYE) {
+      if (peer_says_bye(s, &p)) {
+        teardown_from(w, s, "RTCP BYE from the peer", true);
+        return;
+      }
+      continue;
+    }
+    if (s->kind != LC__RTC_WHEP)
+      continue; /* the publisher's SR/SDES: nothing to do yet */
     switch (p.kind) {
     case LC_RTCP_KIND_NACK:
       answer_nack(w, s, &p);
@@ -1137,6 +1210,7 @@ handle_rtp(lc__rtc_worker *w, uint8_t *buf, size_t len, const struct sockaddr *f
       lc_srtp_unprotect_rtp(s->srtp, buf, len, &plain) != 0)
     return;
   dtls_trim(w, s);
+  consent_refresh(w, s);
   lc_rtp_header h;
   if (lc_rtp_parse(buf, plain, &h) != 0)
     return;

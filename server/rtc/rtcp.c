@@ -423,6 +423,33 @@ lc_rtcp_build_pli(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media
 }
 
 int
+lc_rtcp_build_bye(uint8_t *out, size_t cap, uint32_t sender_ssrc, const uint32_t *ssrcs, size_t n,
+                  const char *reason, size_t *out_len)
+{
+  *out_len = 0;
+  size_t rlen = reason ? strlen(reason) : 0;
+  if (n == 0 || n > 31 || rlen > 255)
+    return LC_EINVAL;
+  size_t bye = 4 + 4 * n + (rlen ? (1 + rlen + 3) / 4 * 4 : 0);
+  if (cap < 8 + bye)
+    return LC_ETOOBIG;
+  write_header(out, 0, LC_RTCP_RR, 8);
+  lc_wr32(out + 4, sender_ssrc);
+  uint8_t *b = out + 8;
+  write_header(b, (uint8_t)n, LC_RTCP_BYE, bye);
+  for (size_t i = 0; i < n; i++)
+    lc_wr32(b + 4 + 4 * i, ssrcs[i]);
+  if (rlen) {
+    uint8_t *r = b + 4 + 4 * n;
+    memset(r, 0, bye - 4 - 4 * n);
+    r[0] = (uint8_t)rlen;
+    memcpy(r + 1, reason, rlen);
+  }
+  *out_len = 8 + bye;
+  return 0;
+}
+
+int
 lc_rtcp_build_fir(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc, uint8_t seq,
                   size_t *out_len)
 {

@@ -169,6 +169,10 @@ int lc_rtcp_build_sr(uint8_t *out, size_t cap, const lc_rtcp_sr *sr, size_t *out
 int lc_rtcp_build_nack(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc,
                        const uint16_t *seqs, size_t n, size_t *out_len);
 int lc_rtcp_build_pli(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc, size_t *out_len);
+/* Empty RR from sender_ssrc followed by a BYE of ssrcs[0..n) (1..31) with an optional reason
+ * (NUL-terminated, <= 255 bytes; NULL = none): the compound a sender ends its session with. */
+int lc_rtcp_build_bye(uint8_t *out, size_t cap, uint32_t sender_ssrc, const uint32_t *ssrcs, size_t n,
+                      const char *reason, size_t *out_len);
 /* FIR for one media source (media SSRC field 0 as RFC 5104 says) with command seq nr. */
 int lc_rtcp_build_fir(uint8_t *out, size_t cap, uint32_t sender_ssrc, uint32_t media_ssrc, uint8_t seq,
                       size_t *out_len);

@@ -786,6 +786,116 @@ test_consent_timeout(void)
   fixture_clear(&f);
 }
 
+/* An empty SRTCP RR from the client: what libnice/webrtcbin peers send every few seconds. */
+static void
+send_rr(client *c)
+{
+  uint8_t b[64] = {0x80, LC_RTCP_RR, 0, 1, 0xC0, 0xFF, 0xEE, 0x01};
+  send_rtcp(c, b, 8);
+}
+
+/* A STUN Binding Indication (no integrity): libnice's keepalive. */
+static void
+send_indication(client *c)
+{
+  uint8_t b[20] = {0x00, 0x11, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42};
+  for (int i = 8; i < 20; i++)
+    b[i] = (uint8_t)g_random_int();
+  client_send(c, b, sizeof b);
+}
+
+static bool
+has_rtcp_kind(client *c, int kind)
+{
+  for (guint i = 0; i < c->rtcp_kinds->len; i++)
+    if (g_array_index(c->rtcp_kinds, int, i) == kind)
+      return true;
+  return false;
+}
+
+static bool
+got_goodbye(client *c, void *ud)
+{
+  return has_rtcp_kind(c, LC_RTCP_KIND_BYE) && c->dtls && lc_dtls_get_state(c->dtls) == LC_DTLS_CLOSED;
+}
+
+/* Consent is kept by authenticated SRTCP without any STUN check (libnice keeps its pair with
+ * Binding Indications, which do not count); a peer that goes silent is torn down, and told so
+ * with an RTCP BYE and a DTLS close_notify. */
+static void
+test_consent_kept_by_srtcp(void)
+{
+  fixture f;
+  fixture_init(&f, 600, 2);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  client rtcp, ind;
+  client_init(&rtcp, &f);
+  client_init(&ind, &f);
+  g_assert_cmpint(client_post(&rtcp, &f, false, false), ==, 0);
+  g_assert_cmpint(client_post(&ind, &f, false, false), ==, 0);
+  g_assert_true(client_handshake(&rtcp));
+  g_assert_true(client_handshake(&ind));
+  /* Five consent timeouts long: RR every 100 ms from one, Binding Indications from the other. */
+  int64_t end = g_get_monotonic_time() + 3000000;
+  while (g_get_monotonic_time() < end) {
+    send_rr(&rtcp);
+    send_indication(&ind);
+    client_pump(&rtcp, 50, NULL, NULL);
+    client_pump(&ind, 50, NULL, NULL);
+  }
+  lc_rtc_stats st;
+  lc_rtc_get_stats(f.rtc, &st);
+  g_assert_cmpuint(st.consent_timeouts, ==, 1);
+  g_assert_cmpuint(st.viewers, ==, 1);
+  char **closed = lc_rtc_take_closed(f.rtc);
+  g_assert_nonnull(closed);
+  g_assert_cmpstr(closed[0], ==, ind.id);
+  g_assert_null(closed[1]);
+  g_strfreev(closed);
+  /* The viewer kept by indications alone was told it is over. */
+  client_pump(&ind, 1000, got_goodbye, NULL);
+  g_assert_true(got_goodbye(&ind, NULL));
+  /* Silence: the other one goes too, with the same goodbye. */
+  client_pump(&rtcp, 5000, got_goodbye, NULL);
+  g_assert_true(got_goodbye(&rtcp, NULL));
+  lc_rtc_get_stats(f.rtc, &st);
+  g_assert_cmpuint(st.consent_timeouts, ==, 2);
+  client_clear(&rtcp);
+  client_clear(&ind);
+  fixture_clear(&f);
+}
+
+/* A viewer's RTCP BYE ends its session at once (no consent timeout to wait for). */
+static void
+test_peer_bye_ends_session(void)
+{
+  fixture f;
+  fixture_init(&f, 30000, 2);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  client c;
+  client_init(&c, &f);
+  g_assert_cmpint(client_post(&c, &f, false, false), ==, 0);
+  g_assert_true(client_handshake(&c));
+  uint8_t b[64];
+  size_t n;
+  const uint32_t me = 0xC0FFEE01;
+  g_assert_cmpint(lc_rtcp_build_bye(b, sizeof b, me, &me, 1, NULL, &n), ==, 0);
+  send_rtcp(&c, b, n);
+  lc_rtc_stats st = {0};
+  for (int i = 0; i < 300; i++) {
+    lc_rtc_get_stats(f.rtc, &st);
+    if (st.sessions == 0)
+      break;
+    g_usleep(10000);
+  }
+  g_assert_cmpuint(st.sessions, ==, 0);
+  g_assert_cmpuint(st.consent_timeouts, ==, 0);
+  g_assert_cmpint(lc_rtc_delete(f.rtc, c.id), ==, LC_ENOENT);
+  g_strfreev(lc_rtc_take_closed(f.rtc));
+  client_clear(&c);
+  fixture_clear(&f);
+}
+
 static void
 test_join_leave_cycles(void)
 {
@@ -1221,6 +1331,8 @@ main(int argc, char **argv)
   g_test_add_func("/rtc/remb_adapt", test_remb_adapt);
   g_test_add_func("/rtc/other_tuples", test_other_tuples);
   g_test_add_func("/rtc/consent_timeout", test_consent_timeout);
+  g_test_add_func("/rtc/consent_kept_by_srtcp", test_consent_kept_by_srtcp);
+  g_test_add_func("/rtc/peer_bye_ends_session", test_peer_bye_ends_session);
   g_test_add_func("/rtc/join_leave_cycles", test_join_leave_cycles);
   g_test_add_func("/rtc/garbage", test_garbage);
   g_test_add_func("/rtc/refusals", test_refusals);

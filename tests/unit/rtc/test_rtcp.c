@@ -150,6 +150,39 @@ test_nack(void)
   g_assert_cmpint(lc_rtcp_build_nack(out, sizeof(out), 1, 2, wrap, 0, &len), ==, LC_EINVAL);
 }
 
+/* The goodbye compound: an empty RR, then a BYE our own walker and parser read back. */
+static void
+test_build_bye(void)
+{
+  uint8_t out[128];
+  size_t len;
+  const uint32_t ssrcs[] = {0x01020304, 0xa0b0c0d0};
+  g_assert_cmpint(lc_rtcp_build_bye(out, sizeof(out), 0x01020304, ssrcs, 2, "session ended", &len), ==, 0);
+  g_assert_cmpuint(len % 4, ==, 0);
+  lc_rtcp_iter it;
+  lc_rtcp_packet p;
+  lc_rtcp_iter_init(&it, out, len);
+  g_assert_cmpint(lc_rtcp_iter_next(&it, &p), ==, 1);
+  g_assert_cmpint(p.kind, ==, LC_RTCP_KIND_RR);
+  lc_rtcp_rr rr;
+  g_assert_cmpint(lc_rtcp_parse_rr(&p, &rr), ==, 0);
+  g_assert_cmphex(rr.ssrc, ==, 0x01020304);
+  g_assert_cmpuint(rr.n_blocks, ==, 0);
+  g_assert_cmpint(lc_rtcp_iter_next(&it, &p), ==, 1);
+  g_assert_cmpint(p.kind, ==, LC_RTCP_KIND_BYE);
+  lc_rtcp_bye bye;
+  g_assert_cmpint(lc_rtcp_parse_bye(&p, &bye), ==, 0);
+  g_assert_cmpuint(bye.n_ssrcs, ==, 2);
+  g_assert_cmphex(bye.ssrcs[1], ==, 0xa0b0c0d0);
+  g_assert_cmpmem(bye.reason, bye.reason_len, "session ended", 13);
+  g_assert_cmpint(lc_rtcp_iter_next(&it, &p), ==, 0);
+  /* no reason; limits */
+  g_assert_cmpint(lc_rtcp_build_bye(out, sizeof(out), 1, ssrcs, 1, NULL, &len), ==, 0);
+  g_assert_cmpuint(len, ==, 16);
+  g_assert_cmpint(lc_rtcp_build_bye(out, 15, 1, ssrcs, 1, NULL, &len), ==, LC_ETOOBIG);
+  g_assert_cmpint(lc_rtcp_build_bye(out, sizeof(out), 1, ssrcs, 0, NULL, &len), ==, LC_EINVAL);
+}
+
 static void
 test_pli_fir(void)
 {
@@ -411,6 +444,7 @@ main(int argc, char **argv)
   g_test_add_func("/rtcp/sdes-bye", test_sdes_bye);
   g_test_add_func("/rtcp/nack", test_nack);
   g_test_add_func("/rtcp/pli-fir", test_pli_fir);
+  g_test_add_func("/rtcp/build-bye", test_build_bye);
   g_test_add_func("/rtcp/remb", test_remb);
   g_test_add_func("/rtcp/twcc", test_twcc);
   g_test_add_func("/rtcp/compound-and-padding", test_compound_and_padding);
