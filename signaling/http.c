@@ -529,6 +529,39 @@ collected(lc_http *http, struct lws *wsi, session *s)
   return payment_dispatch(http, wsi, s);
 }
 
+/* True when the decoded request path holds a NUL (%00). lws 4.1 decodes the path in
+ * place and does not count a decoded NUL in the header's length (parsers.c issue_char),
+ * so "/%00" arrives as "/" and "/%00/x" as "/" NUL "/" cut one byte short. A NUL before
+ * the end is inside [path, path + len); trailing ones sit between the path and its
+ * terminating NUL, which pushes the next fragment lws stored further out than it lies
+ * for a clean path: the query's first fragment 2 bytes after the path's end (lws skips
+ * a byte after the terminator before it, parsers.c lws_parse_urldecode), else the HTTP
+ * version 1 byte after. Comparing that spot with the fragment's text (and terminator)
+ * tells the two apart; the fragment's text holds no NUL, so a shifted copy never
+ * matches (except an empty query after "/%00", which then reads as "/": harmless). A %00
+ * anywhere but right after "/", "/." or "/.." makes lws drop the connection before we
+ * see the request (docs/http.md). Reads only bytes lws wrote for this request. */
+static bool
+path_hides_nul(struct lws *wsi, const char *path, int len)
+{
+  if (memchr(path, '\0', (size_t)len))
+    return true;
+  static const struct {
+    enum lws_token_indexes token;
+    int at; /* where the fragment starts for a path without a hidden NUL */
+  } next[] = {{WSI_TOKEN_HTTP_URI_ARGS, 2}, {WSI_TOKEN_HTTP, 1}};
+  for (size_t i = 0; i < G_N_ELEMENTS(next); i++) {
+    int flen = lws_hdr_fragment_length(wsi, next[i].token, 0);
+    char *frag = g_malloc((size_t)flen + 1);
+    int got = lws_hdr_copy_fragment(wsi, frag, flen + 1, next[i].token, 0);
+    bool hidden = got >= 0 && memcmp(path + len + next[i].at, frag, (size_t)got + 1) != 0;
+    g_free(frag);
+    if (got >= 0)
+      return hidden;
+  }
+  return false; /* neither fragment: lws cut the line short, the visible part was checked */
+}
+
 /* Fills s->res for the request; sets *has_body when a request body is still to come. */
 static void
 handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
@@ -557,10 +590,28 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
     lc__http_error(res, 414, "uri_too_long", "request URI is too long");
     return;
   }
+  if (path_hides_nul(wsi, uri, uri_len)) {
+    res->close = true;
+    lc__http_error(res, 400, "bad_request", "malformed path (NUL)");
+    return;
+  }
   gint64 clen = 0;
   if (content_length(wsi, &clen) < 0) {
     res->close = true;
     lc__http_error(res, 400, "bad_request", "malformed Content-Length");
+    return;
+  }
+  if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+    /* lws 4.1 passes a chunked request body through with its framing and never reports
+     * its end, so such a request used to wait for a body completion that never came and
+     * died at the 10 s body timeout without an answer. Every route refuses it at once
+     * instead (before routing, so even a 405 or a 404 would come too late); the body is
+     * not read, so the connection closes after the answer. A Content-Length beside it
+     * changes nothing: RFC 9112 6.3 lets Transfer-Encoding win, and a server that read
+     * either one could be smuggled past by the other. */
+    *has_body = true;
+    res->close = true;
+    lc__http_error(res, 411, "length_required", "send the request body with a Content-Length, not chunked");
     return;
   }
   if (clen > (gint64)http->env.opts.max_body) {
@@ -568,7 +619,7 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
     lc__http_error(res, 413, "too_large", "request body is too large");
     return;
   }
-  *has_body = clen > 0 || lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0;
+  *has_body = clen > 0;
 
   const char *rtc_kind = NULL;
   if (lc__http_rtc_route(req.path, req.path_len, &rtc_kind)) {
@@ -621,15 +672,6 @@ on_http(lc_http *http, struct lws *wsi, session *s)
     lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, 10);
   }
   if (s->collect) {
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
-        lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-      /* lws 4.1 passes a chunked request body through with its framing and never
-       * reports its end: only a Content-Length body can be read. */
-      session_reset(s);
-      s->res.close = true;
-      lc__http_error(&s->res, 411, "length_required", "send the body with a Content-Length");
-      return send_headers(wsi, s);
-    }
     if (has_body)
       return 0; /* collected in on_body, dispatched in on_body_done */
     return collected(http, wsi, s);

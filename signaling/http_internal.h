@@ -84,10 +84,17 @@ void lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc
 void lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
                         lc__http_response *res);
 
+/* static.c: checks a decoded request path (len bytes, NUL allowed inside) segment by
+ * segment, without touching the disk. 0 when it may name a file; LC_EINVAL when it does
+ * not start with '/', holds a NUL or a backslash, an empty segment ("//") or a "." / ".."
+ * segment; LC_ENOENT for a segment starting with '.' (dotfiles are never served). lws
+ * already resolves "." and ".." (plain or %2e-encoded) before we see a path, so those
+ * refusals are the second line of defence. Pure. */
+int lc__static_check_path(const char *path, size_t len);
 /* static.c: opens the file for a request path below root (a realpath). Returns 0 and
- * an fd (transfer full), its size and MIME type; LC_EINVAL for a malformed path
- * (NUL, backslash, "..", "." segments); LC_ENOENT when missing, a dotfile, not a
- * regular file, or resolving outside root through a symlink. */
+ * an fd (transfer full), its size and MIME type; the errors of lc__static_check_path;
+ * LC_ENOENT when missing, not a regular file, or resolving outside root through a
+ * symlink. */
 int lc__static_open(const char *root, const char *path, size_t path_len, int *fd, gint64 *size,
                     const char **mime);
 /* MIME type for a file name (by extension); application/octet-stream when unknown. */

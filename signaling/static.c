@@ -47,9 +47,8 @@ lc__static_mime(const char *name)
   return "application/octet-stream";
 }
 
-/* Checks every segment: no "." / "..", no dotfiles (LC_ENOENT), no NUL or backslash. */
-static int
-check_segments(const char *path, size_t len)
+int
+lc__static_check_path(const char *path, size_t len)
 {
   if (len == 0 || path[0] != '/')
     return LC_EINVAL;
@@ -78,7 +77,7 @@ lc__static_open(const char *root, const char *path, size_t path_len, int *fd_out
 {
   char *joined = NULL, *real = NULL;
   int fd = -1;
-  int err = check_segments(path, path_len);
+  int err = lc__static_check_path(path, path_len);
   if (err)
     goto fail;
   err = LC_ENOENT;

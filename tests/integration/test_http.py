@@ -377,12 +377,58 @@ def test_too_large_by_content_length(small_server):
     assert_alive(small_server)
 
 
-def test_too_large_chunked_body_is_cut_off(small_server):
+def test_large_chunked_body_is_refused_unread(small_server):
     chunk = b"400\r\n" + b"y" * 1024 + b"\r\n"
     req = b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 4
     data = raw(small_server, req)
-    assert_json_error(*parse_raw_response(data), 413, "too_large")
+    assert_json_error(*parse_raw_response(data), 411, "length_required")
     assert_alive(small_server)
+
+
+CHUNKED_BODY = b"5\r\nhello\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("method,path", [
+    ("POST", "/healthz"), ("POST", "/api/rooms"), ("POST", "/api/rooms/x"), ("POST", "/index.html"),
+    ("POST", "/no/such/file"), ("POST", "/api/dev/token"), ("POST", "/api/payments/callback"),
+    ("POST", "/whep/demo"), ("POST", "/whip/demo"), ("POST", "/r/demo"), ("PUT", "/api/rooms"),
+    ("GET", "/healthz"), ("DELETE", "/whep/demo/abc")])
+def test_chunked_request_is_411_on_every_route(server, method, path):
+    """lws 4.1 never reports the end of a chunked request body: every route refuses one right after
+    its headers (it used to wait 10 s for a body end that never came, then close without answering)."""
+    t0 = time.monotonic()
+    data = raw(server, f"{method} {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+               + CHUNKED_BODY, timeout=8)
+    elapsed = time.monotonic() - t0
+    status, headers, body = parse_raw_response(data)
+    assert_json_error(status, headers, body, 411, "length_required")
+    assert headers["connection"] == "close"
+    assert elapsed < 3, f"answered after {elapsed:.1f} s"  # raw() returns at the server's close
+    assert_alive(server)
+
+
+def test_chunked_body_that_never_ends_is_answered_at_once(server):
+    # only the headers and the start of a chunk: the answer must not wait for the body
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=3) as s:
+        s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc")
+        data = b""
+        while b"}}" not in data:
+            chunk = s.recv(4096)  # socket.timeout (a failure) after 3 s
+            if not chunk:
+                break
+            data += chunk
+    assert_json_error(*parse_raw_response(data), 411, "length_required")
+    assert_alive(server)
+
+
+def test_transfer_encoding_with_content_length_is_refused(server):
+    # the classic request-smuggling pair: neither length is trusted
+    req = (b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"0\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = raw(server, req)
+    assert_json_error(*parse_raw_response(data), 411, "length_required")
+    assert data.count(b"HTTP/1.1 ") == 1  # the smuggled GET was not answered
+    assert_alive(server)
 
 
 def test_uri_too_long(small_server):
@@ -432,6 +478,77 @@ def test_path_traversal_is_refused(server):
         assert status in (400, 404), (path, status)
         assert b"root:" not in body and b"project(" not in body, path
         assert_json_error(status, headers, body, status, "bad_request" if status == 400 else "not_found")
+
+
+NUL_PATHS = ["/%00", "/%00/index.html", "/a/%00/b", "/index.html/%00", "/sub/%00", "/.%00", "/..%00",
+             "/%00?x=1", "/%00?", "/api/rooms/%00", "/api/%00", "/r/%00", "/healthz/%00", "/%2e%00"]
+
+
+def test_nul_in_the_path_is_bad_request(server):
+    """A decoded NUL (%00) is 400 on every route; lws hides a trailing one from the path's length,
+    so "/%00" used to serve index.html."""
+    for path in NUL_PATHS:
+        data = raw(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status, headers, body = parse_raw_response(data)
+        assert status == 400, (path, data[:200])
+        assert_json_error(status, headers, body, 400, "bad_request")
+    # clean look-alikes are unaffected: a query, an empty query, a directory
+    for path, want in (("/?x=1", 200), ("/?", 200), ("/index.html?a=b&c=d", 200), ("/api/rooms?", 200),
+                       ("/healthz?%41=1", 200), ("/no-such/", 404)):
+        status, _, _ = server.request("GET", path)
+        assert status == want, path
+
+
+def test_nul_after_a_good_request_on_the_same_connection(server):
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /%00 HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    first, _, rest = data.partition(b"HTTP/1.1 400")
+    assert first.startswith(b"HTTP/1.1 200") and b'"bad_request"' in rest
+    assert_alive(server)
+
+
+def test_nul_where_lws_drops_the_connection(server):
+    """A %00 that does not follow a "/" makes lws 4.1's own parser fail (parsers.c
+    lws_parse_urldecode): it closes the connection before our code sees the request, so no JSON
+    error can be sent (docs/http.md). Never the file, and the server serves the next client."""
+    for path in ("/index.html%00.txt", "/x%00", "/api/rooms%00"):
+        data = raw(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert data == b"", (path, data[:200])
+        assert_alive(server)
+
+
+def test_dot_segments_are_normalised(tmp_path):
+    """"." and ".." segments (plain or %2e) are resolved before routing, like a browser does
+    (RFC 3986 5.2.4, done by lws), and never climb above "/"; what is left must lie in the web root."""
+    root = tmp_path / "web"
+    (root / "sub").mkdir(parents=True)
+    (root / "index.html").write_text("<p>root</p>")
+    (root / "sub" / "inner.css").write_text("p{}")
+    s = lc.Server(extra=[f"http.web_root={root}"]).start()
+    try:
+        for path in ("/./index.html", "/a/../index.html", "/%2e/index.html", "/a/%2e%2e/index.html",
+                     "/a/b/../../index.html", "/.%2e/index.html", "/../index.html", "/..", "/a/..", "/a/../",
+                     "/sub/..", "/.", "/sub/./../index.html"):
+            data = raw(s, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            status, _, body = parse_raw_response(data)
+            assert (status, body) == (200, b"<p>root</p>"), (path, data[:200])
+        for path in ("/sub/./inner.css", "/x/../sub/inner.css", "/sub/%2e/inner.css", "/./sub//inner.css"):
+            status, _, body = s.request("GET", path)
+            assert (status, body) == (200, b"p{}"), path
+        # ".." at the root stays at the root: the server's own tree is out of reach
+        assert_json_error(*s.request("GET", "/../../meson.build"), 404, "not_found")
+        # a dot segment in an API path is resolved the same way before routing
+        status, _, _ = s.request("GET", "/api/x/../rooms")
+        assert status == 200
+    finally:
+        assert s.stop() == 0, s.log_text()[-4000:]
+        s.close()
 
 
 def test_symlink_out_of_the_web_root_is_refused(tmp_path):
