@@ -6,6 +6,7 @@
 #include "control.h"
 #include "errors.h"
 #include "http.h"
+#include "ipguard.h"
 #include "log.h"
 #include "metrics.h"
 #include "rooms.h"
@@ -40,6 +41,11 @@ struct lc_app {
   lc_metric *rooms_gauge[3];
   guint shutdown_timer;
   bool stopping;
+  /* Per-address limits of the HTTP side ([limits]; RTMP keeps its own in the ingest). */
+  lc_iplist *limits_exempt;
+  lc_ipguard *auth_guard;    /* failed WHIP stream keys and payment signatures */
+  lc_ipguard *session_guard; /* WHEP/WHIP offers */
+  guint limits_timer;        /* writes the guards' due log summaries */
 };
 
 static const char *const room_states[] = {"scheduled", "live", "ended"};
@@ -350,6 +356,53 @@ register_metrics(lc_app *app)
   update_room_gauges(app);
 }
 
+static gboolean
+flush_limits(gpointer user)
+{
+  lc_app *app = user;
+  gint64 now = g_get_monotonic_time();
+  lc_ipguard_flush(app->auth_guard, now);
+  lc_ipguard_flush(app->session_guard, now);
+  return G_SOURCE_CONTINUE;
+}
+
+/* The HTTP side's per-address limits from [limits]. */
+static int
+open_limits(lc_app *app, const lc_config *cfg, char **err_msg)
+{
+  char *why = NULL;
+  app->limits_exempt = lc_iplist_parse(lc_config_string(cfg, "limits", "exempt"), &why);
+  if (!app->limits_exempt) { /* the config check refuses this first */
+    *err_msg = g_strdup_printf("limits.exempt: %s", why);
+    g_free(why);
+    return LC_EINVAL;
+  }
+  unsigned tracked = (unsigned)lc_config_int(cfg, "limits", "tracked_addresses");
+  lc_ipguard_config auth = {
+      .what = "WHIP offers and payment callbacks after failed credentials",
+      .limit = (unsigned)lc_config_int(cfg, "limits", "auth_failures_per_min"),
+      .window_us = 60 * G_USEC_PER_SEC,
+      .lockout_us = lc_config_int(cfg, "limits", "auth_lockout_s") * G_USEC_PER_SEC,
+      .max_addresses = tracked,
+      .exempt = app->limits_exempt,
+      .refusals = lc_metrics_counter(app->metrics, "livecart_limit_refusals_total", "limit=\"auth_http\"",
+                                     "requests refused by a per-address limit ([limits])"),
+  };
+  app->auth_guard = lc_ipguard_new(&auth);
+  lc_ipguard_config sessions = {
+      .what = "WHEP/WHIP offers over the per-address rate",
+      .limit = (unsigned)lc_config_int(cfg, "limits", "whep_sessions_per_ip_per_10s"),
+      .window_us = 10 * G_USEC_PER_SEC,
+      .max_addresses = tracked,
+      .exempt = app->limits_exempt,
+      .refusals = lc_metrics_counter(app->metrics, "livecart_limit_refusals_total", "limit=\"rtc_sessions\"",
+                                     "requests refused by a per-address limit ([limits])"),
+  };
+  app->session_guard = lc_ipguard_new(&sessions);
+  app->limits_timer = g_timeout_add_seconds(1, flush_limits, app);
+  return 0;
+}
+
 lc_app *
 lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
 {
@@ -378,6 +431,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   app->media = lc_app_media_new(cfg, app->rooms, app->metrics, on_media_event, app, err_msg);
   if (!app->media)
     goto fail;
+  if (open_limits(app, cfg, err_msg) != 0)
+    goto fail;
 
   lc_http_options hopts = {
     .bind = lc_config_string(cfg, "http", "bind"),
@@ -397,6 +452,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .rtc = lc_app_media_http_ops(app->media),
     .rtc_user = app->media,
     .dev_token_secret = lc_config_bool(cfg, "auth", "dev_login") ? app->jwt_secret : NULL,
+    .auth_guard = app->auth_guard,
+    .session_guard = app->session_guard,
   };
   app->http = lc_http_new(&hopts, loop, err_msg);
   if (!app->http)
@@ -506,6 +563,11 @@ lc_app_free(lc_app *app)
   lc_store_close(app->store);
   lc_control_free(app->control);
   lc_http_free(app->http); /* closes the websockets: sessions leave their shows */
+  if (app->limits_timer)
+    g_source_remove(app->limits_timer);
+  lc_ipguard_free(app->auth_guard);
+  lc_ipguard_free(app->session_guard);
+  lc_iplist_free(app->limits_exempt);
   lc_ws_free(app->ws);
   lc_session_free(app->session);
   if (app->shows)

@@ -258,6 +258,11 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
         .srt_latency_ms = (int)lc_config_int(cfg, "srt", "latency_ms"),
         .grace_ms = (unsigned)lc_config_int(cfg, "media", "grace_s") * 1000,
         .takeover = lc_config_bool(cfg, "media", "takeover"),
+        .auth_failures_per_min = (unsigned)lc_config_int(cfg, "limits", "auth_failures_per_min"),
+        .auth_lockout_s = (unsigned)lc_config_int(cfg, "limits", "auth_lockout_s"),
+        .rtmp_handshakes_per_ip = (unsigned)lc_config_int(cfg, "limits", "rtmp_handshakes_per_ip"),
+        .tracked_addresses = (unsigned)lc_config_int(cfg, "limits", "tracked_addresses"),
+        .limits_exempt = lc_config_string(cfg, "limits", "exempt"),
         .ladder = ladder,
     };
     m->ingest = lc_ingest_new(&icfg, m->hub, ingest_auth, ingest_event, m, err_msg);

@@ -335,6 +335,18 @@ content_length(struct lws *wsi, gint64 *out)
   return 0;
 }
 
+/* The client's address for the per-address limits (into *buf), or NULL when unknown. */
+static const lc_ipaddr *
+peer_addr(struct lws *wsi, lc_ipaddr *buf)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  int fd = lws_get_socket_fd(wsi);
+  if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+    return NULL;
+  return lc_ipaddr_from_sockaddr((struct sockaddr *)&ss, sl, buf) == 0 ? buf : NULL;
+}
+
 /* POST /api/payments/callback: sets s->collect when the request is to be checked and
  * passed to the payment hook, else fills s->res. */
 /* A payment callback is a small JSON object; a larger body is refused unread. */
@@ -377,7 +389,8 @@ payment_dispatch(lc_http *http, struct lws *wsi, session *s)
     sigp = sig;
   const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
   size_t len = s->body ? s->body->len : 0;
-  json_t *obj = lc__http_payment_check(&http->env, sigp, body, len, &s->res);
+  lc_ipaddr peer;
+  json_t *obj = lc__http_payment_check(&http->env, peer_addr(wsi, &peer), sigp, body, len, &s->res);
   s->collect = false;
   if (s->body) {
     g_byte_array_unref(s->body);
@@ -432,6 +445,7 @@ typedef struct {
   lc__http_rtc_request rq;
   char content_type[128];
   char authorization[512];
+  lc_ipaddr peer;
 } rtc_request;
 
 static void
@@ -449,6 +463,7 @@ rtc_request_read(struct lws *wsi, rtc_request *r)
       .content_type = header_value(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, r->content_type, sizeof r->content_type),
       .authorization = header_value(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->authorization, sizeof r->authorization),
       .content_length = clen,
+      .peer = peer_addr(wsi, &r->peer),
   };
 }
 

@@ -14,6 +14,7 @@ typedef struct lc_http lc_http;
 typedef struct lc_metrics lc_metrics;
 typedef struct lc_rooms lc_rooms;
 typedef struct lc_ws lc_ws;
+typedef struct lc_ipguard lc_ipguard;
 /* A request whose answer comes later (after a store commit). */
 typedef struct lc_http_pending lc_http_pending;
 
@@ -68,6 +69,13 @@ typedef struct {
    * answers 404. Set it only when [auth] dev_login is on: whoever can reach the port
    * can then sign in as anybody. */
   const char *dev_token_secret;
+  /* Per-address limits (server/base/ipguard.h; borrowed, must outlive the server; NULL: none).
+   * auth_guard counts failed credentials: a WHIP offer whose stream key is wrong or missing
+   * (the offer hook returned LC_EPERM) and a payment callback with a bad signature; a locked-out
+   * address gets 429 + Retry-After before anything is checked. session_guard counts WHEP and
+   * WHIP offers; an address over its rate gets 429 + Retry-After before its offer is read. */
+  lc_ipguard *auth_guard;
+  lc_ipguard *session_guard;
 } lc_http_options;
 
 /* Answers a pending request (status and JSON body, transfer full) and frees p. If the

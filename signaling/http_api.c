@@ -277,6 +277,46 @@ done:
   json_decref(obj);
 }
 
+/* ---- per-address limits ---- */
+
+void
+lc__http_throttled(lc__http_response *res, gint64 wait_us, const char *message)
+{
+  char secs[24];
+  g_snprintf(secs, sizeof secs, "%" G_GINT64_FORMAT, MAX(1, (wait_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC));
+  lc__http_error(res, 429, "too_many_requests", message);
+  lc__http_header(res, "Retry-After", secs);
+  lc__http_header(res, "Cache-Control", "no-store");
+}
+
+bool
+lc__http_auth_locked(const lc__http_env *env, const lc_ipaddr *peer, const char *action, lc__http_response *res)
+{
+  gint64 now = g_get_monotonic_time();
+  gint64 wait = lc_ipguard_check(env->opts.auth_guard, peer, now);
+  if (wait <= 0)
+    return false;
+  gint64 secs = MAX(1, (wait + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+  char *msg = g_strdup_printf("too many failed credentials from your address: retry in %" G_GINT64_FORMAT " s", secs);
+  char *line = g_strdup_printf("%s refused (429): %s", action, msg);
+  lc_ipguard_log_refusal(env->opts.auth_guard, peer, now, NULL, line);
+  lc__http_throttled(res, wait, msg);
+  g_free(line);
+  g_free(msg);
+  return true;
+}
+
+void
+lc__http_auth_failed(const lc__http_env *env, const lc_ipaddr *peer, const char *what)
+{
+  gint64 lock = lc_ipguard_hit(env->opts.auth_guard, peer, g_get_monotonic_time());
+  char ip[LC_IPADDR_STRLEN];
+  if (lock > 0)
+    LC_WARN(NULL, NULL, "%s: too many failed credentials within a minute (the last: %s): its WHIP offers and "
+            "payment callbacks are refused for %" G_GINT64_FORMAT " s (limits.auth_failures_per_min)",
+            lc_ipaddr_key_str(peer, ip), what, lock / G_USEC_PER_SEC);
+}
+
 /* ---- payment callback ---- */
 
 #define PAYMENT_WINDOW_MS (5 * 60 * 1000) /* accepted distance of "ts" from server time */
@@ -308,16 +348,20 @@ optional_string(json_t *obj, const char *key)
 }
 
 json_t *
-lc__http_payment_check(const lc__http_env *env, const char *signature, const guint8 *body, size_t len,
-                       lc__http_response *res)
+lc__http_payment_check(const lc__http_env *env, const lc_ipaddr *peer, const char *signature, const guint8 *body,
+                       size_t len, lc__http_response *res)
 {
   const char *secret = env->opts.payment_secret;
   unsigned char want[32], mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
   json_t *obj = NULL;
 
+  /* A locked-out address is refused before its signature is looked at. */
+  if (lc__http_auth_locked(env, peer, "payment callback", res))
+    return NULL;
   /* Authenticate before parsing: unsigned input never reaches the JSON parser. */
   if (!parse_signature(signature, want)) {
+    lc__http_auth_failed(env, peer, "malformed payment signature");
     lc__http_error(res, 401, "unauthorized", "missing or malformed X-Livecart-Signature (sha256=<hex>)");
     goto fail;
   }
@@ -327,6 +371,7 @@ lc__http_payment_check(const lc__http_env *env, const char *signature, const gui
     goto fail;
   }
   if (CRYPTO_memcmp(mac, want, 32) != 0) {
+    lc__http_auth_failed(env, peer, "bad payment signature");
     lc__http_error(res, 401, "unauthorized", "bad signature");
     goto fail;
   }

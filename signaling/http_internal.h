@@ -6,6 +6,7 @@
  * Main thread only. */
 #pragma once
 #include "http.h"
+#include "ipguard.h"
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -63,11 +64,24 @@ struct lws;
 int lc__http_refuse_now(struct lws *wsi, int status, const char *code, const char *message);
 
 /* Payment callback check (http_api.c): `signature` is the X-Livecart-Signature value
- * (NULL when absent), body/len the raw body (borrowed). Returns the parsed body
- * (transfer full) when the HMAC, the JSON shape and the timestamp are right; else
- * NULL with the error in res (401 unauthorized / 401 stale / 400 bad_request). */
-json_t *lc__http_payment_check(const lc__http_env *env, const char *signature, const guint8 *body,
-                               size_t len, lc__http_response *res);
+ * (NULL when absent), body/len the raw body (borrowed), peer the client's address (NULL
+ * when unknown). Returns the parsed body (transfer full) when the HMAC, the JSON shape
+ * and the timestamp are right; else NULL with the error in res (401 unauthorized / 401
+ * stale / 400 bad_request; 429 while the peer is locked out by opts.auth_guard, which
+ * counts every bad signature). */
+json_t *lc__http_payment_check(const lc__http_env *env, const lc_ipaddr *peer, const char *signature,
+                               const guint8 *body, size_t len, lc__http_response *res);
+/* 429 too_many_requests with Retry-After (wait_us rounded up to whole seconds, at least 1)
+ * and Cache-Control: no-store; message borrowed. http_api.c. */
+void lc__http_throttled(lc__http_response *res, gint64 wait_us, const char *message);
+/* True when peer is locked out by opts.auth_guard (too many failed credentials): res holds the
+ * 429 and the refusal was logged (paced: the first, then a summary a minute). action names
+ * the request for the log ("WHIP offer"). http_api.c. */
+bool lc__http_auth_locked(const lc__http_env *env, const lc_ipaddr *peer, const char *action,
+                          lc__http_response *res);
+/* Counts a failed credential of peer in opts.auth_guard; logs once (WARN) when this one locks
+ * the address out. what names the failure for that line. http_api.c. */
+void lc__http_auth_failed(const lc__http_env *env, const lc_ipaddr *peer, const char *what);
 
 /* Route handlers (http_api.c). */
 void lc__http_healthz(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
@@ -110,6 +124,7 @@ typedef struct {
   const char *content_type;   /* header values or NULL */
   const char *authorization;
   gint64 content_length;      /* 0 when absent */
+  const lc_ipaddr *peer;      /* the client's address (per-address limits); NULL when unknown */
 } lc__http_rtc_request;
 
 /* True when path is under /whep or /whip; *kind = "whep" / "whip". */

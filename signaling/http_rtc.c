@@ -8,6 +8,11 @@
  *   PATCH   /whe?p/{room}/{resource}      405: trickle ICE is not needed (ICE-lite, one candidate)
  *   POST    /whep/{room}/{resource}/layer {"rung":"720p"|"auto"} pins or unpins a rung
  *   OPTIONS any of them                   CORS preflight (Location exposed to pages)
+ *
+ * Per-address limits, checked before an offer's body is read (429 + Retry-After, connection
+ * closed): a WHIP offer from an address locked out for failed stream keys (opts.auth_guard;
+ * the hook's LC_EPERM, or a missing Bearer, counts one failure), then the offer rate of
+ * WHEP and WHIP together (opts.session_guard; every offer that passes counts).
  * Main thread only. */
 #define LC_LOG_DOMAIN "http"
 #include "http_internal.h"
@@ -101,6 +106,30 @@ bearer(const char *authorization)
   return *t ? t : NULL;
 }
 
+/* Counts an offer against the peer's offer rate; true when over it (res = 429, the refusal
+ * logged with pacing; the refused offer is not counted). */
+static bool
+offer_throttled(const lc__http_env *env, const lc__http_rtc_request *rq, const char *kind, lc__http_response *res)
+{
+  lc_ipguard *g = env->opts.session_guard;
+  gint64 now = g_get_monotonic_time();
+  gint64 wait = lc_ipguard_check(g, rq->peer, now);
+  if (wait <= 0) {
+    lc_ipguard_hit(g, rq->peer, now);
+    return false;
+  }
+  gint64 secs = MAX(1, (wait + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+  char *msg = g_strdup_printf("too many WebRTC sessions started from your address: retry in %" G_GINT64_FORMAT " s",
+                              secs);
+  char *line = g_strdup_printf("%s offer refused (429): %s (limits.whep_sessions_per_ip_per_10s)",
+                               strcmp(kind, "whep") == 0 ? "WHEP" : "WHIP", msg);
+  lc_ipguard_log_refusal(g, rq->peer, now, NULL, line);
+  lc__http_throttled(res, wait, msg);
+  g_free(line);
+  g_free(msg);
+  return true;
+}
+
 bool
 lc__http_rtc_route(const char *path, size_t len, const char **kind)
 {
@@ -140,7 +169,11 @@ lc__http_rtc_begin(const lc__http_env *env, const lc__http_rtc_request *rq, lc__
       lc__http_header(res, "Allow", "POST, OPTIONS");
     } else if (!rq->content_type || g_ascii_strncasecmp(rq->content_type, SDP_TYPE, strlen(SDP_TYPE)) != 0) {
       lc__http_error(res, 415, "unsupported_media_type", "the offer must be sent as Content-Type: application/sdp");
+    } else if ((!is_whep && lc__http_auth_locked(env, rq->peer, "WHIP offer", res)) ||
+               offer_throttled(env, rq, kind, res)) {
+      res->close = true; /* the offer is not read */
     } else if (!is_whep && !bearer(rq->authorization)) {
+      lc__http_auth_failed(env, rq->peer, "WHIP offer without a stream key");
       res->close = true;
       lc__http_error(res, 401, "unauthorized", "WHIP needs Authorization: Bearer <stream key>");
       lc__http_header(res, "WWW-Authenticate", "Bearer");
@@ -214,6 +247,8 @@ lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const
   char *answer = NULL, *resource = NULL;
   int err = ops->offer(kind, seg[0], bearer(rq->authorization), (const char *)body, len, &answer, &resource, &why,
                        env->opts.rtc_user);
+  if (err == LC_EPERM && strcmp(kind, "whip") == 0)
+    lc__http_auth_failed(env, rq->peer, "wrong WHIP stream key");
   if (err != 0) {
     if (err == LC_EINVAL && !why)
       why = g_strdup("the SDP offer cannot be served");

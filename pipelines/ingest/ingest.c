@@ -598,6 +598,7 @@ lc_ingest_new(const lc_ingest_config *cfg, lc_media_hub *hub, lc_ingest_auth_fn 
   in->srt_bind = g_strdup(cfg->srt_bind ? cfg->srt_bind : "0.0.0.0");
   in->cfg.rtmp_bind = in->rtmp_bind;
   in->cfg.srt_bind = in->srt_bind;
+  in->cfg.limits_exempt = NULL; /* only lc_ingest_new reads it (the RTMP server parses its own copy) */
   if (!in->cfg.max_publishers)
     in->cfg.max_publishers = 16;
   in->hub = hub;
@@ -620,6 +621,11 @@ lc_ingest_new(const lc_ingest_config *cfg, lc_media_hub *hub, lc_ingest_auth_fn 
       rc.handshake_timeout_ms = cfg->handshake_timeout_ms;
     if (cfg->idle_timeout_ms)
       rc.idle_timeout_ms = cfg->idle_timeout_ms;
+    rc.auth_failures_per_min = cfg->auth_failures_per_min;
+    rc.auth_lockout_s = cfg->auth_lockout_s;
+    rc.handshakes_per_ip = cfg->rtmp_handshakes_per_ip;
+    rc.tracked_addresses = cfg->tracked_addresses;
+    rc.limits_exempt = cfg->limits_exempt;
     lc_rtmp_server_callbacks cb = {.publish = rtmp_publish,
                                    .video_config = rtmp_video_config,
                                    .video = rtmp_video,

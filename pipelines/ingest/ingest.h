@@ -44,6 +44,14 @@ typedef struct {
   unsigned max_publishers;   /* live rooms at once, also the SRT caller limit (0 = 16) */
   unsigned handshake_timeout_ms; /* RTMP connect -> publish accepted (0 = 10000) */
   unsigned idle_timeout_ms;  /* publishing without media, RTMP and SRT (0 = 10000) */
+  /* RTMP per-address limits (lc_rtmp_server_config; 0 = no limit, the defaults leave them off):
+   * wrong stream keys per minute before a lockout of auth_lockout_s, connections of one address
+   * not yet publishing, addresses remembered, addresses never limited (borrowed, copied). */
+  unsigned auth_failures_per_min;
+  unsigned auth_lockout_s;
+  unsigned rtmp_handshakes_per_ip;
+  unsigned tracked_addresses;
+  const char *limits_exempt;
   lc_ladder_config ladder;   /* copied into every ladder */
 } lc_ingest_config;
 

@@ -10,12 +10,14 @@
 #include "amf0.h"
 #include "errors.h"
 #include "flv_tag.h"
+#include "ipguard.h"
 #include "log.h"
 #include "rtmp_handshake.h"
 
 #include <gio/gio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #define READ_CHUNK 65536
@@ -37,6 +39,9 @@ struct lc_rtmp_server {
   unsigned next_id;
   guint tick;
   uint64_t accepted, refused, bytes_in;
+  lc_iplist *exempt;       /* cfg.limits_exempt parsed */
+  lc_ipguard *auth_guard;  /* wrong stream keys per address (lockout) */
+  lc_ipguard *hs_guard;    /* no limit of its own: paces the log of handshake-cap refusals */
 };
 
 struct lc_rtmp_conn {
@@ -45,6 +50,9 @@ struct lc_rtmp_conn {
   bool closed;
   char id[24];
   char peer[64];
+  lc_ipaddr addr;       /* the peer's address, for the per-address limits */
+  bool has_addr;
+  bool quiet;           /* refused by a per-address limit: its close is logged at debug */
   GSocketConnection *sc;
   GSocket *sock; /* borrowed from sc */
   GSource *rsrc;
@@ -146,8 +154,8 @@ lc_rtmp_conn_close(lc_rtmp_conn *c, const char *status_code, const char *reason)
   c->srv = NULL;
   bool was_publishing = c->publishing;
   c->publishing = false;
-  LC_INFO(NULL, c->id, "connection from %s closed (%s)%s%s", c->peer, reason ? reason : "closed",
-          was_publishing ? "; was publishing " : "", was_publishing ? c->shown_name : "");
+  LC_LOG(c->quiet ? LC_LOG_DEBUG : LC_LOG_INFO, NULL, c->id, "connection from %s closed (%s)%s%s", c->peer,
+         reason ? reason : "closed", was_publishing ? "; was publishing " : "", was_publishing ? c->shown_name : "");
   if (!s)
     return;
   s->conns = g_list_remove(s->conns, c);
@@ -302,6 +310,29 @@ on_create_stream(conn *c, const lc_amf0_command *cmd)
   g_byte_array_unref(p);
 }
 
+/* The peer is locked out after too many wrong keys: refuses this publish (Publish.Denied, the
+ * time left in its description) without asking the callback, so a right key is refused too
+ * and a guesser learns nothing. Returns true when c was closed. */
+static bool
+publish_locked_out(conn *c)
+{
+  lc_rtmp_server *s = c->srv;
+  int64_t now = g_get_monotonic_time();
+  gint64 wait = c->has_addr ? lc_ipguard_check(s->auth_guard, &c->addr, now) : 0;
+  if (wait <= 0)
+    return false;
+  char *why = g_strdup_printf("too many wrong stream keys from this address: retry in %" G_GINT64_FORMAT " s",
+                              (wait + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+  char *line = g_strdup_printf("RTMP publish %s refused: %s", c->shown_name, why);
+  lc_ipguard_log_refusal(s->auth_guard, &c->addr, now, c->id, line);
+  s->refused++;
+  c->quiet = true;
+  lc_rtmp_conn_close(c, LC_AMF0_PUBLISH_DENIED, why);
+  g_free(line);
+  g_free(why);
+  return true;
+}
+
 static void
 on_publish(conn *c, const lc_amf0_command *cmd, uint32_t msid)
 {
@@ -326,8 +357,19 @@ on_publish(conn *c, const lc_amf0_command *cmd, uint32_t msid)
   const char *type = lc_amf0_cstr(lc_amf0_command_arg(cmd, 1));
   if (type && strcmp(type, "live") != 0)
     LC_DEBUG(NULL, c->id, "publish type '%s' treated as live", type);
+  if (publish_locked_out(c))
+    return;
   const char *code = LC_AMF0_PUBLISH_BADNAME, *desc = "publish refused";
-  int rc = c->srv->cb.publish(c, c->app, c->stream_name, c->tc_url, &code, &desc, c->srv->user);
+  lc_rtmp_server *s = c->srv;
+  int rc = s->cb.publish(c, c->app, c->stream_name, c->tc_url, &code, &desc, s->user);
+  if (rc == LC_EPERM && c->has_addr) {
+    gint64 lock = lc_ipguard_hit(s->auth_guard, &c->addr, g_get_monotonic_time());
+    char ip[LC_IPADDR_STRLEN];
+    if (lock > 0)
+      LC_WARN(NULL, c->id, "%s: %u wrong stream keys within a minute: its publishes are refused for %" G_GINT64_FORMAT
+              " s (limits.auth_failures_per_min)", lc_ipaddr_key_str(&c->addr, ip), s->cfg.auth_failures_per_min,
+              lock / G_USEC_PER_SEC);
+  }
   if (c->closed)
     return;
   if (rc != 0) {
@@ -649,6 +691,31 @@ format_peer(GSocketConnection *sc, char *out, size_t size)
   g_clear_object(&a);
 }
 
+/* The peer's IP address; false when it has none (not an IP socket). */
+static bool
+peer_addr(GSocketConnection *sc, lc_ipaddr *out)
+{
+  GSocketAddress *a = g_socket_connection_get_remote_address(sc, NULL);
+  struct sockaddr_storage ss;
+  bool ok = a && g_socket_address_to_native(a, &ss, sizeof ss, NULL) &&
+            lc_ipaddr_from_sockaddr((struct sockaddr *)&ss, (size_t)g_socket_address_get_native_size(a), out) == 0;
+  g_clear_object(&a);
+  return ok;
+}
+
+/* Connections from a's address (IPv6: its /64) that have not started publishing. */
+static unsigned
+handshakes_from(lc_rtmp_server *s, const lc_ipaddr *a)
+{
+  unsigned n = 0;
+  for (GList *l = s->conns; l; l = l->next) {
+    conn *c = l->data;
+    if (c->has_addr && !c->publishing && !c->unpublished && lc_ipaddr_same_key(&c->addr, a))
+      n++;
+  }
+  return n;
+}
+
 static gboolean
 on_incoming(GSocketService *svc, GSocketConnection *sc, GObject *src, gpointer data)
 {
@@ -662,11 +729,25 @@ on_incoming(GSocketService *svc, GSocketConnection *sc, GObject *src, gpointer d
     g_io_stream_close(G_IO_STREAM(sc), NULL, NULL);
     return TRUE;
   }
+  lc_ipaddr addr;
+  bool has_addr = peer_addr(sc, &addr);
+  if (has_addr && s->cfg.handshakes_per_ip && !lc_iplist_contains(s->exempt, &addr) &&
+      handshakes_from(s, &addr) >= s->cfg.handshakes_per_ip) {
+    s->refused++;
+    char *line = g_strdup_printf("RTMP connection refused: %u connections from this address are still before "
+                                 "publishing (limits.rtmp_handshakes_per_ip)", s->cfg.handshakes_per_ip);
+    lc_ipguard_log_refusal(s->hs_guard, &addr, g_get_monotonic_time(), NULL, line);
+    g_free(line);
+    g_io_stream_close(G_IO_STREAM(sc), NULL, NULL);
+    return TRUE;
+  }
   conn *c = g_new0(conn, 1);
   c->refs = 1;
   c->srv = s;
   g_snprintf(c->id, sizeof c->id, "rtmp-%u", ++s->next_id);
   g_strlcpy(c->peer, peer, sizeof c->peer);
+  c->addr = addr;
+  c->has_addr = has_addr;
   c->sc = g_object_ref(sc);
   c->sock = g_socket_connection_get_socket(sc);
   g_socket_set_blocking(c->sock, FALSE);
@@ -706,6 +787,8 @@ on_tick(gpointer data)
       conn_refuse(c, LC_AMF0_STREAM_FAILED, "no audio or video within the idle timeout");
   }
   g_list_free_full(copy, (GDestroyNotify)conn_unref);
+  lc_ipguard_flush(s->auth_guard, now);
+  lc_ipguard_flush(s->hs_guard, now);
   return G_SOURCE_CONTINUE;
 }
 
@@ -737,6 +820,7 @@ lc_rtmp_server_new(const lc_rtmp_server_config *cfg, const lc_rtmp_server_callba
   GError *gerr = NULL;
   s->cfg = *cfg;
   s->cfg.bind = NULL;
+  s->cfg.limits_exempt = NULL;
   s->cb = *cb;
   s->user = user;
   s->ctx = g_main_context_ref_thread_default();
@@ -750,6 +834,23 @@ lc_rtmp_server_new(const lc_rtmp_server_config *cfg, const lc_rtmp_server_callba
   DEF(window_ack_size);
 #undef DEF
   const char *bind = cfg->bind && *cfg->bind ? cfg->bind : "0.0.0.0";
+  char *why = NULL;
+  s->exempt = lc_iplist_parse(cfg->limits_exempt, &why);
+  if (!s->exempt) {
+    *err = g_strdup_printf("rtmp limits exempt list: %s", why);
+    g_free(why);
+    goto fail;
+  }
+  lc_ipguard_config gc = {.what = "RTMP publishes after wrong stream keys",
+                          .limit = cfg->auth_failures_per_min,
+                          .window_us = 60 * G_USEC_PER_SEC,
+                          .lockout_us = (cfg->auth_lockout_s ? cfg->auth_lockout_s : 300) * G_USEC_PER_SEC,
+                          .max_addresses = cfg->tracked_addresses,
+                          .exempt = s->exempt};
+  s->auth_guard = lc_ipguard_new(&gc);
+  gc = (lc_ipguard_config){.what = "RTMP connections over the per-address handshake cap",
+                           .max_addresses = cfg->tracked_addresses};
+  s->hs_guard = lc_ipguard_new(&gc);
   if (cfg->port < 0 || cfg->port > 65535) {
     *err = g_strdup_printf("rtmp port %d outside 0..65535", cfg->port);
     goto fail;
@@ -808,6 +909,9 @@ lc_rtmp_server_free(lc_rtmp_server *s)
       g_source_destroy(t);
   }
   g_main_context_unref(s->ctx);
+  lc_ipguard_free(s->auth_guard);
+  lc_ipguard_free(s->hs_guard);
+  lc_iplist_free(s->exempt);
   g_free(s);
 }
 

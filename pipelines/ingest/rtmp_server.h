@@ -17,7 +17,10 @@
  *
  * Limits (lc_rtmp_server_config): connections, bytes accepted before publish succeeds, time to
  * finish the handshake and to start publishing, idle time without media, outgoing queue, and the
- * chunk reader's own limits (message and chunk sizes, chunk streams, buffered bytes). */
+ * chunk reader's own limits (message and chunk sizes, chunk streams, buffered bytes). Per
+ * address: connections still in their handshake (so one address cannot take every slot of
+ * max_connections), and wrong stream keys (a lockout). Refusals by these two are logged through
+ * the guards' pacing (the first one, then a summary a minute), not one line per attempt. */
 #pragma once
 #include "rtmp_chunk.h"
 
@@ -37,6 +40,14 @@ typedef struct {
   uint32_t chunk_size;           /* our outgoing chunk size (default 4096) */
   uint32_t window_ack_size;      /* Window Acknowledgement Size we announce (default 2500000) */
   lc_rtmp_chunk_limits chunk;    /* reader limits; zero fields = defaults */
+  /* Per-address limits (server/base/ipguard.h; IPv6 counted by /64). Zero = no limit. */
+  unsigned auth_failures_per_min; /* refused publishes with a wrong/missing key (publish callback
+                                   * returned LC_EPERM) per minute; reaching it locks the address out */
+  unsigned auth_lockout_s;       /* how long: every publish from it is refused with
+                                  * NetStream.Publish.Denied without asking the callback (0 = 300) */
+  unsigned handshakes_per_ip;    /* connections of one address not yet publishing; more are closed at accept */
+  unsigned tracked_addresses;    /* addresses remembered by the limits (0 = 4096) */
+  const char *limits_exempt;     /* addresses/prefixes never limited (lc_iplist_parse syntax; copied) */
 } lc_rtmp_server_config;
 
 typedef struct lc_rtmp_server lc_rtmp_server;
@@ -70,8 +81,8 @@ typedef struct {
 
 /* Fills *cfg with the defaults (bind "0.0.0.0", port 1935). Any thread. */
 void lc_rtmp_server_config_default(lc_rtmp_server_config *cfg);
-/* Binds and listens (cfg and cb copied). NULL + *err (transfer full; e.g. port in use).
- * Main thread. */
+/* Binds and listens (cfg and cb copied). NULL + *err (transfer full; e.g. port in use, a
+ * malformed limits_exempt). Main thread. */
 lc_rtmp_server *lc_rtmp_server_new(const lc_rtmp_server_config *cfg, const lc_rtmp_server_callbacks *cb,
                                    gpointer user, char **err);
 /* Closes every connection (unpublished is called for publishing ones) and the listener.

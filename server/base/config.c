@@ -1,6 +1,7 @@
 #define LC_LOG_DOMAIN "config"
 #include "config.h"
 #include "errors.h"
+#include "ipguard.h"
 #include "log.h"
 
 #include <string.h>
@@ -72,6 +73,12 @@ static const lc_conf_key schema[] = {
   {"ws", "history_events", LC_CONF_INT, "1024", 16, 1000000, "events kept per room for gapless resume"},
   {"ws", "hello_timeout_ms", LC_CONF_INT, "10000", 100, 600000, "a connection must send hello within this"},
   {"payments", "callback_secret", LC_CONF_STRING, "", 0, 1024, "HMAC-SHA256 secret of POST /api/payments/callback (empty: route disabled)"},
+  {"limits", "auth_failures_per_min", LC_CONF_INT, "10", 0, 100000, "failed credentials (RTMP/WHIP stream keys, payment signatures) per address per minute; reaching it locks the address out (0: no limit)"},
+  {"limits", "auth_lockout_s", LC_CONF_INT, "300", 1, 86400, "how long a locked-out address is refused (429 / RTMP Publish.Denied), right credentials included"},
+  {"limits", "whep_sessions_per_ip_per_10s", LC_CONF_INT, "20", 0, 100000, "WHEP/WHIP offers per address per 10 s; more are answered 429 (0: no limit)"},
+  {"limits", "rtmp_handshakes_per_ip", LC_CONF_INT, "8", 0, 10000, "RTMP connections of one address not yet publishing; more are closed at once (0: no limit)"},
+  {"limits", "exempt", LC_CONF_ADDRS, "", 0, 8192, "addresses and prefixes never limited, comma-separated, e.g. 10.0.0.0/8, ::1 (empty: none)"},
+  {"limits", "tracked_addresses", LC_CONF_INT, "4096", 16, 1000000, "addresses remembered per limit (the least recently seen is forgotten first)"},
   {"server", "shutdown_timeout_ms", LC_CONF_INT, "4000", 100, 60000, "longest wait for in-flight commits on SIGTERM"},
   {"log", "level", LC_CONF_LEVEL, "info", 0, 0, "error, warn, info, debug or trace"},
 };
@@ -205,6 +212,19 @@ parse_value(size_t k, const char *text, value *out)
       return g_strdup_printf("%s.%s must be one of error, warn, info, debug, trace, not '%s'", s->group,
                              s->key, text);
     out->num = lvl;
+    out->str = g_strdup(text);
+    return NULL;
+  }
+  case LC_CONF_ADDRS: {
+    char *why = NULL;
+    lc_iplist *l = (gint64)strlen(text) <= s->max ? lc_iplist_parse(text, &why) : NULL;
+    if (!l) {
+      char *msg = why ? g_strdup_printf("%s.%s: %s", s->group, s->key, why)
+                      : g_strdup_printf("%s.%s is longer than %" G_GINT64_FORMAT " bytes", s->group, s->key, s->max);
+      g_free(why);
+      return msg;
+    }
+    lc_iplist_free(l);
     out->str = g_strdup(text);
     return NULL;
   }
@@ -438,6 +458,9 @@ get(const lc_config *cfg, const char *group, const char *key, lc_conf_type t1, l
 const char *
 lc_config_string(const lc_config *cfg, const char *group, const char *key)
 {
+  int k = find_key(group, key);
+  if (k >= 0 && schema[k].type == LC_CONF_ADDRS)
+    return cfg->values[k].str;
   return get(cfg, group, key, LC_CONF_STRING, LC_CONF_LEVEL)->str;
 }
 

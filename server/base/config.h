@@ -18,6 +18,7 @@ typedef enum {
   LC_CONF_BOOL,
   LC_CONF_LEVEL, /* log level name */
   LC_CONF_MODE,  /* octal file mode such as 0660 */
+  LC_CONF_ADDRS, /* IP addresses and prefixes (lc_iplist_parse); read with lc_config_string */
 } lc_conf_type;
 
 typedef struct {

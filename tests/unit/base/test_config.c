@@ -41,6 +41,7 @@ test_defaults(void)
   g_assert_cmpstr(lc_config_string(cfg, "control", "socket"), ==, "var/run/livecart.sock");
   g_assert_cmpstr(lc_config_string(cfg, "store", "path"), ==, "var/livecart.db");
   g_assert_cmpstr(lc_config_string(cfg, "log", "level"), ==, "info");
+  g_assert_cmpstr(lc_config_string(cfg, "limits", "exempt"), ==, "");
   lc_config_free(cfg);
 }
 
@@ -79,6 +80,10 @@ test_errors_name_the_line(void)
                       "t.conf:2: log.level must be one of error, warn, info, debug, trace, not 'loud'");
   assert_single_error("[store]\npath =\n", NULL, "t.conf:2: store.path must not be empty");
   assert_single_error("[http\n", NULL, "t.conf:1: malformed group header '[http'");
+  assert_single_error("[limits]\nexempt = 10.0.0.1, intranet\n", NULL,
+                      "t.conf:2: limits.exempt: 'intranet' is not an IP address or prefix");
+  const char *const exempt[] = {"limits.exempt=::1/129", NULL};
+  assert_single_error(NULL, exempt, "--set:1: limits.exempt: '::1/129': the prefix length must be 0..128");
 }
 
 static void
