@@ -21,7 +21,11 @@ struct lc_app_media {
   lc_ingest *ingest;          /* NULL when RTMP and SRT are both disabled */
   lc_rtc *rtc;                /* NULL when rtc.enabled = false */
   GHashTable *taps;           /* "room/rung" -> lc_media_tap* */
-  GHashTable *whip_live;      /* rooms live through a WHIP publisher (set of owned ids) */
+  GHashTable *whip_live;      /* without ingest: rooms live through a WHIP publisher (owned ids) */
+  GMutex whip_lock;           /* whip_events, whip_src: filled by rtc workers */
+  GQueue whip_events;         /* whip_event * */
+  GSource *whip_src;          /* the pending drain on the main context, or NULL */
+  GMainContext *ctx;
   lc_app_media_event_fn on_event;
   gpointer user;
   guint stats_timer;
@@ -56,7 +60,7 @@ http_offer(const char *kind, const char *room, const char *bearer, const char *s
       return LC_EPERM;
     }
     if (m->ingest && lc_ingest_is_publishing(m->ingest, room)) {
-      *why = g_strdup_printf("room %s is already being published over RTMP or SRT", room);
+      *why = g_strdup_printf("room %s already has a live publisher", room);
       return LC_EEXIST;
     }
     err = lc_rtc_whip_offer(m->rtc, room, sdp, len, answer, resource, why);
@@ -131,36 +135,104 @@ counter_catch_up(lc_metric *counter, guint64 total)
     lc_metric_add(counter, delta);
 }
 
-/* WHIP publishers have no ingest events: the rooms whose renditions are live without an RTMP/SRT
- * publisher are read from the hub each second and reported as publish.start / publish.end with
- * detail "whip", so viewers' stream state follows a WHIP creator too (within a second). */
+/* ---- WHIP publishers: rtc reports them (worker thread), ingest runs them (main thread) ---- */
+
+typedef struct {
+  char *room, *resource, *reason, *peer;
+  bool live;
+} whip_event;
+
 static void
-whip_poll(lc_app_media *m)
+whip_event_free(gpointer p)
 {
-  GHashTable *now = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  char **ids = lc_media_hub_rooms(m->hub);
-  for (char **id = ids; id && *id; id++) {
-    if (m->ingest && lc_ingest_is_publishing(m->ingest, *id))
-      continue;
-    lc_media_room *mr = lc_media_hub_acquire(m->hub, *id);
-    if (mr && lc_media_room_is_live(mr))
-      g_hash_table_add(now, g_strdup(*id));
-    if (mr)
-      lc_media_room_unref(mr);
+  whip_event *e = p;
+  g_free(e->room);
+  g_free(e->resource);
+  g_free(e->reason);
+  g_free(e->peer);
+  g_free(e);
+}
+
+/* One WHIP session went live or ended. With ingest, the publisher goes through the same rules
+ * as RTMP/SRT: a ladder for the rungs, grace period, publish.start/lost/resumed/end with detail
+ * "whip <peer>"; a refusal (the room got another publisher meanwhile) ends the session. Without
+ * ingest (RTMP and SRT both disabled) the room's state follows the session directly. */
+static void
+whip_apply(lc_app_media *m, const whip_event *e)
+{
+  if (!m->ingest) {
+    bool was = g_hash_table_contains(m->whip_live, e->room);
+    if (e->live && !was) {
+      g_hash_table_add(m->whip_live, g_strdup(e->room));
+      emit(m, e->room, "publish.start", "whip");
+    } else if (!e->live && was) {
+      g_hash_table_remove(m->whip_live, e->room);
+      emit(m, e->room, "publish.end", "whip");
+    }
+    return;
   }
-  g_strfreev(ids);
-  GHashTableIter it;
-  gpointer room;
-  g_hash_table_iter_init(&it, now);
-  while (g_hash_table_iter_next(&it, &room, NULL))
-    if (!g_hash_table_contains(m->whip_live, room))
-      emit(m, room, "publish.start", "whip");
-  g_hash_table_iter_init(&it, m->whip_live);
-  while (g_hash_table_iter_next(&it, &room, NULL))
-    if (!g_hash_table_contains(now, room))
-      emit(m, room, "publish.end", "whip");
-  g_hash_table_unref(m->whip_live);
-  m->whip_live = now;
+  if (!e->live) {
+    lc_ingest_external_lost(m->ingest, e->room, e->resource, e->reason);
+    return;
+  }
+  lc_media_room *mr = lc_media_hub_acquire(m->hub, e->room);
+  lc_rendition *video = mr ? lc_media_room_find(mr, "source") : NULL;
+  const char *why = "the publisher sends no video";
+  int rc = video ? lc_ingest_external_start(m->ingest, e->room, e->peer, e->resource, video, &why) : LC_EINVAL;
+  if (mr)
+    lc_media_room_unref(mr);
+  if (rc != 0) {
+    LC_WARN(e->room, e->resource, "WHIP publisher refused: %s", why ? why : "?");
+    lc_rtc_delete(m->rtc, e->resource);
+  }
+}
+
+static gboolean
+whip_drain(gpointer user)
+{
+  lc_app_media *m = user;
+  g_mutex_lock(&m->whip_lock);
+  GQueue q = m->whip_events;
+  g_queue_init(&m->whip_events);
+  g_source_unref(m->whip_src);
+  m->whip_src = NULL;
+  g_mutex_unlock(&m->whip_lock);
+  for (GList *l = q.head; l; l = l->next)
+    whip_apply(m, l->data);
+  g_queue_clear_full(&q, whip_event_free);
+  return G_SOURCE_REMOVE;
+}
+
+/* rtc worker thread (or the main thread while rtc stops): queue it, in order, for the main loop. */
+static void
+on_whip_publish(const char *room, const char *resource, bool live, const char *reason, const char *peer,
+                gpointer user)
+{
+  lc_app_media *m = user;
+  whip_event *e = g_new0(whip_event, 1);
+  e->room = g_strdup(room);
+  e->resource = g_strdup(resource);
+  e->reason = g_strdup(reason ? reason : "deleted");
+  e->peer = g_strdup(peer);
+  e->live = live;
+  g_mutex_lock(&m->whip_lock);
+  g_queue_push_tail(&m->whip_events, e);
+  if (!m->whip_src) {
+    m->whip_src = g_idle_source_new();
+    g_source_set_callback(m->whip_src, whip_drain, m, NULL);
+    g_source_attach(m->whip_src, m->ctx);
+  }
+  g_mutex_unlock(&m->whip_lock);
+}
+
+/* ingest ends a WHIP publisher (kick, room ended, takeover). Main thread. */
+static void
+whip_close(const char *room, const char *token, const char *reason, gpointer user)
+{
+  lc_app_media *m = user;
+  LC_INFO(room, token, "ending the WHIP publisher: %s", reason);
+  if (m->rtc)
+    lc_rtc_delete(m->rtc, token);
 }
 
 static gboolean
@@ -169,7 +241,6 @@ update_metrics(gpointer user)
   lc_app_media *m = user;
   if (!m->rtc)
     return G_SOURCE_CONTINUE;
-  whip_poll(m);
   lc_rtc_stats s;
   lc_rtc_get_stats(m->rtc, &s);
   lc_metric_set(m->m.sessions, s.sessions);
@@ -229,6 +300,9 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
   m->hub = lc_media_hub_new();
   m->taps = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)lc_media_tap_free);
   m->whip_live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  g_mutex_init(&m->whip_lock);
+  g_queue_init(&m->whip_events);
+  m->ctx = g_main_context_ref_thread_default();
   http_ops = (lc_http_rtc_ops){http_offer, http_remove, http_layer};
 
   lc_ladder_config ladder = {
@@ -268,6 +342,7 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
     m->ingest = lc_ingest_new(&icfg, m->hub, ingest_auth, ingest_event, m, err_msg);
     if (!m->ingest)
       goto fail;
+    lc_ingest_set_external_close(m->ingest, whip_close, m);
   }
   if (lc_config_bool(cfg, "rtc", "enabled")) {
     lc_rtc_config rcfg = {
@@ -284,6 +359,7 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
     m->rtc = lc_rtc_new(&rcfg, m->hub, err_msg);
     if (!m->rtc)
       goto fail;
+    lc_rtc_set_publish_notify(m->rtc, on_whip_publish, m);
     register_metrics(m);
     m->stats_timer = g_timeout_add_seconds(1, update_metrics, m);
     LC_INFO(NULL, NULL, "WebRTC media on udp %s:%d", rcfg.bind, lc_rtc_port(m->rtc));
@@ -303,9 +379,19 @@ lc_app_media_free(lc_app_media *m)
   if (m->stats_timer)
     g_source_remove(m->stats_timer);
   g_hash_table_destroy(m->taps);
+  lc_ingest_free(m->ingest); /* its WHIP close callback may call rtc: before lc_rtc_free */
+  lc_rtc_free(m->rtc);       /* may report its last WHIP sessions: dropped below */
+  g_mutex_lock(&m->whip_lock);
+  if (m->whip_src) {
+    g_source_destroy(m->whip_src);
+    g_source_unref(m->whip_src);
+  }
+  g_queue_clear_full(&m->whip_events, whip_event_free);
+  g_mutex_unlock(&m->whip_lock);
+  g_mutex_clear(&m->whip_lock);
+  if (m->ctx)
+    g_main_context_unref(m->ctx);
   g_hash_table_destroy(m->whip_live);
-  lc_ingest_free(m->ingest);
-  lc_rtc_free(m->rtc);
   lc_media_hub_free(m->hub);
   g_free(m);
 }

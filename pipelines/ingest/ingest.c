@@ -22,7 +22,13 @@
 #define ERROR_WINDOW_US (60 * G_USEC_PER_SEC)
 #define MAX_ERRORS_IN_WINDOW 5
 
-typedef enum { PROTO_RTMP, PROTO_SRT } proto;
+typedef enum { PROTO_RTMP, PROTO_SRT, PROTO_WHIP } proto;
+
+static const char *
+proto_name(proto p)
+{
+  return p == PROTO_RTMP ? "rtmp" : p == PROTO_SRT ? "srt" : "whip";
+}
 typedef enum { ROOM_LIVE, ROOM_GRACE } room_state;
 
 typedef struct {
@@ -48,6 +54,8 @@ struct lc_ingest {
   bool freeing;
   GMutex srt_lock;
   GHashTable *srt_sinks; /* caller id -> srt_sink*, guarded by srt_lock */
+  lc_ingest_close_fn ext_close; /* ends an external (WHIP) publisher's session */
+  gpointer ext_close_user;
 };
 
 struct room {
@@ -57,6 +65,8 @@ struct room {
   proto proto;
   lc_rtmp_conn *rtmp; /* RTMP publisher, or NULL */
   unsigned srt_id;    /* SRT publisher, or 0 */
+  char *ext_token;    /* external (WHIP) publisher: the owner's session id, or NULL */
+  lc_rendition *ext_video; /* ... and the rendition its video arrives in (a ref) */
   char peer[64];
   lc_media_room *media; /* a ref */
   lc_ladder *ladder;
@@ -127,13 +137,21 @@ static int
 ladder_start(room *r, char **err)
 {
   lc_ingest *in = r->in;
-  r->ladder = lc_ladder_new(r->id, r->media, r->proto == PROTO_RTMP ? LC_LADDER_INPUT_ES : LC_LADDER_INPUT_TS,
-                            &in->cfg.ladder, on_ladder_error, r, err);
+  lc_ladder_input input = r->proto == PROTO_RTMP  ? LC_LADDER_INPUT_ES
+                          : r->proto == PROTO_SRT ? LC_LADDER_INPUT_TS
+                                                  : LC_LADDER_INPUT_RTP;
+  r->ladder = lc_ladder_new(r->id, r->media, input, &in->cfg.ladder, on_ladder_error, r, err);
   if (!r->ladder)
     return LC_EIO;
   r->ladder_broken = false;
   if (r->proto == PROTO_SRT) {
     srt_attach(in, r->srt_id, r->ladder);
+  } else if (r->proto == PROTO_WHIP) {
+    if (lc_ladder_attach_rtp(r->ladder, r->ext_video) != 0) {
+      lc_error_set(err, "ingest", "the publisher's video is not H.264");
+      g_clear_pointer(&r->ladder, lc_ladder_free);
+      return LC_EINVAL;
+    }
   } else {
     if (r->avcc)
       lc_ladder_set_video_config(r->ladder, g_bytes_get_data(r->avcc, NULL), g_bytes_get_size(r->avcc));
@@ -229,6 +247,9 @@ room_free(room *r)
   remove_source(r->in, &r->rebuild_src);
   if (r->media)
     lc_media_room_unref(r->media);
+  g_free(r->ext_token);
+  if (r->ext_video)
+    lc_rendition_unref(r->ext_video);
   if (r->avcc)
     g_bytes_unref(r->avcc);
   if (r->asc)
@@ -262,6 +283,8 @@ detach_publisher(room *r)
     lc_rtmp_conn_set_data(r->rtmp, NULL);
   r->rtmp = NULL;
   r->srt_id = 0;
+  g_clear_pointer(&r->ext_token, g_free);
+  g_clear_pointer(&r->ext_video, lc_rendition_unref);
   g_clear_pointer(&r->avcc, g_bytes_unref);
   g_clear_pointer(&r->asc, g_bytes_unref);
   remove_source(r->in, &r->rebuild_src);
@@ -270,14 +293,32 @@ detach_publisher(room *r)
   r->state = ROOM_GRACE;
 }
 
-/* Closes the publisher's connection after detaching it. */
-static void
-close_conn_of(lc_ingest *in, proto p, lc_rtmp_conn *c, unsigned srt_id, const char *reason)
+/* Who a room's live publisher is, kept across detach_publisher so that its connection can be
+ * closed after the room forgot it. */
+typedef struct {
+  proto p;
+  lc_rtmp_conn *rtmp;
+  unsigned srt_id;
+  char *token; /* owned */
+} conn_ref;
+
+static conn_ref
+conn_of(room *r)
 {
-  if (p == PROTO_RTMP && c)
-    lc_rtmp_conn_close(c, LC_AMF0_STREAM_FAILED, reason);
-  else if (p == PROTO_SRT && srt_id && in->srt)
-    lc_srt_listener_close_conn(in->srt, srt_id, reason);
+  return (conn_ref){r->proto, r->rtmp, r->srt_id, g_strdup(r->ext_token)};
+}
+
+/* Closes the publisher's connection after detaching it; frees c's copy. */
+static void
+close_conn(lc_ingest *in, const char *room_id, conn_ref *c, const char *reason)
+{
+  if (c->p == PROTO_RTMP && c->rtmp)
+    lc_rtmp_conn_close(c->rtmp, LC_AMF0_STREAM_FAILED, reason);
+  else if (c->p == PROTO_SRT && c->srt_id && in->srt)
+    lc_srt_listener_close_conn(in->srt, c->srt_id, reason);
+  else if (c->p == PROTO_WHIP && c->token && in->ext_close)
+    in->ext_close(room_id, c->token, reason, in->ext_close_user);
+  g_clear_pointer(&c->token, g_free);
 }
 
 static void
@@ -320,18 +361,19 @@ publisher_lost(room *r, const char *reason)
 static void
 publisher_close(room *r, const char *reason)
 {
-  proto p = r->proto;
-  lc_rtmp_conn *c = r->rtmp;
-  unsigned sid = r->srt_id;
+  conn_ref c = conn_of(r);
+  char *id = g_strdup(r->id);
   publisher_lost(r, reason);
-  close_conn_of(r->in, p, c, sid, reason);
+  close_conn(r->in, id, &c, reason);
+  g_free(id);
 }
 
-/* Auth + room availability. Returns 0 or LC_E*; *why says what to tell the publisher. */
+/* Auth (unless key is NULL: the owner has checked it) + room availability. Returns 0 or LC_E*;
+ * *why says what to tell the publisher. */
 static int
 check_publish(lc_ingest *in, const char *room_id, const char *key, const char **why)
 {
-  int rc = in->auth ? in->auth(room_id, key, in->user) : 0;
+  int rc = in->auth && key ? in->auth(room_id, key, in->user) : 0;
   if (rc != 0) {
     *why = rc == LC_ENOENT  ? "no such room"
            : rc == LC_EPERM ? (*key ? "wrong stream key" : "missing stream key (<room>?key=<secret>)")
@@ -357,18 +399,16 @@ check_publish(lc_ingest *in, const char *room_id, const char *key, const char **
 /* Makes the publisher the room's live one; starts the ladder. 0 or LC_E* + *err. */
 static int
 attach_publisher(lc_ingest *in, const char *room_id, proto p, lc_rtmp_conn *c, unsigned srt_id, const char *peer,
-                 char **err)
+                 const char *ext_token, lc_rendition *ext_video, char **err)
 {
   room *r = g_hash_table_lookup(in->rooms, room_id);
   bool resumed = r != NULL;
   const char *how = "";
   if (r && r->state == ROOM_LIVE) {
     /* takeover */
-    proto op = r->proto;
-    lc_rtmp_conn *oc = r->rtmp;
-    unsigned osid = r->srt_id;
+    conn_ref old = conn_of(r);
     detach_publisher(r);
-    close_conn_of(in, op, oc, osid, "taken over by a new publisher");
+    close_conn(in, room_id, &old, "taken over by a new publisher");
     how = "takeover, ";
   }
   if (!r) {
@@ -383,6 +423,8 @@ attach_publisher(lc_ingest *in, const char *room_id, proto p, lc_rtmp_conn *c, u
   r->proto = p;
   r->rtmp = c;
   r->srt_id = srt_id;
+  r->ext_token = g_strdup(ext_token);
+  r->ext_video = ext_video ? lc_rendition_ref(ext_video) : NULL;
   g_strlcpy(r->peer, peer, sizeof r->peer);
   r->since_us = g_get_monotonic_time();
   r->state = ROOM_LIVE;
@@ -401,7 +443,7 @@ attach_publisher(lc_ingest *in, const char *room_id, proto p, lc_rtmp_conn *c, u
     }
     return rc;
   }
-  char *detail = g_strdup_printf("%s%s %s", how, p == PROTO_RTMP ? "rtmp" : "srt", peer);
+  char *detail = g_strdup_printf("%s%s %s", how, proto_name(p), peer);
   emit(in, room_id, resumed ? "publish.resumed" : "publish.start", detail);
   g_free(detail);
   return 0;
@@ -429,7 +471,7 @@ rtmp_publish(lc_rtmp_conn *c, const char *app, const char *name, const char *tc_
     return rc;
   }
   char *err = NULL;
-  rc = attach_publisher(in, sk.room, PROTO_RTMP, c, 0, lc_rtmp_conn_peer(c), &err);
+  rc = attach_publisher(in, sk.room, PROTO_RTMP, c, 0, lc_rtmp_conn_peer(c), NULL, NULL, &err);
   g_free(err);
   if (rc != 0) {
     *code = LC_AMF0_STREAM_FAILED;
@@ -529,7 +571,7 @@ srt_started(unsigned id, const char *room_id, const char *peer, gpointer user)
     return;
   }
   char *err = NULL;
-  if (attach_publisher(in, room_id, PROTO_SRT, NULL, id, peer, &err) != 0)
+  if (attach_publisher(in, room_id, PROTO_SRT, NULL, id, peer, NULL, NULL, &err) != 0)
     lc_srt_listener_close_conn(in->srt, id, "the transcoder could not start");
   g_free(err);
 }
@@ -691,11 +733,9 @@ lc_ingest_kick(lc_ingest *in, const char *room_id, const char *reason)
   room *r = g_hash_table_lookup(in->rooms, room_id);
   if (!r)
     return LC_ENOENT;
-  proto p = r->proto;
-  lc_rtmp_conn *c = r->rtmp;
-  unsigned sid = r->srt_id;
+  conn_ref c = conn_of(r);
   detach_publisher(r);
-  close_conn_of(in, p, c, sid, reason ? reason : "kicked");
+  close_conn(in, room_id, &c, reason ? reason : "kicked");
   room_end(r, reason ? reason : "kicked");
   return 0;
 }
@@ -705,6 +745,47 @@ lc_ingest_end_room(lc_ingest *in, const char *room_id)
 {
   if (in && room_id)
     lc_ingest_kick(in, room_id, "room ended");
+}
+
+void
+lc_ingest_set_external_close(lc_ingest *in, lc_ingest_close_fn fn, gpointer user)
+{
+  in->ext_close = fn;
+  in->ext_close_user = user;
+}
+
+int
+lc_ingest_external_start(lc_ingest *in, const char *room_id, const char *peer, const char *token,
+                         lc_rendition *video, const char **why)
+{
+  *why = NULL;
+  if (!room_id || !token || !video) {
+    *why = "room, session and video are required";
+    return LC_EINVAL;
+  }
+  int rc = check_publish(in, room_id, NULL, why);
+  if (rc != 0) {
+    LC_WARN(room_id, token, "WHIP publish from %s refused: %s", peer ? peer : "?", *why);
+    return rc;
+  }
+  char *err = NULL;
+  rc = attach_publisher(in, room_id, PROTO_WHIP, NULL, 0, peer ? peer : "", token, video, &err);
+  g_free(err);
+  if (rc != 0)
+    *why = "the transcoder could not start";
+  return rc;
+}
+
+void
+lc_ingest_external_lost(lc_ingest *in, const char *room_id, const char *token, const char *reason)
+{
+  room *r = room_id ? g_hash_table_lookup(in->rooms, room_id) : NULL;
+  if (!r || in->freeing || r->state != ROOM_LIVE || r->proto != PROTO_WHIP || !r->ext_token ||
+      strcmp(r->ext_token, token) != 0)
+    return; /* not the live publisher (already replaced, kicked or lost) */
+  char *detail = g_strdup_printf("whip %s: %s", r->peer, reason ? reason : "session ended");
+  publisher_lost(r, detail);
+  g_free(detail);
 }
 
 bool
@@ -743,7 +824,7 @@ lc_ingest_status(lc_ingest *in)
   while (g_hash_table_iter_next(&it, &k, &v)) {
     room *r = v;
     json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}", "state", r->state == ROOM_LIVE ? "live" : "grace",
-                          "protocol", r->proto == PROTO_RTMP ? "rtmp" : "srt", "peer", r->peer, "since_ms",
+                          "protocol", proto_name(r->proto), "peer", r->peer, "since_ms",
                           (json_int_t)((now - r->since_us) / 1000), "bytes_in",
                           (json_int_t)(r->bytes_before + publisher_bytes(r)), "ladder_rebuilds", (int)r->rebuilds);
     if (r->ladder) {

@@ -84,12 +84,30 @@ int lc_ingest_kick(lc_ingest *in, const char *room, const char *reason);
 /* Same, for the room registry: the room has ended (moderator): its publisher is disconnected and
  * the room ends now ("publish.end" if it had ingest state). Unknown rooms are fine. Main thread. */
 void lc_ingest_end_room(lc_ingest *in, const char *room);
-/* True while an RTMP or SRT publisher is live in the room (false during its grace period).
- * Main thread. */
+/* External publishers: WHIP creators, whose WebRTC session lives in server/rtc. The owner has
+ * checked the key; the publisher's packets already flow into renditions of the room (video:
+ * RTP H.264 in `video`, e.g. "source"; its Opus is the room's audio). The same room rules as
+ * RTMP/SRT apply (one live publisher, takeover, max_publishers, grace period and its events,
+ * detail "whip <peer>"), and a ladder (LC_LADDER_INPUT_RTP) transcodes `video` into the rungs.
+ * token names the session (borrowed; copied). Returns 0, or LC_EBUSY (the room has a live
+ * publisher), LC_ELIMIT (too many live rooms), LC_EINVAL/LC_EIO (transcoder) with *why (static
+ * string). Main thread. */
+int lc_ingest_external_start(lc_ingest *in, const char *room, const char *peer, const char *token,
+                             lc_rendition *video, const char **why);
+/* The external publisher `token` of room is gone (reason e.g. "consent timeout"): grace period,
+ * "publish.lost". Ignored when it is not the room's live publisher any more. Main thread. */
+void lc_ingest_external_lost(lc_ingest *in, const char *room, const char *token, const char *reason);
+/* Ends an external publisher's session (kick, room ended, takeover, a transcoder that keeps
+ * failing); the owner then reports lc_ingest_external_lost (ignored by then). Main thread;
+ * strings borrowed. */
+typedef void (*lc_ingest_close_fn)(const char *room, const char *token, const char *reason, gpointer user);
+void lc_ingest_set_external_close(lc_ingest *in, lc_ingest_close_fn fn, gpointer user);
+/* True while a publisher (RTMP, SRT or external) is live in the room (false during its grace
+ * period). Main thread. */
 bool lc_ingest_is_publishing(lc_ingest *in, const char *room);
 /* Status for /metrics and the control socket (transfer full):
  * {"publishers": n, "rtmp": {connections, accepted, refused, bytes_in},
  *  "srt": {connections, accepted, rejected, bytes_in},
- *  "rooms": {"<id>": {"state": "live"|"grace", "protocol", "peer", "since_ms", "bytes_in",
+ *  "rooms": {"<id>": {"state": "live"|"grace", "protocol" ("rtmp"|"srt"|"whip"), "peer", "since_ms", "bytes_in",
  *                     "ladder_rebuilds", "video_in", "audio_in", "dropped_in"}}}. Main thread. */
 json_t *lc_ingest_status(lc_ingest *in);

@@ -4,6 +4,7 @@
  *
  *   ES:  appsrc(avc) ----------------+
  *   TS:  appsrc(ts) ! tsdemux -------+-> h264parse config-interval=-1 ! capsfilter(avc,au) ! tee(stee)
+ *   RTP: appsrc(rtp) ! rtpjitterbuffer ! rtph264depay -+   (WHIP: no audio branch, no "source" rung)
  *     stee ! queue ! avdec_h264 ! videoconvert ! identity name=overlay-hook ! tee(rtee)
  *       rtee ! queue leaky ! lcswscale ! capsfilter(WxH) ! x264enc ! capsfilter(constrained-baseline)
  *            ! rtph264pay ! appsink                                  (one branch per rung)
@@ -127,6 +128,16 @@ struct lc_ladder {
   gint src_w, src_h;
 
   uint64_t video_in, audio_in, dropped_in; /* __atomic */
+
+  /* RTP front-end: the rendition it reads (a ref) and its subscription (main thread); the
+   * sequence check runs under rtp_lock (the backlog is pushed from the main thread while the
+   * producer's thread may already call the sink). */
+  GstElement *rtpsrc;
+  lc_rendition *rtp_in;
+  unsigned rtp_sub;
+  GMutex rtp_lock;
+  uint16_t rtp_next_seq;
+  bool rtp_have_seq;
 
   GMutex lat_lock;
   struct {
@@ -647,6 +658,8 @@ vparse_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
   GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
   if (!b)
     return GST_PAD_PROBE_OK;
+  if (l->input != LC_LADDER_INPUT_ES) /* the ES front-end counts what it is pushed */
+    __atomic_add_fetch(&l->video_in, 1, __ATOMIC_RELAXED);
   bool reorder =
       GST_BUFFER_PTS_IS_VALID(b) && GST_BUFFER_DTS_IS_VALID(b) && GST_BUFFER_PTS(b) != GST_BUFFER_DTS(b);
   int n = g_atomic_int_add(&l->n_aus, 1) + 1;
@@ -774,6 +787,48 @@ on_bus(GstBus *bus, GstMessage *msg, gpointer user)
 /* ---------------------------------------------------------------------------------------------- */
 /* Construction */
 
+/* Counts the TS front-end's audio frames (aq's input). */
+static GstPadProbeReturn
+audio_in_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc_ladder *l = user;
+  __atomic_add_fetch(&l->audio_in, 1, __ATOMIC_RELAXED);
+  return GST_PAD_PROBE_OK;
+}
+
+/* RTP front-end: appsrc(RTP H.264, arrival time stamps) ! rtpjitterbuffer ! rtph264depay ! vparse.
+ * The jitter buffer puts reordered packets back in order and turns the RTP timestamps into a
+ * steady timeline (50 ms: WHIP publishers are near; a lost packet costs a keyframe request,
+ * see rtp_sink). No audio: the publisher's Opus is already the room's audio rendition. */
+static int
+build_rtp_front_end(lc_ladder *l, GstElement *vparse, char **err)
+{
+  GstElement *src = make("appsrc", "rtpsrc", err);
+  GstElement *jb = src ? make("rtpjitterbuffer", "rtpjb", err) : NULL;
+  GstElement *depay = jb ? make("rtph264depay", "rtpdepay", err) : NULL;
+  if (!src || !jb || !depay) {
+    GstElement *all[] = {src, jb, depay};
+    for (unsigned i = 0; i < G_N_ELEMENTS(all); i++)
+      if (all[i])
+        gst_object_unref(gst_object_ref_sink(all[i]));
+    return LC_EINVAL;
+  }
+  GstCaps *caps = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video", "clock-rate",
+                                      G_TYPE_INT, 90000, "encoding-name", G_TYPE_STRING, "H264", "payload",
+                                      G_TYPE_INT, LC_MEDIA_PT_H264, NULL);
+  g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "block", FALSE, "caps",
+               caps, "max-bytes", (guint64)0, NULL);
+  gst_caps_unref(caps);
+  g_object_set(jb, "latency", 50u, NULL);
+  gst_bin_add_many(GST_BIN(l->pipeline), src, jb, depay, NULL);
+  l->rtpsrc = src;
+  if (!gst_element_link_many(src, jb, depay, vparse, NULL)) {
+    lc_error_set(err, "ladder", "cannot link the RTP front-end");
+    return LC_EINVAL;
+  }
+  return 0;
+}
+
 static int
 build_pipeline(lc_ladder *l, char **err)
 {
@@ -840,6 +895,11 @@ build_pipeline(lc_ladder *l, char **err)
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, vparse_probe, l,
                     NULL);
   gst_object_unref(pad);
+  if (l->input == LC_LADDER_INPUT_TS) {
+    pad = gst_element_get_static_pad(aq, "sink");
+    gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, audio_in_probe, l, NULL);
+    gst_object_unref(pad);
+  }
   pad = gst_element_get_static_pad(rtee, "sink");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, rtee_caps_probe, l, NULL);
   gst_object_unref(pad);
@@ -891,6 +951,9 @@ build_pipeline(lc_ladder *l, char **err)
       lc_error_set(err, "ladder", "cannot link the ES front-end");
       return LC_EINVAL;
     }
+  } else if (l->input == LC_LADDER_INPUT_RTP) {
+    if (build_rtp_front_end(l, vparse, err) != 0)
+      return LC_EINVAL;
   } else {
     GstElement *tssrc = make("appsrc", "tssrc", err);
     GstElement *demux = tssrc ? make("tsdemux", "demux", err) : NULL;
@@ -929,7 +992,8 @@ lc_ladder *
 lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, const lc_ladder_config *cfg,
               lc_ladder_error_cb on_error, gpointer user, char **err)
 {
-  if (!room_id || !media || !cfg || (input != LC_LADDER_INPUT_ES && input != LC_LADDER_INPUT_TS)) {
+  if (!room_id || !media || !cfg ||
+      (input != LC_LADDER_INPUT_ES && input != LC_LADDER_INPUT_TS && input != LC_LADDER_INPUT_RTP)) {
     lc_error_set(err, "ladder", "room id, media and config are required");
     return NULL;
   }
@@ -950,6 +1014,8 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
     g_free(l);
     return NULL;
   }
+  if (input == LC_LADDER_INPUT_RTP)
+    l->cfg.passthrough = false; /* the publisher's own rendition is the passthrough */
   l->room_id = g_strdup(room_id);
   l->media = lc_media_room_ref(media);
   l->input = input;
@@ -957,6 +1023,7 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
   l->user = user;
   g_mutex_init(&l->lock);
   g_mutex_init(&l->lat_lock);
+  g_mutex_init(&l->rtp_lock);
   l->rungs = g_ptr_array_new_with_free_func((GDestroyNotify)rung_free);
   l->renditions = g_ptr_array_new_with_free_func((GDestroyNotify)lc_rendition_unref);
   l->lat_samples = g_new0(int64_t, LAT_SAMPLES);
@@ -972,7 +1039,8 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
     lc_error_set(err, "ladder", "the pipeline refused to start");
     goto fail;
   }
-  LC_INFO(room_id, NULL, "ladder started (%s input, %u rungs%s)", input == LC_LADDER_INPUT_ES ? "ES" : "TS",
+  LC_INFO(room_id, NULL, "ladder started (%s input, %u rungs%s)",
+          input == LC_LADDER_INPUT_ES ? "ES" : input == LC_LADDER_INPUT_TS ? "TS" : "RTP",
           l->cfg.n_rungs, l->cfg.passthrough ? " + passthrough" : "");
   return l;
 
@@ -986,6 +1054,11 @@ lc_ladder_free(lc_ladder *l)
 {
   if (!l)
     return;
+  /* No RTP input arrives once this returns (before the pipeline goes). */
+  if (l->rtp_in) {
+    lc_rendition_unsubscribe(l->rtp_in, l->rtp_sub);
+    g_clear_pointer(&l->rtp_in, lc_rendition_unref);
+  }
   /* No keyframe request runs once these return (the rendition calls it under its lock). */
   g_mutex_lock(&l->lock);
   for (guint i = 0; i < l->rungs->len; i++) {
@@ -1013,9 +1086,77 @@ lc_ladder_free(lc_ladder *l)
   lc_media_room_unref(l->media);
   g_mutex_clear(&l->lock);
   g_mutex_clear(&l->lat_lock);
+  g_mutex_clear(&l->rtp_lock);
   g_free(l->lat_samples);
   g_free(l->room_id);
   g_free(l);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* RTP front-end */
+
+static void
+pkt_release(gpointer p)
+{
+  lc_pkt_unref(p);
+}
+
+/* A packet into the RTP appsrc (no copy: the buffer holds a ref of the packet). A gap in the
+ * sequence asks the publisher for a keyframe: the decoder cannot repair a lost slice, and the
+ * rungs would carry the damage until the publisher's next GOP. The rendition's producer thread. */
+static void
+rtp_push(lc_ladder *l, lc_rendition *r, lc_pkt *pkt)
+{
+  g_mutex_lock(&l->rtp_lock);
+  bool gap = l->rtp_have_seq && (int16_t)(pkt->seq - l->rtp_next_seq) > 0;
+  if (!l->rtp_have_seq || (int16_t)(pkt->seq - l->rtp_next_seq) >= 0) {
+    l->rtp_have_seq = true;
+    l->rtp_next_seq = (uint16_t)(pkt->seq + 1);
+  }
+  g_mutex_unlock(&l->rtp_lock);
+  if (gap)
+    lc_rendition_request_keyframe(r);
+  GstBuffer *b =
+      gst_buffer_new_wrapped_full(GST_MEMORY_FLAG_READONLY, pkt->data, pkt->len, 0, pkt->len, lc_pkt_ref(pkt),
+                                  pkt_release);
+  guint64 queued = gst_app_src_get_current_level_buffers(GST_APP_SRC(l->rtpsrc));
+  if (queued >= MAX_VIDEO_QUEUE_BUFFERS * 16) { /* ~90 frames of packets */
+    gst_buffer_unref(b);
+    __atomic_add_fetch(&l->dropped_in, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  gst_app_src_push_buffer(GST_APP_SRC(l->rtpsrc), b);
+}
+
+static void
+rtp_sink(lc_rendition *r, lc_pkt *pkt, gpointer user)
+{
+  rtp_push(user, r, pkt);
+}
+
+int
+lc_ladder_attach_rtp(lc_ladder *l, lc_rendition *video)
+{
+  if (!l->rtpsrc || l->rtp_in || !video)
+    return LC_ESTATE;
+  lc_rendition_info info;
+  lc_rendition_get_info(video, &info);
+  if (info.kind != LC_MEDIA_VIDEO || info.payload_type != LC_MEDIA_PT_H264)
+    return LC_EINVAL;
+  GPtrArray *backlog = NULL;
+  l->rtp_in = lc_rendition_ref(video);
+  /* The backlog (from the last cached keyframe) and the subscription are taken atomically, so
+   * nothing is missed or doubled; the producer may call the sink while the backlog is still
+   * being pushed here: the jitter buffer puts the packets back in sequence order. */
+  l->rtp_sub = lc_rendition_subscribe_from_keyframe(video, rtp_sink, l, &backlog);
+  if (backlog) {
+    for (guint i = 0; i < backlog->len; i++)
+      rtp_push(l, video, g_ptr_array_index(backlog, i));
+    g_ptr_array_unref(backlog);
+  } else {
+    lc_rendition_request_keyframe(video); /* the decoder starts at a keyframe */
+  }
+  return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -10,6 +10,9 @@
  *  - LC_LADDER_INPUT_ES: elementary streams as RTMP carries them (AVCC access units with an
  *    AVCDecoderConfigurationRecord, raw AAC frames with an AudioSpecificConfig).
  *  - LC_LADDER_INPUT_TS: an MPEG-TS byte stream (SRT) with H.264 + AAC.
+ *  - LC_LADDER_INPUT_RTP: RTP H.264 read from a rendition of the room (a WHIP publisher's
+ *    "source", lc_ladder_attach_rtp). Video only: the publisher's Opus is already the room's
+ *    audio, and its own rendition is the passthrough (cfg->passthrough is ignored).
  *
  * Threads: new/free/error callback on the main thread. The push functions may be called from one
  * producer thread at a time (main thread for RTMP, the SRT thread for SRT); they never block for
@@ -40,7 +43,7 @@ typedef struct {
 /* Parses "1080p:1920x1080:4500,720p:1280x720:2500,..." into cfg->rungs. 0 or LC_EINVAL + *err. */
 int lc_ladder_parse_rungs(const char *spec, lc_ladder_config *cfg, char **err);
 
-typedef enum { LC_LADDER_INPUT_ES, LC_LADDER_INPUT_TS } lc_ladder_input;
+typedef enum { LC_LADDER_INPUT_ES, LC_LADDER_INPUT_TS, LC_LADDER_INPUT_RTP } lc_ladder_input;
 
 typedef struct lc_ladder lc_ladder;
 
@@ -74,6 +77,11 @@ int lc_ladder_push_video(lc_ladder *l, const uint8_t *au, size_t len, int64_t dt
 int lc_ladder_push_audio(lc_ladder *l, const uint8_t *frame, size_t len, int64_t pts_ms);
 /* TS front-end: any slicing of the byte stream. */
 int lc_ladder_push_ts(lc_ladder *l, const uint8_t *data, size_t len);
+/* RTP front-end: reads video (H.264, LC_MEDIA_PT_H264; a ref is held until lc_ladder_free) from
+ * its last cached keyframe on, or asks it for a keyframe when none is cached; a gap in its
+ * sequence numbers asks again (throttled by the rendition). 0, LC_ESTATE (not an RTP ladder, or
+ * already attached), LC_EINVAL (not an H.264 video rendition). Main thread. */
+int lc_ladder_attach_rtp(lc_ladder *l, lc_rendition *video);
 
 /* Counters for metrics/logs (any thread). */
 typedef struct {

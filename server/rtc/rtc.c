@@ -44,6 +44,8 @@ struct lc_rtc {
   unsigned n_sessions, n_viewers, n_publishers;
   void (*notify)(gpointer);
   gpointer notify_user;
+  lc_rtc_publish_fn publish_fn; /* set before any offer, then read-only */
+  gpointer publish_user;
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -771,6 +773,37 @@ lc_rtc_take_closed(lc_rtc *rtc)
   }
   g_mutex_unlock(&rtc->lock);
   return out;
+}
+
+void
+lc_rtc_set_publish_notify(lc_rtc *rtc, lc_rtc_publish_fn fn, gpointer user)
+{
+  rtc->publish_fn = fn;
+  rtc->publish_user = user;
+}
+
+void
+lc__rtc_report_publish(lc_rtc *rtc, const lc__rtc_session *s, bool live, const char *reason)
+{
+  if (!rtc->publish_fn)
+    return;
+  char peer[INET6_ADDRSTRLEN + 8] = "";
+  if (s->has_addr) {
+    char host[INET6_ADDRSTRLEN] = "?";
+    const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+      const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+      port = ntohs(a->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+      port = ntohs(a->sin6_port);
+    }
+    g_snprintf(peer, sizeof peer, "%s:%d", host, port);
+  }
+  rtc->publish_fn(s->room, s->id, live, reason, peer, rtc->publish_user);
 }
 
 void

@@ -96,6 +96,15 @@ char *lc_rtc_stats_json(lc_rtc *rtc);
  * full, g_strfreev), or NULL when none. Sessions ended by lc_rtc_delete are not listed. Any
  * thread. */
 char **lc_rtc_take_closed(lc_rtc *rtc);
+/* WHIP publisher state as it happens: live = true once its DTLS is done (its packets flow into
+ * "source"/"opus"), then live = false once when its session ends, whatever ended it (reason:
+ * "consent timeout", "RTCP BYE from the peer", "DTLS closed by the peer", NULL = deleted or
+ * shutdown). peer = "ip:port" of its media. Strings borrowed for the call. Called on a worker
+ * thread with no lock held: must not block or call into rtc (hand it to the main loop). */
+typedef void (*lc_rtc_publish_fn)(const char *room, const char *resource_id, bool live, const char *reason,
+                                  const char *peer, gpointer user);
+/* Sets the publish callback. Main thread, before any offer. */
+void lc_rtc_set_publish_notify(lc_rtc *rtc, lc_rtc_publish_fn fn, gpointer user);
 /* Optional: called (on a worker thread, no lock held; must not block or call into rtc) each
  * time a session lands in that list, e.g. to g_main_context_invoke a poll. Main thread, before
  * any offer. */

@@ -694,6 +694,7 @@ on_connected(lc__rtc_worker *w, lc__rtc_session *s)
       lc_rendition_set_live(s->whip_audio, true);
     }
     g_atomic_int_set(&s->pli_wanted, 1);
+    lc__rtc_report_publish(w->rtc, s, true, NULL);
     return;
   }
   LC_INFO(s->room, s->id, "WHEP viewer connected");
@@ -761,6 +762,7 @@ teardown_from(lc__rtc_worker *w, lc__rtc_session *s, const char *reason, bool pe
     }
     if (s->whip_audio)
       lc_rendition_set_live(s->whip_audio, false);
+    lc__rtc_report_publish(w->rtc, s, false, reason);
   }
   if (s->state == LC__RTC_MEDIA)
     lc__rtc_count_connected(w->rtc, s->kind, -1);

@@ -138,6 +138,9 @@ void lc__rtc_unregister(lc_rtc *rtc, lc__rtc_session *s, const char *reason);
 /* Rung statistics: the session's counted rung becomes name ("" = none). Any thread. */
 void lc__rtc_count_rung(lc_rtc *rtc, lc__rtc_session *s, const char *name);
 void lc__rtc_count_connected(lc_rtc *rtc, lc__rtc_kind kind, int delta);
+/* A WHIP session went live / ended: calls the publish callback (lc_rtc_set_publish_notify).
+ * The session's worker thread. */
+void lc__rtc_report_publish(lc_rtc *rtc, const lc__rtc_session *s, bool live, const char *reason);
 /* Worker 0: ends sessions nobody adopted within the consent timeout. */
 void lc__rtc_reap_unowned(lc_rtc *rtc, int64_t now_us);
 /* The session's pin (copy, g_free) or NULL. */

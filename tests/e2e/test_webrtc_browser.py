@@ -105,22 +105,25 @@ def test_chromium_whip_publisher_watched_over_whep(server):
     create_room(server, "b2", KEY)
     with server.ctl() as watcher:
         assert "error" not in watcher.call("watch", {"room": "b2"})
-        res = chromium("whip", server, "b2", seconds=6, key=KEY)
+        # The watching page pins the ladder's 360p rung: a WHIP creator gets the ladder too.
+        res = chromium("whip", server, "b2", seconds=6, key=KEY, pin="360p")
         assert "error" not in res, res
+        assert res["pinned"] is True, res
         assert res["framesDecoded"] >= 60, res
         assert (res["frameWidth"], res["frameHeight"]) == (640, 360), res
-        # The room's stream state followed the WHIP creator: live, then over once the page closed
-        # (DTLS close alert, or at worst the consent timeout).
+        assert res["pliCount"] + res["firCount"] <= 2, res
+        # The room's stream state followed the WHIP creator: live, then "publisher lost" at once
+        # when the page closed (DTLS close alert / RTCP BYE), not after a consent timeout.
         watcher.sock.settimeout(40)
         media = []  # the publish.* events, in order (show events such as "stream" pass by too)
-        while not media or media[-1]["event"] != "publish.end":
+        while not media or media[-1]["event"] != "publish.lost":
             ev = watcher.next_event()
             if ev["event"].startswith("publish."):
                 media.append(ev)
-        assert [(e["event"], e["data"]["detail"]) for e in media] == [("publish.start", "whip"),
-                                                                       ("publish.end", "whip")], media
+        assert [e["event"] for e in media] == ["publish.start", "publish.lost"], media
+        assert all(e["data"]["detail"].startswith("whip ") for e in media), media
     snap = server.call("show.snapshot", {"room": "b2"})["result"]
-    assert snap["state"]["stream"] == "offline", snap
+    assert snap["state"]["stream"] == "reconnecting", snap
 
 
 def test_nack_recovery_under_5_percent_loss(server):

@@ -1,8 +1,8 @@
 // Headless Chromium (Debian's /usr/bin/chromium via playwright-core) against a running livecartd:
 //   node webrtc_case.mjs whep --base http://127.0.0.1:PORT --room R [--seconds 6] [--shot out.png]
 //        [--pin RUNG]   (pins the viewer to a rung, e.g. 480p, once playing)
-//   node webrtc_case.mjs whip --base ... --room R --key K [--seconds 8]   (publishes the fake camera
-//        via WHIP in one page and plays it via WHEP in a second page)
+//   node webrtc_case.mjs whip --base ... --room R --key K [--seconds 8] [--pin RUNG]   (publishes the
+//        fake camera via WHIP in one page and plays it via WHEP in a second page)
 // Prints one JSON line with what the pages measured (getStats of the playing page).
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -73,7 +73,7 @@ try {
     }, { room: args.room, key: args.key });
     await new Promise((r) => setTimeout(r, 1500));
     const page = await context.newPage();
-    out = await player(page, args.room);
+    out = await player(page, args.room, args.pin);
     out.publisher = pubInfo;
     await pubPage.evaluate(() => window.__pub.stop());
   } else {

@@ -179,6 +179,30 @@ def access_units(tap):
     return units[1:-1]
 
 
+def whip_publisher(server, room, key, seconds, size="854x480"):
+    """tests/integration/whip_client.py (webrtcbin, libnice defaults) publishing into room; it
+    prints its JSON result when it ends (after `seconds`)."""
+    url = f"http://127.0.0.1:{server.http_port}/whip/{room}"
+    return subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "whip_client.py"), "--url", url, "--bearer", key,
+                             "--seconds", str(seconds), "--size", size],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def whep_client_async(server, room, seconds, extra=()):
+    """whep_client.py started in the background; finish_whep_client() collects its result."""
+    url = f"http://127.0.0.1:{server.http_port}/whep/{room}"
+    return subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "whep_client.py"), "--url", url,
+                             "--seconds", str(seconds), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_client(proc, timeout=90):
+    out, err = proc.communicate(timeout=timeout)
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    assert lines, f"client printed nothing: rc={proc.returncode} stderr={err[-2000:]}"
+    return json.loads(lines[-1])
+
+
 def whep_client(server, room, seconds=6, extra=()):
     """Runs tests/integration/whep_client.py (GStreamer webrtcbin) and returns its JSON result."""
     url = f"http://127.0.0.1:{server.http_port}/whep/{room}"

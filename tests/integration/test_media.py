@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from medialib import (RawTap, access_units, create_room, decode_tap, ffmpeg_rtmp, ffmpeg_srt, gst_rtmp, media_state, renditions,
+from medialib import (RawTap, access_units, create_room, finish_client, whep_client_async, whip_publisher, decode_tap, ffmpeg_rtmp, ffmpeg_srt, gst_rtmp, media_state, renditions,
                       wait_for, whep_client)
 
 KEY = "k3y-for-tests-0001"
@@ -240,6 +240,49 @@ def test_whep_webrtcbin_viewer(server):
     finally:
         pub.kill()
         pub.wait()
+
+
+def test_webrtcbin_whip_publisher_gets_the_ladder_and_stays_60s(server):
+    """A WHIP creator (webrtcbin with libnice as shipped: Binding Indications as keepalive,
+    RTCP and media) publishes 854x480 for more than 60 s: the room gets the ladder's rungs next
+    to the passthrough "source", viewers pinned to each rung decode it, a WHEP viewer (webrtcbin
+    too) still decodes after 60 s, the room is still live at 60 s (consent used to expire at
+    30 s), and when the creator leaves the room shows "publisher lost" at once."""
+    create_room(server, "wl", KEY)
+    pub = whip_publisher(server, "wl", KEY, seconds=80)
+    long_viewer = None
+    try:
+        live_renditions(server, "wl", ["source", "480p", "360p", "opus"], timeout=60)
+        t0 = time.monotonic()
+        long_viewer = whep_client_async(server, "wl", seconds=64)
+        for rung, height in (("480p", 480), ("360p", 360), ("source", 480)):
+            res = whep_client(server, "wl", seconds=5, extra=["--pin", rung])
+            print(f"WHEP viewer pinned to {rung}:", res)
+            assert res["status"] == 201 and res.get("pinned") == 200, res
+            assert res["height"] == height, (rung, res)
+            assert res["frames"] >= 30, (rung, res)
+        # 60 s of publishing: the session is still there and the room still live.
+        while time.monotonic() - t0 < 60:
+            assert media_state(server, "wl") == "live", "the WHIP publisher was lost before 60 s"
+            time.sleep(1)
+        st = server.call("media.status")["result"]
+        assert st["ingest"]["rooms"]["wl"]["protocol"] == "whip", st
+        assert st["rtc"]["publishers"] == 1, st
+        res = finish_client(long_viewer)
+        long_viewer = None
+        print("WHEP viewer for 64 s:", res)
+        assert res["status"] == 201, res
+        assert res["frames_last_5s"] >= 0.4 * 30 * 5, res  # still decoding at the end
+        out = finish_client(pub, timeout=60)
+        pub = None
+        print("WHIP publisher:", out)
+        assert out["status"] == 201 and out["server_closed_ms"] is None, out
+        wait_for(lambda: media_state(server, "wl") == "grace", timeout=10, what="publisher lost after DELETE")
+    finally:
+        for p in (pub, long_viewer):
+            if p:
+                p.kill()
+                p.wait()
 
 
 def test_whep_errors(server):

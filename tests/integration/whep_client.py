@@ -5,8 +5,8 @@ jitter buffer, depayloaders, libav decoders), for the integration tests and by h
     /usr/bin/python3 tests/integration/whep_client.py --url http://127.0.0.1:8080/whep/demo --seconds 5
 
 It POSTs its offer, plays what arrives, counts decoded video frames and audio buffers, and prints
-one JSON object: {"status", "frames", "width", "height", "audio_buffers", "first_frame_ms",
-"connect_ms", "location", "error"?}. Then it DELETEs its session.
+one JSON object: {"status", "frames", "frames_last_5s", "width", "height", "audio_buffers",
+"first_frame_ms", "connect_ms", "location", "pinned"?, "error"?}. Then it DELETEs its session.
 
 libnice skips loopback interfaces when gathering (see docs/webrtc.md): the client adds 127.0.0.1
 to the agent itself before gathering, so it works on a host (or namespace) with only `lo`.
@@ -32,8 +32,10 @@ from rtp_decode import is_keyframe_start  # noqa: E402
 
 
 class WhepClient:
-    def __init__(self, url, video=True, audio=True, bearer=None):
+    def __init__(self, url, video=True, audio=True, bearer=None, pin=None):
         self.url = url
+        self.pin = pin
+        self.frame_times = []  # monotonic time of every decoded frame
         self.bearer = bearer
         self.keyframe_seen = False
         self.result = {"status": None, "frames": 0, "rtp_frames": 0, "width": 0, "height": 0, "audio_buffers": 0,
@@ -110,6 +112,15 @@ class WhepClient:
         _, msg = GstSdp.SDPMessage.new_from_text(answer_text)
         answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
         self.webrtc.emit("set-remote-description", answer, Gst.Promise.new())
+        if self.pin and self.result["location"]:
+            req = urllib.request.Request(self.result["location"] + "/layer", method="POST",
+                                         data=json.dumps({"rung": self.pin}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    self.result["pinned"] = resp.status
+            except urllib.error.HTTPError as e:
+                self.result["pinned"] = e.code
         return False
 
     def on_ice(self, *_):
@@ -157,6 +168,7 @@ class WhepClient:
             if self.result["frames"] == 0 and self.t0:
                 self.result["first_frame_ms"] = round((time.monotonic() - self.t0) * 1000, 1)
             self.result["frames"] += 1
+            self.frame_times.append(time.monotonic())
             if not self.result["width"]:
                 s = pad.get_current_caps().get_structure(0)
                 self.result["width"] = s.get_value("width")
@@ -187,7 +199,10 @@ class WhepClient:
         self.start()
         GLib.timeout_add(int(seconds * 1000), self.loop.quit)
         self.loop.run()
+        end = time.monotonic()
         self.pipe.set_state(Gst.State.NULL)
+        with self.lock:  # still decoding at the end?
+            self.result["frames_last_5s"] = sum(1 for t in self.frame_times if t > end - 5)
         self.delete()
         return self.result
 
@@ -199,9 +214,10 @@ def main():
     ap.add_argument("--no-audio", action="store_true")
     ap.add_argument("--no-video", action="store_true")
     ap.add_argument("--bearer")
+    ap.add_argument("--pin", help="pin a rung (POST {location}/layer) once the answer is in")
     a = ap.parse_args()
     Gst.init(None)
-    res = WhepClient(a.url, video=not a.no_video, audio=not a.no_audio, bearer=a.bearer).run(a.seconds)
+    res = WhepClient(a.url, video=not a.no_video, audio=not a.no_audio, bearer=a.bearer, pin=a.pin).run(a.seconds)
     print(json.dumps(res))
     return 0 if res.get("status") == 201 else 1
 
