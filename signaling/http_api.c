@@ -4,6 +4,7 @@
  * They fill an lc__http_response; http.c writes it. Main thread only. */
 #define LC_LOG_DOMAIN "http"
 #include "http_internal.h"
+#include "display_name.h"
 #include "errors.h"
 #include "jwt.h"
 #include "log.h"
@@ -191,26 +192,6 @@ lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__htt
 /* ---- development sign-in ---- */
 
 #define DEV_TOKEN_TTL_S (24 * 3600)
-#define DEV_NAME_CHARS 32
-
-/* A display name: 1..DEV_NAME_CHARS characters of valid UTF-8 (at most 64 bytes, the
- * token's limit), no control characters, not only spaces. */
-static bool
-valid_name(const char *name)
-{
-  if (!g_utf8_validate(name, -1, NULL) || strlen(name) > 64)
-    return false;
-  glong chars = g_utf8_strlen(name, -1);
-  bool visible = false;
-  for (const char *p = name; *p; p = g_utf8_next_char(p)) {
-    gunichar c = g_utf8_get_char(p);
-    if (g_unichar_iscntrl(c) || c == 0x2028 || c == 0x2029)
-      return false;
-    if (!g_unichar_isspace(c))
-      visible = true;
-  }
-  return chars >= 1 && chars <= DEV_NAME_CHARS && visible;
-}
 
 void
 lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
@@ -241,10 +222,10 @@ lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const g
       goto done;
     }
   }
-  const char *name = json_string_value(json_object_get(obj, "name"));
-  if (!name || !valid_name(name)) {
-    lc__http_error(res, 400, "invalid_argument",
-                   "name: 1-32 characters, no control characters, not only spaces");
+  const char *name = json_string_value(json_object_get(obj, "name")), *why = NULL;
+  /* the display-name rules (server/base/display_name.h): characters, not bytes; no bidi or zero-width */
+  if (lc_display_name_check(name, json_string_length(json_object_get(obj, "name")), &why) != 0) {
+    lc__http_error(res, 400, "invalid_argument", why);
     goto done;
   }
   json_t *room = json_object_get(obj, "room");

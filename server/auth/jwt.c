@@ -7,10 +7,11 @@
 #include <string.h>
 
 #include "errors.h"
+#include "show_limits.h"
 
 #define SIG_LEN 32 /* SHA-256 */
 #define MAX_SUB 64
-#define MAX_NAME 64
+#define MAX_NAME LC_SHOW_NAME_MAX_BYTES /* 32 characters of up to 4 bytes (display_name.h) */
 
 static const char b64url_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 

@@ -3,7 +3,7 @@
  *
  * Claims used by livecart:
  *   "sub"  user id, required, 1-64 chars [A-Za-z0-9_.:@-]
- *   "name" display name, optional, <= 64 bytes
+ *   "name" display name, optional, <= 128 bytes (32 characters of up to 4 bytes)
  *   "room" optional: the token is valid only for that room (checked by the caller)
  *   "exp"  required, seconds since the epoch (integer or real)
  *   "iat", "nbf" optional, seconds since the epoch
@@ -27,7 +27,7 @@ char *lc_jwt_mint(const char *secret, size_t secret_len, const json_t *claims);
  * absent or "JWT", the signature (constant time: CRYPTO_memcmp), payload a JSON object,
  * exp required and nbf optional against now_s (leeway LC_JWT_LEEWAY_S: expired when
  * now_s >= exp + leeway, not yet valid when now_s < nbf - leeway), sub present and
- * valid, name (when present) a string <= 64 bytes.
+ * valid, name (when present) a string <= 128 bytes.
  * Returns 0 and *claims (transfer full, json_decref) or a negative LC_E* (LC_ETOOBIG
  * for "too long", LC_EPERM for a bad signature / unsupported alg / expired / not yet
  * valid, LC_EINVAL otherwise) with *claims = NULL and *why a static string: "malformed",

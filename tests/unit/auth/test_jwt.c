@@ -308,8 +308,10 @@ test_claims(void)
     {"{\"sub\":\"小明\",\"exp\":2000000000}", "missing sub"},
     {"{\"sub\":\"u1\",\"name\":\"小明\",\"exp\":2000000000}", NULL},
     {"{\"sub\":\"u1\",\"name\":7,\"exp\":2000000000}", "malformed"},
-    {"{\"sub\":\"u1\",\"name\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"exp\":2000000000}",
-     "malformed"}, /* 65 bytes */
+    /* 32 CJK characters (96 bytes), what the development sign-in allows, pass; 129 bytes do not */
+    {"{\"sub\":\"u1\",\"name\":\"测测测测测测测测测测测测测测测测测测测测测测测测测测测测测测测测\",\"exp\":2000000000}", NULL},
+    {"{\"sub\":\"u1\",\"name\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"exp\":2000000000}",
+     "malformed"}, /* 129 bytes */
     {"{\"sub\":\"u1\",\"room\":[],\"exp\":2000000000}", "malformed"},
     {"{\"sub\":\"u1\",\"sub\":\"u2\",\"exp\":2000000000}", "malformed"}, /* duplicate key */
     {"[\"sub\",\"u1\"]", "malformed"},
