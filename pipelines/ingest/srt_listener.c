@@ -423,8 +423,10 @@ thread_main(gpointer data)
 static void
 on_srt_log(void *opaque, int level, const char *file, int line, const char *area, const char *message)
 {
-  /* libsrt warns about every rejected caller: we log those ourselves, with the reason. */
-  lc_log_level lv = level <= LOG_ERR ? LC_LOG_WARN : LC_LOG_DEBUG;
+  /* libsrt warns about every rejected caller: we log those ourselves, with the reason. It also
+   * reports, at error level, the srt_accept that ends each accept loop (a non-blocking listener
+   * with nothing more pending): not a problem, so debug. */
+  lc_log_level lv = level <= LOG_ERR && !strstr(message, "no pending connection") ? LC_LOG_WARN : LC_LOG_DEBUG;
   while (*message == ':' || *message == ' ')
     message++;
   size_t n = strlen(message);

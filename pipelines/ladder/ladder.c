@@ -640,6 +640,8 @@ vparse_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
       if (gst_structure_get_int(st, "width", &w) && gst_structure_get_int(st, "height", &h)) {
         g_atomic_int_set(&l->src_w, w);
         g_atomic_int_set(&l->src_h, h);
+        if (l->rtp_in) /* the WHIP publisher's rendition learns its size here (media.status) */
+          lc_rendition_set_size(l->rtp_in, w, h);
       }
       const GValue *cd = gst_structure_get_value(st, "codec_data");
       if (cd && G_VALUE_HOLDS(cd, GST_TYPE_BUFFER)) {

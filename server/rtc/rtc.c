@@ -503,6 +503,15 @@ offer(lc_rtc *rtc, lc__rtc_kind kind, const char *room, const char *text, size_t
     lc_error_set(err, "whip", "room %s already has a WHIP publisher", room);
     return LC_EBUSY;
   }
+  /* A viewer of a room with nothing to play learns that first (404), whatever its offer says. */
+  if (kind == LC__RTC_WHEP) {
+    media = lc_media_hub_acquire(rtc->hub, room);
+    if (!media || lc_media_room_n_video(media) == 0) {
+      lc_error_set(err, "room", "%s has no video to play", room);
+      rc = LC_ENOENT;
+      goto fail;
+    }
+  }
   rc = lc_sdp_parse(text, len, &o, &why);
   if (rc != 0) {
     lc_error_set(err, "sdp", "%s", why ? why : "unreadable offer");
@@ -513,12 +522,6 @@ offer(lc_rtc *rtc, lc__rtc_kind kind, const char *room, const char *text, size_t
   uint32_t profile = 0x42e01f;
   bool want_audio = true;
   if (kind == LC__RTC_WHEP) {
-    media = lc_media_hub_acquire(rtc->hub, room);
-    if (!media || lc_media_room_n_video(media) == 0) {
-      lc_error_set(err, "room", "%s has no video to play", room);
-      rc = LC_ENOENT;
-      goto fail;
-    }
     lc_rendition_info info;
     lc_rendition_get_info(lc_media_room_video(media, 0), &info);
     profile = fmtp_profile(info.fmtp);
