@@ -5,7 +5,7 @@
 #include <stdbool.h>
 /* Normalisation for both words and text: NFKC (g_utf8_normalize G_NORMALIZE_ALL_COMPOSE: full-width ->
  * half-width), casefold, and separators removed (whitespace, ASCII punctuation, common CJK punctuation,
- * zero-width chars) so "最 佳", "最.佳", "ＢＥＳＴ" are caught; '%' is kept ("100%" must not match "100ml").
+ * zero-width chars) so "最 佳", "最.佳" match "最佳" and "ＴＨＥ ＢＥＳＴ" matches "the best"; '%' is kept ("100%" must not match "100ml").
  * Invalid UTF-8 bytes (and NULs) in a text become U+FFFD, treated as a separator, and matching continues.
  * When several words occur, the one ending first is reported. Immutable after the adds; lookups from any thread. */
 typedef struct lc_wordfilter lc_wordfilter;

@@ -145,3 +145,31 @@ def test_livecartctl(server, tmp_path):
     r = lc.subprocess.run([lc.LIVECARTCTL, "--socket", "/nonexistent/x.sock", "status"],
                           capture_output=True, text=True, timeout=20)
     assert r.returncode == 3 and "/nonexistent/x.sock" in r.stderr
+
+
+def test_usage_text_and_command_list_match_control_md(server):
+    """docs/control.md shows `livecartctl --help` verbatim, and its tables name every command
+    the server's `help` lists (and no command the server does not know)."""
+    import re
+    doc = open(os.path.join(lc.SRCDIR, "docs", "control.md"), encoding="utf-8").read()
+    r = lc.subprocess.run([lc.LIVECARTCTL, "--help"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.startswith("usage: livecartctl"), r
+    section = doc[doc.index("## livecartctl"):]
+    block = section[section.index("```\n") + 4:]
+    block = block[:block.index("```\n")]
+    assert block == r.stdout, "docs/control.md's livecartctl block differs from `livecartctl --help`"
+    # The server's command list against the tables' first column.
+    with server.ctl() as c:
+        answer = c.call("help", {})
+    assert answer["ok"], answer
+    served = {cmd["cmd"] for cmd in answer["result"]["commands"]}
+    documented = set()
+    tables = doc[doc.index("## Built-in commands"):doc.index("## Error codes")]
+    for line in tables.splitlines():
+        m = re.match(r"^\| ((?:`[a-z0-9._-]+`(?:, )?)+) \|", line)
+        if m:
+            documented.update(re.findall(r"`([a-z0-9._-]+)`", m.group(1)))
+    missing = served - documented
+    assert not missing, f"commands the server knows but docs/control.md does not: {sorted(missing)}"
+    unknown = documented - served
+    assert not unknown, f"docs/control.md names commands the server does not know: {sorted(unknown)}"

@@ -187,6 +187,11 @@ test_shipped_no_false_positives(void)
   }
   g_assert_cmpstr(found(wf, "加 V 私聊优惠"), ==, "加V");
   g_assert_cmpstr(found(wf, "今天全网最低价"), ==, "全网最低");
+  /* the examples of docs/config.md, against the shipped lists */
+  g_assert_cmpstr(found(wf, "最 佳"), ==, "最佳");
+  g_assert_cmpstr(found(wf, "ＴＨＥ\u3000ＢＥＳＴ"), ==, "the best");
+  g_assert_cmpstr(found(wf, "ＴＨＥ ＢＥＳＴ"), ==, "the best");
+  g_assert_null(found(wf, "ＢＥＳＴ")); /* not in the list alone ("best-before" must pass) */
   g_free(a);
   g_free(c);
   lc_wordfilter_free(wf);
