@@ -931,7 +931,7 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
      * for an upgrade that names no subprotocol; fresh connections are bound to the
      * default until their first request, but every plain HTTP request is rebound to
      * protocols[0] ("no mount hit"), so HTTP keeps reaching `callback`. */
-    lc__ws_protocol(opts->ws, &http->protocols[1]);
+    lc__ws_protocol(opts->ws, &http->protocols[1], g_main_loop_get_context(loop));
     http->pvo_default = (struct lws_protocol_vhost_options){.name = "default", .value = "1"};
     http->pvo_ws = (struct lws_protocol_vhost_options){.options = &http->pvo_default,
                                                        .name = LC__WS_PROTOCOL, .value = ""};

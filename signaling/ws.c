@@ -1,21 +1,47 @@
 /* Websocket transport of the show channel (ws.h): libwebsockets glue for the
  * "livecart.v1" protocol on the HTTP vhost.
  *
+ * lws does the handshake and all the writing; the reading is ours. lws 4.1 parses client
+ * frames without telling the application about the mask bit or about pings (it accepts
+ * unmasked frames, answers pings itself, so a ping flood passed every limit, and drops an
+ * oversized control frame without a close frame). So once a connection is established we
+ * switch lws' reading off (lws_rx_flow_control) and read the socket from a GLib source
+ * of our own, parsing with ws_frame.c: protocol errors close with 1002 (1007 for a bad
+ * close reason), pings and pongs take tokens from the same bucket as messages, and the
+ * close handshake is ours too (we write the close frame and let lws close the socket).
+ *
+ * The hand-over: bytes that arrived in the same read as the handshake (a client that
+ * does not wait for the 101, like our slow-reader test) are already in lws' buffer
+ * (its buflist), which lws parses only at a later service; switching its reading off
+ * at ESTABLISHED would strand them there for good (measured: the pipelined hello was
+ * never answered). So the switch happens in a G_PRIORITY_HIGH idle source, which runs
+ * at the next main-loop turn before any default-priority source (lws' sockets) can read
+ * again: it first has lws drain that buffer (lws_service_fd without POLLIN: lws parses
+ * buffered bytes but reads nothing new), then turns lws' reading off and starts ours,
+ * exactly where lws stopped. Those early frames reach us through LWS_CALLBACK_RECEIVE
+ * with lws' own checks; a message or frame cut by the hand-over closes with 1002.
+ *
  * Per connection we keep one small lc_ws_conn (allocated by us, not in lws' per-session
  * data, so that lc_http_free can still report connections lws forgot): an embedded
- * GQueue of shared lc_ws_msg buffers, a token bucket, and an rx buffer that exists only
- * while a message split over several receive callbacks is being assembled.
+ * GQueue of shared lc_ws_msg buffers, a token bucket, the frame parser, the read source,
+ * and an rx buffer that exists only while a message split over several pieces is being
+ * assembled.
  * Main thread only, except lc_ws_msg_* (any thread). */
 #define LC_LOG_DOMAIN "ws"
 #include "ws_internal.h"
 #include "http_internal.h"
 #include "log.h"
 #include "metrics.h"
+#include "ws_frame.h"
 
+#include <errno.h>
+#include <glib-unix.h>
 #include <libwebsockets.h>
 #include <string.h>
+#include <sys/socket.h>
 
-#define RX_BUFFER 2048     /* lws' per-connection receive buffer (bigger messages arrive in pieces) */
+#define RX_BUFFER 2048     /* lws' per-connection receive buffer (lws reads only the handshake's read now) */
+#define READ_CHUNK 16384   /* bytes read from a websocket per dispatch of its read source */
 #define CLOSE_GRACE_S 5    /* a closing peer that does not read is dropped after this */
 #define MAX_REASON 123     /* close frame payload is at most 125 bytes including the code */
 
@@ -31,17 +57,25 @@ struct lc_ws_conn {
   GList link;           /* in ws->conns; data = this */
   GQueue queue;         /* lc_ws_msg*, each holding one reference */
   gpointer data;
-  GByteArray *rx;       /* only while a multi-piece message is being assembled */
+  GByteArray *rxbuf;    /* only while a multi-piece message is being assembled */
   size_t msg_len;       /* bytes of the current message so far */
   double tokens;        /* rate limit bucket */
   double abuse;         /* rate-refused messages, leaking at `rate` per second */
   gint64 last_us;       /* last bucket update (monotonic) */
-  char *close_reason;   /* set by lc_ws_close */
-  guint16 close_code;
+  char *close_reason;   /* set by begin_close */
+  guint16 close_code;   /* 0: a close frame without a code (answering one that had none) */
+  lc_ws_frames *frames; /* the client's frames */
+  GSource *rx;          /* reads the socket (we hold a reference); NULL once stopped */
+  GSource *handover;    /* pending take_over (we hold a reference) */
+  guint8 pong[LC_WS_MAX_CONTROL]; /* payload of the pong owed to the latest ping */
+  size_t pong_len;
+  bool pong_pending;
   bool fast;            /* its GLib source dispatches in O(1): see lc__http_fast_dispatch */
+  bool in_handover;     /* take_over is running lws' service: conn_destroy must wait */
+  bool destroy_pending; /* ... and lws closed the connection meanwhile */
   bool in_message;      /* between the first and the final piece of a message */
   bool discard;         /* the current message was refused: drop its remaining pieces */
-  bool closing;         /* lc_ws_close was called */
+  bool closing;         /* the close frame is to be sent (begin_close) */
   char id[24];          /* "ws-17" */
 };
 
@@ -51,12 +85,14 @@ typedef struct {
 } pss;
 
 struct lc_ws {
+  GMainContext *ctx;    /* where lws runs (ref held once lc__ws_protocol set it) */
   lc_ws_options opts;
   lc_ws_handlers handlers;
   GQueue conns;         /* of lc_ws_conn (links embedded) */
   guint64 next_id;
   lc_metric *m_connections, *m_in, *m_out, *m_dropped, *m_resyncs;
   lc_metric *m_refused[3];
+  lc_metric *m_protocol_errors;
 };
 
 /* ---- messages ---- */
@@ -137,6 +173,8 @@ lc_ws_new(const lc_ws_options *opts, const lc_ws_handlers *handlers)
     for (int i = 0; i < 3; i++)
       ws->m_refused[i] = lc_metrics_counter(mx, "livecart_ws_refused_total", why[i],
                                             "Incoming websocket messages refused by the transport limits");
+    ws->m_protocol_errors = lc_metrics_counter(mx, "livecart_ws_protocol_errors_total", NULL,
+                                               "Websockets closed with 1002/1007 for breaking RFC 6455 framing");
   }
   return ws;
 }
@@ -156,11 +194,31 @@ queue_clear(lc_ws_conn *c)
     lc_ws_msg_unref(m);
 }
 
+static void
+stop_reading(lc_ws_conn *c)
+{
+  if (c->handover) {
+    g_source_destroy(c->handover);
+    g_source_unref(c->handover);
+    c->handover = NULL;
+  }
+  if (!c->rx)
+    return;
+  g_source_destroy(c->rx);
+  g_source_unref(c->rx);
+  c->rx = NULL;
+}
+
 /* Runs `close` and frees c (lws is done with it, or gone). */
 static void
 conn_destroy(lc_ws_conn *c)
 {
   lc_ws *ws = c->ws;
+  if (c->in_handover) {
+    c->destroy_pending = true; /* take_over finishes it */
+    return;
+  }
+  stop_reading(c);
   g_queue_unlink(&ws->conns, &c->link);
   if (ws->m_connections)
     lc_metric_set(ws->m_connections, ws->conns.length);
@@ -168,8 +226,9 @@ conn_destroy(lc_ws_conn *c)
   if (ws->handlers.close)
     ws->handlers.close(c, ws->handlers.user);
   queue_clear(c);
-  if (c->rx)
-    g_byte_array_unref(c->rx);
+  if (c->rxbuf)
+    g_byte_array_unref(c->rxbuf);
+  lc_ws_frames_free(c->frames);
   g_free(c->close_reason);
   g_free(c);
 }
@@ -194,6 +253,8 @@ lc_ws_free(lc_ws *ws)
   lc__ws_detach(ws);
   if (ws->m_connections)
     lc_metric_set(ws->m_connections, 0);
+  if (ws->ctx)
+    g_main_context_unref(ws->ctx);
   g_free(ws);
 }
 
@@ -240,13 +301,25 @@ lc_ws_send(lc_ws_conn *c, lc_ws_msg *m)
   return true;
 }
 
-void
-lc_ws_close(lc_ws_conn *c, int code, const char *reason)
+/* Starts the close: the queued messages go out first (unless `now`: dropped, with the
+ * owed pong), then a close frame with code (0: none) and reason, then lws closes the
+ * socket. */
+static void
+begin_close(lc_ws_conn *c, int code, const char *reason, bool now)
 {
-  if (c->closing || !c->wsi)
+  if (!c->wsi)
     return;
+  if (now) {
+    queue_clear(c);
+    c->pong_pending = false;
+  }
+  if (c->closing) {
+    if (now)
+      lws_callback_on_writable(c->wsi);
+    return;
+  }
   c->closing = true;
-  c->close_code = (guint16)((code >= 4000 && code <= 4999) || code == 1001 ? code : 4000);
+  c->close_code = (guint16)code;
   reason = reason ? reason : "";
   size_t n = strlen(reason);
   if (n > MAX_REASON) {
@@ -259,6 +332,39 @@ lc_ws_close(lc_ws_conn *c, int code, const char *reason)
   /* A peer that stops reading must not keep the connection (and its queue) forever. */
   lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_GRACE_S);
   lws_callback_on_writable(c->wsi);
+}
+
+void
+lc_ws_close(lc_ws_conn *c, int code, const char *reason)
+{
+  if (c->closing || !c->wsi)
+    return;
+  begin_close(c, (code >= 4000 && code <= 4999) || code == 1001 ? code : 4000, reason, false);
+}
+
+/* Writes the close frame. Returns -1: lws closes the socket next (shutdown, then close
+ * when the peer's end comes or after the timeout). Not lws_close_reason: with it lws
+ * waits for the peer's close frame, which it can no longer read. The frame is built
+ * here and written raw (lws 4.1 keeps its close opcode private); a server frame is
+ * unmasked, and 2 + MAX_REASON <= 125 fits the 7-bit length. */
+static int
+write_close(lc_ws_conn *c)
+{
+  unsigned char buf[LWS_PRE + 2 + 2 + MAX_REASON];
+  unsigned char *f = buf + LWS_PRE;
+  size_t n = 0;
+  if (c->close_code) {
+    f[2] = (unsigned char)(c->close_code >> 8);
+    f[3] = (unsigned char)c->close_code;
+    size_t rl = strlen(c->close_reason);
+    memcpy(f + 4, c->close_reason, rl);
+    n = 2 + rl;
+  }
+  f[0] = 0x88; /* FIN, opcode close */
+  f[1] = (unsigned char)n;
+  if (lws_write(c->wsi, f, 2 + n, LWS_WRITE_RAW) < (int)(2 + n))
+    LC_DEBUG(NULL, c->id, "close frame not written");
+  return -1;
 }
 
 /* Writes one message (the caller keeps its reference). 0 or -1 on failure. */
@@ -276,11 +382,21 @@ write_one(lc_ws_conn *c, lc_ws_msg *m)
   return 0;
 }
 
-/* One message per writeable callback; the close frame once the queue is empty.
- * Returns -1 to close the connection. */
+/* One frame per writeable callback: the owed pong, then the queued messages, then the
+ * close frame once the queue is empty. Returns -1 to close the connection. */
 static int
 on_writeable(lc_ws_conn *c)
 {
+  if (c->pong_pending) {
+    unsigned char buf[LWS_PRE + LC_WS_MAX_CONTROL];
+    memcpy(buf + LWS_PRE, c->pong, c->pong_len);
+    c->pong_pending = false;
+    if (lws_write(c->wsi, buf + LWS_PRE, c->pong_len, LWS_WRITE_PONG) < (int)c->pong_len)
+      return -1;
+    if (c->queue.length || c->closing)
+      lws_callback_on_writable(c->wsi);
+    return 0;
+  }
   lc_ws_msg *m = g_queue_pop_head(&c->queue);
   if (m) {
     /* Server frames are unmasked, so the header lws_write puts into the LWS_PRE bytes
@@ -296,11 +412,8 @@ on_writeable(lc_ws_conn *c)
       lws_callback_on_writable(c->wsi);
     return 0;
   }
-  if (c->closing) {
-    lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)c->close_reason,
-                     strlen(c->close_reason));
-    return -1;
-  }
+  if (c->closing)
+    return write_close(c);
   return 0;
 }
 
@@ -311,9 +424,9 @@ refuse(lc_ws_conn *c, lc_ws_refusal why)
 {
   lc_ws *ws = c->ws;
   c->discard = true;
-  if (c->rx) {
-    g_byte_array_unref(c->rx);
-    c->rx = NULL;
+  if (c->rxbuf) {
+    g_byte_array_unref(c->rxbuf);
+    c->rxbuf = NULL;
   }
   count(ws->m_refused[why], 1);
   if (ws->handlers.refused)
@@ -349,14 +462,27 @@ deliver(lc_ws_conn *c, const char *data, size_t len)
     ws->handlers.message(c, data ? data : "", len, ws->handlers.user);
 }
 
+/* A client keeps sending (messages, pings or pongs) at several times the rate: close
+ * it with 4001. */
 static void
-on_receive(lc_ws_conn *c, const char *in, size_t len)
+check_abuse(lc_ws_conn *c)
 {
   lc_ws *ws = c->ws;
-  struct lws *wsi = c->wsi;
-  bool final = lws_is_final_fragment(wsi);
+  if (c->abuse > 2.0 * (ws->opts.rate + ws->opts.burst) && !c->closing) {
+    LC_INFO(NULL, c->id, "closing: keeps sending over the rate limit");
+    lc_ws_close(c, 4001, "rate limit");
+  }
+}
 
-  if (!c->in_message) {
+/* A piece of a data message (ws_frame.h sink). */
+static void
+on_piece(void *user, bool first, bool final, bool binary, const uint8_t *piece, size_t len)
+{
+  lc_ws_conn *c = user;
+  lc_ws *ws = c->ws;
+  const char *in = (const char *)piece;
+
+  if (first) {
     c->in_message = true;
     c->discard = false;
     c->msg_len = 0;
@@ -364,11 +490,8 @@ on_receive(lc_ws_conn *c, const char *in, size_t len)
       c->discard = true; /* the session is done with this client */
     } else if (!take_token(c)) {
       refuse(c, LC_WS_RATE);
-      if (c->abuse > 2.0 * (ws->opts.rate + ws->opts.burst) && !c->closing) {
-        LC_INFO(NULL, c->id, "closing: keeps sending over the rate limit");
-        lc_ws_close(c, 4001, "rate limit");
-      }
-    } else if (lws_frame_is_binary(wsi)) {
+      check_abuse(c);
+    } else if (binary) {
       refuse(c, LC_WS_BINARY);
     }
   }
@@ -376,24 +499,133 @@ on_receive(lc_ws_conn *c, const char *in, size_t len)
     c->msg_len += len;
     if (c->msg_len > ws->opts.max_message) {
       refuse(c, LC_WS_TOO_LARGE);
-    } else if (final && !c->rx) {
+    } else if (final && !c->rxbuf) {
       deliver(c, in, len); /* the whole message in one piece: no copy */
     } else {
-      if (!c->rx)
-        c->rx = g_byte_array_sized_new((guint)MIN(ws->opts.max_message, (size_t)2 * RX_BUFFER));
-      g_byte_array_append(c->rx, (const guint8 *)in, (guint)len);
+      if (!c->rxbuf)
+        c->rxbuf = g_byte_array_sized_new((guint)MIN(ws->opts.max_message, (size_t)2 * RX_BUFFER));
+      g_byte_array_append(c->rxbuf, piece, (guint)len);
       if (final)
-        deliver(c, (const char *)c->rx->data, c->rx->len);
+        deliver(c, (const char *)c->rxbuf->data, c->rxbuf->len);
     }
   }
   if (final) {
     c->in_message = false;
     c->discard = false;
-    if (c->rx) {
-      g_byte_array_unref(c->rx);
-      c->rx = NULL;
+    if (c->rxbuf) {
+      g_byte_array_unref(c->rxbuf);
+      c->rxbuf = NULL;
     }
   }
+}
+
+/* A ping or a pong (ws_frame.h sink). Each takes a token like a message: one over the
+ * rate is dropped unanswered and counted as a rate refusal (no error message: a ping has
+ * no request to answer), and a flood fills the abuse bucket and ends in 4001 like a
+ * message flood. A ping within the rate is answered with a pong (only the latest one
+ * while a pong is still owed, as RFC 6455 5.5.3 allows). */
+static void
+on_ping(void *user, bool pong, const uint8_t *payload, size_t len)
+{
+  lc_ws_conn *c = user;
+  if (c->closing)
+    return;
+  if (!take_token(c)) {
+    count(c->ws->m_refused[LC_WS_RATE], 1);
+    check_abuse(c);
+    return;
+  }
+  if (pong)
+    return; /* we send no pings; an unsolicited pong is allowed and needs nothing */
+  memcpy(c->pong, payload, len);
+  c->pong_len = len;
+  c->pong_pending = true;
+  lws_callback_on_writable(c->wsi);
+}
+
+/* The client's close frame (ws_frame.h sink): answer with the same code (none when it
+ * had none) right away, dropping what is still queued, as RFC 6455 5.5.1 allows. */
+static void
+on_peer_close(void *user, int code, const char *reason, size_t len)
+{
+  lc_ws_conn *c = user;
+  LC_DEBUG(NULL, c->id, "client closes: %d %.*s", code, (int)MIN(len, (size_t)MAX_REASON), reason);
+  begin_close(c, code == LC_WS_CLOSE_NO_STATUS ? 0 : code, "", true);
+}
+
+static const lc_ws_frame_sink frame_sink = {on_piece, on_ping, on_peer_close};
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer data);
+
+/* The hand-over (top of this file): lws has parsed what came with the handshake; from
+ * here on we read. */
+static gboolean
+take_over(gpointer data)
+{
+  lc_ws_conn *c = data;
+  g_source_unref(c->handover);
+  c->handover = NULL;
+  if (!c->wsi)
+    return G_SOURCE_REMOVE;
+  int fd = lws_get_socket_fd(c->wsi);
+  if (fd >= 0) {
+    /* lws parses what it still holds from the handshake's read (RECEIVE callbacks);
+     * without POLLIN in revents it reads nothing from the socket. It may close the
+     * connection meanwhile (conn_destroy then leaves c to us). */
+    struct lws_pollfd pfd = {.fd = fd, .events = 0, .revents = 0};
+    c->in_handover = true;
+    lws_service_fd(lws_get_context(c->wsi), &pfd);
+    c->in_handover = false;
+    if (c->destroy_pending) {
+      conn_destroy(c);
+      return G_SOURCE_REMOVE;
+    }
+  }
+  if (fd < 0 || lws_rx_flow_control(c->wsi, 0) < 0) {
+    LC_WARN(NULL, c->id, "cannot take over reading the websocket: closing it");
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    return G_SOURCE_REMOVE;
+  }
+  if (c->in_message || lws_remaining_packet_payload(c->wsi) > 0) {
+    /* our parser cannot pick up inside lws' frame: the rest is read and dropped */
+    count(c->ws->m_protocol_errors, 1);
+    begin_close(c, LC_WS_CLOSE_PROTOCOL, "message cut by the handshake", true);
+  }
+  c->rx = g_unix_fd_source_new(fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback(c->rx, G_SOURCE_FUNC(on_readable), c, NULL);
+  g_source_set_can_recurse(c->rx, TRUE); /* O(1) dispatch: see lc__http_fast_dispatch */
+  g_source_attach(c->rx, c->ws->ctx);
+  return G_SOURCE_REMOVE;
+}
+
+/* Our read source: reads what the socket has, feeds the frame parser. At the end of the
+ * stream (or a socket error) lws is told to close the connection: with its reading off it
+ * would not notice. After a protocol error the rest is read and dropped until the close. */
+static gboolean
+on_readable(gint fd, GIOCondition cond, gpointer data)
+{
+  lc_ws_conn *c = data;
+  guint8 buf[READ_CHUNK];
+  (void)cond;
+  ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0) {
+    LC_DEBUG(NULL, c->id, "end of stream%s%s", n < 0 ? ": " : "", n < 0 ? g_strerror(errno) : "");
+    if (c->wsi)
+      lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    g_source_unref(c->rx); /* the context drops its reference as we return REMOVE */
+    c->rx = NULL;
+    return G_SOURCE_REMOVE;
+  }
+  const char *why = NULL;
+  int code = lc_ws_frames_feed(c->frames, buf, (size_t)n, &frame_sink, c, &why);
+  if (code && !c->closing) {
+    LC_INFO(NULL, c->id, "closing with %d: %s", code, why);
+    count(c->ws->m_protocol_errors, 1);
+    begin_close(c, code, why, true);
+  }
+  return G_SOURCE_CONTINUE;
 }
 
 /* ---- connections ---- */
@@ -439,6 +671,11 @@ on_established(lc_ws *ws, struct lws *wsi, pss *p)
   c->tokens = ws->opts.burst;
   c->last_us = g_get_monotonic_time();
   g_snprintf(c->id, sizeof c->id, "ws-%" G_GUINT64_FORMAT, ++ws->next_id);
+  c->frames = lc_ws_frames_new();
+  c->handover = g_idle_source_new();
+  g_source_set_priority(c->handover, G_PRIORITY_HIGH);
+  g_source_set_callback(c->handover, take_over, c, NULL);
+  g_source_attach(c->handover, ws->ctx);
   g_queue_push_tail_link(&ws->conns, &c->link);
   p->c = c;
   if (ws->m_connections)
@@ -467,14 +704,15 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
     lc__http_fast_dispatch();
     return p ? on_established(ws, wsi, p) : -1;
   case LWS_CALLBACK_RECEIVE:
+    /* Only frames that came in the same read as the handshake, before the hand-over. */
+    if (c && !c->rx)
+      on_piece(c, !c->in_message, lws_is_final_fragment(wsi), lws_frame_is_binary(wsi), in, len);
+    return 0;
+  case LWS_CALLBACK_SERVER_WRITEABLE:
     if (c && !c->fast) { /* in case ESTABLISHED came from lws' idle service */
       lc__http_fast_dispatch();
       c->fast = true;
     }
-    if (c)
-      on_receive(c, in, len);
-    return 0;
-  case LWS_CALLBACK_SERVER_WRITEABLE:
     return c ? on_writeable(c) : 0;
   case LWS_CALLBACK_CLOSED:
     if (c) {
@@ -490,14 +728,18 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 }
 
 void
-lc__ws_protocol(lc_ws *ws, struct lws_protocols *out)
+lc__ws_protocol(lc_ws *ws, struct lws_protocols *out, GMainContext *ctx)
 {
+  if (ws->ctx)
+    g_main_context_unref(ws->ctx);
+  ws->ctx = g_main_context_ref(ctx);
   memset(out, 0, sizeof *out);
   out->name = LC__WS_PROTOCOL;
   out->callback = callback;
   out->per_session_data_size = sizeof(pss);
   /* lws allocates this per connection for the whole life of the websocket: keep it
-   * small, larger messages are assembled from pieces (on_receive). */
+   * small, larger messages are assembled from pieces (on_piece). Since we read the
+   * socket ourselves lws fills it only with what came in the handshake's read. */
   out->rx_buffer_size = RX_BUFFER;
   out->user = ws;
 }

@@ -12,8 +12,10 @@ struct lws_protocols;
 /* The only path that accepts a websocket upgrade. */
 #define LC__WS_PATH "/ws"
 
-/* Fills the lws protocol entry for LC__WS_PROTOCOL (its user pointer is ws). */
-void lc__ws_protocol(lc_ws *ws, struct lws_protocols *out);
+/* Fills the lws protocol entry for LC__WS_PROTOCOL (its user pointer is ws). ctx is
+ * the main context lws runs in (ws.c reads established websockets from a source of its
+ * own there); ws keeps a reference until lc_ws_free. */
+void lc__ws_protocol(lc_ws *ws, struct lws_protocols *out, GMainContext *ctx);
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE for any protocol the wsi is bound to: 0 accepts
  * the upgrade, 1 means a JSON refusal (404, 400 or 503) was written. */
 int lc__ws_confirm_upgrade(lc_ws *ws, struct lws *wsi);
