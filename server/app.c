@@ -235,6 +235,7 @@ configure_commerce(lc_app *app, const lc_config *cfg)
 {
   app->show_cfg = (lc_show_config){
     .order_ttl_ms = lc_config_int(cfg, "commerce", "order_ttl_s") * 1000,
+    .hold_limit = lc_config_int(cfg, "commerce", "hold_limit"),
     .low_stock_default = lc_config_int(cfg, "commerce", "low_stock_threshold"),
     .compliance_reject = lc_config_bool(cfg, "commerce", "compliance_reject"),
     .chat_min_interval_ms = lc_config_int(cfg, "chat", "min_interval_ms"),

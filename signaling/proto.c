@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "show_limits.h"
 
 static const char *const type_names[LC_MSG_TYPE_COUNT] = {
   [LC_MSG_HELLO] = "hello",
@@ -18,6 +19,7 @@ static const char *const type_names[LC_MSG_TYPE_COUNT] = {
   [LC_MSG_COUPON_CLAIM] = "coupon.claim",
   [LC_MSG_ORDER_CANCEL] = "order.cancel",
   [LC_MSG_CHAT_SEND] = "chat.send",
+  [LC_MSG_CART_QUOTE] = "cart.quote",
 };
 
 const char *
@@ -233,9 +235,9 @@ decode_cart(const json_t *o, lc_msg *m, char **message)
   if (rc != 0)
     return rc;
   if (m->type == LC_MSG_CART_ADD)
-    return get_small_int(o, "qty", 1, 999, TRUE, 0, &m->qty, message);
+    return get_small_int(o, "qty", 1, LC_SHOW_MAX_QTY, TRUE, 0, &m->qty, message);
   if (m->type == LC_MSG_CART_SET)
-    return get_small_int(o, "qty", 0, 999, TRUE, 0, &m->qty, message);
+    return get_small_int(o, "qty", 0, LC_SHOW_MAX_QTY, TRUE, 0, &m->qty, message);
   return 0;
 }
 
@@ -249,7 +251,7 @@ decode_checkout(const json_t *o, lc_msg *m, char **message)
   if (!items || json_is_null(items))
     return 0;
   if (!json_is_array(items) || json_array_size(items) < 1 || json_array_size(items) > LC_PROTO_MAX_ITEMS) {
-    *message = g_strdup("items: must be an array of 1-50 {sku, qty}");
+    *message = g_strdup_printf("items: must be an array of 1-%d {sku, qty}", LC_PROTO_MAX_ITEMS);
     return LC_EINVAL;
   }
   size_t n = json_array_size(items);
@@ -269,7 +271,7 @@ decode_checkout(const json_t *o, lc_msg *m, char **message)
     }
     m->items[i].sku = sku;
     m->n_items = (guint)(i + 1); /* so lc_msg_clear frees what is filled */
-    if ((rc = get_small_int(it, "qty", 1, 999, TRUE, 0, &m->items[i].qty, message)) != 0) {
+    if ((rc = get_small_int(it, "qty", 1, LC_SHOW_MAX_QTY, TRUE, 0, &m->items[i].qty, message)) != 0) {
       char *tmp = *message;
       *message = g_strdup_printf("items[%zu].%s", i, tmp);
       g_free(tmp);
@@ -308,7 +310,7 @@ decode_chat(const json_t *o, lc_msg *m, char **message)
     return LC_EINVAL;
   }
   if (!json_is_string(t) || !chat_text_ok(json_string_value(t), json_string_length(t))) {
-    *message = g_strdup("text: must be a string of 1-500 bytes without control characters");
+    *message = g_strdup_printf("text: must be a string of 1-%d bytes without control characters", LC_PROTO_MAX_CHAT);
     return LC_EINVAL;
   }
   m->text = g_strdup(json_string_value(t));
@@ -324,16 +326,17 @@ decode_fields(const json_t *o, lc_msg *m, char **message)
   case LC_MSG_PING:
     return decode_ping(o, m, message);
   case LC_MSG_LIKE:
-    return get_small_int(o, "count", 1, 100, FALSE, 1, &m->count, message);
+    return get_small_int(o, "count", 1, LC_SHOW_MAX_LIKES, FALSE, 1, &m->count, message);
   case LC_MSG_CART_ADD:
   case LC_MSG_CART_SET:
   case LC_MSG_CART_REMOVE:
     return decode_cart(o, m, message);
   case LC_MSG_CHECKOUT:
+  case LC_MSG_CART_QUOTE:
     return decode_checkout(o, m, message);
   case LC_MSG_FLASH_BUY: {
     int rc = get_id(o, "sale_id", ID_GENERIC, TRUE, &m->sale_id, message);
-    return rc != 0 ? rc : get_small_int(o, "qty", 1, 99, TRUE, 0, &m->qty, message);
+    return rc != 0 ? rc : get_small_int(o, "qty", 1, LC_SHOW_MAX_QTY, TRUE, 0, &m->qty, message);
   }
   case LC_MSG_COUPON_CLAIM:
     return get_id(o, "coupon_id", ID_GENERIC, TRUE, &m->coupon_id, message);

@@ -6,12 +6,14 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "show_limits.h"
+
 #define LC_PROTO_VERSION 1          /* the "v" a client must send in hello */
 #define LC_PROTO_MAX_BYTES 65536    /* hard cap; the configured frame limit is smaller */
 #define LC_PROTO_MAX_ID 64          /* longest id (room, sku, op_id, ...) in bytes */
 #define LC_PROTO_MAX_TOKEN 4096     /* longest hello token */
-#define LC_PROTO_MAX_CHAT 500       /* longest chat text in bytes */
-#define LC_PROTO_MAX_ITEMS 50       /* most checkout items */
+#define LC_PROTO_MAX_CHAT LC_SHOW_MAX_CHAT_BYTES /* longest chat text in bytes */
+#define LC_PROTO_MAX_ITEMS LC_SHOW_MAX_LINES /* most checkout / quote items */
 
 typedef enum {
   LC_MSG_HELLO = 0,
@@ -25,12 +27,13 @@ typedef enum {
   LC_MSG_COUPON_CLAIM,
   LC_MSG_ORDER_CANCEL,
   LC_MSG_CHAT_SEND,
+  LC_MSG_CART_QUOTE,
   LC_MSG_TYPE_COUNT
 } lc_msg_type;
 
 typedef struct {
   char *sku; /* [A-Za-z0-9_.:-]{1,64} */
-  int qty;   /* 1..999 */
+  int qty;   /* 1..LC_SHOW_MAX_QTY */
 } lc_msg_item;
 
 /* A decoded client message. Flat: only the fields of `type` are set, the others are
@@ -52,10 +55,11 @@ typedef struct {
   double c;             /* client clock in ms, any finite number; echo with lc_proto_pong */
   /* like */
   int count;            /* 1..100 (default 1) */
-  /* cart.add (qty 1..999), cart.set (qty 0..999, 0 removes), cart.remove, flash.buy (qty 1..99) */
+  /* cart.add (qty 1..LC_SHOW_MAX_QTY), cart.set (qty 0..LC_SHOW_MAX_QTY, 0 removes), cart.remove,
+   * flash.buy (qty 1..LC_SHOW_MAX_QTY) */
   char *sku;            /* cart.* only, [A-Za-z0-9_.:-]{1,64} */
   int qty;
-  /* checkout */
+  /* checkout and cart.quote */
   lc_msg_item *items;   /* NULL when absent/null: the whole cart; else 1..50 entries, no duplicate sku */
   guint n_items;
   char *claim_id;       /* NULL when absent/null; the coupon claim to apply */
@@ -73,7 +77,7 @@ typedef struct {
  * initialised). Returns 0 with *out filled, or a negative LC_E* (LC_ETOOBIG for
  * too_large, LC_EINVAL otherwise) with *code = "bad_message" | "unknown_type" |
  * "too_large" (static) and *message (transfer full, g_free) naming the field, e.g.
- * "qty: must be an integer 1..999". On error out->op_id is still set when the message
+ * "qty: must be an integer 1..99". On error out->op_id is still set when the message
  * carried a valid op_id, so the reply can carry it; other fields are cleared.
  * Rules: a JSON object, no NUL bytes, no duplicate keys, len <= LC_PROTO_MAX_BYTES
  * (the configured limit is enforced by the transport); unknown fields are ignored,

@@ -365,14 +365,18 @@ dispatch(conn *c, lc_msg *m)
   case LC_MSG_CART_REMOVE:
     lc_show_cart_set(show, &caller, m->sku, 0, false, on_result, rc);
     break;
-  case LC_MSG_CHECKOUT: {
+  case LC_MSG_CHECKOUT:
+  case LC_MSG_CART_QUOTE: {
     json_t *items = NULL;
     if (m->items) {
       items = json_array();
       for (guint i = 0; i < m->n_items; i++)
         json_array_append_new(items, json_pack("{s:s, s:i}", "sku", m->items[i].sku, "qty", m->items[i].qty));
     }
-    lc_show_checkout(show, &caller, items, m->claim_id, on_result, rc);
+    if (m->type == LC_MSG_CHECKOUT)
+      lc_show_checkout(show, &caller, items, m->claim_id, on_result, rc);
+    else /* answered at once; nothing is written, so its op_id is not remembered */
+      lc_show_cart_quote(show, &caller, items, m->claim_id, on_result, rc);
     json_decref(items);
     break;
   }

@@ -55,6 +55,7 @@ static const lc_conf_key schema[] = {
   {"auth", "allow_anonymous", LC_CONF_BOOL, "true", 0, 0, "viewers without a token may watch, like and read chat"},
   {"auth", "dev_login", LC_CONF_BOOL, "false", 0, 0, "development sign-in: POST /api/dev/token mints a viewer token for any name (never in production)"},
   {"commerce", "order_ttl_s", LC_CONF_INT, "900", 1, 7 * 24 * 3600, "unpaid orders expire and release their stock after this"},
+  {"commerce", "hold_limit", LC_CONF_INT, "10", 0, 1000000000, "most units of one SKU a viewer may hold in unpaid orders (0: no cap; a catalog or SKU may set its own)"},
   {"commerce", "low_stock_threshold", LC_CONF_INT, "5", 0, 1000000, "alert moderators when a SKU falls to this (products may set their own)"},
   {"commerce", "compliance_reject", LC_CONF_BOOL, "false", 0, 0, "ad-law terms in product texts: refuse the catalog/pin (true) or flag to moderators (false)"},
   {"commerce", "compliance_words", LC_CONF_STRING, "conf/wordfilter/adlaw.txt", 0, 4096, "word list of the ad-compliance check (empty: no check)"},

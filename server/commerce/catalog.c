@@ -153,7 +153,7 @@ fail:
 static int
 parse_sku(lc_catalog *c, const json_t *js, int pi, int si, int index, char **err)
 {
-  static const char *const fields[] = {"id", "label", "price", "original_price", "stock", NULL};
+  static const char *const fields[] = {"id", "label", "price", "original_price", "stock", "hold_limit", NULL};
   char *prefix = g_strdup_printf("products[%d].skus[%d].", pi, si);
   lc_sku *sku = &c->skus[index];
   int rc = LC_EINVAL;
@@ -169,7 +169,8 @@ parse_sku(lc_catalog *c, const json_t *js, int pi, int si, int index, char **err
       get_string(js, "label", prefix, false, 0, 100, "", &sku->label, err) < 0 ||
       get_int(js, "price", prefix, 0, MAX_PRICE, false, 0, &sku->price, err) < 0 ||
       get_int(js, "original_price", prefix, 0, MAX_PRICE, true, sku->price, &sku->original_price, err) < 0 ||
-      get_int(js, "stock", prefix, 0, MAX_STOCK, false, 0, &sku->stock, err) < 0)
+      get_int(js, "stock", prefix, 0, MAX_STOCK, false, 0, &sku->stock, err) < 0 ||
+      get_int(js, "hold_limit", prefix, 0, MAX_STOCK, true, -1, &sku->hold_limit, err) < 0)
     goto fail;
   if (sku->original_price < sku->price) {
     char *path = g_strdup_printf("%soriginal_price", prefix);
@@ -259,7 +260,7 @@ find_currency(const char *code)
 lc_catalog *
 lc_catalog_from_json(const json_t *root, gint64 default_low_stock, char **err)
 {
-  static const char *const fields[] = {"currency", "products", NULL};
+  static const char *const fields[] = {"currency", "hold_limit", "products", NULL};
   lc_catalog *c = NULL;
   if (err)
     *err = NULL;
@@ -282,6 +283,8 @@ lc_catalog_from_json(const json_t *root, gint64 default_low_stock, char **err)
     goto fail;
   }
   c->exponent = currencies[cur].exponent;
+  if (get_int(root, "hold_limit", "", 0, MAX_STOCK, true, -1, &c->hold_limit, err) < 0)
+    goto fail;
   json_t *products = json_object_get(root, "products");
   if (!products) {
     lc_error_set(err, "products", "required");
@@ -372,6 +375,16 @@ lc_catalog_sku(const lc_catalog *c, const char *sku_id)
   return GPOINTER_TO_INT(g_hash_table_lookup(c->sku_index, sku_id)) - 1;
 }
 
+gint64
+lc_catalog_hold_limit(const lc_catalog *c, int sku, gint64 room_default)
+{
+  if (c && sku >= 0 && sku < c->n_skus && c->skus[sku].hold_limit >= 0)
+    return c->skus[sku].hold_limit;
+  if (c && c->hold_limit >= 0)
+    return c->hold_limit;
+  return MAX(room_default, 0);
+}
+
 int
 lc_catalog_product(const lc_catalog *c, const char *product_id)
 {
@@ -392,6 +405,8 @@ sku_json(const lc_sku *s, bool with_stock)
   json_object_set_new(o, "original_price", json_integer(s->original_price));
   if (with_stock)
     json_object_set_new(o, "stock", json_integer(s->stock));
+  if (with_stock && s->hold_limit >= 0)
+    json_object_set_new(o, "hold_limit", json_integer(s->hold_limit));
   return o;
 }
 
@@ -418,6 +433,8 @@ lc_catalog_to_json(const lc_catalog *c)
 {
   json_t *o = json_object();
   json_object_set_new(o, "currency", json_string(c->currency));
+  if (c->hold_limit >= 0)
+    json_object_set_new(o, "hold_limit", json_integer(c->hold_limit));
   json_t *products = json_array();
   for (int i = 0; i < c->n_products; i++)
     json_array_append_new(products, product_json(c, i, true));

@@ -464,6 +464,7 @@ state_init(lc_show *s)
   s->claims = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lc__claim_free);
   s->carts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_hash_table_unref);
   s->orders = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, lc__order_free);
+  s->holds = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   s->order_list = g_ptr_array_new();
   g_queue_init(&s->expiry);
   s->seen_users = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -493,6 +494,7 @@ state_clear(lc_show *s)
   g_hash_table_destroy(s->carts);
   g_ptr_array_unref(s->order_list);
   g_hash_table_destroy(s->orders);
+  g_hash_table_destroy(s->holds);
   g_queue_clear(&s->expiry);
   g_hash_table_destroy(s->seen_users);
   g_hash_table_destroy(s->chatters);

@@ -14,8 +14,10 @@
  *
  * Error codes in lc_show_result.code are the protocol's (docs/protocol.md):
  * invalid_argument, not_found, invalid_state, out_of_stock, sold_out, sale_not_live,
- * limit_exceeded, coupon_unavailable, coupon_not_applicable, cart_empty, muted,
- * banned, slow_mode, rate_limited, blocked, compliance, internal_error. */
+ * limit_exceeded, hold_limit_exceeded, coupon_unavailable, coupon_not_applicable, cart_empty,
+ * invalid_name, muted, banned, slow_mode, rate_limited, blocked, compliance, internal_error.
+ * coupon_unavailable is about claiming a coupon, coupon_not_applicable about applying a
+ * claim (used, below the minimum, expired). */
 #pragma once
 #include <glib.h>
 #include <jansson.h>
@@ -28,6 +30,8 @@ typedef struct lc_store lc_store;
 
 typedef struct {
   gint64 order_ttl_ms;         /* unpaid orders expire after this */
+  gint64 hold_limit;           /* most units of one SKU a user may hold in unpaid orders, unless the
+                                * catalog or the SKU sets its own; 0: no cap */
   gint64 low_stock_default;    /* products without their own threshold */
   bool compliance_reject;      /* ad-law words in titles: refuse (true) or flag to moderators */
   gint64 chat_min_interval_ms; /* per user, always */
@@ -100,9 +104,20 @@ json_t *lc_show_me(lc_show *show, const char *user);
 /* qty: with add, added to the cart's quantity; otherwise the new quantity (0 removes). */
 void lc_show_cart_set(lc_show *show, const lc_show_caller *caller, const char *sku, gint64 qty, bool add,
                       lc_show_done done, gpointer user);
-/* items: array of {sku, qty} or NULL for the whole cart; claim_id: a coupon claim or NULL. */
+/* items: array of {sku, qty} or NULL for the whole cart; claim_id: a coupon claim or NULL.
+ * Refuses with hold_limit_exceeded when the user would hold more units of a SKU in unpaid
+ * orders (outside flash sales) than its hold limit (lc_catalog_hold_limit with cfg.hold_limit). */
 void lc_show_checkout(lc_show *show, const lc_show_caller *caller, const json_t *items, const char *claim_id,
                       lc_show_done done, gpointer user);
+/* What lc_show_checkout of the same items and claim would cost now, without ordering or
+ * reserving: {quote: {currency, currency_exponent, items: [{sku, product, title, label, qty,
+ * unit_price, amount, available, hold_limit, held}], subtotal, discount, total, claim_id,
+ * claims: [{id, coupon_id, discount | null, why?}]}} (claims: the user's available claims and
+ * what each would take off). Same refusals as checkout except stock and hold limit, which
+ * the lines report instead (an empty cart quotes zero). Answers at once; writes nothing and
+ * does not remember op_ids. */
+void lc_show_cart_quote(lc_show *show, const lc_show_caller *caller, const json_t *items, const char *claim_id,
+                        lc_show_done done, gpointer user);
 void lc_show_flash_buy(lc_show *show, const lc_show_caller *caller, const char *sale_id, gint64 qty,
                        lc_show_done done, gpointer user);
 void lc_show_coupon_claim(lc_show *show, const lc_show_caller *caller, const char *coupon_id,

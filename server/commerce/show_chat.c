@@ -1,9 +1,11 @@
 /* Chat with moderation (word filter, rate limit, slow mode, mute, ban, delete), likes
  * and the viewer count. Chat messages are not journaled (only moderation is). */
 #define LC_LOG_DOMAIN "show"
+#include "display_name.h"
 #include "errors.h"
 #include "log.h"
 #include "show_internal.h"
+#include "show_limits.h"
 
 #include <string.h>
 
@@ -69,7 +71,7 @@ static bool
 text_ok(const char *text)
 {
   size_t n = text ? strlen(text) : 0;
-  if (n < 1 || n > 500 || !g_utf8_validate(text, (gssize)n, NULL))
+  if (n < 1 || n > LC_SHOW_MAX_CHAT_BYTES || !g_utf8_validate(text, (gssize)n, NULL))
     return false;
   for (const char *p = text; *p; p = g_utf8_next_char(p)) {
     gunichar c = g_utf8_get_char(p);
@@ -90,7 +92,18 @@ lc_show_chat_send(lc_show *s, const lc_show_caller *caller, const char *text, lc
     return;
   }
   if (!text_ok(text)) {
-    lc__op_fail(op, "invalid_argument", "a message is 1-500 bytes of text without control characters");
+    lc__op_fail(op, "invalid_argument", "a message is 1-%d bytes of text without control characters",
+                LC_SHOW_MAX_CHAT_BYTES);
+    return;
+  }
+  /* The token's name goes next to the text in every viewer's chat: the display-name rules
+   * apply (no bidi overrides, zero-width or control characters). A caller without a name
+   * is shown by its user id, which the token check keeps to [A-Za-z0-9_.:@-]. */
+  const char *why = NULL;
+  if (caller->name && strcmp(caller->name, caller->user) != 0 &&
+      lc_display_name_check(caller->name, strlen(caller->name), &why) != 0) {
+    lc__op_fail(op, "invalid_name", "your display name cannot be shown in chat (%s); sign in with another name",
+                why);
     return;
   }
   gint64 now = lc__show_now(s);
@@ -267,7 +280,7 @@ journal_likes(gpointer user)
 void
 lc_show_like(lc_show *s, const char *user, gint64 count)
 {
-  if (count < 1 || count > 100)
+  if (count < 1 || count > LC_SHOW_MAX_LIKES)
     return;
   s->likes += count;
   lc__show_dirty_likes(s);

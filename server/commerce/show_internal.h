@@ -114,6 +114,8 @@ struct lc_show {
   GHashTable *claims;      /* claim id -> claim* (owned) */
   GHashTable *carts;       /* user -> GHashTable sku id -> gint64* */
   GHashTable *orders;      /* id -> order* (owned) */
+  GHashTable *holds;       /* "user\x1fsku id" -> gint64*: units of the SKU in the user's pending orders
+                            * outside flash sales (the hold limit); derived by the order appliers */
   GPtrArray *order_list;   /* order*, creation order (borrowed) */
   GQueue expiry;           /* pending order* by expires_at */
   guint expiry_timer;

@@ -4,11 +4,12 @@
 #include "errors.h"
 #include "log.h"
 #include "show_internal.h"
+#include "show_limits.h"
 
 #include <string.h>
 
-#define MAX_CART_LINES 50
-#define MAX_QTY 999
+
+static void hold_add(lc_show *s, const char *user, const char *sku_id, gint64 delta);
 
 static gint64
 id_number(const char *id, const char *prefix)
@@ -128,10 +129,10 @@ lc_show_cart_set(lc_show *s, const lc_show_caller *caller, const char *sku, gint
   gint64 now_qty = cart_qty(s, caller->user, sku);
   gint64 want = add ? now_qty + qty : qty;
   GHashTable *c = cart_of(s, caller->user, false);
-  if (qty < 0 || want < 0 || want > MAX_QTY) {
-    lc__op_fail(op, "invalid_argument", "quantity must be from 0 to %d", MAX_QTY);
-  } else if (now_qty == 0 && want > 0 && c && g_hash_table_size(c) >= MAX_CART_LINES) {
-    lc__op_fail(op, "limit_exceeded", "a cart holds at most %d different SKUs", MAX_CART_LINES);
+  if (qty < 0 || want < 0 || want > LC_SHOW_MAX_QTY) {
+    lc__op_fail(op, "invalid_argument", "quantity must be from 0 to %d", LC_SHOW_MAX_QTY);
+  } else if (now_qty == 0 && want > 0 && c && g_hash_table_size(c) >= LC_SHOW_MAX_LINES) {
+    lc__op_fail(op, "limit_exceeded", "a cart holds at most %d different SKUs", LC_SHOW_MAX_LINES);
   } else if (want == now_qty) {
     lc__op_reply(op, json_pack("{s:o}", "cart", lc__cart_json(s, caller->user))); /* nothing changes */
   } else {
@@ -447,6 +448,8 @@ lc__apply_order_created(lc_show *s, const json_t *fact)
     } else {
       lc__stock_add(s, it->sku, -it->qty);
     }
+    if (!it->sale_id)
+      hold_add(s, o->user, it->sku_id, it->qty);
     if (from_cart && it->sku_id)
       cart_put(s, o->user, it->sku_id, cart_qty(s, o->user, it->sku_id) - it->qty);
   }
@@ -505,17 +508,78 @@ create_order(lc_show *s, lc__op *op, const lc_show_caller *caller, json_t *items
   lc__show_commit(s, op, "order.created", fact, lc__committed_order_created, NULL, NULL);
 }
 
-void
-lc_show_checkout(lc_show *s, const lc_show_caller *caller, const json_t *items, const char *claim_id,
-                 lc_show_done done, gpointer user)
+/* ---- pricing: checkout and quote ------------------------------------------------------ */
+
+/* Units of `sku_id` that `user` holds in pending orders outside flash sales. */
+static gint64
+held(lc_show *s, const char *user, const char *sku_id)
 {
-  lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !buying_allowed(s, op, caller))
+  char *key = g_strconcat(user, "\x1f", sku_id, NULL);
+  gint64 *n = g_hash_table_lookup(s->holds, key);
+  g_free(key);
+  return n ? *n : 0;
+}
+
+/* Called by the order appliers only, so that live and replay derive the same holds. */
+static void
+hold_add(lc_show *s, const char *user, const char *sku_id, gint64 delta)
+{
+  if (!user || !sku_id || delta == 0)
     return;
+  char *key = g_strconcat(user, "\x1f", sku_id, NULL);
+  gint64 *n = g_hash_table_lookup(s->holds, key);
+  gint64 now = (n ? *n : 0) + delta;
+  if (now <= 0) {
+    g_hash_table_remove(s->holds, key);
+    g_free(key);
+  } else if (n) {
+    *n = now;
+    g_free(key);
+  } else {
+    n = g_new(gint64, 1);
+    *n = now;
+    g_hash_table_insert(s->holds, key, n);
+  }
+}
+
+/* What a checkout of some lines costs. */
+typedef struct {
+  json_t *items;      /* [{sku, qty, unit_price}] as the order fact stores them */
+  json_t *quoted;     /* with `quote`: the lines as the quote shows them */
+  gint64 subtotal;
+  claim *cl;          /* the claim applied, or NULL */
+  gint64 discount;
+  const char *code;   /* NULL: priced; else why not (message in `message`) */
+  char *message;
+} pricing;
+
+static void
+pricing_clear(pricing *p)
+{
+  json_decref(p->items);
+  json_decref(p->quoted);
+  g_free(p->message);
+}
+
+static void
+pricing_fail(pricing *p, const char *code, char *message)
+{
+  p->code = code;
+  p->message = message;
+}
+
+/* Prices `items` (array of {sku, qty}; NULL: the user's cart) for `user` with the coupon
+ * claim `claim_id` (may be NULL). for_order: a checkout, which also needs the stock and keeps
+ * the hold limit; otherwise a quote, which reports both per line instead of refusing.
+ * The checks and their order are the same for both, so a quote answers what a checkout
+ * of the same lines would, except for stock and holds that others can change meanwhile. */
+static void
+price_lines(lc_show *s, const char *user, const json_t *items, const char *claim_id, bool for_order, pricing *p)
+{
+  memset(p, 0, sizeof *p);
   json_t *lines = json_array();
-  bool from_cart = items == NULL;
-  if (from_cart) {
-    GHashTable *c = cart_of(s, caller->user, false);
+  if (!items) {
+    GHashTable *c = cart_of(s, user, false);
     for (int i = 0; c && i < s->catalog->n_skus; i++) {
       gint64 *q = g_hash_table_lookup(c, s->catalog->skus[i].id);
       if (q)
@@ -524,63 +588,168 @@ lc_show_checkout(lc_show *s, const lc_show_caller *caller, const json_t *items, 
   } else {
     json_array_extend(lines, (json_t *)items);
   }
-  const char *fail_code = NULL;
-  char *fail_msg = NULL;
-  gint64 subtotal = 0;
+  p->items = json_array();
+  p->quoted = for_order ? NULL : json_array();
   size_t n = json_array_size(lines);
-  json_t *order_items = json_array();
   gint64 *want = g_new0(gint64, s->catalog->n_skus); /* duplicates add up */
-  if (n == 0) {
-    fail_code = "cart_empty";
-    fail_msg = g_strdup("nothing to check out");
-  }
-  for (size_t i = 0; !fail_code && i < n; i++) {
+  if (n == 0 && for_order)
+    pricing_fail(p, "cart_empty", g_strdup("nothing to check out"));
+  else if (n > LC_SHOW_MAX_LINES)
+    pricing_fail(p, "invalid_argument", g_strdup_printf("at most %d lines", LC_SHOW_MAX_LINES));
+  for (size_t i = 0; !p->code && i < n; i++) {
     json_t *l = json_array_get(lines, i);
     const char *sku = json_string_value(json_object_get(l, "sku"));
     gint64 qty = json_integer_value(json_object_get(l, "qty"));
     int k = sku ? lc_catalog_sku(s->catalog, sku) : -1;
+    gint64 limit = k >= 0 ? lc_catalog_hold_limit(s->catalog, k, s->cfg.hold_limit) : 0;
+    gint64 mine = k >= 0 ? held(s, user, sku) : 0;
     if (k < 0) {
-      fail_code = "not_found";
-      fail_msg = g_strdup_printf("no SKU '%s'", sku ? sku : "");
-    } else if (qty < 1 || qty > MAX_QTY) {
-      fail_code = "invalid_argument";
-      fail_msg = g_strdup_printf("quantity of %s must be from 1 to %d", sku, MAX_QTY);
-    } else if ((want[k] += qty) > s->available[k]) {
-      fail_code = "out_of_stock";
-      fail_msg = g_strdup_printf("%s: %" G_GINT64_FORMAT " available", sku, s->available[k]);
-    } else {
-      gint64 price = s->catalog->skus[k].price;
-      subtotal += qty * price;
-      json_array_append_new(order_items, json_pack("{s:s, s:I, s:I}", "sku", sku, "qty", (json_int_t)qty,
-                                                   "unit_price", (json_int_t)price));
+      pricing_fail(p, "not_found", g_strdup_printf("no SKU '%s'", sku ? sku : ""));
+      break;
+    }
+    if (qty < 1 || qty > LC_SHOW_MAX_QTY) {
+      pricing_fail(p, "invalid_argument", g_strdup_printf("quantity of %s must be from 1 to %d", sku, LC_SHOW_MAX_QTY));
+      break;
+    }
+    want[k] += qty;
+    if (for_order && limit > 0 && mine + want[k] > limit) {
+      pricing_fail(p, "hold_limit_exceeded",
+                   g_strdup_printf("%s: at most %" G_GINT64_FORMAT " per person in unpaid orders; you hold %" G_GINT64_FORMAT
+                                   " (pay or cancel an order first)", sku, limit, mine));
+      break;
+    }
+    if (for_order && want[k] > s->available[k]) {
+      pricing_fail(p, "out_of_stock", g_strdup_printf("%s: %" G_GINT64_FORMAT " available", sku, s->available[k]));
+      break;
+    }
+    gint64 price = s->catalog->skus[k].price;
+    p->subtotal += qty * price;
+    json_array_append_new(p->items, json_pack("{s:s, s:I, s:I}", "sku", sku, "qty", (json_int_t)qty, "unit_price",
+                                              (json_int_t)price));
+    if (p->quoted) {
+      const lc_sku *ks = &s->catalog->skus[k];
+      const lc_product *pr = &s->catalog->products[ks->product];
+      json_array_append_new(p->quoted,
+                            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "sku", sku, "product", pr->id,
+                                      "title", pr->title, "label", ks->label, "qty", (json_int_t)qty, "unit_price",
+                                      (json_int_t)price, "amount", (json_int_t)(qty * price), "available",
+                                      (json_int_t)s->available[k], "hold_limit", (json_int_t)limit, "held",
+                                      (json_int_t)mine));
     }
   }
   g_free(want);
   json_decref(lines);
-  claim *cl = NULL;
-  gint64 discount = 0;
-  if (!fail_code && claim_id) {
-    cl = g_hash_table_lookup(s->claims, claim_id);
-    coupon *cp = cl ? coupon_find(s, cl->coupon_id) : NULL;
+  if (p->code || !claim_id)
+    return;
+  claim *cl = g_hash_table_lookup(s->claims, claim_id);
+  coupon *cp = cl ? coupon_find(s, cl->coupon_id) : NULL;
+  const char *why = NULL;
+  if (!cl || strcmp(cl->user, user) != 0)
+    pricing_fail(p, "not_found", g_strdup_printf("no coupon claim '%s' of yours", claim_id));
+  else if (cl->state == CLAIM_USED) /* applying a claim: every refusal is coupon_not_applicable */
+    pricing_fail(p, "coupon_not_applicable", g_strdup_printf("the coupon was used on order %s", cl->order_id));
+  else if (!cp || lc_coupon_discount(cp->c, p->subtotal, lc__show_now(s), &p->discount, &why) != 0)
+    pricing_fail(p, "coupon_not_applicable", g_strdup_printf("the coupon does not apply: %s", why ? why : "unknown coupon"));
+  else
+    p->cl = cl;
+}
+
+void
+lc_show_checkout(lc_show *s, const lc_show_caller *caller, const json_t *items, const char *claim_id,
+                 lc_show_done done, gpointer user)
+{
+  lc__op *op = lc__op_begin(s, caller, done, user);
+  if (!op || !buying_allowed(s, op, caller))
+    return;
+  pricing p;
+  price_lines(s, caller->user, items, claim_id, true, &p);
+  if (p.code)
+    lc__op_fail(op, p.code, "%s", p.message);
+  else
+    create_order(s, op, caller, json_incref(p.items), p.subtotal, p.cl, p.discount, items == NULL);
+  pricing_clear(&p);
+}
+
+static gint
+claim_cmp(gconstpointer a, gconstpointer b)
+{
+  const claim *x = *(claim *const *)a, *y = *(claim *const *)b;
+  gint64 nx = id_number(x->id, "c-"), ny = id_number(y->id, "c-");
+  return nx < ny ? -1 : nx > ny ? 1 : strcmp(x->id, y->id);
+}
+
+/* Every available claim of the user, oldest first, with what it would take off `subtotal`
+ * now (null and `why` when it does not apply). */
+static json_t *
+claims_quote(lc_show *s, const char *user, gint64 subtotal)
+{
+  GPtrArray *mine = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, s->claims);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    claim *c = v;
+    if (strcmp(c->user, user) == 0 && c->state == CLAIM_AVAILABLE && coupon_find(s, c->coupon_id))
+      g_ptr_array_add(mine, c);
+  }
+  g_ptr_array_sort(mine, claim_cmp);
+  json_t *a = json_array();
+  for (guint i = 0; i < mine->len; i++) {
+    claim *c = g_ptr_array_index(mine, i);
+    coupon *cp = coupon_find(s, c->coupon_id);
+    gint64 off = 0;
     const char *why = NULL;
-    if (!cl || strcmp(cl->user, caller->user) != 0) {
-      fail_code = "not_found";
-      fail_msg = g_strdup_printf("no coupon claim '%s' of yours", claim_id);
-    } else if (cl->state == CLAIM_USED) {
-      fail_code = "coupon_unavailable";
-      fail_msg = g_strdup_printf("the coupon was used on order %s", cl->order_id);
-    } else if (!cp || lc_coupon_discount(cp->c, subtotal, lc__show_now(s), &discount, &why) != 0) {
-      fail_code = "coupon_not_applicable";
-      fail_msg = g_strdup_printf("the coupon does not apply: %s", why ? why : "unknown coupon");
+    json_t *j = json_pack("{s:s, s:s}", "id", c->id, "coupon_id", c->coupon_id);
+    if (lc_coupon_discount(cp->c, subtotal, lc__show_now(s), &off, &why) == 0) {
+      json_object_set_new(j, "discount", json_integer(off));
+    } else {
+      json_object_set_new(j, "discount", json_null());
+      json_object_set_new(j, "why", json_string(why ? why : "not applicable"));
     }
+    json_array_append_new(a, j);
   }
-  if (fail_code) {
-    lc__op_fail(op, fail_code, "%s", fail_msg);
-    json_decref(order_items);
+  g_ptr_array_free(mine, TRUE);
+  return a;
+}
+
+void
+lc_show_cart_quote(lc_show *s, const lc_show_caller *caller, const json_t *items, const char *claim_id,
+                   lc_show_done done, gpointer user)
+{
+  lc_show_result r = {0};
+  json_t *result = NULL;
+  pricing p = {0};
+  if (s->stopping) {
+    r.code = "shutting_down";
+    r.message = "the server is stopping; retry after reconnecting";
+  } else if (s->broken) {
+    r.code = "internal_error";
+    r.message = "the show is recovering from a storage error; retry";
+  } else if (!caller || !caller->user) {
+    r.code = "unauthorized";
+    r.message = "sign in to shop";
+  } else if (s->closed) {
+    r.code = "invalid_state";
+    r.message = "the show has ended";
+  } else if (!s->catalog) {
+    r.code = "invalid_state";
+    r.message = "no catalog is loaded";
   } else {
-    create_order(s, op, caller, order_items, subtotal, cl, discount, from_cart);
+    price_lines(s, caller->user, items, claim_id, false, &p);
+    r.code = p.code;
+    r.message = p.message;
+    if (!p.code)
+      result = json_pack("{s:{s:s, s:i, s:O, s:I, s:I, s:I, s:s?, s:o}}", "quote", "currency", s->catalog->currency,
+                         "currency_exponent", s->catalog->exponent, "items", p.quoted, "subtotal",
+                         (json_int_t)p.subtotal, "discount", (json_int_t)p.discount, "total",
+                         (json_int_t)(p.subtotal - p.discount), "claim_id", p.cl ? p.cl->id : NULL, "claims",
+                         claims_quote(s, caller->user, p.subtotal));
   }
-  g_free(fail_msg);
+  r.result = result;
+  if (done)
+    done(&r, user);
+  json_decref(result);
+  pricing_clear(&p);
 }
 
 void
@@ -602,8 +771,8 @@ lc_show_flash_buy(lc_show *s, const lc_show_caller *caller, const char *sale_id,
     lc__op_fail(op, "sold_out", "all %" G_GINT64_FORMAT " units are sold", sl->quantity);
   } else if (st != SALE_LIVE) {
     lc__op_fail(op, "sale_not_live", "the flash sale is %s", lc__sale_state_name(st));
-  } else if (qty < 1 || qty > MAX_QTY) {
-    lc__op_fail(op, "invalid_argument", "quantity must be from 1 to %d", MAX_QTY);
+  } else if (qty < 1 || qty > LC_SHOW_MAX_QTY) {
+    lc__op_fail(op, "invalid_argument", "quantity must be from 1 to %d", LC_SHOW_MAX_QTY);
   } else if (mine + qty > sl->per_user_limit) {
     lc__op_fail(op, "limit_exceeded", "at most %" G_GINT64_FORMAT " per person; you have %" G_GINT64_FORMAT,
                 sl->per_user_limit, mine);
@@ -627,6 +796,9 @@ lc__apply_order_closed(lc_show *s, const json_t *fact, order_state to)
   o->closed_at = json_integer_value(json_object_get(fact, "at"));
   o->payment_ref = g_strdup(json_string_value(json_object_get(fact, "payment_ref")));
   o->reason = g_strdup(json_string_value(json_object_get(fact, "reason")));
+  for (int i = 0; i < o->n_items; i++) /* paid or not, the order no longer holds its units */
+    if (!o->items[i].sale_id)
+      hold_add(s, o->user, o->items[i].sku_id, -o->items[i].qty);
   if (to == ORDER_PAID)
     return;
   for (int i = 0; i < o->n_items; i++) {

@@ -39,7 +39,10 @@ product_json(lc_show *s, int p)
   for (int i = 0; i < pr->n_skus; i++) {
     gint64 avail = s->available[pr->first_sku + i];
     total += avail;
-    json_object_set_new(json_array_get(skus, (size_t)i), "available", json_integer(avail));
+    json_t *kj = json_array_get(skus, (size_t)i);
+    json_object_set_new(kj, "available", json_integer(avail));
+    json_object_set_new(kj, "hold_limit",
+                        json_integer(lc_catalog_hold_limit(s->catalog, pr->first_sku + i, s->cfg.hold_limit)));
   }
   json_object_set_new(pj, "available", json_integer(total));
   return pj;

@@ -68,3 +68,43 @@ def test_kill9_during_write_burst_loses_no_acknowledged_write(tmp_path):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM rooms").fetchone()[0] >= len(set(all_acked))
     con.close()
+
+
+def test_hold_limit_survives_kill9_and_replay(tmp_path):
+    """The per-user hold limit is derived from the journal's orders by the same appliers in
+    live and replay: after kill -9 and a restart, what a viewer holds still counts."""
+    from showlib import Viewer, run, server_args, setup_room
+    workdir = str(tmp_path)
+    s = lc.Server(workdir=workdir, extra=server_args() + ["commerce.hold_limit=4"]).start()
+    setup_room(s)
+
+    async def buy():
+        v = await Viewer(s, user="holder").connect()
+        ok = []
+        for _ in range(6):
+            r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 1}])
+            ok.append(r["ok"] or r["error"]["code"])
+        await v.close()
+        return ok
+    assert run(buy()) == [True] * 4 + ["hold_limit_exceeded"] * 2
+    s.kill9()
+    s.close()
+    s2 = lc.Server(workdir=workdir, extra=server_args() + ["commerce.hold_limit=4"]).start()
+    try:
+        async def after():
+            v = await Viewer(s2, user="holder").connect()
+            me = v.snapshot["state"]["me"]
+            assert [o["state"] for o in me["orders"]] == ["pending"] * 4
+            sku = [k for p in v.snapshot["state"]["products"] for k in p["skus"] if k["id"] == "k-thermos-blue-600"][0]
+            assert sku["available"] == 116 and sku["hold_limit"] == 4
+            r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 1}])
+            assert r["ok"] is False and r["error"]["code"] == "hold_limit_exceeded", r
+            r = await v.request("order.cancel", order_id=me["orders"][0]["id"])
+            assert r["ok"], r
+            r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 1}])
+            assert r["ok"], r
+            await v.close()
+        run(after())
+    finally:
+        assert s2.stop() == 0
+        s2.close()

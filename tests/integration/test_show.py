@@ -488,3 +488,191 @@ def test_sigterm_tells_viewers_to_come_back():
         s.log.close()
     finally:
         s.close()
+
+
+# ---- issue 12: hold limit, cart.quote, display names, documented behaviour ----------------------
+
+def test_hold_limit_refuses_hoarding_until_paid(show):
+    """One viewer may hold at most `commerce.hold_limit` (default 10) units of a SKU in unpaid
+    orders: the 11th is refused with hold_limit_exceeded, another viewer can still buy, and a
+    paid order gives the allowance back."""
+    async def go():
+        v = await Viewer(show, user="hoarder").connect()
+        other = await Viewer(show, user="fair").connect()
+        sku = [k for p in v.snapshot["state"]["products"] for k in p["skus"] if k["id"] == "k-thermos-blue-600"][0]
+        assert sku["hold_limit"] == 10 and sku["available"] == 120
+        r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 11}])
+        assert r["ok"] is False and r["error"]["code"] == "hold_limit_exceeded", r
+        assert "at most 10" in r["error"]["message"]
+        r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 10}])
+        assert r["ok"], r
+        first = r["result"]["order"]["id"]
+        r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 1}])
+        assert r["error"]["code"] == "hold_limit_exceeded", r
+        # through the cart too
+        assert (await v.request("cart.add", sku="k-thermos-blue-600", qty=1))["ok"]
+        r = await v.request("checkout")
+        assert r["error"]["code"] == "hold_limit_exceeded", r
+        r = await other.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 10}])
+        assert r["ok"], r
+        # the quantity limit is one number, 99, in the codec and the engine
+        r = await v.request("cart.set", sku="k-thermos-white-600", qty=100)
+        assert r["error"]["code"] == "bad_message" and "qty: must be an integer 0..99" in r["error"]["message"], r
+        assert (await v.request("cart.set", sku="k-thermos-white-600", qty=99))["ok"]
+        pay = show.call("order.pay", {"room": "demo", "id": first, "payment_ref": "p-1"})
+        assert pay["ok"], pay
+        r = await v.request("checkout", items=[{"sku": "k-thermos-blue-600", "qty": 10}])
+        assert r["ok"], r
+        await v.close()
+        await other.close()
+    run(go())
+
+
+def test_cart_quote_prices_like_checkout(show):
+    """cart.quote: the server's price of the cart with a coupon claim, so the page does not
+    carry its own copy of the coupon formula; the order then charges exactly that."""
+    async def go():
+        v = await Viewer(show, user="quinn").connect()
+        anon = await Viewer(show).connect()
+        r = show.call("coupon.drop", {"room": "demo", "id": "pct15", "kind": "percent", "percent_off": 15,
+                                      "max_off": 3000, "quantity": 10})
+        assert r["ok"], r
+        r = show.call("coupon.drop", {"room": "demo", "id": "big", "kind": "threshold", "amount_off": 5000,
+                                      "min_spend": 100000, "quantity": 10})
+        assert r["ok"], r
+        claims = {}
+        for cid in ("pct15", "big"):
+            c = await v.request("coupon.claim", coupon_id=cid)
+            assert c["ok"], c
+            claims[cid] = c["result"]["claim"]["id"]
+        empty = await v.request("cart.quote")
+        assert empty["ok"] and empty["result"]["quote"]["subtotal"] == 0 and empty["result"]["quote"]["items"] == []
+        await v.request("cart.add", sku="k-thermos-blue-600", qty=1)   # 12900
+        await v.request("cart.add", sku="k-thermos-pink-450", qty=2)   # 2 x 10900
+        q = (await v.request("cart.quote"))["result"]["quote"]
+        assert (q["currency"], q["currency_exponent"], q["subtotal"], q["discount"], q["total"]) == ("CNY", 2, 34700, 0, 34700)
+        assert [(i["sku"], i["qty"], i["unit_price"], i["amount"]) for i in q["items"]] == [
+            ("k-thermos-blue-600", 1, 12900, 12900), ("k-thermos-pink-450", 2, 10900, 21800)]
+        offers = {o["coupon_id"]: o for o in q["claims"]}
+        assert offers["pct15"]["discount"] == 3000            # 15% of 34700 = 5205, capped at 3000
+        assert offers["big"]["discount"] is None and offers["big"]["why"] == "below minimum spend"
+        r = await v.request("cart.quote", claim_id=claims["pct15"])
+        q = r["result"]["quote"]
+        assert (q["subtotal"], q["discount"], q["total"], q["claim_id"]) == (34700, 3000, 31700, claims["pct15"])
+        r = await v.request("cart.quote", claim_id=claims["big"])
+        assert r["error"]["code"] == "coupon_not_applicable", r
+        r = await v.request("cart.quote", items=[{"sku": "k-thermos-blue-600", "qty": 1}], claim_id=claims["pct15"])
+        assert (r["result"]["quote"]["subtotal"], r["result"]["quote"]["discount"]) == (12900, 1935)
+        r = await v.request("cart.quote", items=[{"sku": "nope", "qty": 1}])
+        assert r["error"]["code"] == "not_found", r
+        r = await v.request("cart.quote", items=[{"sku": "k-thermos-blue-600", "qty": 100}])
+        assert r["error"]["code"] == "bad_message" and "items[0].qty" in r["error"]["message"], r
+        r = await v.request("cart.quote", claim_id="c-999")
+        assert r["error"]["code"] == "not_found", r
+        r = await anon.request("cart.quote")
+        assert r["error"]["code"] == "unauthorized", r
+        # a quote reserves nothing
+        assert not any(e["name"] == "stock.updated" for e in v.events)
+        order = (await v.request("checkout", claim_id=claims["pct15"]))["result"]["order"]
+        assert (order["subtotal"], order["discount"], order["total"]) == (34700, 3000, 31700)
+        # a spent claim: coupon_not_applicable at checkout and quote alike (docs/protocol.md)
+        await v.request("cart.add", sku="k-thermos-blue-600", qty=1)
+        r = await v.request("checkout", claim_id=claims["pct15"])
+        assert r["error"]["code"] == "coupon_not_applicable", r
+        r = await v.request("cart.quote", claim_id=claims["pct15"])
+        assert r["error"]["code"] == "coupon_not_applicable", r
+        await v.close()
+        await anon.close()
+    run(go())
+
+
+def test_invalid_token_closes_even_when_anonymous_viewers_are_allowed(show):
+    """One truth for docs/protocol.md: a hello whose token is invalid gets invalid_token and
+    close 4003, also on a server that lets anonymous viewers in (the default); the client
+    believed it was signed in, so it is not silently downgraded."""
+    async def go():
+        anon = await Viewer(show).connect()   # anonymous viewers are allowed here
+        assert anon.welcome["user"] is None
+        v = Viewer(show)
+        await v.connect(hello=False)
+        await v.send({"type": "hello", "v": 1, "room": "demo", "token": token("mallory")[:-2] + "xx"})
+        await v.wait_for(lambda: v.closed is not None, 5)
+        assert [m for m in v.other if m["type"] == "error"][0]["error"]["code"] == "invalid_token"
+        assert v.ws.close_code == 4003, v.ws.close_code
+        await anon.close()
+    run(go())
+
+
+def test_requesting_connection_gets_the_reply_not_the_private_echo(show):
+    """Documented in docs/protocol.md (private): the connection that made a request gets its
+    answer in the reply and not the private event repeating it; the user's other connections
+    get the private event. Private events that are not the answer (cart.updated after a
+    checkout of the cart) go to every connection, the requesting one included."""
+    async def go():
+        a = await Viewer(show, user="pat").connect()
+        b = await Viewer(show, user="pat").connect()
+        r = show.call("coupon.drop", {"room": "demo", "id": "c5", "kind": "fixed", "amount_off": 500, "quantity": 5})
+        assert r["ok"], r
+        await a.request("cart.add", sku="k-thermos-blue-600", qty=1)
+        await a.request("coupon.claim", coupon_id="c5")
+        order = (await a.request("checkout"))["result"]["order"]
+        await a.request("order.cancel", order_id=order["id"])
+        want = ["cart.updated", "coupon.claimed", "order.created", "cart.updated", "order.cancelled"]
+        await b.wait_for(lambda: [p["name"] for p in b.privates] == want, 5)
+        # a: only the cart.updated that follows the checkout (not the answer of a request)
+        await a.wait_for(lambda: [p["name"] for p in a.privates] == ["cart.updated"], 5)
+        assert a.privates[0]["data"]["cart"]["items"] == []
+        # a moderator's action has no requesting viewer: every connection gets it
+        await a.request("cart.add", sku="k-thermos-blue-600", qty=1)
+        order = (await a.request("checkout"))["result"]["order"]
+        assert show.call("order.pay", {"room": "demo", "id": order["id"], "payment_ref": "x"})["ok"]
+        for v in (a, b):
+            await v.wait_for(lambda v=v: any(p["name"] == "order.paid" for p in v.privates), 5)
+        await a.close()
+        await b.close()
+    run(go())
+
+
+def test_display_names_in_chat():
+    """Names count characters (22 CJK characters are fine; the token takes 32 of 4 bytes);
+    bidi overrides, isolates and zero-width characters are refused: chat.send answers
+    invalid_name, the development sign-in 400."""
+    s = lc.Server(extra=server_args() + ["auth.dev_login=true"]).start()
+    try:
+        setup_room(s)
+
+        def post(body):
+            st, _, out = s.request("POST", "/api/dev/token", body=json.dumps(body, ensure_ascii=False).encode(),
+                                   headers={"Content-Type": "application/json"})
+            return st, json.loads(out)
+
+        cjk22 = "测" * 22
+        st, out = post({"name": cjk22})
+        assert st == 200, out
+        signed_in = out["token"]
+        st, out = post({"name": "😀" * 32})
+        assert st == 200, out
+        for bad, why in (("测" * 33, "32 characters"), ("admin\u202egnp.exe", "bidirectional"),
+                         ("a\u2066b\u2069", "bidirectional"), ("x\u200by", "zero-width"), ("\ufeffbom", "zero-width"),
+                         ("a\u0007b", "control"), ("   ", "only spaces")):
+            st, out = post({"name": bad})
+            assert st == 400 and out["error"]["code"] == "invalid_argument", (bad, st, out)
+            assert why in out["error"]["message"], (bad, out)
+
+        async def go():
+            v = await Viewer(s).connect(token_override=signed_in)
+            assert v.welcome["user"]["name"] == cjk22
+            r = await v.request("chat.send", text="你好")
+            assert r["ok"], r
+            w = await Viewer(s, user="spoof", name="admin\u202egnp.exe").connect()
+            r = await w.request("chat.send", text="hi")
+            assert r["ok"] is False and r["error"]["code"] == "invalid_name", r
+            z = await Viewer(s, user="zw", name="a\u200db").connect()
+            r = await z.request("chat.send", text="hi")
+            assert r["error"]["code"] == "invalid_name", r
+            for x in (v, w, z):
+                await x.close()
+        run(go())
+    finally:
+        assert s.stop() == 0
+        s.close()

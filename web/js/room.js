@@ -21,6 +21,7 @@ const video = $('#video');
 const player = new Player(video, `/whep/${encodeURIComponent(room)}`);
 const ui = {
   fatal: null, info: null, synced: false, product: null, sku: null, qty: 1, order: null, claimChoice: undefined,
+  quote: null, quoting: null, // the cart's server quote {key, quote}, and the one being asked
   busy: new Set(), likesShown: 0, likesPending: 0, chatWaitUntil: 0, netTimer: 0, netShown: false,
   pinnedKey: '', rungGen: 0, rungTimer: 0, rungStream: 'offline',
 };
@@ -235,7 +236,8 @@ function renderProduct() {
       type: 'radio', name: 'sku', value: s.id, checked: s.id === sku?.id, disabled: s.available <= 0,
       onchange: () => { ui.sku = s.id; ui.qty = 1; renderProduct(); },
     }), h('span', { text: s.label }))));
-  const max = Math.max(1, Math.min(999, sku?.available ?? 1));
+  const limit = sku?.hold_limit > 0 ? sku.hold_limit : S.MAX_QTY; // per person in unpaid orders
+  const max = Math.max(1, Math.min(S.MAX_QTY, limit, sku?.available ?? 1));
   ui.qty = Math.min(Math.max(1, ui.qty), max);
   setText($('#product-qty'), String(ui.qty));
   $('#product-minus').disabled = ui.qty <= 1;
@@ -300,15 +302,52 @@ function cart() {
   return st.me?.cart ?? { items: [], subtotal: 0 };
 }
 
-function selectedClaim(subtotal) {
-  const now = ch.now();
+// The claim to apply among a quote's offers ({id, coupon_id, discount|null}): the viewer's
+// choice while it applies, else the largest discount; null for none.
+function chooseClaim(offers) {
   if (ui.claimChoice === '') return null;
-  if (ui.claimChoice) {
-    const cl = st.me?.claims.find((c) => c.id === ui.claimChoice);
-    const ok = cl && S.claimState(st, cl) === 'available' && S.couponDiscount(st.coupons.get(cl.coupon_id), subtotal, now).off !== null;
-    if (ok) return { claim: cl, off: S.couponDiscount(st.coupons.get(cl.coupon_id), subtotal, now).off };
-  }
-  return S.bestClaim(st, subtotal, now);
+  const usable = (offers ?? []).filter((o) => o.discount !== null && o.discount > 0);
+  return usable.find((o) => o.id === ui.claimChoice) ??
+    usable.reduce((best, o) => (!best || o.discount > best.discount ? o : best), null);
+}
+
+// The server's price of `items` (null: the cart) with the best or chosen claim: one
+// `cart.quote` for the offers, a second with the claim for the totals checkout will charge.
+async function serverQuote(items) {
+  const base = items ? { items } : {};
+  const first = (await ch.request('cart.quote', base)).quote;
+  const offer = chooseClaim(first.claims);
+  if (!offer) return first;
+  return { ...(await ch.request('cart.quote', { ...base, claim_id: offer.id })).quote, claims: first.claims };
+}
+
+// What the cart's quote depends on: lines, usable claims and the choice.
+function quoteKey() {
+  const lines = cart().items.map((it) => `${it.sku}:${it.qty}`).join(',');
+  const claims = (st.me?.claims ?? []).filter((cl) => S.claimState(st, cl) === 'available').map((cl) => cl.id).join(',');
+  return `${lines}|${claims}|${ui.claimChoice ?? '*'}`;
+}
+
+// The cart's quote (a promise): asked when what it depends on changed, rendered when it
+// arrives. A failed quote is remembered under its key (quote null), so it is not retried in
+// a loop; the next change of the cart or claims asks again.
+function refreshQuote() {
+  const key = quoteKey();
+  if (ui.quote?.key === key) return Promise.resolve(ui.quote.quote ?? undefined);
+  if (ui.quoting?.key === key) return ui.quoting.promise;
+  const promise = serverQuote(null).then((quote) => quote, (e) => {
+    if (e?.code !== 'unauthorized') fail(e);
+    return undefined;
+  }).then((quote) => {
+    if (ui.quoting?.key === key) {
+      ui.quoting = null;
+      ui.quote = { key, quote: quote ?? null };
+      if ($('#cart').open) renderCart();
+    }
+    return quote;
+  });
+  ui.quoting = { key, promise };
+  return promise;
 }
 
 function couponDesc(c) {
@@ -357,7 +396,7 @@ function renderCart() {
     h('div', { class: 'stepper' },
       h('button', { type: 'button', text: '−', 'aria-label': `${t('decrease')}: ${it.title}`, disabled: ui.busy.has('cart'), onclick: () => setQty(it.sku, it.qty - 1) }),
       h('output', { text: String(it.qty), 'aria-label': t('quantity') }),
-      h('button', { type: 'button', text: '+', 'aria-label': `${t('increase')}: ${it.title}`, disabled: ui.busy.has('cart') || it.qty >= 999, onclick: () => setQty(it.sku, it.qty + 1) })),
+      h('button', { type: 'button', text: '+', 'aria-label': `${t('increase')}: ${it.title}`, disabled: ui.busy.has('cart') || it.qty >= S.MAX_QTY, onclick: () => setQty(it.sku, it.qty + 1) })),
     h('button', { type: 'button', class: 'link-btn', text: t('remove'), 'aria-label': `${t('remove')}: ${it.title}`, onclick: () => setQty(it.sku, 0) }))));
   $('#cart-empty').hidden = c.items.length > 0;
 
@@ -366,25 +405,26 @@ function renderCart() {
     h('div', {}, h('b', { text: cp.title || cp.id }), h('div', { class: 'muted small', text: `${couponDesc(cp)} · ${t('coupon_left', { n: cp.remaining })}` })),
     h('button', { type: 'button', class: 'ghost-btn small', text: t('claim'), disabled: ui.busy.has(`claim:${cp.id}`), onclick: () => claimCoupon(cp.id) }))));
 
-  const subtotal = c.subtotal ?? c.items.reduce((n, it) => n + it.qty * it.unit_price, 0);
-  const chosen = selectedClaim(subtotal);
+  // Totals and coupon offers come from the server's quote; until it arrives (or when the
+  // cart changed since) the subtotal is the cart's and the total is left unset.
+  const key = quoteKey();
+  const q = ui.quote?.key === key ? ui.quote.quote : null;
+  if (ui.quote?.key !== key) refreshQuote();
+  const subtotal = q ? q.subtotal : c.subtotal ?? 0;
   const sel = $('#coupon-select');
-  const now = ch.now();
   const opts = [h('option', { value: '', text: t('coupon_none') })];
-  for (const cl of st.me?.claims ?? []) {
-    if (S.claimState(st, cl) !== 'available') continue;
-    const cp = st.coupons.get(cl.coupon_id);
-    const d = S.couponDiscount(cp, subtotal, now);
-    const what = d.off !== null ? `−${fmt(d.off)}` : cp?.min_spend ? t('coupon_needs', { min: fmt(cp.min_spend) }) : '';
-    opts.push(h('option', { value: cl.id, text: `${cp?.title || cl.coupon_id} (${what})`, disabled: d.off === null }));
+  for (const o of q?.claims ?? []) {
+    const cp = st.coupons.get(o.coupon_id);
+    const what = o.discount !== null ? `−${fmt(o.discount)}` : cp?.min_spend ? t('coupon_needs', { min: fmt(cp.min_spend) }) : '';
+    opts.push(h('option', { value: o.id, text: `${cp?.title || o.coupon_id} (${what})`, disabled: o.discount === null }));
   }
   sel.replaceChildren(...opts);
-  sel.value = chosen?.claim.id ?? '';
-  const off = chosen?.off ?? 0;
+  sel.value = q?.claim_id ?? '';
+  const off = q?.discount ?? 0;
   setText($('#cart-subtotal'), fmt(subtotal));
   setText($('#cart-discount'), off ? `−${fmt(off)}` : fmt(0));
-  setText($('#cart-total'), fmt(subtotal - off));
-  $('#cart-total').dataset.minor = String(subtotal - off);
+  setText($('#cart-total'), q ? fmt(q.total) : '…');
+  $('#cart-total').dataset.minor = q ? String(q.total) : '';
   $('#checkout').disabled = !c.items.length || st.closed || ui.busy.has('checkout');
   renderOrders();
 }
@@ -420,11 +460,12 @@ async function addToCart() {
 
 async function buyNow() {
   if (!requireUser() || !ui.sku) return;
-  const e = st.skus.get(ui.sku);
-  const best = e ? S.bestClaim(st, e.sku.price * ui.qty, ch.now()) : null;
   const req = { items: [{ sku: ui.sku, qty: ui.qty }] };
-  if (best) req.claim_id = best.claim.id;
-  const r = await once('buy', () => ch.request('checkout', req));
+  const r = await once('buy', async () => {
+    const q = await serverQuote(req.items); // the best claim for this one line, priced by the server
+    if (q.claim_id) req.claim_id = q.claim_id;
+    return ch.request('checkout', req);
+  });
   if (r?.order) {
     $('#product').close();
     showOrder(r.order);
@@ -433,10 +474,11 @@ async function buyNow() {
 
 async function checkout() {
   if (!requireUser()) return;
-  const c = cart();
-  const chosen = selectedClaim(c.subtotal ?? 0);
-  const req = chosen ? { claim_id: chosen.claim.id } : {};
-  const r = await once('checkout', () => ch.request('checkout', req));
+  const r = await once('checkout', async () => {
+    const q = await refreshQuote(); // the claim shown is the claim applied
+    if (!q) return undefined; // the quote failed and said why
+    return ch.request('checkout', q.claim_id ? { claim_id: q.claim_id } : {});
+  });
   if (r?.order) {
     ui.claimChoice = undefined;
     $('#cart').close();

@@ -218,32 +218,12 @@ export function boughtInSale(st, saleId) {
   return n;
 }
 
-// The coupon's discount on `subtotal` at server time `now`, exactly as the server computes
-// it (server/commerce/coupon.h): null when it does not apply, with the reason.
-export function couponDiscount(c, subtotal, now) {
-  if (!c) return { off: null, why: 'unknown' };
-  if (c.starts_at && now < c.starts_at) return { off: null, why: 'not started' };
-  if (c.ends_at && now >= c.ends_at) return { off: null, why: 'expired' };
-  if (subtotal < (c.min_spend ?? 0)) return { off: null, why: 'below minimum spend' };
-  let off = 0;
-  if (c.kind === 'fixed') off = Math.min(c.amount_off, subtotal);
-  else if (c.kind === 'percent') {
-    off = Number((BigInt(subtotal) * BigInt(c.percent_off)) / 100n);
-    if (c.max_off > 0 && off > c.max_off) off = c.max_off;
-  } else if (c.kind === 'threshold') off = c.amount_off;
-  return { off: Math.min(off, subtotal), why: null };
-}
+// Most units of one SKU in a cart line, a checkout line or a flash purchase
+// (LC_SHOW_MAX_QTY in server/base/show_limits.h; the server refuses more).
+export const MAX_QTY = 99;
 
-// The claim of this user that gives the largest discount on `subtotal` (or null).
-export function bestClaim(st, subtotal, now) {
-  let best = null;
-  for (const cl of st.me?.claims ?? []) {
-    if (claimState(st, cl) !== 'available') continue;
-    const { off } = couponDiscount(st.coupons.get(cl.coupon_id), subtotal, now);
-    if (off !== null && off > 0 && (!best || off > best.off)) best = { claim: cl, off };
-  }
-  return best;
-}
+// Coupon discounts are not computed here: the server prices the cart (`cart.quote`,
+// docs/protocol.md) with the same code as checkout, so the page cannot disagree with the order.
 
 // The flash sale to show in the banner: a live one first, then sold out, then the next
 // scheduled, then one that ended less than `keepEndedMs` ago.

@@ -190,6 +190,59 @@ test_round_trip(void)
   lc_catalog_free(c);
 }
 
+/* hold_limit: optional on the catalog and on each SKU (0: no cap), absent means inherited;
+ * it round-trips and is kept out of the public product JSON (the engine adds the effective one). */
+static void
+test_hold_limit(void)
+{
+  const char *text = "{\"currency\":\"CNY\",\"hold_limit\":3,\"products\":[{\"id\":\"p\",\"title\":\"T\",\"skus\":["
+                     "{\"id\":\"a\",\"price\":1,\"stock\":9},{\"id\":\"b\",\"price\":1,\"stock\":9,\"hold_limit\":0},"
+                     "{\"id\":\"c\",\"price\":1,\"stock\":9,\"hold_limit\":12}]}]}";
+  char *err = NULL;
+  lc_catalog *c = lc_catalog_parse(text, strlen(text), 0, &err);
+  g_assert_cmpstr(err, ==, NULL);
+  g_assert_cmpint(c->hold_limit, ==, 3);
+  g_assert_cmpint(c->skus[0].hold_limit, ==, -1);
+  g_assert_cmpint(lc_catalog_hold_limit(c, 0, 10), ==, 3);
+  g_assert_cmpint(lc_catalog_hold_limit(c, 1, 10), ==, 0);
+  g_assert_cmpint(lc_catalog_hold_limit(c, 2, 10), ==, 12);
+  g_assert_cmpint(lc_catalog_hold_limit(c, 99, 10), ==, 3); /* out of range: the catalog's */
+  json_t *j = lc_catalog_to_json(c);
+  lc_catalog *d = lc_catalog_from_json(j, 0, &err);
+  g_assert_cmpstr(err, ==, NULL);
+  g_assert_cmpint(d->hold_limit, ==, 3);
+  g_assert_cmpint(d->skus[0].hold_limit, ==, -1);
+  g_assert_cmpint(d->skus[2].hold_limit, ==, 12);
+  json_t *j2 = lc_catalog_to_json(d);
+  g_assert_true(json_equal(j, j2));
+  json_t *pub = lc_catalog_product_json(c, 0);
+  g_assert_null(json_object_get(json_array_get(json_object_get(pub, "skus"), 2), "hold_limit"));
+  json_decref(pub);
+  json_decref(j);
+  json_decref(j2);
+  lc_catalog_free(c);
+  lc_catalog_free(d);
+  /* without any: the room's default */
+  const char *none = "{\"currency\":\"CNY\",\"products\":[{\"id\":\"p\",\"title\":\"T\",\"skus\":[{\"id\":\"a\",\"price\":1,\"stock\":9}]}]}";
+  c = lc_catalog_parse(none, strlen(none), 0, &err);
+  g_assert_cmpint(lc_catalog_hold_limit(c, 0, 10), ==, 10);
+  g_assert_cmpint(lc_catalog_hold_limit(c, 0, -5), ==, 0);
+  lc_catalog_free(c);
+  static const char *const bad_limits[][2] = {
+    {"{\"currency\":\"CNY\",\"hold_limit\":-1,\"products\":[]}", "hold_limit: must be an integer from 0"},
+    {"{\"currency\":\"CNY\",\"hold_limit\":\"5\",\"products\":[]}", "hold_limit: must be an integer from 0"},
+    {"{\"currency\":\"CNY\",\"products\":[{\"id\":\"p\",\"title\":\"T\",\"skus\":[{\"id\":\"a\",\"price\":1,\"stock\":9,"
+     "\"hold_limit\":1.5}]}]}", "products[0].skus[0].hold_limit: must be an integer from 0"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(bad_limits); i++) {
+    c = lc_catalog_parse(bad_limits[i][0], strlen(bad_limits[i][0]), 0, &err);
+    g_assert_null(c);
+    g_assert_true(g_str_has_prefix(err, bad_limits[i][1]));
+    g_free(err);
+    err = NULL;
+  }
+}
+
 /* Bad catalogs: each must fail with a message starting with the exact field path. The products
  * are built from the template with one replacement. */
 static const struct {
@@ -336,6 +389,7 @@ main(int argc, char **argv)
   g_test_add_func("/catalog/public-json", test_public_json);
   g_test_add_func("/catalog/round-trip", test_round_trip);
   g_test_add_func("/catalog/errors", test_errors);
+  g_test_add_func("/catalog/hold-limit", test_hold_limit);
   g_test_add_func("/catalog/limits", test_limits);
   g_test_add_func("/catalog/money", test_money);
   return g_test_run();

@@ -335,7 +335,7 @@ test_checkout_with_coupons(fx *f, gconstpointer data)
   items = json_loads("[{\"sku\":\"mug-1\",\"qty\":1}]", 0, NULL);
   lc_show_checkout(f->show, &bo, items, claim, on_done, &a);
   wait_answer(&a);
-  g_assert_cmpstr(a.code, ==, "coupon_unavailable");
+  g_assert_cmpstr(a.code, ==, "coupon_not_applicable"); /* a spent claim: applying it fails, as documented */
   answer_clear(&a);
   json_decref(items);
   lc_show_checkout(f->show, &bo, NULL, NULL, on_done, &a);
@@ -570,6 +570,311 @@ test_chat_moderation(fx *f, gconstpointer data)
   g_free(mid);
 }
 
+/* ---- hold limit, quotes, display names ------------------------------------------------ */
+
+static const char *
+checkout_items(fx *f, const lc_show_caller *who, const char *items_json, const char *claim)
+{
+  answer_clear(&last);
+  json_t *items = items_json ? json_loads(items_json, 0, NULL) : NULL;
+  lc_show_checkout(f->show, who, items, claim, on_done, &last);
+  json_decref(items);
+  return finish();
+}
+
+static char *
+last_order_id(void)
+{
+  return g_strdup(json_string_value(json_object_get(json_object_get(last.result, "order"), "id")));
+}
+
+static gint64
+sku_field(fx *f, const char *sku, const char *field)
+{
+  json_t *snap = lc_show_snapshot(f->show, NULL);
+  json_t *products = json_object_get(snap, "products");
+  gint64 found = -100;
+  for (size_t i = 0; i < json_array_size(products); i++) {
+    json_t *skus = json_object_get(json_array_get(products, i), "skus");
+    for (size_t k = 0; k < json_array_size(skus); k++)
+      if (strcmp(json_string_value(json_object_get(json_array_get(skus, k), "id")), sku) == 0)
+        found = json_integer_value(json_object_get(json_array_get(skus, k), field));
+  }
+  json_decref(snap);
+  return found;
+}
+
+/* The stock hoarding of issue 12: one viewer held all the units of a SKU in pending orders.
+ * A user may hold at most the SKU's hold limit in unpaid orders; paying, cancelling or
+ * expiry gives the allowance back; the holds are derived by the order appliers, so a
+ * restart (journal replay) keeps them. */
+static void
+test_hold_limit(fx *f, gconstpointer data)
+{
+  close_show(f);
+  f->cfg.hold_limit = 5; /* the room's default ([commerce] hold_limit) */
+  open_show(f);
+  g_assert_null(load_catalog(f, CATALOG));
+  g_assert_cmpint(sku_field(f, "mug-1", "hold_limit"), ==, 5); /* viewers see the limit */
+  lc_show_caller hoa = {"hoa", "Hoa", NULL}, kim = {"kim", "Kim", NULL};
+  /* one order over the limit is refused whole, with its own code */
+  g_assert_cmpstr(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":6}]", NULL), ==, "hold_limit_exceeded");
+  g_assert_cmpint(available(f, "mug-1"), ==, 40);
+  /* duplicate lines add up */
+  g_assert_cmpstr(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":3},{\"sku\":\"mug-1\",\"qty\":3}]", NULL), ==,
+                  "hold_limit_exceeded");
+  g_assert_null(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":3}]", NULL));
+  char *first = last_order_id();
+  g_assert_cmpstr(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":3}]", NULL), ==, "hold_limit_exceeded");
+  g_assert_null(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":2}]", NULL)); /* exactly 5 */
+  g_assert_null(checkout_items(f, &hoa, "[{\"sku\":\"tea-blue\",\"qty\":5}]", NULL)); /* per SKU */
+  g_assert_null(checkout_items(f, &kim, "[{\"sku\":\"mug-1\",\"qty\":5}]", NULL)); /* per user */
+  /* the same main-loop turn: applied at once, so concurrent requests cannot pass together */
+  enum { N = 8 };
+  answer a[N] = {{0}};
+  json_t *one = json_loads("[{\"sku\":\"tea-red\",\"qty\":1}]", 0, NULL);
+  lc_show_caller lu = {"lu", "Lu", NULL};
+  for (int i = 0; i < N; i++)
+    lc_show_checkout(f->show, &lu, one, NULL, on_done, &a[i]);
+  json_decref(one);
+  int ok = 0, refused = 0;
+  for (int i = 0; i < N; i++) {
+    wait_answer(&a[i]);
+    if (!a[i].code)
+      ok++;
+    else if (strcmp(a[i].code, "hold_limit_exceeded") == 0)
+      refused++;
+    answer_clear(&a[i]);
+  }
+  g_assert_cmpint(ok, ==, 5);
+  g_assert_cmpint(refused, ==, N - 5);
+  /* holds survive a restart: replay derives them from the orders */
+  json_t *before = lc_show_snapshot(f->show, "hoa");
+  close_show(f);
+  open_show(f);
+  json_t *after = lc_show_snapshot(f->show, "hoa");
+  g_assert_true(json_equal(before, after));
+  json_decref(before);
+  json_decref(after);
+  g_assert_cmpstr(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":1}]", NULL), ==, "hold_limit_exceeded");
+  /* paying releases the hold (the units are sold, not held); so does cancelling */
+  answer b = {0};
+  lc_show_order_pay(f->show, first, "pay-1", on_done, &b);
+  wait_answer(&b);
+  g_assert_null(b.code);
+  answer_clear(&b);
+  g_assert_null(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":3}]", NULL));
+  char *third = last_order_id();
+  g_assert_cmpstr(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":1}]", NULL), ==, "hold_limit_exceeded");
+  lc_show_order_cancel(f->show, &hoa, third, on_done, &b);
+  wait_answer(&b);
+  g_assert_null(b.code);
+  answer_clear(&b);
+  g_assert_null(checkout_items(f, &hoa, "[{\"sku\":\"mug-1\",\"qty\":3}]", NULL));
+  /* flash-sale units have their own per-user limit and do not count */
+  g_assert_null(schedule(f, "{\"id\":\"fs\",\"sku\":\"mug-1\",\"price\":900,\"quantity\":5,\"per_user_limit\":4}"));
+  lc_show_flash_buy(f->show, &hoa, "fs", 4, on_done, &b);
+  wait_answer(&b);
+  g_assert_null(b.code);
+  answer_clear(&b);
+  g_free(first);
+  g_free(third);
+}
+
+/* The room's default, the catalog's and the SKU's own limit, 0 meaning no cap. */
+static void
+test_hold_limit_levels(fx *f, gconstpointer data)
+{
+  close_show(f);
+  f->cfg.hold_limit = 1;
+  open_show(f);
+  g_assert_null(load_catalog(f,
+    "{\"currency\":\"CNY\",\"hold_limit\":2,\"products\":["
+    " {\"id\":\"tea\",\"title\":\"Tea\",\"skus\":[{\"id\":\"t1\",\"price\":100,\"stock\":100},"
+    "   {\"id\":\"t2\",\"price\":100,\"stock\":100,\"hold_limit\":0},{\"id\":\"t3\",\"price\":100,\"stock\":100,\"hold_limit\":7}]}]}"));
+  g_assert_cmpint(sku_field(f, "t1", "hold_limit"), ==, 2);
+  g_assert_cmpint(sku_field(f, "t2", "hold_limit"), ==, 0);
+  g_assert_cmpint(sku_field(f, "t3", "hold_limit"), ==, 7);
+  lc_show_caller mo = {"mo", "Mo", NULL};
+  g_assert_cmpstr(checkout_items(f, &mo, "[{\"sku\":\"t1\",\"qty\":3}]", NULL), ==, "hold_limit_exceeded");
+  g_assert_null(checkout_items(f, &mo, "[{\"sku\":\"t1\",\"qty\":2}]", NULL));
+  g_assert_null(checkout_items(f, &mo, "[{\"sku\":\"t2\",\"qty\":99}]", NULL)); /* no cap */
+  g_assert_null(checkout_items(f, &mo, "[{\"sku\":\"t3\",\"qty\":7}]", NULL));
+  g_assert_cmpstr(checkout_items(f, &mo, "[{\"sku\":\"t3\",\"qty\":1}]", NULL), ==, "hold_limit_exceeded");
+  /* without a catalog limit the room's default applies; what is held stays held */
+  g_assert_null(load_catalog(f, "{\"currency\":\"CNY\",\"products\":[{\"id\":\"tea\",\"title\":\"Tea\","
+                                "\"skus\":[{\"id\":\"t1\",\"price\":100,\"stock\":100}]}]}"));
+  g_assert_cmpint(sku_field(f, "t1", "hold_limit"), ==, 1);
+  g_assert_cmpstr(checkout_items(f, &mo, "[{\"sku\":\"t1\",\"qty\":1}]", NULL), ==, "hold_limit_exceeded");
+  lc_show_caller ny = {"ny", "Ny", NULL};
+  g_assert_null(checkout_items(f, &ny, "[{\"sku\":\"t1\",\"qty\":1}]", NULL));
+}
+
+/* Expiry gives the allowance back (the order's TTL is 200 ms here). */
+static void
+test_hold_limit_expiry(fx *f, gconstpointer data)
+{
+  close_show(f);
+  f->cfg.hold_limit = 2;
+  open_show(f);
+  g_assert_null(load_catalog(f, CATALOG));
+  lc_show_caller oz = {"oz", "Oz", NULL};
+  g_assert_null(checkout_items(f, &oz, "[{\"sku\":\"mug-1\",\"qty\":2}]", NULL));
+  g_assert_cmpstr(checkout_items(f, &oz, "[{\"sku\":\"mug-1\",\"qty\":1}]", NULL), ==, "hold_limit_exceeded");
+  while (available(f, "mug-1") != 40) /* the expiry timer releases the order */
+    g_main_context_iteration(NULL, TRUE);
+  g_assert_null(checkout_items(f, &oz, "[{\"sku\":\"mug-1\",\"qty\":2}]", NULL));
+}
+
+static const char *
+quote(fx *f, const lc_show_caller *who, const char *items_json, const char *claim)
+{
+  answer_clear(&last);
+  json_t *items = items_json ? json_loads(items_json, 0, NULL) : NULL;
+  lc_show_cart_quote(f->show, who, items, claim, on_done, &last);
+  json_decref(items);
+  g_assert_cmpint(last.calls, ==, 1); /* answered at once */
+  return last.code;
+}
+
+static gint64
+quote_int(const char *field)
+{
+  return json_integer_value(json_object_get(json_object_get(last.result, "quote"), field));
+}
+
+/* cart.quote: the server prices the cart with a coupon claim exactly as checkout will, so
+ * the page shows no discount of its own making. */
+static void
+test_cart_quote(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  lc_show_caller qi = {"qi", "Qi", NULL};
+  answer a = {0};
+  const char *coupons[] = {"{\"id\":\"pct\",\"kind\":\"percent\",\"percent_off\":15,\"max_off\":4000,\"quantity\":9}",
+                           "{\"id\":\"mj\",\"kind\":\"threshold\",\"amount_off\":3000,\"min_spend\":50000,\"quantity\":9}"};
+  char *claims[2];
+  for (int i = 0; i < 2; i++) {
+    json_t *c = json_loads(coupons[i], 0, NULL);
+    lc_show_coupon_drop(f->show, c, on_done, &a);
+    json_decref(c);
+    wait_answer(&a);
+    g_assert_null(a.code);
+    answer_clear(&a);
+    lc_show_coupon_claim(f->show, &qi, i ? "mj" : "pct", on_done, &a);
+    wait_answer(&a);
+    claims[i] = g_strdup(json_string_value(json_object_get(json_object_get(a.result, "claim"), "id")));
+    answer_clear(&a);
+  }
+  /* an empty cart quotes zero */
+  g_assert_null(quote(f, &qi, NULL, NULL));
+  g_assert_cmpint(quote_int("subtotal"), ==, 0);
+  g_assert_cmpint(json_array_size(json_object_get(json_object_get(last.result, "quote"), "items")), ==, 0);
+  lc_show_cart_set(f->show, &qi, "tea-red", 3, true, on_done, &a);
+  wait_answer(&a);
+  answer_clear(&a);
+  lc_show_cart_set(f->show, &qi, "mug-1", 1, true, on_done, &a);
+  wait_answer(&a);
+  answer_clear(&a);
+  /* 32497: 15% = 4874, capped at 4000; the threshold needs 50000 */
+  g_assert_null(quote(f, &qi, NULL, NULL));
+  json_t *q = json_object_get(last.result, "quote");
+  g_assert_cmpstr(json_string_value(json_object_get(q, "currency")), ==, "CNY");
+  g_assert_cmpint(quote_int("currency_exponent"), ==, 2);
+  g_assert_cmpint(quote_int("subtotal"), ==, 32497);
+  g_assert_cmpint(quote_int("discount"), ==, 0);
+  g_assert_cmpint(quote_int("total"), ==, 32497);
+  json_t *line = json_array_get(json_object_get(q, "items"), 0);
+  g_assert_cmpstr(json_string_value(json_object_get(line, "sku")), ==, "tea-red");
+  g_assert_cmpint(json_integer_value(json_object_get(line, "unit_price")), ==, 9999);
+  g_assert_cmpint(json_integer_value(json_object_get(line, "amount")), ==, 29997);
+  g_assert_cmpint(json_integer_value(json_object_get(line, "available")), ==, 5);
+  json_t *offers = json_object_get(q, "claims");
+  g_assert_cmpint(json_array_size(offers), ==, 2);
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(offers, 0), "id")), ==, claims[0]);
+  g_assert_cmpint(json_integer_value(json_object_get(json_array_get(offers, 0), "discount")), ==, 4000);
+  g_assert_true(json_is_null(json_object_get(json_array_get(offers, 1), "discount")));
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(offers, 1), "why")), ==, "below minimum spend");
+  /* with the claim: what checkout will charge */
+  g_assert_null(quote(f, &qi, NULL, claims[0]));
+  g_assert_cmpint(quote_int("discount"), ==, 4000);
+  g_assert_cmpint(quote_int("total"), ==, 28497);
+  g_assert_cmpstr(json_string_value(json_object_get(json_object_get(last.result, "quote"), "claim_id")), ==, claims[0]);
+  g_assert_cmpstr(quote(f, &qi, NULL, claims[1]), ==, "coupon_not_applicable");
+  g_assert_cmpstr(quote(f, &qi, NULL, "c-999"), ==, "not_found");
+  g_assert_cmpstr(quote(f, &qi, "[{\"sku\":\"nope\",\"qty\":1}]", NULL), ==, "not_found");
+  g_assert_cmpstr(quote(f, &qi, "[{\"sku\":\"mug-1\",\"qty\":100}]", NULL), ==, "invalid_argument");
+  lc_show_caller anon = {NULL, NULL, NULL};
+  g_assert_cmpstr(quote(f, &anon, NULL, NULL), ==, "unauthorized");
+  /* explicit lines; more than the stock is quoted (checkout would refuse it) */
+  g_assert_null(quote(f, &qi, "[{\"sku\":\"tea-red\",\"qty\":6}]", claims[0]));
+  g_assert_cmpint(quote_int("subtotal"), ==, 59994);
+  g_assert_cmpint(quote_int("discount"), ==, 4000);
+  g_assert_cmpint(available(f, "tea-red"), ==, 5); /* nothing reserved */
+  /* the quote and the order agree */
+  g_assert_null(quote(f, &qi, NULL, claims[0]));
+  json_t *quoted = json_deep_copy(json_object_get(last.result, "quote"));
+  g_assert_null(checkout_items(f, &qi, NULL, claims[0]));
+  json_t *o = json_object_get(last.result, "order");
+  g_assert_cmpint(json_integer_value(json_object_get(o, "subtotal")), ==, json_integer_value(json_object_get(quoted, "subtotal")));
+  g_assert_cmpint(json_integer_value(json_object_get(o, "discount")), ==, json_integer_value(json_object_get(quoted, "discount")));
+  g_assert_cmpint(json_integer_value(json_object_get(o, "total")), ==, json_integer_value(json_object_get(quoted, "total")));
+  json_decref(quoted);
+  /* the used claim: refused by quote and checkout with the same code; it leaves the offers */
+  g_assert_cmpstr(quote(f, &qi, "[{\"sku\":\"mug-1\",\"qty\":1}]", claims[0]), ==, "coupon_not_applicable");
+  g_assert_cmpstr(checkout_items(f, &qi, "[{\"sku\":\"mug-1\",\"qty\":1}]", claims[0]), ==, "coupon_not_applicable");
+  g_assert_null(quote(f, &qi, "[{\"sku\":\"mug-1\",\"qty\":1}]", NULL));
+  g_assert_cmpint(json_array_size(json_object_get(json_object_get(last.result, "quote"), "claims")), ==, 1);
+  /* holds are reported per line */
+  close_show(f);
+  f->cfg.hold_limit = 4;
+  open_show(f);
+  g_assert_null(quote(f, &qi, "[{\"sku\":\"tea-red\",\"qty\":1}]", NULL));
+  line = json_array_get(json_object_get(json_object_get(last.result, "quote"), "items"), 0);
+  g_assert_cmpint(json_integer_value(json_object_get(line, "hold_limit")), ==, 4);
+  g_assert_cmpint(json_integer_value(json_object_get(line, "held")), ==, 3);
+  g_free(claims[0]);
+  g_free(claims[1]);
+}
+
+/* Chat shows the token's name: bidi overrides, zero-width and control characters are
+ * refused with invalid_name; CJK and emoji names are fine. */
+static void
+test_chat_display_names(fx *f, gconstpointer data)
+{
+  static const struct {
+    const char *name;
+    const char *code;
+  } cases[] = {
+    {"小明", NULL},
+    {"测试测试测试测试测试测试测试测试测试测试测试", NULL}, /* 22 CJK characters, 66 bytes */
+    {"🎉 Party", NULL},
+    {"admin\u202egnp.exe", "invalid_name"},
+    {"a\u2066b\u2069", "invalid_name"},
+    {"x\u200by", "invalid_name"},
+    {"\ufeffbom", "invalid_name"},
+    {"tab\there", "invalid_name"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+    char user[16], op[16];
+    g_snprintf(user, sizeof user, "u%zu", i);
+    g_snprintf(op, sizeof op, "m%zu", i);
+    lc_show_caller c = {user, cases[i].name, op};
+    answer a = {0};
+    lc_show_chat_send(f->show, &c, "hello", on_done, &a);
+    wait_answer(&a);
+    g_assert_cmpstr(a.code, ==, cases[i].code);
+    answer_clear(&a);
+  }
+  /* without a name the user id is shown: always fine */
+  lc_show_caller bare = {"u_1001", "u_1001", "m-bare"};
+  answer a = {0};
+  lc_show_chat_send(f->show, &bare, "hi", on_done, &a);
+  wait_answer(&a);
+  g_assert_null(a.code);
+  answer_clear(&a);
+}
+
 /* Remembered answers are bounded in memory: old op_ids are forgotten first, recent
  * ones still return their first answer. */
 static void
@@ -584,12 +889,13 @@ test_op_memory_is_bounded(fx *f, gconstpointer data)
   for (int i = 0; i < 200; i++) {
     g_snprintf(op, sizeof op, "add-%d", i);
     lc_show_caller c = {"lee", "Lee", op};
-    lc_show_cart_set(f->show, &c, i % 2 ? "mug-1" : "tea-red", 1, true, on_done, &a);
+    static const char *const skus[] = {"tea-red", "mug-1", "tea-blue", "pan-1"}; /* each under the qty limit */
+    lc_show_cart_set(f->show, &c, skus[i % 4], 1, true, on_done, &a);
     wait_answer(&a);
     if (i < 198)
       answer_clear(&a);
   }
-  /* 100 mugs were added one by one; retrying the latest op_id adds nothing */
+  /* 50 mugs were added one by one; retrying the latest op_id adds nothing */
   lc_show_caller latest = {"lee", "Lee", "add-199"};
   answer b = {0};
   lc_show_cart_set(f->show, &latest, "mug-1", 1, true, on_done, &b);
@@ -605,7 +911,7 @@ test_op_memory_is_bounded(fx *f, gconstpointer data)
   for (size_t i = 0; i < json_array_size(items); i++)
     if (strcmp(json_string_value(json_object_get(json_array_get(items, i), "sku")), "mug-1") == 0)
       mugs = json_integer_value(json_object_get(json_array_get(items, i), "qty"));
-  g_assert_cmpint(mugs, ==, 101);
+  g_assert_cmpint(mugs, ==, 51);
   answer_clear(&a);
   answer_clear(&b);
 }
@@ -624,6 +930,11 @@ main(int argc, char **argv)
   ADD("/show/compliance", test_compliance, 0);
   ADD("/show/chat-moderation", test_chat_moderation, 0);
   ADD("/show/op-memory-is-bounded", test_op_memory_is_bounded, 0);
+  ADD("/show/hold-limit", test_hold_limit, 0);
+  ADD("/show/hold-limit-levels", test_hold_limit_levels, 0);
+  ADD("/show/hold-limit-expiry", test_hold_limit_expiry, 200);
+  ADD("/show/cart-quote", test_cart_quote, 0);
+  ADD("/show/chat-display-names", test_chat_display_names, 0);
   int rc = g_test_run();
   answer_clear(&last);
   return rc;

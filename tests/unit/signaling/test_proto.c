@@ -158,11 +158,11 @@ static void
 test_cart(void)
 {
   lc_msg m;
-  decode_ok("{\"type\":\"cart.add\",\"op_id\":\"op-1\",\"sku\":\"SKU_1.red:L\",\"qty\":999}", &m);
+  decode_ok("{\"type\":\"cart.add\",\"op_id\":\"op-1\",\"sku\":\"SKU_1.red:L\",\"qty\":99}", &m);
   g_assert_cmpint(m.type, ==, LC_MSG_CART_ADD);
   g_assert_cmpstr(m.op_id, ==, "op-1");
   g_assert_cmpstr(m.sku, ==, "SKU_1.red:L");
-  g_assert_cmpint(m.qty, ==, 999);
+  g_assert_cmpint(m.qty, ==, LC_SHOW_MAX_QTY);
   lc_msg_clear(&m);
   decode_ok("{\"type\":\"cart.set\",\"op_id\":\"o\",\"sku\":\"s\",\"qty\":0}", &m);
   g_assert_cmpint(m.type, ==, LC_MSG_CART_SET);
@@ -174,14 +174,14 @@ test_cart(void)
   lc_msg_clear(&m);
 
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":0}", "bad_message", "qty", "o1");
-  decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":1000}", "bad_message", "qty", "o1");
+  decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":100}", "bad_message", "qty", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\"}", "bad_message", "qty", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":-1}", "bad_message", "qty", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":2.0}", "bad_message", "qty", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":99999999999999999999}",
              "bad_message", "too big", NULL); /* unparseable: no op_id to recover */
   decode_err("{\"type\":\"cart.set\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":-1}", "bad_message", "qty", "o1");
-  decode_err("{\"type\":\"cart.set\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":1000}", "bad_message", "qty", "o1");
+  decode_err("{\"type\":\"cart.set\",\"op_id\":\"o1\",\"sku\":\"s\",\"qty\":100}", "bad_message", "qty", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"qty\":1}", "bad_message", "sku", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"a b\",\"qty\":1}", "bad_message", "sku", "o1");
   decode_err("{\"type\":\"cart.add\",\"op_id\":\"o1\",\"sku\":\"a/b\",\"qty\":1}", "bad_message", "sku", "o1");
@@ -216,13 +216,13 @@ test_checkout(void)
   lc_msg_clear(&m);
 
   decode_ok("{\"type\":\"checkout\",\"op_id\":\"c1\",\"claim_id\":\"cl-9\","
-            "\"items\":[{\"sku\":\"a\",\"qty\":1},{\"sku\":\"b\",\"qty\":999,\"note\":\"x\"}]}",
+            "\"items\":[{\"sku\":\"a\",\"qty\":1},{\"sku\":\"b\",\"qty\":99,\"note\":\"x\"}]}",
             &m);
   g_assert_cmpuint(m.n_items, ==, 2);
   g_assert_cmpstr(m.items[0].sku, ==, "a");
   g_assert_cmpint(m.items[0].qty, ==, 1);
   g_assert_cmpstr(m.items[1].sku, ==, "b");
-  g_assert_cmpint(m.items[1].qty, ==, 999);
+  g_assert_cmpint(m.items[1].qty, ==, 99);
   g_assert_cmpstr(m.claim_id, ==, "cl-9");
   lc_msg_clear(&m);
 
@@ -253,6 +253,48 @@ test_checkout(void)
   g_string_append(s, "]}");
   decode_err(s->str, "bad_message", "items", "c1");
   g_string_free(s, TRUE);
+}
+
+/* cart.quote takes checkout's fields; every quantity limit is the shared one
+ * (server/base/show_limits.h), so the codec never accepts what the engine refuses. */
+static void
+test_cart_quote_and_shared_limits(void)
+{
+  lc_msg m;
+  decode_ok("{\"type\":\"cart.quote\",\"op_id\":\"q1\"}", &m);
+  g_assert_cmpint(m.type, ==, LC_MSG_CART_QUOTE);
+  g_assert_null(m.items);
+  g_assert_null(m.claim_id);
+  lc_msg_clear(&m);
+  decode_ok("{\"type\":\"cart.quote\",\"op_id\":\"q2\",\"claim_id\":\"c-1\",\"items\":[{\"sku\":\"a\",\"qty\":99}]}", &m);
+  g_assert_cmpint(m.type, ==, LC_MSG_CART_QUOTE);
+  g_assert_cmpstr(m.claim_id, ==, "c-1");
+  g_assert_cmpuint(m.n_items, ==, 1);
+  g_assert_cmpint(m.items[0].qty, ==, 99);
+  g_assert_cmpstr(lc_msg_type_name(m.type), ==, "cart.quote");
+  lc_msg_clear(&m);
+  decode_err("{\"type\":\"cart.quote\"}", "bad_message", "op_id", NULL);
+  decode_err("{\"type\":\"cart.quote\",\"op_id\":\"q3\",\"items\":[{\"sku\":\"a\",\"qty\":100}]}", "bad_message",
+             "items[0].qty", "q3");
+  /* one number for every quantity */
+  static const char *const at_max[][2] = {
+    {"{\"type\":\"cart.add\",\"op_id\":\"o\",\"sku\":\"s\",\"qty\":", "}"},
+    {"{\"type\":\"cart.set\",\"op_id\":\"o\",\"sku\":\"s\",\"qty\":", "}"},
+    {"{\"type\":\"checkout\",\"op_id\":\"o\",\"items\":[{\"sku\":\"s\",\"qty\":", "}]}"},
+    {"{\"type\":\"cart.quote\",\"op_id\":\"o\",\"items\":[{\"sku\":\"s\",\"qty\":", "}]}"},
+    {"{\"type\":\"flash.buy\",\"op_id\":\"o\",\"sale_id\":\"f\",\"qty\":", "}"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(at_max); i++) {
+    char *ok = g_strdup_printf("%s%d%s", at_max[i][0], LC_SHOW_MAX_QTY, at_max[i][1]);
+    char *over = g_strdup_printf("%s%d%s", at_max[i][0], LC_SHOW_MAX_QTY + 1, at_max[i][1]);
+    decode_ok(ok, &m);
+    lc_msg_clear(&m);
+    decode_err(over, "bad_message", "qty", "o");
+    g_free(ok);
+    g_free(over);
+  }
+  g_assert_cmpint(LC_PROTO_MAX_ITEMS, ==, LC_SHOW_MAX_LINES);
+  g_assert_cmpint(LC_PROTO_MAX_CHAT, ==, LC_SHOW_MAX_CHAT_BYTES);
 }
 
 static void
@@ -380,7 +422,7 @@ static void
 test_type_names(void)
 {
   const char *names[] = {"hello", "ping", "like", "cart.add", "cart.set", "cart.remove", "checkout",
-                         "flash.buy", "coupon.claim", "order.cancel", "chat.send"};
+                         "flash.buy", "coupon.claim", "order.cancel", "chat.send", "cart.quote"};
   g_assert_cmpint(G_N_ELEMENTS(names), ==, LC_MSG_TYPE_COUNT);
   for (int i = 0; i < LC_MSG_TYPE_COUNT; i++)
     g_assert_cmpstr(lc_msg_type_name((lc_msg_type)i), ==, names[i]);
@@ -551,6 +593,7 @@ main(int argc, char **argv)
   g_test_add_func("/proto/ping_like", test_ping_like);
   g_test_add_func("/proto/cart", test_cart);
   g_test_add_func("/proto/checkout", test_checkout);
+  g_test_add_func("/proto/cart_quote_and_shared_limits", test_cart_quote_and_shared_limits);
   g_test_add_func("/proto/other_requests", test_other_requests);
   g_test_add_func("/proto/chat", test_chat);
   g_test_add_func("/proto/envelope_errors", test_envelope_errors);
