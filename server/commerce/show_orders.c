@@ -615,7 +615,8 @@ price_lines(lc_show *s, const char *user, const json_t *items, const char *claim
     if (for_order && limit > 0 && mine + want[k] > limit) {
       pricing_fail(p, "hold_limit_exceeded",
                    g_strdup_printf("%s: at most %" G_GINT64_FORMAT " per person in unpaid orders; you hold %" G_GINT64_FORMAT
-                                   " (pay or cancel an order first)", sku, limit, mine));
+                                   " and asked for %" G_GINT64_FORMAT " more (pay or cancel an order first)",
+                                   sku, limit, mine, want[k]));
       break;
     }
     if (for_order && want[k] > s->available[k]) {

@@ -236,8 +236,7 @@ function renderProduct() {
       type: 'radio', name: 'sku', value: s.id, checked: s.id === sku?.id, disabled: s.available <= 0,
       onchange: () => { ui.sku = s.id; ui.qty = 1; renderProduct(); },
     }), h('span', { text: s.label }))));
-  const limit = sku?.hold_limit > 0 ? sku.hold_limit : S.MAX_QTY; // per person in unpaid orders
-  const max = Math.max(1, Math.min(S.MAX_QTY, limit, sku?.available ?? 1));
+  const max = Math.max(1, Math.min(maxQty(sku?.id), sku?.available ?? 1));
   ui.qty = Math.min(Math.max(1, ui.qty), max);
   setText($('#product-qty'), String(ui.qty));
   $('#product-minus').disabled = ui.qty <= 1;
@@ -300,6 +299,13 @@ async function flashBuy() {
 
 function cart() {
   return st.me?.cart ?? { items: [], subtotal: 0 };
+}
+
+// The most units of a SKU one line may have: the protocol's limit, or the SKU's hold limit
+// (units one viewer may keep in unpaid orders; 0: none) when lower.
+function maxQty(skuId) {
+  const limit = st.skus.get(skuId)?.sku?.hold_limit ?? 0;
+  return limit > 0 ? Math.min(limit, S.MAX_QTY) : S.MAX_QTY;
 }
 
 // The claim to apply among a quote's offers ({id, coupon_id, discount|null}): the viewer's
@@ -396,7 +402,7 @@ function renderCart() {
     h('div', { class: 'stepper' },
       h('button', { type: 'button', text: '−', 'aria-label': `${t('decrease')}: ${it.title}`, disabled: ui.busy.has('cart'), onclick: () => setQty(it.sku, it.qty - 1) }),
       h('output', { text: String(it.qty), 'aria-label': t('quantity') }),
-      h('button', { type: 'button', text: '+', 'aria-label': `${t('increase')}: ${it.title}`, disabled: ui.busy.has('cart') || it.qty >= S.MAX_QTY, onclick: () => setQty(it.sku, it.qty + 1) })),
+      h('button', { type: 'button', text: '+', 'aria-label': `${t('increase')}: ${it.title}`, disabled: ui.busy.has('cart') || it.qty >= maxQty(it.sku), onclick: () => setQty(it.sku, it.qty + 1) })),
     h('button', { type: 'button', class: 'link-btn', text: t('remove'), 'aria-label': `${t('remove')}: ${it.title}`, onclick: () => setQty(it.sku, 0) }))));
   $('#cart-empty').hidden = c.items.length > 0;
 
