@@ -68,6 +68,8 @@ def whip(s, key, source=A):
 
 
 def whep(s, source=A):
+    """A WHEP offer to r1, where nothing is published: an offer the limiter lets through gets 404
+    (nothing to play, checked before the offer is read), a refused one 429."""
     return request(s, "POST", "/whep/r1", body=b"v=0\r\n", headers={"Content-Type": "application/sdp"}, source=source)
 
 
@@ -202,7 +204,7 @@ def test_whip_wrong_keys_lock_the_address_out(server):
     st, _, body = whip(s, "right-key", source=B)
     assert st == 400 and error_code(body) == "bad_offer", body
     # WHEP (no credentials) from the locked address still works: only credentials are locked.
-    assert whep(s)[0] == 400
+    assert whep(s)[0] == 404
     # The log: one line per failure before the lock, one for the lock; the 202 refusals after it
     # go into the per-minute summary, so not one more line now.
     assert len(warn_lines(s, "limits.auth_failures_per_min")) == 1, warn_lines(s)
@@ -255,9 +257,9 @@ def rate_server():
 
 def test_whep_offer_rate_per_address(rate_server):
     s = rate_server
-    # 5 offers per 10 s: a burst of 5 reaches the offer check (garbage SDP: 400), then 429.
+    # 5 offers per 10 s: a burst of 5 reaches the offer check (nothing published: 404), then 429.
     for _ in range(5):
-        assert whep(s)[0] == 400
+        assert whep(s)[0] == 404
     refused = 0
     for _ in range(500):
         st, h, body = whep(s)
@@ -266,11 +268,11 @@ def test_whep_offer_rate_per_address(rate_server):
             assert error_code(body) == "too_many_requests"
             assert 1 <= int(h["Retry-After"]) <= 2  # one more fits every 2 s
     assert refused >= 495, refused  # at most what drained meanwhile got through
-    assert whep(s, source=B)[0] == 400  # another address has its own budget
+    assert whep(s, source=B)[0] == 404  # another address has its own budget
     assert len(warn_lines(s, "WHEP offer refused (429)")) == 1, warn_lines(s)
     # The bucket drains: one more offer is allowed within ~2 s, not the whole burst.
     st, waited = until_allowed(lambda: whep(s)[0], 429, 5)
-    assert st == 400
+    assert st == 404
     assert whep(s)[0] == 429
 
 
@@ -353,7 +355,7 @@ def test_exempt_addresses_are_not_limited():
     try:
         for _ in range(3 * FAILS):
             assert whip(s, "wrong", source=B)[0] == 401
-            assert whep(s, source=B)[0] == 400
+            assert whep(s, source=B)[0] == 404
         for _ in range(FAILS):
             whip(s, "wrong")
         assert whip(s, "wrong")[0] == 429  # 127.0.0.1 is not exempt
