@@ -22,6 +22,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@ struct lc_http {
   unsigned connections;
   lc_metric *m_connections;
   lc_metric *m_requests[MAX_STATUS]; /* by status code, created on first use */
+  GQueue prereads;              /* of preread: new connections whose first line is awaited */
 };
 
 /* Per connection (lws allocates and zeroes it; it lives as long as the connection). */
@@ -759,6 +762,8 @@ lc__http_fast_dispatch(void)
     g_source_set_can_recurse(src, TRUE);
 }
 
+static int preread_start(lc_http *http, int fd);
+
 static int
 callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
@@ -767,7 +772,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
   switch (reason) {
   case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
     lc__http_fast_dispatch(); /* the listen socket: accepting is O(1) too */
-    return 0;
+    return preread_start(http, (int)(lws_intptr_t)in);
   case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
     if (s)
       connection_opened(http, s);
@@ -793,6 +798,172 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
   default:
     return 0;
   }
+}
+
+/* ---- the first line of a new connection, before lws ---- */
+
+/* lws 4.1 drops a connection without an answer when its request target holds a %00
+ * that does not follow a "/" (parsers.c lws_parse_urldecode fails the parse), before any
+ * callback of ours runs. So a new connection is held back from lws until its first line
+ * is in: LWS_CALLBACK_FILTER_NETWORK_CONNECTION gets the accepted socket, we keep a
+ * duplicate of it and return 1 (lws closes its descriptor, the socket stays open with
+ * ours), peek (MSG_PEEK) until the first '\n', check the line
+ * (lc__http_check_request_line) and either answer our JSON 400 ourselves or hand the
+ * socket back to lws with lws_adopt_socket_vhost, its bytes still unread in the kernel.
+ * SO_RCVLOWAT makes poll wait for more bytes than were peeked, so a line that arrives
+ * in pieces costs a wake-up per piece, not a spin. Later requests on a keep-alive
+ * connection are lws' alone (docs/http.md). Main thread. */
+#define PREREAD_MAX 8192          /* bytes peeked for the first line */
+#define PREREAD_PENDING_MAX 64    /* connections held at once; more go to lws unchecked */
+#define PREREAD_TIMEOUT_S 10      /* as lws' own timeout for a silent client */
+#define PREREAD_LINGER_MS 2000    /* after our 400: read and drop until the client closes */
+
+typedef struct {
+  lc_http *http;
+  int fd;
+  GSource *io, *timer;          /* references held */
+  GList link;                   /* in http->prereads */
+  bool refused;                 /* our 400 is out: draining */
+} preread;
+
+static void
+preread_sources_stop(preread *p)
+{
+  if (p->io) {
+    g_source_destroy(p->io);
+    g_source_unref(p->io);
+    p->io = NULL;
+  }
+  if (p->timer) {
+    g_source_destroy(p->timer);
+    g_source_unref(p->timer);
+    p->timer = NULL;
+  }
+}
+
+/* Forgets p; closes its socket unless it went to lws. What the client sent is read
+ * first (only peeked so far): closing with unread bytes would make the kernel reset the
+ * connection instead of ending it. */
+static void
+preread_end(preread *p, bool close_fd)
+{
+  preread_sources_stop(p);
+  g_queue_unlink(&p->http->prereads, &p->link);
+  if (close_fd) {
+    char drop[PREREAD_MAX];
+    for (int i = 0; i < 4 && recv(p->fd, drop, sizeof drop, MSG_DONTWAIT) > 0; i++)
+      ;
+    close(p->fd);
+  }
+  g_free(p);
+}
+
+static gboolean
+preread_timeout(gpointer data)
+{
+  preread *p = data;
+  LC_DEBUG(NULL, NULL, "new connection: %s", p->refused ? "refused, closed" : "no request line in time, closed");
+  preread_end(p, true);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+set_lowat(int fd, int bytes)
+{
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &bytes, sizeof bytes);
+}
+
+/* Answers the JSON 400 on the raw socket, then drains until the client closes (closing
+ * with unread bytes would reset the connection and could destroy the answer in flight). */
+static void
+preread_refuse(preread *p, const char *why)
+{
+  lc__http_response res = {0};
+  lc__http_error(&res, 400, "bad_request", why);
+  count_request(p->http, 400);
+  char *text = g_strdup_printf("HTTP/1.1 400 Bad Request\r\nserver: livecart\r\ncontent-type: %s\r\n"
+                               "content-length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
+                               "Connection: close\r\n\r\n%s",
+                               res.content_type, res.body_len, res.body);
+  /* a fresh socket's send buffer takes a few hundred bytes at once */
+  if (send(p->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    LC_DEBUG(NULL, NULL, "400 not sent: %s", g_strerror(errno));
+  (void)shutdown(p->fd, SHUT_WR);
+  g_free(text);
+  response_clear(&res);
+  LC_DEBUG(NULL, NULL, "new connection refused before lws: %s", why);
+  p->refused = true;
+  set_lowat(p->fd, 1);
+  g_source_destroy(p->timer);
+  g_source_unref(p->timer);
+  p->timer = g_timeout_source_new(PREREAD_LINGER_MS);
+  g_source_set_callback(p->timer, preread_timeout, p, NULL);
+  g_source_attach(p->timer, g_main_loop_get_context(p->http->loop));
+}
+
+static gboolean
+preread_readable(gint fd, GIOCondition cond, gpointer data)
+{
+  preread *p = data;
+  char buf[PREREAD_MAX];
+  (void)cond;
+  if (p->refused) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+      return G_SOURCE_CONTINUE;
+    preread_end(p, true); /* the client closed (or reset) */
+    return G_SOURCE_REMOVE;
+  }
+  ssize_t n = recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0) {
+    preread_end(p, true); /* gone before its first line */
+    return G_SOURCE_REMOVE;
+  }
+  const char *eol = memchr(buf, '\n', (size_t)n);
+  if (!eol && (size_t)n < sizeof buf) {
+    set_lowat(fd, (int)n + 1); /* wake up when more than this has come */
+    return G_SOURCE_CONTINUE;
+  }
+  const char *why = NULL;
+  if (eol && lc__http_check_request_line(buf, (size_t)(eol - buf), &why) != 0) {
+    preread_refuse(p, why);
+    return G_SOURCE_CONTINUE;
+  }
+  /* fine (or longer than we look at): lws reads it from the socket as usual */
+  set_lowat(fd, 1);
+  lc_http *http = p->http;
+  preread_end(p, false);
+  if (!lws_adopt_socket_vhost(http->vhost, fd))
+    LC_DEBUG(NULL, NULL, "libwebsockets could not take the new connection (it closed it)");
+  return G_SOURCE_REMOVE;
+}
+
+/* LWS_CALLBACK_FILTER_NETWORK_CONNECTION: 1 when we hold the connection (lws then
+ * closes its descriptor of it), 0 to let lws go on as usual. */
+static int
+preread_start(lc_http *http, int fd)
+{
+  if (fd < 0 || http->prereads.length >= PREREAD_PENDING_MAX)
+    return 0;
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0)
+    return 0;
+  preread *p = g_new0(preread, 1);
+  p->http = http;
+  p->fd = own;
+  p->link.data = p;
+  g_queue_push_tail_link(&http->prereads, &p->link);
+  GMainContext *mc = g_main_loop_get_context(http->loop);
+  p->io = g_unix_fd_source_new(own, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback(p->io, G_SOURCE_FUNC(preread_readable), p, NULL);
+  g_source_set_can_recurse(p->io, TRUE); /* O(1) dispatch, see lc__http_fast_dispatch */
+  g_source_attach(p->io, mc);
+  p->timer = g_timeout_source_new_seconds(PREREAD_TIMEOUT_S);
+  g_source_set_callback(p->timer, preread_timeout, p, NULL);
+  g_source_attach(p->timer, mc);
+  return 1;
 }
 
 /* ---- lws logging ---- */
@@ -999,6 +1170,8 @@ lc_http_free(lc_http *http)
 {
   if (!http)
     return;
+  while (http->prereads.head)
+    preread_end(http->prereads.head->data, true);
   if (http->ctx) {
     lws_context_destroy(http->ctx);
     /* With a foreign loop lws may finish closing from the loop: let it run a little. */

@@ -98,6 +98,14 @@ void lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc
 void lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
                         lc__http_response *res);
 
+/* reqline.c: checks the first line of a new connection (len bytes up to its '\n', a
+ * '\r' may end it) before libwebsockets parses it. LC_EINVAL with *why (static) when
+ * the request target (between the first two spaces) holds a NUL, a %00 or a '%' not
+ * followed by two hex digits: lws 4.1 drops the connection without an answer on a
+ * decoded NUL and answers a bad escape with an HTML 403, so those are refused here with
+ * our JSON 400 instead. 0 otherwise, also for a line without that shape (lws' to judge).
+ * Pure. */
+int lc__http_check_request_line(const char *line, size_t len, const char **why);
 /* static.c: checks a decoded request path (len bytes, NUL allowed inside) segment by
  * segment, without touching the disk. 0 when it may name a file; LC_EINVAL when it does
  * not start with '/', holds a NUL or a backslash, an empty segment ("//") or a "." / ".."
