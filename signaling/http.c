@@ -922,7 +922,7 @@ preread_readable(gint fd, GIOCondition cond, gpointer data)
     return G_SOURCE_REMOVE;
   }
   const char *eol = memchr(buf, '\n', (size_t)n);
-  if (!eol && (size_t)n < sizeof buf) {
+  if (!eol && (size_t)n < sizeof buf && lc__http_may_be_request_line(buf, (size_t)n)) {
     set_lowat(fd, (int)n + 1); /* wake up when more than this has come */
     return G_SOURCE_CONTINUE;
   }
@@ -931,7 +931,7 @@ preread_readable(gint fd, GIOCondition cond, gpointer data)
     preread_refuse(p, why);
     return G_SOURCE_CONTINUE;
   }
-  /* fine (or longer than we look at): lws reads it from the socket as usual */
+  /* fine (or longer than we look at, or not HTTP): lws reads it from the socket as usual */
   set_lowat(fd, 1);
   lc_http *http = p->http;
   preread_end(p, false);

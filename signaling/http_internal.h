@@ -106,6 +106,10 @@ void lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, co
  * our JSON 400 instead. 0 otherwise, also for a line without that shape (lws' to judge).
  * Pure. */
 int lc__http_check_request_line(const char *line, size_t len, const char **why);
+/* reqline.c: false when the first len bytes a client sent cannot start an HTTP request
+ * line (a method is 1-16 capitals, then a space): such a connection goes to lws at once
+ * instead of waiting for a line end that may never come (a TLS hello). Pure. */
+bool lc__http_may_be_request_line(const char *buf, size_t len);
 /* static.c: checks a decoded request path (len bytes, NUL allowed inside) segment by
  * segment, without touching the disk. 0 when it may name a file; LC_EINVAL when it does
  * not start with '/', holds a NUL or a backslash, an empty segment ("//") or a "." / ".."

@@ -42,3 +42,15 @@ lc__http_check_request_line(const char *line, size_t len, const char **why)
   }
   return 0;
 }
+
+bool
+lc__http_may_be_request_line(const char *buf, size_t len)
+{
+  for (size_t i = 0; i < len; i++) {
+    if (buf[i] == ' ')
+      return i > 0;
+    if (buf[i] < 'A' || buf[i] > 'Z' || i >= 16)
+      return false;
+  }
+  return true; /* no space yet: a method so far */
+}

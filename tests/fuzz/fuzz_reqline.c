@@ -17,6 +17,9 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
   const char *line = (const char *)d;
+  bool may = lc__http_may_be_request_line(line, n);
+  if (may && n > 0 && (line[0] < 'A' || line[0] > 'Z'))
+    abort(); /* a request line starts with a method */
   const char *why = NULL;
   int rc = lc__http_check_request_line(line, n, &why);
   if (rc != 0) {

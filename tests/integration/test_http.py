@@ -539,6 +539,15 @@ def test_first_request_line_is_checked_before_lws(server):
     assert_alive(server)
 
 
+def test_non_http_bytes_are_not_held_back(server):
+    # a TLS hello has no line end to wait for: it goes to lws at once, which refuses it
+    hello = bytes(b if b != 0x0A else 0x0B for b in b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + os.urandom(500))
+    t0 = time.monotonic()
+    raw(server, hello, timeout=8)
+    assert time.monotonic() - t0 < 3
+    assert_alive(server)
+
+
 def test_nul_lws_drops_on_a_keep_alive_connection(server):
     """Only a connection's first line is checked before lws: on a later request of a keep-alive
     connection such a %00 still makes lws close without an answer (documented). The first

@@ -72,6 +72,17 @@ test_length_bounds_the_scan(void)
   g_assert_cmpint(lc__http_check_request_line("GET /%41 HTTP/1.1", 8, &why), ==, 0);
 }
 
+static void
+test_may_be_request_line(void)
+{
+  static const char *const yes[] = {"", "G", "GET", "GET ", "GET /x", "OPTIONS * HTTP/1.1", "PROPFIND /"};
+  static const char *const no[] = {"\x16\x03\x01", " GET /", "get /", "GE7 /", "\r\n", "ABCDEFGHIJKLMNOPQ"};
+  for (size_t i = 0; i < G_N_ELEMENTS(yes); i++)
+    g_assert_true(lc__http_may_be_request_line(yes[i], strlen(yes[i])));
+  for (size_t i = 0; i < G_N_ELEMENTS(no); i++)
+    g_assert_false(lc__http_may_be_request_line(no[i], strlen(no[i])));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -80,5 +91,6 @@ main(int argc, char **argv)
   g_test_add_func("/reqline/nul", test_nul_is_refused);
   g_test_add_func("/reqline/bad-escapes", test_bad_escapes_are_refused);
   g_test_add_func("/reqline/length", test_length_bounds_the_scan);
+  g_test_add_func("/reqline/may-be", test_may_be_request_line);
   return g_test_run();
 }
