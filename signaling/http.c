@@ -14,11 +14,11 @@
  * lc_http_pending_reply; a connection that closes meanwhile orphans its pending.
  * Main thread only (lws runs in the GLib main context of the loop given to lc_http_new). */
 #define LC_LOG_DOMAIN "http"
-#include "http_internal.h"
-#include "ws_internal.h"
-#include "errors.h"
-#include "log.h"
-#include "metrics.h"
+#include "signaling/http_internal.h"
+#include "signaling/ws_internal.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

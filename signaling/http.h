@@ -69,7 +69,7 @@ typedef struct {
    * answers 404. Set it only when [auth] dev_login is on: whoever can reach the port
    * can then sign in as anybody. */
   const char *dev_token_secret;
-  /* Per-address limits (server/base/ipguard.h; borrowed, must outlive the server; NULL: none).
+  /* Per-address limits (base/ipguard.h; borrowed, must outlive the server; NULL: none).
    * auth_guard counts failed credentials: a WHIP offer whose stream key is wrong or missing
    * (the offer hook returned LC_EPERM) and a payment callback with a bad signature; a locked-out
    * address gets 429 + Retry-After before anything is checked. session_guard counts WHEP and

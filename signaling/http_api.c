@@ -3,13 +3,13 @@
  * page /r/{room}, the development sign-in /api/dev/token and the payment callback check.
  * They fill an lc__http_response; http.c writes it. Main thread only. */
 #define LC_LOG_DOMAIN "http"
-#include "http_internal.h"
-#include "display_name.h"
-#include "errors.h"
-#include "jwt.h"
-#include "log.h"
-#include "metrics.h"
-#include "rooms.h"
+#include "signaling/http_internal.h"
+#include "base/display_name.h"
+#include "base/errors.h"
+#include "auth/jwt.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "rooms/rooms.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -223,7 +223,7 @@ lc__http_dev_token(const lc__http_env *env, const lc__http_request *req, const g
     }
   }
   const char *name = json_string_value(json_object_get(obj, "name")), *why = NULL;
-  /* the display-name rules (server/base/display_name.h): characters, not bytes; no bidi or zero-width */
+  /* the display-name rules (base/display_name.h): characters, not bytes; no bidi or zero-width */
   if (lc_display_name_check(name, json_string_length(json_object_get(obj, "name")), &why) != 0) {
     lc__http_error(res, 400, "invalid_argument", why);
     goto done;

@@ -5,8 +5,8 @@
  * lookup; neither touches libwebsockets, they fill an lc__http_response.
  * Main thread only. */
 #pragma once
-#include "http.h"
-#include "ipguard.h"
+#include "signaling/http.h"
+#include "base/ipguard.h"
 
 #include <stdbool.h>
 #include <sys/types.h>

@@ -15,9 +15,9 @@
  * WHEP and WHIP together (opts.session_guard; every offer that passes counts).
  * Main thread only. */
 #define LC_LOG_DOMAIN "http"
-#include "http_internal.h"
-#include "errors.h"
-#include "log.h"
+#include "signaling/http_internal.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #include <string.h>
 

@@ -1,11 +1,11 @@
 /* Show-channel protocol v1 codec. See proto.h and docs/protocol.md. */
-#include "proto.h"
+#include "signaling/proto.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "errors.h"
-#include "show_limits.h"
+#include "base/errors.h"
+#include "base/show_limits.h"
 
 static const char *const type_names[LC_MSG_TYPE_COUNT] = {
   [LC_MSG_HELLO] = "hello",

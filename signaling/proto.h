@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "show_limits.h"
+#include "base/show_limits.h"
 
 #define LC_PROTO_VERSION 1          /* the "v" a client must send in hello */
 #define LC_PROTO_MAX_BYTES 65536    /* hard cap; the configured frame limit is smaller */

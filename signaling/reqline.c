@@ -1,7 +1,7 @@
 /* The first-line check of a new HTTP connection (http_internal.h,
  * lc__http_check_request_line): pure, fuzzed. */
-#include "http_internal.h"
-#include "errors.h"
+#include "signaling/http_internal.h"
+#include "base/errors.h"
 
 #include <string.h>
 

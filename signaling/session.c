@@ -3,12 +3,12 @@
  * `conn` per websocket. Replies to requests that wait for a store commit hold a
  * reference on their conn, which may have closed meanwhile (then they are dropped). */
 #define LC_LOG_DOMAIN "session"
-#include "session.h"
-#include "errors.h"
-#include "jwt.h"
-#include "log.h"
-#include "metrics.h"
-#include "proto.h"
+#include "signaling/session.h"
+#include "base/errors.h"
+#include "auth/jwt.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "signaling/proto.h"
 
 #include <string.h>
 

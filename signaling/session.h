@@ -8,8 +8,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "show.h"
-#include "ws.h"
+#include "commerce/show.h"
+#include "signaling/ws.h"
 
 typedef struct lc_session lc_session;
 typedef struct lc_metrics lc_metrics;

@@ -1,8 +1,8 @@
 /* Web root: maps a request path to a file without ever leaving the root. */
 #define LC_LOG_DOMAIN "http"
-#include "http_internal.h"
-#include "errors.h"
-#include "log.h"
+#include "signaling/http_internal.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #include <errno.h>
 #include <fcntl.h>

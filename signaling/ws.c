@@ -28,11 +28,11 @@
  * assembled.
  * Main thread only, except lc_ws_msg_* (any thread). */
 #define LC_LOG_DOMAIN "ws"
-#include "ws_internal.h"
-#include "http_internal.h"
-#include "log.h"
-#include "metrics.h"
-#include "ws_frame.h"
+#include "signaling/ws_internal.h"
+#include "signaling/http_internal.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "signaling/ws_frame.h"
 
 #include <errno.h>
 #include <glib-unix.h>

@@ -1,6 +1,6 @@
 /* Websocket frame parser, server side (ws_frame.h). A byte-at-a-time header state
  * machine (a header may be split anywhere) and a bulk path for payload bytes. */
-#include "ws_frame.h"
+#include "signaling/ws_frame.h"
 
 #include <glib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* Shared-internal glue between http.c (the vhost) and ws.c (the show channel
  * transport). Not a public API. Main thread only. */
 #pragma once
-#include "ws.h"
+#include "signaling/ws.h"
 
 struct lws;
 struct lws_protocols;

@@ -1,10 +1,10 @@
 /* AMF0 values, codec and RTMP command helpers: see amf0.h. */
-#include "amf0.h"
+#include "ingest/amf0.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 typedef struct {
   char *key; /* NUL-terminated copy; NULL in strict arrays */

@@ -1,6 +1,6 @@
 /* FLV tag body classification (see flv_tag.h). */
-#include "flv_tag.h"
-#include "errors.h"
+#include "ingest/flv_tag.h"
+#include "base/errors.h"
 
 #include <string.h>
 

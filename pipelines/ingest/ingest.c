@@ -8,13 +8,13 @@
  * Payload that arrives before the main thread has attached the ladder (the `started` event
  * travels through the main loop) is kept, bounded, and flushed into the new ladder. */
 #define LC_LOG_DOMAIN "ingest"
-#include "ingest.h"
-#include "amf0.h"
-#include "errors.h"
-#include "log.h"
-#include "rtmp_server.h"
-#include "srt_listener.h"
-#include "stream_key.h"
+#include "ingest/ingest.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "ingest/rtmp_server.h"
+#include "ingest/srt_listener.h"
+#include "ingest/stream_key.h"
 
 #include <string.h>
 

@@ -23,8 +23,8 @@
  * GMainContext at lc_ingest_new), except the SRT listener thread that pushes MPEG-TS into the
  * room's ladder under an internal lock. */
 #pragma once
-#include "ladder.h"
-#include "media.h"
+#include "ladder/ladder.h"
+#include "media/hub.h"
 
 #include <glib.h>
 #include <jansson.h>
@@ -84,7 +84,7 @@ int lc_ingest_kick(lc_ingest *in, const char *room, const char *reason);
 /* Same, for the room registry: the room has ended (moderator): its publisher is disconnected and
  * the room ends now ("publish.end" if it had ingest state). Unknown rooms are fine. Main thread. */
 void lc_ingest_end_room(lc_ingest *in, const char *room);
-/* External publishers: WHIP creators, whose WebRTC session lives in server/rtc. The owner has
+/* External publishers: WHIP creators, whose WebRTC session lives in pipelines/rtc. The owner has
  * checked the key; the publisher's packets already flow into renditions of the room (video:
  * RTP H.264 in `video`, e.g. "source"; its Opus is the room's audio). The same room rules as
  * RTMP/SRT apply (one live publisher, takeover, max_publishers, grace period and its events,

@@ -1,10 +1,10 @@
 /* RTMP chunk stream reader and writer: see rtmp_chunk.h. */
-#include "rtmp_chunk.h"
-#include "bytes.h"
+#include "ingest/rtmp_chunk.h"
+#include "base/bytes.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #define HDR_MAX 18 /* 3-byte basic header + 11-byte fmt 0 header + 4-byte extended timestamp */
 #define TS_EXT 0xFFFFFFu

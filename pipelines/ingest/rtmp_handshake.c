@@ -1,10 +1,10 @@
 /* RTMP server handshake: see rtmp_handshake.h. */
-#include "rtmp_handshake.h"
-#include "bytes.h"
+#include "ingest/rtmp_handshake.h"
+#include "base/bytes.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 struct lc_rtmp_handshake {
   lc_rtmp_hs_state state;

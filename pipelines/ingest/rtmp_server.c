@@ -6,13 +6,13 @@
  * memory still in use. Closing is synchronous (sources dropped, socket closed); the last unref
  * frees. One 1 s timer on the server enforces the handshake/publish and idle timeouts. */
 #define LC_LOG_DOMAIN "rtmp"
-#include "rtmp_server.h"
-#include "amf0.h"
-#include "errors.h"
-#include "flv_tag.h"
-#include "ipguard.h"
-#include "log.h"
-#include "rtmp_handshake.h"
+#include "ingest/rtmp_server.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
+#include "ingest/flv_tag.h"
+#include "base/ipguard.h"
+#include "base/log.h"
+#include "ingest/rtmp_handshake.h"
 
 #include <gio/gio.h>
 #include <netinet/in.h>

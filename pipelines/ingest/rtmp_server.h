@@ -22,7 +22,7 @@
  * max_connections), and wrong stream keys (a lockout). Refusals by these two are logged through
  * the guards' pacing (the first one, then a summary a minute), not one line per attempt. */
 #pragma once
-#include "rtmp_chunk.h"
+#include "ingest/rtmp_chunk.h"
 
 #include <glib.h>
 #include <stdbool.h>
@@ -40,7 +40,7 @@ typedef struct {
   uint32_t chunk_size;           /* our outgoing chunk size (default 4096) */
   uint32_t window_ack_size;      /* Window Acknowledgement Size we announce (default 2500000) */
   lc_rtmp_chunk_limits chunk;    /* reader limits; zero fields = defaults */
-  /* Per-address limits (server/base/ipguard.h; IPv6 counted by /64). Zero = no limit. */
+  /* Per-address limits (base/ipguard.h; IPv6 counted by /64). Zero = no limit. */
   unsigned auth_failures_per_min; /* refused publishes with a wrong/missing key (publish callback
                                    * returned LC_EPERM) per minute; reaching it locks the address out */
   unsigned auth_lockout_s;       /* how long: every publish from it is refused with

@@ -7,10 +7,10 @@
  * Close requests go the other way (main -> listener thread) through a list under the same lock.
  * An auth request is refcounted (waiter + queue): a waiter that times out just drops its ref. */
 #define LC_LOG_DOMAIN "srt"
-#include "srt_listener.h"
-#include "errors.h"
-#include "log.h"
-#include "stream_key.h"
+#include "ingest/srt_listener.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "ingest/stream_key.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -1,6 +1,6 @@
 /* Publisher credentials parsing (see stream_key.h). */
-#include "stream_key.h"
-#include "errors.h"
+#include "ingest/stream_key.h"
+#include "base/errors.h"
 
 #include <glib.h>
 #include <string.h>

@@ -48,8 +48,8 @@
  * running time; when the first RTP packet of a rung's frame with the same running time leaves the
  * payloader, push-to-packet latency is recorded (bounded sample ring; lc_ladder_get_stats). */
 #define LC_LOG_DOMAIN "ladder"
-#include "ladder.h"
-#include "swscale.h"
+#include "ladder/ladder.h"
+#include "ladder/swscale.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
@@ -59,8 +59,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "log.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 #define DECIDE_AUS 30               /* access units seen before "no B-frames" is decided */
 #define MAX_AU_BYTES (16u << 20)    /* one access unit */

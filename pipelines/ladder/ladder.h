@@ -3,7 +3,7 @@
  * the overlays issue will replace), tees it into the configured rungs (scale, x264enc zerolatency,
  * no B-frames, keyframe interval <= 2 s, keyframe on request; RTP H.264 packetization-mode 1,
  * MTU 1200) and encodes audio AAC -> Opus 48 kHz (RTP). Every output packet goes into the room's
- * lc_rendition of that rung (pipelines/media/media.h); rungs above the source resolution are
+ * lc_rendition of that rung (pipelines/media/hub.h); rungs above the source resolution are
  * skipped; a "source" passthrough rung is added when enabled and the source has no B-frames.
  *
  * Two input front-ends, chosen at creation:
@@ -18,7 +18,7 @@
  * producer thread at a time (main thread for RTMP, the SRT thread for SRT); they never block for
  * long (appsrc with a bounded queue: when full, data is dropped and counted). */
 #pragma once
-#include "media.h"
+#include "media/hub.h"
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* lcswscale: see swscale.h. */
-#include "swscale.h"
+#include "ladder/swscale.h"
 
 #include <gst/video/gstvideofilter.h>
 #include <gst/video/video.h>

@@ -1,5 +1,5 @@
 /* RTP-over-UDP debug tap: see tap.h. */
-#include "tap.h"
+#include "media/tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 struct lc_media_tap {
   lc_rendition *r;

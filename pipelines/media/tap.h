@@ -3,7 +3,7 @@
  * or ffplay. Sending never blocks (non-blocking socket; a full socket buffer drops and counts).
  * new/free from any thread; packets are sent on the producer's thread. */
 #pragma once
-#include "media.h"
+#include "media/hub.h"
 
 typedef struct lc_media_tap lc_media_tap;
 

@@ -1,13 +1,13 @@
 /* HS256 JWT mint / verify. See jwt.h. */
-#include "jwt.h"
+#include "auth/jwt.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
 
-#include "errors.h"
-#include "show_limits.h"
+#include "base/errors.h"
+#include "base/show_limits.h"
 
 #define SIG_LEN 32 /* SHA-256 */
 #define MAX_SUB 64

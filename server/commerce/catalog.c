@@ -1,6 +1,6 @@
 #define LC_LOG_DOMAIN "catalog"
-#include "catalog.h"
-#include "errors.h"
+#include "commerce/catalog.h"
+#include "base/errors.h"
 
 #include <stdbool.h>
 #include <string.h>

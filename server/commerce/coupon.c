@@ -1,6 +1,6 @@
 #define LC_LOG_DOMAIN "coupon"
-#include "coupon.h"
-#include "errors.h"
+#include "commerce/coupon.h"
+#include "base/errors.h"
 
 #include <stdbool.h>
 #include <string.h>

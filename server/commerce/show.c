@@ -1,9 +1,9 @@
 /* The show's core: open and replay, the journal commit path, op_id memory, events
  * and throttled aggregates, snapshots and stats. See show.h for the model. */
 #define LC_LOG_DOMAIN "show"
-#include "errors.h"
-#include "log.h"
-#include "show_internal.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "commerce/show_internal.h"
 
 #include <stddef.h>
 #include <stdlib.h>

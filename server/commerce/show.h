@@ -23,7 +23,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "wordfilter.h"
+#include "commerce/wordfilter.h"
 
 typedef struct lc_show lc_show;
 typedef struct lc_store lc_store;

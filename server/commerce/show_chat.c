@@ -1,11 +1,11 @@
 /* Chat with moderation (word filter, rate limit, slow mode, mute, ban, delete), likes
  * and the viewer count. Chat messages are not journaled (only moderation is). */
 #define LC_LOG_DOMAIN "show"
-#include "display_name.h"
-#include "errors.h"
-#include "log.h"
-#include "show_internal.h"
-#include "show_limits.h"
+#include "base/display_name.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "commerce/show_internal.h"
+#include "base/show_limits.h"
 
 #include <string.h>
 

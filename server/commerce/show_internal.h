@@ -2,10 +2,10 @@
  * catalog, pin, flash sales; show_orders.c: carts, coupons, orders; show_chat.c:
  * chat, likes, viewers). Not part of the public API. Main thread only. */
 #pragma once
-#include "catalog.h"
-#include "coupon.h"
-#include "show.h"
-#include "store.h"
+#include "commerce/catalog.h"
+#include "commerce/coupon.h"
+#include "commerce/show.h"
+#include "store/store.h"
 
 typedef enum { SALE_SCHEDULED, SALE_LIVE, SALE_SOLD_OUT, SALE_ENDED } sale_state;
 

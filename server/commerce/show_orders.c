@@ -1,10 +1,10 @@
 /* Carts, coupons and their claims, checkout and flash purchases, the order life cycle
  * (pending -> paid | cancelled | expired) and the expiry of unpaid orders. */
 #define LC_LOG_DOMAIN "show"
-#include "errors.h"
-#include "log.h"
-#include "show_internal.h"
-#include "show_limits.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "commerce/show_internal.h"
+#include "base/show_limits.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* Catalog, live stock, the pinned card and flash sales. */
 #define LC_LOG_DOMAIN "show"
-#include "errors.h"
-#include "log.h"
-#include "show_internal.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "commerce/show_internal.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 #define LC_LOG_DOMAIN "wordfilter"
-#include "wordfilter.h"
-#include "errors.h"
+#include "commerce/wordfilter.h"
+#include "base/errors.h"
 
 #include <string.h>
 

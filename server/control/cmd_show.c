@@ -1,8 +1,8 @@
 #define LC_LOG_DOMAIN "commands"
-#include "cmd_show.h"
-#include "errors.h"
-#include "jwt.h"
-#include "log.h"
+#include "control/cmd_show.h"
+#include "base/errors.h"
+#include "auth/jwt.h"
+#include "base/log.h"
 
 #include <string.h>
 

@@ -10,8 +10,8 @@
  * and token.mint {user, room?, name?, ttl_s?} for development tokens.
  * Answers come after the store committed the change. Main thread. */
 #pragma once
-#include "control.h"
-#include "show.h"
+#include "control/control.h"
+#include "commerce/show.h"
 
 typedef struct {
   lc_show *(*show_for)(const char *room, gpointer user); /* NULL: no such room */

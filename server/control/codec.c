@@ -2,8 +2,8 @@
  * Pure (no I/O); every function may run on any thread on its own objects. */
 #include <glib.h>
 
-#include "codec.h"
-#include "errors.h"
+#include "control/codec.h"
+#include "base/errors.h"
 
 #include <stdbool.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 #define LC_LOG_DOMAIN "commands"
-#include "commands.h"
-#include "errors.h"
-#include "log.h"
+#include "control/commands.h"
+#include "base/errors.h"
+#include "base/log.h"
 
 static const char *
 arg_id(lc_ctl_req *req, json_t *args)

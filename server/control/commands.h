@@ -6,7 +6,7 @@
  *   room.end {id}            -> {"room": ROOM}
  * Answers are sent after the store committed the change. Main thread. */
 #pragma once
-#include "control.h"
-#include "rooms.h"
+#include "control/control.h"
+#include "rooms/rooms.h"
 
 void lc_commands_register_rooms(lc_control *ctl, lc_rooms *rooms);

@@ -18,11 +18,11 @@
  * past max_queue: such a watcher is dropped. */
 #define _GNU_SOURCE
 #define LC_LOG_DOMAIN "control"
-#include "control.h"
-#include "codec.h"
-#include "errors.h"
-#include "log.h"
-#include "metrics.h"
+#include "control/control.h"
+#include "control/codec.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -9,7 +9,7 @@
  * Exit codes: 0 ok, 1 server error, 2 usage error, 3 server unreachable. */
 #include <glib.h>
 
-#include "codec.h"
+#include "control/codec.h"
 
 #include <errno.h>
 #include <poll.h>

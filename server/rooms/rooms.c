@@ -1,8 +1,8 @@
 #define LC_LOG_DOMAIN "rooms"
-#include "rooms.h"
-#include "errors.h"
-#include "log.h"
-#include "store.h"
+#include "rooms/rooms.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
  * plus owned data, and the caller's completion. Drain markers are ops without exec
  * that complete, in queue order, after every op queued before them. */
 #define LC_LOG_DOMAIN "store"
-#include "store.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +21,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "errors.h"
-#include "log.h"
-#include "metrics.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 /* ---- schema ----------------------------------------------------------------
  * Migration i (0-based) brings the schema from user_version i to i + 1. Each runs in

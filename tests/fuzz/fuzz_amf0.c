@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amf0.h"
-#include "errors.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

@@ -1,9 +1,9 @@
 /* Fuzz target: the catalog parser (with the canonical JSON round trip), the coupon parser and
  * discount math on the same JSON, and the word filter over the raw bytes. Must never crash or
  * leak; a catalog or coupon that parses must come back equal from its own canonical JSON. */
-#include "catalog.h"
-#include "coupon.h"
-#include "wordfilter.h"
+#include "commerce/catalog.h"
+#include "commerce/coupon.h"
+#include "commerce/wordfilter.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* Fuzz target: the config parser (file text plus one --set override taken from the
  * input's first line). Must never crash or leak, whatever the bytes. */
-#include "config.h"
+#include "base/config.h"
 
 #include <stdint.h>
 #include <string.h>

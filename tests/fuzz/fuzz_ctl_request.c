@@ -4,7 +4,7 @@
  * line. No leaks: each request is cleared. */
 #include <glib.h>
 
-#include "codec.h"
+#include "control/codec.h"
 
 #include <stdint.h>
 #include <stdlib.h>

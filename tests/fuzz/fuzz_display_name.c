@@ -1,7 +1,7 @@
-/* Fuzz target: the display-name check (server/base/display_name.c). Never crashes, a
+/* Fuzz target: the display-name check (base/display_name.c). Never crashes, a
  * refusal always says why, and an accepted name really keeps every rule: re-checked here
  * with an independent UTF-8 decoder, so that a bug in one loop cannot hide in the other. */
-#include "display_name.h"
+#include "base/display_name.h"
 
 #include <stdint.h>
 #include <string.h>

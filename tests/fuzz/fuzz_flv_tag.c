@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "flv_tag.h"
+#include "base/errors.h"
+#include "ingest/flv_tag.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

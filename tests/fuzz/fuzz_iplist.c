@@ -1,7 +1,7 @@
 /* Fuzz target: the address-list parser (limits.exempt) and a guard driven by the rest of the
  * input. First line: the list text. Then 18-byte records: op, time step, 16 address bytes.
  * Must never crash or leak; a refusal must say why; the table never exceeds its cap. */
-#include "ipguard.h"
+#include "base/ipguard.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jwt.h"
+#include "auth/jwt.h"
 
 #define SECRET "fuzz-secret"
 #define NOW 1700000000

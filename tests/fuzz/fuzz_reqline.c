@@ -8,8 +8,8 @@
 
 #include <glib.h>
 
-#include "errors.h"
-#include "http_internal.h"
+#include "base/errors.h"
+#include "signaling/http_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

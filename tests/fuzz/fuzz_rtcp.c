@@ -2,7 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rtcp.h"
+#include "rtc/rtcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amf0.h"
-#include "errors.h"
-#include "rtmp_chunk.h"
-#include "rtmp_handshake.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
+#include "ingest/rtmp_chunk.h"
+#include "ingest/rtmp_handshake.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rtp.h"
+#include "rtc/rtp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sdp.h"
+#include "rtc/sdp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

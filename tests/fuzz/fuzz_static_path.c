@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "http_internal.h"
+#include "base/errors.h"
+#include "signaling/http_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

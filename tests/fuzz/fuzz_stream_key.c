@@ -7,8 +7,8 @@
 
 #include <glib.h>
 
-#include "errors.h"
-#include "stream_key.h"
+#include "base/errors.h"
+#include "ingest/stream_key.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

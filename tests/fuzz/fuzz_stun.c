@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "stun.h"
+#include "rtc/stun.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

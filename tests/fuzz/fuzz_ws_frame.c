@@ -9,7 +9,7 @@
 
 #include <glib.h>
 
-#include "ws_frame.h"
+#include "signaling/ws_frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 

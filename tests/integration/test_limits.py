@@ -1,4 +1,4 @@
-"""Per-address limits ([limits], server/base/ipguard.c) on the real livecartd with real clients:
+"""Per-address limits ([limits], base/ipguard.c) on the real livecartd with real clients:
 a burst of failed credentials from one address (WHIP Bearer, payment signature, RTMP stream key
 over a raw RTMP client) is locked out with 429 / NetStream.Publish.Denied, a right credential
 from that address is refused too while the lock lasts, the log holds a few lines instead of one

@@ -22,8 +22,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "ladder.h"
-#include "media.h"
+#include "ladder/ladder.h"
+#include "media/hub.h"
 
 typedef struct {
   GBytes *data;

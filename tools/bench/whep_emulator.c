@@ -11,7 +11,7 @@
  *   whep_emulator --url http://127.0.0.1:8080 --room demo --viewers 200 --ramp-per-s 50
  *                 --duration 20 [--decrypt-every 1] [--srtp any|gcm|cm] [--join-timeout 10]
  *                 [--rcvbuf BYTES] [--no-delete] [--no-rr] [--verbose]
- *   whep_emulator --self-test     (offer/answer and STUN checks against server/rtc's modules)
+ *   whep_emulator --self-test     (offer/answer and STUN checks against pipelines/rtc's modules)
  *
  * Prints one JSON object on stdout:
  *   {"viewers":N,"viewers_ok":..,"viewers_failed":..,"failures":{"http":..,"ice":..,"dtls":..,
@@ -42,12 +42,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dtls_srtp.h"
-#include "errors.h"
-#include "rtcp.h"
-#include "rtp.h"
-#include "sdp.h"
-#include "stun.h"
+#include "rtc/dtls_srtp.h"
+#include "base/errors.h"
+#include "rtc/rtcp.h"
+#include "rtc/rtp.h"
+#include "rtc/sdp.h"
+#include "rtc/stun.h"
 
 #define VIDEO_PT 102
 #define AUDIO_PT 111
@@ -1012,7 +1012,7 @@ session_free(session *s)
   g_free(s->detail);
 }
 
-/* ---- self-test: the offer through server/rtc's SDP module, STUN both ways ---- */
+/* ---- self-test: the offer through pipelines/rtc's SDP module, STUN both ways ---- */
 
 static int
 self_test(void)

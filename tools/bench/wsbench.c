@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jwt.h"
+#include "auth/jwt.h"
 
 typedef struct {
   int fd;

@@ -3,8 +3,8 @@
 #include <openssl/hmac.h>
 #include <string.h>
 
-#include "errors.h"
-#include "jwt.h"
+#include "base/errors.h"
+#include "auth/jwt.h"
 
 #define SECRET "livecart-test-secret"
 #define SECRET_LEN (sizeof SECRET - 1)

@@ -1,5 +1,5 @@
 /* Config parsing: defaults, file values, overrides, and every kind of error with its line. */
-#include "config.h"
+#include "base/config.h"
 
 #include <string.h>
 

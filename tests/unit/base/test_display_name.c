@@ -1,7 +1,7 @@
 /* Display names: characters are counted, not bytes (CJK, emoji); bidi controls, zero-width
  * and control characters are refused with a message naming the rule. */
-#include "display_name.h"
-#include "errors.h"
+#include "base/display_name.h"
+#include "base/errors.h"
 
 #include <glib.h>
 #include <string.h>

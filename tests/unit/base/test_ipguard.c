@@ -1,6 +1,6 @@
-/* Unit tests for server/base/ipguard.c on a fake clock: address keys (IPv4, IPv6 /64),
+/* Unit tests for base/ipguard.c on a fake clock: address keys (IPv4, IPv6 /64),
  * exempt lists, the lockout and rate buckets, the bounded table, and refusal log pacing. */
-#include "ipguard.h"
+#include "base/ipguard.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

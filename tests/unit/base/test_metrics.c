@@ -1,6 +1,6 @@
-/* Unit tests for server/base/metrics.c: exact lock-free counting, histogram math, and
+/* Unit tests for base/metrics.c: exact lock-free counting, histogram math, and
  * the rendered Prometheus text parsed back and checked line by line. */
-#include "metrics.h"
+#include "base/metrics.h"
 
 #include <math.h>
 #include <stdbool.h>

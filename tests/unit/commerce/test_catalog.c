@@ -1,6 +1,6 @@
 /* Catalog parsing, validation messages, canonical JSON and money formatting. */
-#include "catalog.h"
-#include "wordfilter.h"
+#include "commerce/catalog.h"
+#include "commerce/wordfilter.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Coupon specs and discount math. */
-#include "coupon.h"
-#include "errors.h"
+#include "commerce/coupon.h"
+#include "base/errors.h"
 
 #include <string.h>
 

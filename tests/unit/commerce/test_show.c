@@ -2,9 +2,9 @@
  * coupon math at checkout, idempotent op_ids (also after a restart), expiry releasing
  * stock, throttled broadcasts ending on the exact value, replay equals live state,
  * compliance and chat moderation. */
-#include "errors.h"
-#include "show.h"
-#include "store.h"
+#include "base/errors.h"
+#include "commerce/show.h"
+#include "store/store.h"
 
 #include <string.h>
 

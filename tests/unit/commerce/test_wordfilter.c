@@ -1,6 +1,6 @@
 /* Word filter: normalisation, Aho-Corasick matching, list files. */
-#include "wordfilter.h"
-#include "errors.h"
+#include "commerce/wordfilter.h"
+#include "base/errors.h"
 
 #include <glib/gstdio.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  * encoders (shape and round trips) and the bounded line framing. */
 #include <glib.h>
 
-#include "codec.h"
-#include "errors.h"
+#include "control/codec.h"
+#include "base/errors.h"
 
 #include <string.h>
 

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "amf0.h"
-#include "rtmp_chunk.h"
+#include "ingest/amf0.h"
+#include "ingest/rtmp_chunk.h"
 
 typedef struct {
   GSubprocess *proc;

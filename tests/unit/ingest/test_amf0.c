@@ -3,8 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "amf0.h"
-#include "errors.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
 
 #define LIT(s) (const uint8_t *)(s), (sizeof(s) - 1)
 

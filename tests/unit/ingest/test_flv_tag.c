@@ -1,6 +1,6 @@
 /* FLV tag bodies: AVC/AAC accepted, Enhanced RTMP and other codecs refused, malformed bodies. */
-#include "errors.h"
-#include "flv_tag.h"
+#include "base/errors.h"
+#include "ingest/flv_tag.h"
 
 #include <glib.h>
 #include <string.h>

@@ -1,8 +1,8 @@
 /* Publish manager tests with real publishers into real ladders: ffmpeg (RTMP and SRT),
  * GStreamer rtmpsink (librtmp) and rtmp2sink; renditions must receive video and audio;
  * auth, second publisher, takeover, grace (same SSRC, continuous seq/ts), two rooms. */
-#include "errors.h"
-#include "ingest.h"
+#include "base/errors.h"
+#include "ingest/ingest.h"
 #include "publisher.h"
 
 #include <gst/gst.h>

@@ -2,10 +2,10 @@
  * written by hand from the Adobe RTMP specification 1.0 (section 5.3), not with lc_rtmp code. */
 #include <string.h>
 
-#include "amf0.h"
-#include "errors.h"
-#include "rtmp_chunk.h"
-#include "rtmp_handshake.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
+#include "ingest/rtmp_chunk.h"
+#include "ingest/rtmp_handshake.h"
 
 /* ---------------- handshake ---------------- */
 

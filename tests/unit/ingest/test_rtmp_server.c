@@ -1,12 +1,12 @@
 /* RTMP server tests with real publishers (ffmpeg, GStreamer rtmpsink = librtmp, rtmp2sink) and
  * a raw client for malformed input. The server runs on port 0 in this thread's main loop; a
  * fake consumer stands in for the ingest manager (auth: key "secret", one publisher per room). */
-#include "amf0.h"
-#include "errors.h"
+#include "ingest/amf0.h"
+#include "base/errors.h"
 #include "publisher.h"
-#include "rtmp_chunk.h"
-#include "rtmp_server.h"
-#include "stream_key.h"
+#include "ingest/rtmp_chunk.h"
+#include "ingest/rtmp_server.h"
+#include "ingest/stream_key.h"
 
 #include <string.h>
 

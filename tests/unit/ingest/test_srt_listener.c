@@ -1,8 +1,8 @@
 /* SRT listener tests with real callers (ffmpeg -f mpegts srt://...): streamid forms, auth on
  * the main thread, rejections, several callers on one port. */
-#include "errors.h"
+#include "base/errors.h"
 #include "publisher.h"
-#include "srt_listener.h"
+#include "ingest/srt_listener.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Publisher credential parsing: RTMP stream name / tcUrl, SRT streamid forms, bounds. */
-#include "errors.h"
-#include "stream_key.h"
+#include "base/errors.h"
+#include "ingest/stream_key.h"
 
 #include <glib.h>
 #include <string.h>

@@ -8,9 +8,9 @@
 #include <gst/gst.h>
 #include <string.h>
 
-#include "errors.h"
-#include "ladder.h"
-#include "media.h"
+#include "base/errors.h"
+#include "ladder/ladder.h"
+#include "media/hub.h"
 #include "../gst_sanitizer.h"
 
 /* ---------------------------------------------------------------------------------------------- */

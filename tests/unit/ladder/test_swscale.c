@@ -1,6 +1,6 @@
 /* lcswscale (pipelines/ladder/swscale.c): sizes negotiated from downstream, the picture kept
  * (a flat color stays that color, a left/right split stays split), same size passes through. */
-#include "swscale.h"
+#include "ladder/swscale.h"
 
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>

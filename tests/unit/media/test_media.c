@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "media.h"
-#include "tap.h"
+#include "media/hub.h"
+#include "media/tap.h"
 
 static lc_rendition_info
 video_info(const char *name, int kbps)

@@ -1,8 +1,8 @@
 /* Room registry over a real store in a temp dir: validation, commit-before-ack,
  * events, persistence across reopen, limits. */
-#include "errors.h"
-#include "rooms.h"
-#include "store.h"
+#include "base/errors.h"
+#include "rooms/rooms.h"
+#include "store/store.h"
 
 #include <glib/gstdio.h>
 #include <string.h>

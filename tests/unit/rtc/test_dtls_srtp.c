@@ -7,8 +7,8 @@
 
 #include <srtp2/srtp.h>
 
-#include "dtls_srtp.h"
-#include "errors.h"
+#include "rtc/dtls_srtp.h"
+#include "base/errors.h"
 
 typedef struct {
   lc_dtls_cert *ccert, *scert;

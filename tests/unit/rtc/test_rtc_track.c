@@ -1,7 +1,7 @@
 /* Per-viewer track mapping (rung switches keep one continuous stream) and the bandwidth estimate. */
 #include <glib.h>
 
-#include "rtc_track.h"
+#include "rtc/rtc_track.h"
 
 static void
 test_first_source_kept(void)

@@ -12,14 +12,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "dtls_srtp.h"
-#include "errors.h"
-#include "media.h"
-#include "rtc.h"
-#include "rtcp.h"
-#include "rtp.h"
-#include "sdp.h"
-#include "stun.h"
+#include "rtc/dtls_srtp.h"
+#include "base/errors.h"
+#include "media/hub.h"
+#include "rtc/rtc.h"
+#include "rtc/rtcp.h"
+#include "rtc/rtp.h"
+#include "rtc/sdp.h"
+#include "rtc/stun.h"
 
 /* ---------------------------------------------------------------- fixture */
 

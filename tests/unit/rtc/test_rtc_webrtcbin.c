@@ -12,10 +12,10 @@
 #include <sys/wait.h>
 #include <string.h>
 
-#include "errors.h"
-#include "media.h"
-#include "rtc.h"
-#include "rtp.h"
+#include "base/errors.h"
+#include "media/hub.h"
+#include "rtc/rtc.h"
+#include "rtc/rtp.h"
 #include "../gst_sanitizer.h"
 
 static const char PEER_PY[] =

@@ -3,8 +3,8 @@
 #include <glib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "rtcp.h"
+#include "base/errors.h"
+#include "rtc/rtcp.h"
 
 /* SR: ssrc 0x11223344, NTP 0xe8000000.80000000, rtp ts 90000, 100 packets, 100000 octets. */
 static const uint8_t SR[] = {0x80, 0xc8, 0x00, 0x06, 0x11, 0x22, 0x33, 0x44, 0xe8, 0x00, 0x00, 0x00, 0x80, 0x00,

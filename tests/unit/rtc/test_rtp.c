@@ -2,8 +2,8 @@
 #include <glib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "rtp.h"
+#include "base/errors.h"
+#include "rtc/rtp.h"
 
 /* V=2 X=1 CC=1, M=1 PT=102, seq 0x1234, ts 0xdeadbeef, ssrc 0x11223344, csrc 0x55667788,
  * one-byte extension (2 words): id 3 len 2 (TWCC seq 0x0102), padding, id 1 len 1 (0xaa 0xbb),

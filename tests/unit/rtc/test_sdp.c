@@ -4,8 +4,8 @@
 #include <glib.h>
 #include <string.h>
 
-#include "errors.h"
-#include "sdp.h"
+#include "base/errors.h"
+#include "rtc/sdp.h"
 
 /* Chrome 120+ WHEP viewer: addTransceiver("audio"/"video", {direction: "recvonly"}).
  * Port 9, candidates only in the first m=, VP8 first, rtx/red/ulpfec, H.264 42001f/42e01f/

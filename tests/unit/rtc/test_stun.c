@@ -4,8 +4,8 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "errors.h"
-#include "stun.h"
+#include "base/errors.h"
+#include "rtc/stun.h"
 
 static const char *PWD = "VOkJxbRl1RmTxUk/WvJxBt";
 

@@ -1,8 +1,8 @@
 /* Unit tests for signaling/proto: the show-channel message codec. */
 #include <string.h>
 
-#include "errors.h"
-#include "proto.h"
+#include "base/errors.h"
+#include "signaling/proto.h"
 
 /* Decodes a NUL-terminated message that must be accepted. */
 static void
@@ -256,7 +256,7 @@ test_checkout(void)
 }
 
 /* cart.quote takes checkout's fields; every quantity limit is the shared one
- * (server/base/show_limits.h), so the codec never accepts what the engine refuses. */
+ * (base/show_limits.h), so the codec never accepts what the engine refuses. */
 static void
 test_cart_quote_and_shared_limits(void)
 {

@@ -3,8 +3,8 @@
  * an HTML 403; we answer both with JSON 400). */
 #include <string.h>
 
-#include "errors.h"
-#include "http_internal.h"
+#include "base/errors.h"
+#include "signaling/http_internal.h"
 
 static int
 check(const char *line, const char **why)

@@ -4,8 +4,8 @@
  * inputs lws would never pass too. */
 #include <string.h>
 
-#include "errors.h"
-#include "http_internal.h"
+#include "base/errors.h"
+#include "signaling/http_internal.h"
 
 static int
 check(const char *path)

@@ -5,7 +5,7 @@
 
 #include <glib.h>
 
-#include "ws_frame.h"
+#include "signaling/ws_frame.h"
 
 /* ---- frames ---- */
 

@@ -4,10 +4,10 @@
 #include <sqlite3.h>
 #include <string.h>
 
-#include "errors.h"
-#include "log.h"
-#include "metrics.h"
-#include "store.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "store/store.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 

@@ -5,17 +5,17 @@
  * rung_name, the rung counts and the closed list. It is never held while calling into a
  * worker, a rendition or the notify callback. */
 #define LC_LOG_DOMAIN "rtc"
-#include "rtc.h"
+#include "rtc/rtc.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <string.h>
 
-#include "errors.h"
-#include "log.h"
-#include "rtc_worker.h"
-#include "sdp.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "rtc/rtc_worker.h"
+#include "rtc/sdp.h"
 
 #define DEFAULT_QUEUE 4096
 #define DEFAULT_CONSENT_MS 30000

@@ -2,11 +2,11 @@
  * WebRTC core (WHEP/WHIP), test taps, media control commands and metrics. app.c owns one.
  * Main thread only. */
 #pragma once
-#include "config.h"
-#include "control.h"
-#include "http.h"
-#include "metrics.h"
-#include "rooms.h"
+#include "base/config.h"
+#include "control/control.h"
+#include "signaling/http.h"
+#include "base/metrics.h"
+#include "rooms/rooms.h"
 
 #include <jansson.h>
 

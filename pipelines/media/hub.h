@@ -1,5 +1,5 @@
 /* Media contract between producers (the transcode ladder, WHIP ingest) and consumers (the WebRTC
- * fan-out, test taps). pipelines/ owns it; server/rtc depends on it, never the other way.
+ * fan-out, test taps). pipelines/ owns it; pipelines/rtc depends on it, never the other way.
  *
  * lc_pkt: one RTP packet, immutable once published, refcounted (atomic). Consumers never copy it
  * per viewer: they encrypt it into a per-thread scratch buffer, rewriting PT/SSRC/seq/ts there.

@@ -37,8 +37,8 @@
  * counts (send_drops); a producer or another viewer never waits. */
 #define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #define LC_LOG_DOMAIN "rtc"
-#include "rtc_worker.h"
-#include "bytes.h"
+#include "rtc/rtc_worker.h"
+#include "base/bytes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,11 +51,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "errors.h"
-#include "log.h"
-#include "rtcp.h"
-#include "rtp.h"
-#include "stun.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "rtc/rtcp.h"
+#include "rtc/rtp.h"
+#include "rtc/stun.h"
 
 #define SEND_BATCH 128
 #define RECV_BATCH 32

@@ -1,9 +1,9 @@
 /* SDP offer parser, H.264 profile comparison, ICE-lite answer builder. See sdp.h. */
-#include "sdp.h"
+#include "rtc/sdp.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #define MAX_TOKEN 256     /* names, mids, ufrags, setup values */
 #define MAX_FMTP 1024

@@ -4,8 +4,8 @@
  * the child arrays. A metric's values (value, buckets, sum_bits) are only touched
  * with __atomic builtins, so updates never take the lock. */
 #define LC_LOG_DOMAIN "metrics"
-#include "metrics.h"
-#include "log.h"
+#include "base/metrics.h"
+#include "base/log.h"
 
 #include <math.h>
 #include <stdio.h>

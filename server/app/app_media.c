@@ -3,14 +3,14 @@
  * Ownership: the hub outlives ingest and rtc (both hold borrowed pointers to it), so it is
  * created first and freed last. Taps hold rendition refs of their own. */
 #define LC_LOG_DOMAIN "media"
-#include "app_media.h"
-#include "errors.h"
-#include "ingest.h"
-#include "ladder.h"
-#include "log.h"
-#include "media.h"
-#include "rtc.h"
-#include "tap.h"
+#include "app/app_media.h"
+#include "base/errors.h"
+#include "ingest/ingest.h"
+#include "ladder/ladder.h"
+#include "base/log.h"
+#include "media/hub.h"
+#include "rtc/rtc.h"
+#include "media/tap.h"
 
 #include <string.h>
 

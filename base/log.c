@@ -1,6 +1,6 @@
 #define LC_LOG_DOMAIN "log"
-#include "log.h"
-#include "errors.h"
+#include "base/log.h"
+#include "base/errors.h"
 
 #include <stdarg.h>
 #include <stdio.h>

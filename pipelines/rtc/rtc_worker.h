@@ -15,10 +15,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "dtls_srtp.h"
-#include "media.h"
-#include "rtc.h"
-#include "rtc_track.h"
+#include "rtc/dtls_srtp.h"
+#include "media/hub.h"
+#include "rtc/rtc.h"
+#include "rtc/rtc_track.h"
 
 typedef struct lc__rtc_worker lc__rtc_worker;
 typedef struct lc__rtc_wsub lc__rtc_wsub;

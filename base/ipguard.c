@@ -1,10 +1,10 @@
 /* Per-address throttling (see ipguard.h). One hash table of entries keyed by the address key,
  * and an intrusive LRU queue over the same entries for eviction: both O(1) per call. */
 #define LC_LOG_DOMAIN "limits"
-#include "ipguard.h"
-#include "errors.h"
-#include "log.h"
-#include "metrics.h"
+#include "base/ipguard.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "base/metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

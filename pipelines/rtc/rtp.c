@@ -1,10 +1,10 @@
 /* RTP header parsing, RFC 8285 extensions, rewrite helpers, H.264 keyframes. See rtp.h. */
-#include "rtp.h"
-#include "bytes.h"
+#include "rtc/rtp.h"
+#include "base/bytes.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 int
 lc_rtp_parse(const uint8_t *pkt, size_t len, lc_rtp_header *out)

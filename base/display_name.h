@@ -17,7 +17,7 @@
 #pragma once
 #include <stddef.h>
 
-#include "show_limits.h"
+#include "base/show_limits.h"
 
 /* 0 when name (len bytes, need not be NUL-terminated; NUL bytes are refused) is a valid
  * display name; otherwise LC_EINVAL and *why (static English text naming the rule, may be

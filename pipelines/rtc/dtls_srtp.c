@@ -4,8 +4,8 @@
  * concatenates what OpenSSL writes, which loses the datagram boundaries (a flight would leave
  * as one oversized datagram). Ours turns every BIO_write into one GBytes datagram, and serves
  * the datagram being fed as exactly one read, as a UDP socket would. */
-#include "dtls_srtp.h"
-#include "bytes.h"
+#include "rtc/dtls_srtp.h"
+#include "base/bytes.h"
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
@@ -18,7 +18,7 @@
 #include <srtp2/srtp.h>
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #define FP_PREFIX "sha-256 "
 #define FP_MAX (16 + 3 * EVP_MAX_MD_SIZE) /* "sha-512 " + 64 hex pairs with colons */

@@ -1,6 +1,6 @@
 /* STUN parse / build and RFC 7983 demux. See stun.h. */
-#include "stun.h"
-#include "bytes.h"
+#include "rtc/stun.h"
+#include "base/bytes.h"
 
 #include <netinet/in.h>
 #include <openssl/crypto.h>
@@ -9,7 +9,7 @@
 #include <openssl/params.h>
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #define MI_LEN 20 /* HMAC-SHA1 */
 #define MI_ATTR_LEN (4 + MI_LEN)

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "media.h"
+#include "media/hub.h"
 
 typedef struct {
   char *bind;                  /* local address, IPv4 or IPv6 literal ("127.0.0.1", "0.0.0.0") */

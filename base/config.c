@@ -1,8 +1,8 @@
 #define LC_LOG_DOMAIN "config"
-#include "config.h"
-#include "errors.h"
-#include "ipguard.h"
-#include "log.h"
+#include "base/config.h"
+#include "base/errors.h"
+#include "base/ipguard.h"
+#include "base/log.h"
 
 #include <string.h>
 

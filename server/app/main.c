@@ -2,9 +2,9 @@
  * Exit status: 0 after a clean stop, 1 when start-up fails (port in use, database
  * locked or damaged), 2 for usage and configuration errors. */
 #define LC_LOG_DOMAIN "main"
-#include "app.h"
-#include "config.h"
-#include "log.h"
+#include "app/app.h"
+#include "base/config.h"
+#include "base/log.h"
 
 #include <glib-unix.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-/* Media contract: packets, renditions, rooms, hub. See media.h.
+/* Media contract: packets, renditions, rooms, hub. See media/hub.h.
  *
  * Locks of a rendition (taken in this order, never the other way round):
  *  - sub_lock (GRWLock): the subscriber list. The producer holds it for reading while it caches a
@@ -9,12 +9,12 @@
  *  - info_lock (GMutex): the info record.
  *  - kf_lock (GMutex): keyframe function and throttle. The function is called with it held, so
  *    lc_rendition_set_keyframe_fn(r, NULL, NULL) returns only once no call is running. */
-#include "media.h"
-#include "bytes.h"
+#include "media/hub.h"
+#include "base/bytes.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 static void keyframe_pending(lc_rendition *r, bool keyframe);
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <glib.h>
 
-#include "config.h"
+#include "base/config.h"
 
 typedef struct lc_app lc_app;
 

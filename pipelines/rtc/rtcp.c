@@ -1,10 +1,10 @@
 /* RTCP compound walker, parsers and builders. See rtcp.h. */
-#include "rtcp.h"
-#include "bytes.h"
+#include "rtc/rtcp.h"
+#include "base/bytes.h"
 
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 #define FB_HEAD 8     /* sender SSRC + media SSRC */
 #define BLOCK_LEN 24  /* report block */

@@ -1,10 +1,10 @@
 /* Display-name rules: see display_name.h. */
-#include "display_name.h"
+#include "base/display_name.h"
 
 #include <glib.h>
 #include <string.h>
 
-#include "errors.h"
+#include "base/errors.h"
 
 static gboolean
 is_bidi_control(gunichar c)

@@ -1,10 +1,10 @@
 /* Per-viewer outgoing stream mapping and bandwidth estimate. See rtc_track.h. */
-#include "rtc_track.h"
+#include "rtc/rtc_track.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "rtp.h"
+#include "rtc/rtp.h"
 
 #define SPAN_MAX 30000 /* output seqs remembered for NACK per source (well past the 2 s cache) */
 
