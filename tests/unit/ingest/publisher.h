@@ -4,6 +4,7 @@
 #pragma once
 #include <gio/gio.h>
 #include <glib.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -77,6 +78,18 @@ test_proc_wait(test_proc *p, unsigned timeout_ms)
   g_object_unref(p->proc);
   g_free(p);
   return st;
+}
+
+/* Asks the child to stop (SIGINT: ffmpeg closes its connection politely, then exits), waits
+ * for it like test_proc_wait and returns its exit status (ffmpeg's is 255 after SIGINT). For
+ * publishers given more media than the test needs: stopped once the test saw what it waited
+ * for, so a slow machine never runs them dry mid-measurement. */
+G_GNUC_UNUSED static int
+test_proc_stop(test_proc *p, unsigned timeout_ms)
+{
+  if (!p->done)
+    g_subprocess_send_signal(p->proc, SIGINT);
+  return test_proc_wait(p, timeout_ms);
 }
 
 /* ffmpeg publishing `secs` seconds of a test pattern + tone to url (format "flv" or "mpegts");

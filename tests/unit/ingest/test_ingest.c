@@ -399,12 +399,14 @@ test_grace(fixture *fx, gconstpointer data)
   uint32_t ssrc_before = v->ssrc;
   uint64_t before = watched(fx, "room1", "180p");
   mark_all(fx);
-  /* back within grace (2.5 s), over SRT this time: same renditions */
-  test_proc *b = start_publisher(fx, "ffmpeg-srt", "room1", 2, NULL);
-  int64_t until = g_get_monotonic_time() + 15 * G_USEC_PER_SEC;
+  /* back within grace (2.5 s), over SRT this time: same renditions. Its media (30 s) outlasts
+   * the slowest ladder start (a 2 s publisher once ran dry under ASan before 20 packets were
+   * watched, and the grace period ended the room); it is stopped once they were. */
+  test_proc *b = start_publisher(fx, "ffmpeg-srt", "room1", 30, NULL);
+  int64_t until = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
   while (watched(fx, "room1", "180p") < before + 20 && g_get_monotonic_time() < until)
     test_loop_for(100);
-  g_assert_cmpint(test_proc_wait(b, 30000), ==, 0);
+  test_proc_stop(b, 30000);
   g_assert_true(has_event(fx, "room1 publish.resumed"));
   g_assert_false(has_event(fx, "room1 publish.end"));
   g_assert_cmpuint(watched(fx, "room1", "180p"), >=, before + 20);
