@@ -93,9 +93,42 @@ struct lc_rendition {
   int64_t kf_min_us;
   gint kf_pending; /* atomic bool: a throttled request waits for its window (kf_lock to act) */
 
-  gint live;        /* atomic bool */
-  uint64_t packets; /* __atomic */
+  gint live;          /* atomic bool */
+  uint64_t packets;   /* __atomic */
+  uint64_t keyframes; /* __atomic: packets flagged as a keyframe's first */
+  /* Measured bitrate over 2 s windows (cache_lock; rate_kbps also __atomic for readers). */
+  int64_t win_start_us;
+  uint64_t win_bytes;
+  gint rate_kbps;
+
+  lc_media_clock_fn clock; /* set before the rendition is shared (tests); NULL = monotonic */
+  gpointer clock_user;
 };
+
+static int64_t
+clock_now(const lc_rendition *r)
+{
+  return r->clock ? r->clock(r->clock_user) : g_get_monotonic_time();
+}
+
+void
+lc_rendition_set_clock(lc_rendition *r, lc_media_clock_fn clock, gpointer user)
+{
+  r->clock = clock;
+  r->clock_user = user;
+}
+
+int
+lc_rendition_measured_kbps(lc_rendition *r)
+{
+  return g_atomic_int_get(&r->rate_kbps);
+}
+
+uint64_t
+lc_rendition_keyframes(lc_rendition *r)
+{
+  return __atomic_load_n(&r->keyframes, __ATOMIC_RELAXED);
+}
 
 lc_rendition *
 lc_rendition_new(const lc_rendition_info *info, unsigned cache_ms)
@@ -247,7 +280,7 @@ lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyf
   lc_media_kind kind = r->info.kind;
   g_mutex_unlock(&r->info_lock);
 
-  int64_t now = g_get_monotonic_time();
+  int64_t now = clock_now(r);
   lc_pkt *p = pkt_new(len);
   memcpy(p->data, rtp, len);
   p->kind = kind;
@@ -260,8 +293,17 @@ lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyf
   g_rw_lock_reader_lock(&r->sub_lock);
   g_mutex_lock(&r->cache_lock);
   cache_insert(r, p, lc_rd32(rtp + 8), clock_rate, now);
+  r->win_bytes += len;
+  if (now - r->win_start_us >= 2 * G_USEC_PER_SEC) {
+    if (r->win_start_us)
+      g_atomic_int_set(&r->rate_kbps, (gint)(r->win_bytes * 8 * 1000 / (uint64_t)(now - r->win_start_us)));
+    r->win_start_us = now;
+    r->win_bytes = 0;
+  }
   g_mutex_unlock(&r->cache_lock);
   __atomic_add_fetch(&r->packets, 1, __ATOMIC_RELAXED);
+  if (keyframe)
+    __atomic_add_fetch(&r->keyframes, 1, __ATOMIC_RELAXED);
   for (guint i = 0; i < r->subs->len; i++) {
     sub_entry *e = &g_array_index(r->subs, sub_entry, i);
     e->sink(r, p, e->user);
@@ -353,7 +395,7 @@ lc_rendition_request_keyframe(lc_rendition *r)
 {
   bool sent = false;
   g_mutex_lock(&r->kf_lock);
-  int64_t now = g_get_monotonic_time();
+  int64_t now = clock_now(r);
   if (r->kf_fn && now - r->kf_last_us >= r->kf_min_us) {
     r->kf_last_us = now;
     g_atomic_int_set(&r->kf_pending, 0);
@@ -375,7 +417,7 @@ keyframe_pending(lc_rendition *r, bool keyframe)
   if (!g_atomic_int_get(&r->kf_pending))
     return;
   g_mutex_lock(&r->kf_lock);
-  int64_t now = g_get_monotonic_time();
+  int64_t now = clock_now(r);
   if (keyframe) {
     g_atomic_int_set(&r->kf_pending, 0);
   } else if (g_atomic_int_get(&r->kf_pending) && r->kf_fn && now - r->kf_last_us >= r->kf_min_us) {

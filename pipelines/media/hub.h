@@ -35,7 +35,7 @@ typedef struct {
   bool marker;          /* RTP marker bit (last packet of a video frame) */
   uint16_t seq;         /* as written in data (the rendition's continuous numbering) */
   uint32_t ts;          /* as written in data */
-  int64_t produced_us;  /* g_get_monotonic_time() when the producer pushed it */
+  int64_t produced_us;  /* the rendition's clock (g_get_monotonic_time()) when the producer pushed it */
   uint32_t len;         /* bytes in data: the whole RTP packet (header with SSRC/seq/ts final) */
   uint8_t data[];       /* RTP packet, no padding beyond len */
 } lc_pkt;
@@ -110,8 +110,18 @@ lc_pkt *lc_rendition_lookup(lc_rendition *r, uint16_t seq);
 /* Packets from the last keyframe up to now (each ref'd; free the array with g_ptr_array_unref,
  * it owns the refs), or NULL if no keyframe is cached. For fast join. */
 GPtrArray *lc_rendition_since_keyframe(lc_rendition *r);
-/* Counters (any thread). */
+/* Counters (any thread): packets pushed, keyframes pushed (a keyframe counts once: its first
+ * packet carries the flag). */
 uint64_t lc_rendition_packets(lc_rendition *r);
+uint64_t lc_rendition_keyframes(lc_rendition *r);
+/* RTP bytes pushed per second over the last complete 2 s window, in kbit/s (0 until one). */
+int lc_rendition_measured_kbps(lc_rendition *r);
+/* The clock a rendition reads (monotonic microseconds: packet ages for the cache, the keyframe
+ * throttle, produced_us, timestamp advance across a discontinuity). NULL = g_get_monotonic_time.
+ * Set it right after lc_rendition_new, before the rendition is shared: tests drive time by hand
+ * instead of sleeping. */
+typedef int64_t (*lc_media_clock_fn)(gpointer user);
+void lc_rendition_set_clock(lc_rendition *r, lc_media_clock_fn clock, gpointer user);
 unsigned lc_rendition_subscribers(lc_rendition *r);
 
 typedef struct lc_media_room lc_media_room;

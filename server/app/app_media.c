@@ -419,11 +419,15 @@ room_json(lc_media_room *mr)
       continue;
     lc_rendition_info info;
     lc_rendition_get_info(r, &info);
-    json_array_append_new(rends, json_pack("{s:s, s:s, s:I, s:i, s:i, s:i, s:b, s:I, s:i}", "name", info.name,
-                                           "kind", info.kind == LC_MEDIA_VIDEO ? "video" : "audio", "ssrc",
-                                           (json_int_t)info.ssrc, "width", info.width, "height", info.height,
-                                           "bitrate_kbps", info.bitrate_kbps, "live", lc_rendition_is_live(r),
-                                           "packets", (json_int_t)lc_rendition_packets(r), "subscribers",
+    /* bitrate_kbps: the rung's target, or what was measured when it has none (a WHIP source) */
+    int kbps = info.bitrate_kbps ? info.bitrate_kbps : lc_rendition_measured_kbps(r);
+    json_array_append_new(rends, json_pack("{s:s, s:s, s:I, s:i, s:i, s:i, s:i, s:b, s:I, s:I, s:i}", "name",
+                                           info.name, "kind", info.kind == LC_MEDIA_VIDEO ? "video" : "audio",
+                                           "ssrc", (json_int_t)info.ssrc, "width", info.width, "height",
+                                           info.height, "bitrate_kbps", kbps, "measured_kbps",
+                                           lc_rendition_measured_kbps(r), "live", lc_rendition_is_live(r),
+                                           "packets", (json_int_t)lc_rendition_packets(r), "keyframes",
+                                           (json_int_t)lc_rendition_keyframes(r), "subscribers",
                                            (int)lc_rendition_subscribers(r)));
   }
   return json_pack("{s:s, s:b, s:o}", "room", lc_media_room_id(mr), "live", lc_media_room_is_live(mr),
