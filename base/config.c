@@ -27,6 +27,7 @@ static const lc_conf_key schema[] = {
   {"media", "takeover", LC_CONF_BOOL, "false", 0, 0, "a second publisher on a live room replaces the first (false: it is refused)"},
   {"media", "rungs", LC_CONF_STRING, "1080p:1920x1080:4500,720p:1280x720:2500,480p:854x480:1200,360p:640x360:600", 1, 1024, "the ladder: name:WIDTHxHEIGHT:kbps, comma-separated; rungs above the source are skipped"},
   {"media", "passthrough", LC_CONF_BOOL, "true", 0, 0, "add a 'source' rung forwarding the publisher's H.264 when it has no B-frames"},
+  {"media", "whip_ladder", LC_CONF_BOOL, "true", 0, 0, "transcode WHIP publishers into the rungs too (false: their own stream is the only rung)"},
   {"media", "keyframe_interval_ms", LC_CONF_INT, "2000", 250, 2000, "largest keyframe interval of the ladder's encoders"},
   {"media", "keyframe_throttle_ms", LC_CONF_INT, "500", 0, 10000, "shortest time between two requested keyframes of one rung"},
   {"media", "x264_preset", LC_CONF_STRING, "veryfast", 1, 15, "x264 speed preset of the ladder (ultrafast .. medium)"},

@@ -137,6 +137,8 @@ static int
 ladder_start(room *r, char **err)
 {
   lc_ingest *in = r->in;
+  if (r->proto == PROTO_WHIP && !r->ext_video)
+    return 0; /* a WHIP publisher without the ladder: its own rendition is all the room has */
   lc_ladder_input input = r->proto == PROTO_RTMP  ? LC_LADDER_INPUT_ES
                           : r->proto == PROTO_SRT ? LC_LADDER_INPUT_TS
                                                   : LC_LADDER_INPUT_RTP;
@@ -759,8 +761,8 @@ lc_ingest_external_start(lc_ingest *in, const char *room_id, const char *peer, c
                          lc_rendition *video, const char **why)
 {
   *why = NULL;
-  if (!room_id || !token || !video) {
-    *why = "room, session and video are required";
+  if (!room_id || !token) {
+    *why = "room and session are required";
     return LC_EINVAL;
   }
   int rc = check_publish(in, room_id, NULL, why);

@@ -88,7 +88,8 @@ void lc_ingest_end_room(lc_ingest *in, const char *room);
  * checked the key; the publisher's packets already flow into renditions of the room (video:
  * RTP H.264 in `video`, e.g. "source"; its Opus is the room's audio). The same room rules as
  * RTMP/SRT apply (one live publisher, takeover, max_publishers, grace period and its events,
- * detail "whip <peer>"), and a ladder (LC_LADDER_INPUT_RTP) transcodes `video` into the rungs.
+ * detail "whip <peer>"), and a ladder (LC_LADDER_INPUT_RTP) transcodes `video` into the rungs
+ * (video NULL: no ladder, the publisher's renditions are all the room has).
  * token names the session (borrowed; copied). Returns 0, or LC_EBUSY (the room has a live
  * publisher), LC_ELIMIT (too many live rooms), LC_EINVAL/LC_EIO (transcoder) with *why (static
  * string). Main thread. */

@@ -26,6 +26,7 @@ struct lc_app_media {
   GQueue whip_events;         /* whip_event * */
   GSource *whip_src;          /* the pending drain on the main context, or NULL */
   GMainContext *ctx;
+  bool whip_ladder;           /* [media] whip_ladder: WHIP publishers get the ladder too */
   lc_app_media_event_fn on_event;
   gpointer user;
   guint stats_timer;
@@ -178,7 +179,9 @@ whip_apply(lc_app_media *m, const whip_event *e)
   lc_media_room *mr = lc_media_hub_acquire(m->hub, e->room);
   lc_rendition *video = mr ? lc_media_room_find(mr, "source") : NULL;
   const char *why = "the publisher sends no video";
-  int rc = video ? lc_ingest_external_start(m->ingest, e->room, e->peer, e->resource, video, &why) : LC_EINVAL;
+  int rc = video ? lc_ingest_external_start(m->ingest, e->room, e->peer, e->resource,
+                                            m->whip_ladder ? video : NULL, &why)
+                 : LC_EINVAL;
   if (mr)
     lc_media_room_unref(mr);
   if (rc != 0) {
@@ -303,6 +306,7 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
   g_mutex_init(&m->whip_lock);
   g_queue_init(&m->whip_events);
   m->ctx = g_main_context_ref_thread_default();
+  m->whip_ladder = lc_config_bool(cfg, "media", "whip_ladder");
   http_ops = (lc_http_rtc_ops){http_offer, http_remove, http_layer};
 
   lc_ladder_config ladder = {

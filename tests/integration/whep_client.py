@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 import gi
@@ -26,8 +25,9 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
 gi.require_version("Nice", "0.1")
-from gi.repository import GLib, Gst, GstSdp, GstWebRTC, Nice  # noqa: E402
+from gi.repository import GLib, Gst, GstWebRTC, Nice  # noqa: E402
 
+import webrtc_http  # noqa: E402
 from rtp_decode import is_keyframe_start  # noqa: E402
 
 
@@ -88,30 +88,10 @@ class WhepClient:
             GLib.idle_add(self.post_offer)
 
     def post_offer(self):
-        sdp = self.webrtc.get_property("local-description").sdp.as_text()
         self.t0 = time.monotonic()
-        headers = {"Content-Type": "application/sdp"}
-        if self.bearer:
-            headers["Authorization"] = "Bearer " + self.bearer
-        req = urllib.request.Request(self.url, data=sdp.encode(), headers=headers, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                self.result["status"] = resp.status
-                loc = resp.headers.get("Location")
-                self.result["location"] = urllib.parse.urljoin(self.url, loc) if loc else None
-                answer_text = resp.read().decode()
-        except urllib.error.HTTPError as e:
-            self.result["status"] = e.code
-            self.result["error"] = e.read().decode(errors="replace")
+        if not webrtc_http.exchange(self.webrtc, self.url, self.result, self.bearer):
             self.loop.quit()
             return False
-        except Exception as e:  # connection refused, timeout
-            self.result["error"] = repr(e)
-            self.loop.quit()
-            return False
-        _, msg = GstSdp.SDPMessage.new_from_text(answer_text)
-        answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
-        self.webrtc.emit("set-remote-description", answer, Gst.Promise.new())
         if self.pin and self.result["location"]:
             req = urllib.request.Request(self.result["location"] + "/layer", method="POST",
                                          data=json.dumps({"rung": self.pin}).encode(),
@@ -184,16 +164,7 @@ class WhepClient:
         self.loop.quit()
 
     def delete(self):
-        loc = self.result.get("location")
-        if not loc:
-            return
-        try:
-            with urllib.request.urlopen(urllib.request.Request(loc, method="DELETE"), timeout=5) as r:
-                self.result["deleted"] = r.status
-        except urllib.error.HTTPError as e:
-            self.result["deleted"] = e.code
-        except Exception as e:
-            self.result["deleted"] = repr(e)
+        webrtc_http.delete(self.result)
 
     def run(self, seconds):
         self.start()

@@ -15,9 +15,6 @@ import argparse
 import json
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import gi
 
@@ -25,7 +22,9 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstWebRTC", "1.0")
 gi.require_version("GstSdp", "1.0")
 gi.require_version("Nice", "0.1")
-from gi.repository import GLib, Gst, GstSdp, GstWebRTC, Nice  # noqa: E402
+from gi.repository import GLib, Gst, GstWebRTC, Nice  # noqa: E402
+
+import webrtc_http  # noqa: E402
 
 
 class WhipClient:
@@ -73,28 +72,9 @@ class WhipClient:
             GLib.idle_add(self.post_offer)
 
     def post_offer(self):
-        sdp = self.webrtc.get_property("local-description").sdp.as_text()
         self.t0 = time.monotonic()
-        req = urllib.request.Request(self.url, data=sdp.encode(), method="POST", headers={
-            "Content-Type": "application/sdp", "Authorization": "Bearer " + self.bearer})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                self.result["status"] = resp.status
-                loc = resp.headers.get("Location")
-                self.result["location"] = urllib.parse.urljoin(self.url, loc) if loc else None
-                answer_text = resp.read().decode()
-        except urllib.error.HTTPError as e:
-            self.result["status"] = e.code
-            self.result["error"] = e.read().decode(errors="replace")
+        if not webrtc_http.exchange(self.webrtc, self.url, self.result, self.bearer):
             self.loop.quit()
-            return False
-        except Exception as e:  # noqa: BLE001 (connection refused, timeout)
-            self.result["error"] = repr(e)
-            self.loop.quit()
-            return False
-        _, msg = GstSdp.SDPMessage.new_from_text(answer_text)
-        answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
-        self.webrtc.emit("set-remote-description", answer, Gst.Promise.new())
         return False
 
     def on_ice(self, *_):
@@ -133,13 +113,8 @@ class WhipClient:
             self.result["dtls_state"] = transport.get_property("state").value_nick
         self.stopping = True
         self.pipe.set_state(Gst.State.NULL)
-        if self.result["location"] and self.result["server_closed_ms"] is None:
-            try:
-                with urllib.request.urlopen(urllib.request.Request(self.result["location"], method="DELETE"),
-                                            timeout=5) as r:
-                    self.result["deleted"] = r.status
-            except urllib.error.HTTPError as e:
-                self.result["deleted"] = e.code
+        if self.result["server_closed_ms"] is None:
+            webrtc_http.delete(self.result)
         return self.result
 
 

@@ -17,7 +17,10 @@
  *   {"viewers":N,"viewers_ok":..,"viewers_failed":..,"failures":{"http":..,"ice":..,"dtls":..,
  *    "no_keyframe":..},"packets":..,"bytes":..,"loss_pct":..,"join_ms_p50":..,"join_ms_p99":..,
  *    "connect_ms_p50":..,"mbps":..,"mbps_per_viewer":..,"srtp_errors":..,"decrypted":..,
- *    "steady_s":..}
+ *    "steady_s":..,"plis_sent":..}
+ * plis_sent: keyframe requests (PLI) the viewers sent, by a Chromium-like rule: after a lost
+ * video packet (no NACK here) or when no keyframe came 1 s after the first video packet, at most
+ * one per 500 ms per viewer.
  * join_ms = from sending the offer to the first keyframe packet; connect_ms = to DTLS done.
  * mbps = SRTP bytes received by all viewers during the steady phase (after the last viewer was
  * started) / its length. --decrypt-every K: unprotect 1 RTP packet in K per viewer (every
@@ -117,6 +120,11 @@ struct session {
   uint64_t rtp_seen;
   int64_t t_start, t_connected, t_keyframe;
   int64_t next_rr, next_consent;
+  /* Chromium-like keyframe requests (see want_keyframe) */
+  uint32_t video_ssrc;
+  int64_t t_first_video, last_pli;
+  bool pli_wanted;
+  unsigned plis;
 };
 
 /* epoll data: session index * 2 + (0 = HTTP socket, 1 = UDP socket) */
@@ -144,7 +152,7 @@ static lc_dtls_cert *cert;
 static session *sessions;
 static int ep;
 static volatile sig_atomic_t stop_flag;
-static uint64_t total_packets, total_bytes, srtp_errors, decrypted;
+static uint64_t total_packets, total_bytes, srtp_errors, decrypted, total_plis;
 static uint8_t scratch[BATCH][PKT_CAP];
 
 static int64_t
@@ -722,6 +730,15 @@ on_rtp(session *s, uint8_t *buf, size_t len)
     return;
   if (t->packets == 0) /* the track may have been created by an SR */
     t->video = pt == VIDEO_PT;
+  if (t->video) {
+    if (!s->t_first_video)
+      s->t_first_video = now_us();
+    s->video_ssrc = ssrc;
+    /* A hole in the sequence: this receiver does not NACK, so the frame is lost for it, as it
+     * is for a browser whose NACK came too late: it asks for a keyframe. */
+    if (t->init && lc_rtp_seq_diff(t->max_seq, seq) > 1)
+      s->pli_wanted = true;
+  }
   t->packets++;
   t->bytes += len;
   total_packets++;
@@ -778,6 +795,29 @@ static void
 put32(uint8_t *p, uint32_t v)
 {
   p[0] = v >> 24, p[1] = v >> 16, p[2] = v >> 8, p[3] = (uint8_t)v;
+}
+
+/* Chromium-like keyframe requests: a PLI when a video packet was lost (no NACK here) or when
+ * no keyframe came within 1 s of the first video packet, at most one per 500 ms (Chrome
+ * throttles its requests too). Without loss a viewer that joined on a keyframe asks nothing:
+ * the server's keyframes per rung then stay at the GOP rate. */
+static void
+want_keyframe(session *s, int64_t now)
+{
+  if (!s->t_keyframe && s->t_first_video && now - s->t_first_video > G_USEC_PER_SEC)
+    s->pli_wanted = true;
+  if (!s->pli_wanted || !s->video_ssrc || !s->srtp || now - s->last_pli < 500000)
+    return;
+  uint8_t buf[12 + LC_SRTP_MAX_TRAILER];
+  size_t len = 0, out = 0;
+  if (lc_rtcp_build_pli(buf, 12, s->our_ssrc, s->video_ssrc, &len) != 0 ||
+      lc_srtp_protect_rtcp(s->srtp, buf, len, &out) != 0)
+    return;
+  udp_send(s, buf, out);
+  s->pli_wanted = false;
+  s->last_pli = now;
+  s->plis++;
+  total_plis++;
 }
 
 /* RFC 3550 6.4.2 receiver report, one block per media SSRC seen. */
@@ -917,6 +957,8 @@ timers(session *s, int64_t now)
     s->next_rr = now + RR_MS * 1000;
     send_rr(s);
   }
+  if (s->st == S_MEDIA && !opt.no_rr)
+    want_keyframe(s, now);
   if ((s->st == S_MEDIA || s->st == S_DTLS) && now >= s->next_consent) {
     s->next_consent = now + CONSENT_MS * 1000;
     new_tid(s);
@@ -985,10 +1027,10 @@ report(double steady_s, uint64_t steady_bytes)
          "\"packets\":%" G_GUINT64_FORMAT ",\"bytes\":%" G_GUINT64_FORMAT ",\"loss_pct\":%.3f,"
          "\"join_ms_p50\":%.1f,\"join_ms_p99\":%.1f,\"connect_ms_p50\":%.1f,\"mbps\":%.2f,"
          "\"mbps_per_viewer\":%.3f,\"srtp_errors\":%" G_GUINT64_FORMAT ",\"decrypted\":%" G_GUINT64_FORMAT
-         ",\"steady_s\":%.1f}\n",
+         ",\"steady_s\":%.1f,\"plis_sent\":%" G_GUINT64_FORMAT "}\n",
          opt.viewers, ok, opt.viewers - ok, fails[F_HTTP], fails[F_ICE], fails[F_DTLS], fails[F_NO_KEYFRAME],
          total_packets, total_bytes, loss, percentile(join, 50), percentile(join, 99), percentile(conn, 50), mbps,
-         ok > 0 ? mbps / ok : 0.0, srtp_errors, decrypted, steady_s);
+         ok > 0 ? mbps / ok : 0.0, srtp_errors, decrypted, steady_s, total_plis);
   fflush(stdout);
   g_array_unref(join);
   g_array_unref(conn);
