@@ -1,10 +1,12 @@
 /* HTTP server: libwebsockets on the GLib main loop.
  *
- * This file is the lws glue only: the context and vhost, per-connection state, request
- * checks (URI length, body size, method), dispatch through a route table, and writing
- * an lc__http_response (memory body or file) back in LWS_CALLBACK_HTTP_WRITEABLE.
- * The handlers live in http_api.c, the web-root lookup in static.c, the websocket
- * protocol in ws.c (registered on the same vhost).
+ * This file is the HTTP side of the lws glue: per-connection state, request checks (URI
+ * length, body size, method), dispatch through a route table, and writing an
+ * lc__http_response (memory body or file) back in LWS_CALLBACK_HTTP_WRITEABLE. The lws
+ * context, vhost and protocol table are lws_glue.c's, which hands every plain HTTP
+ * callback to on_lws here (the websocket protocol, ws.c, is the glue's business: this
+ * file does not know it). The handlers live in http_api.c, the web-root lookup in
+ * static.c.
  *
  * POST routes with a small JSON body (POST /api/dev/token) have a `post` handler in the
  * route table: the body (at most SMALL_BODY bytes) is collected and the handler answers
@@ -15,7 +17,7 @@
  * Main thread only (lws runs in the GLib main context of the loop given to lc_http_new). */
 #define LC_LOG_DOMAIN "http"
 #include "signaling/http_internal.h"
-#include "signaling/ws_internal.h"
+#include "signaling/lws_glue.h"
 #include "base/errors.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -41,11 +43,7 @@ struct lc_http {
   lc__http_env env;
   char *bind, *web_root, *cors; /* owned copies of the option strings */
   GMainLoop *loop;              /* ref held */
-  struct lws_context *ctx;
-  struct lws_context *alive;    /* lws writes NULL here when the context is fully gone */
-  struct lws_vhost *vhost;
-  struct lws_protocols protocols[3]; /* lc-http, livecart.v1 (when opts.ws), end */
-  struct lws_protocol_vhost_options pvo_ws, pvo_default;
+  lc__lws *lws;                 /* the context and vhost (lws_glue.c) */
   unsigned connections;
   lc_metric *m_connections;
   lc_metric *m_requests[MAX_STATUS]; /* by status code, created on first use */
@@ -141,7 +139,7 @@ session_reset(session *s)
 static lc_http *
 http_of(struct lws *wsi)
 {
-  return lws_context_user(lws_get_context(wsi));
+  return lc__lws_user(wsi);
 }
 
 static void
@@ -220,36 +218,6 @@ finish(struct lws *wsi, session *s)
   if (close_it)
     return -1;
   return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-int
-lc__http_refuse_now(struct lws *wsi, int status, const char *code, const char *message)
-{
-  lc__http_response res = {0};
-  const char *reason = status == 400 ? "Bad Request" : status == 404 ? "Not Found"
-                     : status == 503 ? "Service Unavailable" : "Error";
-  int ret = -1;
-  lc__http_error(&res, status, code, message);
-  count_request(http_of(wsi), status);
-  /* Written by hand: during an upgrade lws has not recorded the request's HTTP version
-   * yet, so lws_add_http_header_status() would say "HTTP/1.0", which websocket
-   * clients (python websockets) reject as an invalid answer. */
-  char *text = g_strdup_printf("HTTP/1.1 %d %s\r\nserver: livecart\r\ncontent-type: %s\r\n"
-                               "content-length: %zu\r\nX-Content-Type-Options: nosniff\r\n"
-                               "Cache-Control: no-store\r\nConnection: close\r\n\r\n%s",
-                               status, reason, res.content_type, res.body_len, res.body);
-  size_t n = strlen(text);
-  unsigned char *buf = g_malloc(LWS_PRE + n);
-  memcpy(buf + LWS_PRE, text, n);
-  if (lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_HTTP_HEADERS) != (int)n)
-    goto done;
-  LC_DEBUG(NULL, NULL, "upgrade refused: %d %s", status, code);
-  ret = 1;
-done:
-  g_free(buf);
-  g_free(text);
-  response_clear(&res);
-  return ret;
 }
 
 static int
@@ -754,24 +722,25 @@ connection_closed(lc_http *http, session *s)
     lc_metric_set(http->m_connections, http->connections);
 }
 
-void
-lc__http_fast_dispatch(void)
-{
-  GSource *src = g_main_current_source();
-  if (src && !g_source_get_can_recurse(src))
-    g_source_set_can_recurse(src, TRUE);
-}
-
 static int preread_start(lc_http *http, int fd);
 
-static int
-callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+/* lws_glue.c wrote an answer itself (a refused upgrade). */
+static void
+count_answer(int status, gpointer user)
 {
-  lc_http *http = http_of(wsi);
+  count_request(user, status);
+}
+
+/* Every lws callback of a plain HTTP connection (lws_glue.c dispatches them here; the
+ * upgrade check goes to the websocket side there). */
+static int
+on_lws(struct lws *wsi, int reason, void *user, void *in, size_t len, gpointer data)
+{
+  lc_http *http = data;
   session *s = user;
+  (void)wsi;
   switch (reason) {
   case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-    lc__http_fast_dispatch(); /* the listen socket: accepting is O(1) too */
     return preread_start(http, (int)(lws_intptr_t)in);
   case LWS_CALLBACK_HTTP_BIND_PROTOCOL:
     if (s)
@@ -785,11 +754,6 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
     return s ? on_body_done(http, wsi, s) : -1;
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return s ? on_writeable(wsi, s) : 0;
-  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-    /* A keep-alive connection bound to us after an earlier request asks to upgrade. */
-    if (http->env.opts.ws)
-      return lc__ws_confirm_upgrade(http->env.opts.ws, wsi);
-    return lc__http_refuse_now(wsi, 404, "not_found", "no websocket service here");
   case LWS_CALLBACK_CLOSED_HTTP:
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     if (s)
@@ -935,7 +899,7 @@ preread_readable(gint fd, GIOCondition cond, gpointer data)
   set_lowat(fd, 1);
   lc_http *http = p->http;
   preread_end(p, false);
-  if (!lws_adopt_socket_vhost(http->vhost, fd))
+  if (!lc__lws_adopt(http->lws, fd))
     LC_DEBUG(NULL, NULL, "libwebsockets could not take the new connection (it closed it)");
   return G_SOURCE_REMOVE;
 }
@@ -958,7 +922,7 @@ preread_start(lc_http *http, int fd)
   GMainContext *mc = g_main_loop_get_context(http->loop);
   p->io = g_unix_fd_source_new(own, G_IO_IN | G_IO_HUP | G_IO_ERR);
   g_source_set_callback(p->io, G_SOURCE_FUNC(preread_readable), p, NULL);
-  g_source_set_can_recurse(p->io, TRUE); /* O(1) dispatch, see lc__http_fast_dispatch */
+  g_source_set_can_recurse(p->io, TRUE); /* O(1) dispatch, see lc__lws_fast_dispatch */
   g_source_attach(p->io, mc);
   p->timer = g_timeout_source_new_seconds(PREREAD_TIMEOUT_S);
   g_source_set_callback(p->timer, preread_timeout, p, NULL);
@@ -966,84 +930,7 @@ preread_start(lc_http *http, int fd)
   return 1;
 }
 
-/* ---- lws logging ---- */
-
-/* lws logs some client mistakes (e.g. oversized headers) at ERR: at most LOG_BURST
- * lines per LOG_WINDOW so a hostile client cannot flood the log. lws runs on the
- * main thread only, so the limiter needs no lock. */
-#define LOG_BURST 20
-#define LOG_WINDOW (10 * G_USEC_PER_SEC)
-
-static void
-lws_log_emit(int level, const char *line)
-{
-  static gint64 window_start;
-  static unsigned in_window, suppressed;
-  lc_log_level lvl = (level & LLL_ERR) ? LC_LOG_ERROR : LC_LOG_WARN;
-  if (!lc_log_enabled(lvl))
-    return;
-  gint64 now = g_get_monotonic_time();
-  if (now - window_start > LOG_WINDOW) {
-    if (suppressed)
-      lc_log_write(LC_LOG_WARN, "lws", NULL, NULL, "%u libwebsockets log lines suppressed", suppressed);
-    window_start = now;
-    in_window = suppressed = 0;
-  }
-  if (++in_window > LOG_BURST) {
-    suppressed++;
-    return;
-  }
-  size_t n = strlen(line);
-  while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-    n--;
-  /* lws prefixes its own timestamp "[date] E: "; keep the message only. */
-  const char *msg = line;
-  if (msg[0] == '[') {
-    const char *close = memchr(msg, ']', n);
-    if (close && close + 1 < line + n) {
-      msg = close + 1;
-      while (*msg == ' ')
-        msg++;
-    }
-  }
-  lc_log_write(lvl, "lws", NULL, NULL, "%.*s", (int)(n - (size_t)(msg - line)), msg);
-}
-
 /* ---- lifecycle ---- */
-
-/* Tries to listen on addr:port ourselves: NULL when it works, else why not (transfer
- * full). lws 4.1 only logs bind errors, and for an address that is not on this host
- * it "waits for the interface" instead of failing; this check gives a clear error. */
-static char *
-probe_listen(const char *addr, int port)
-{
-  struct sockaddr_storage ss;
-  socklen_t sl;
-  memset(&ss, 0, sizeof ss);
-  struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-  if (inet_pton(AF_INET, addr, &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    sl = sizeof *v4;
-  } else if (inet_pton(AF_INET6, addr, &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons((uint16_t)port);
-    sl = sizeof *v6;
-  } else {
-    return g_strdup("not a numeric IPv4 or IPv6 address");
-  }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return g_strdup(g_strerror(errno));
-  int one = 1;
-  char *reason = NULL;
-  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, 1) != 0)
-    reason = g_strdup(g_strerror(errno));
-  close(fd);
-  return reason;
-}
 
 static bool
 numeric_address(const char *addr)
@@ -1090,68 +977,23 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
                        "HTTP requests answered, by status code");
   }
 
-  lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
-
-  http->protocols[0] = (struct lws_protocols){
-      .name = "lc-http",
-      .callback = callback,
-      .per_session_data_size = sizeof(session),
+  lc__lws_options lo = {
+      .bind = http->bind,
+      .port = opts->port,
+      /* The header buffer must hold the longest accepted URI plus ordinary headers. */
+      .max_header = opts->max_uri + 8192,
+      .loop = loop,
+      .http = on_lws,
+      .http_pss = sizeof(session),
+      .answered = count_answer,
+      .user = http,
+      .ws = opts->ws,
   };
-  if (opts->ws) {
-    /* Same vhost, second protocol. Marking it the vhost default makes lws choose it
-     * for an upgrade that names no subprotocol; fresh connections are bound to the
-     * default until their first request, but every plain HTTP request is rebound to
-     * protocols[0] ("no mount hit"), so HTTP keeps reaching `callback`. */
-    lc__ws_protocol(opts->ws, &http->protocols[1], g_main_loop_get_context(loop));
-    http->pvo_default = (struct lws_protocol_vhost_options){.name = "default", .value = "1"};
-    http->pvo_ws = (struct lws_protocol_vhost_options){.options = &http->pvo_default,
-                                                       .name = LC__WS_PROTOCOL, .value = ""};
-  }
-  void *foreign[1] = {loop};
-  struct lws_context_creation_info info;
-  memset(&info, 0, sizeof info);
-  info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-                 LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
-  info.foreign_loops = foreign;
-  info.pcontext = &http->alive;
-  info.user = http;
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.server_string = "livecart";
-  /* The header buffer must hold the longest accepted URI plus ordinary headers. */
-  info.max_http_header_data = (unsigned short)MIN(65535, opts->max_uri + 8192);
-  info.timeout_secs = 10;
-  info.keepalive_timeout = 30;
-  /* Keep descriptors in reserve for the control socket, SQLite and static files:
-   * lws refuses new connections beyond this instead of the process hitting EMFILE. */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
-    info.fd_limit_per_thread = (unsigned)(rl.rlim_cur - 128);
-  http->ctx = lws_create_context(&info);
-  if (!http->ctx) {
-    *err_msg = g_strdup("cannot create the libwebsockets context (is the glib event library installed?)");
+  http->lws = lc__lws_new(&lo, err_msg);
+  if (!http->lws)
     goto fail;
-  }
-  http->alive = http->ctx;
-
-  char *why = probe_listen(http->bind, opts->port);
-  if (why) {
-    *err_msg = g_strdup_printf("cannot listen on %s:%d: %s", http->bind, opts->port, why);
-    g_free(why);
-    goto fail;
-  }
-  info.port = opts->port;
-  info.iface = http->bind;
-  info.protocols = http->protocols;
-  info.pvo = opts->ws ? &http->pvo_ws : NULL;
-  info.vhost_name = "livecart";
-  http->vhost = lws_create_vhost(http->ctx, &info);
-  if (!http->vhost) {
-    *err_msg = g_strdup_printf("cannot listen on %s:%d: libwebsockets could not create the listener",
-                               http->bind, opts->port);
-    goto fail;
-  }
-  LC_INFO(NULL, NULL, "listening on http://%s:%d web_root=%s", http->bind,
-          lws_get_vhost_listen_port(http->vhost), http->web_root);
+  LC_INFO(NULL, NULL, "listening on http://%s:%d web_root=%s", http->bind, lc__lws_port(http->lws),
+          http->web_root);
   return http;
 
 fail:
@@ -1162,7 +1004,7 @@ fail:
 unsigned
 lc_http_connections(lc_http *http)
 {
-  return http ? http->connections + lc_ws_connections(http->env.opts.ws) : 0;
+  return http ? http->connections + lc__lws_ws_connections(http->lws) : 0;
 }
 
 void
@@ -1172,16 +1014,7 @@ lc_http_free(lc_http *http)
     return;
   while (http->prereads.head)
     preread_end(http->prereads.head->data, true);
-  if (http->ctx) {
-    lws_context_destroy(http->ctx);
-    /* With a foreign loop lws may finish closing from the loop: let it run a little. */
-    GMainContext *mc = g_main_loop_get_context(http->loop);
-    for (int i = 0; http->alive && i < 1000; i++)
-      g_main_context_iteration(mc, FALSE);
-    if (http->alive)
-      LC_WARN(NULL, NULL, "libwebsockets context did not finish closing");
-  }
-  lc__ws_detach(http->env.opts.ws); /* normally none left: lws reports every close */
+  lc__lws_free(http->lws); /* closes every connection: their close callbacks still find http */
   if (http->m_connections)
     lc_metric_set(http->m_connections, 0);
   g_main_loop_unref(http->loop);

@@ -1,8 +1,10 @@
 /* Shared-internal pieces of the HTTP server (not a public API).
  *
- * http.c is the libwebsockets glue: context, connections, request parsing, writing
- * responses (ws.c the websocket protocol on the same vhost). http_api.c holds the route handlers and static.c the web-root file
- * lookup; neither touches libwebsockets, they fill an lc__http_response.
+ * http.c is the HTTP side of the libwebsockets glue: connections, request parsing, writing
+ * responses (the context, the vhost and the callback dispatch are lws_glue.c's, which also
+ * serves ws.c's websocket protocol; http.c knows lws_glue.h only, not ws.c). http_api.c
+ * holds the route handlers and static.c the web-root file lookup; neither touches
+ * libwebsockets, they fill an lc__http_response.
  * Main thread only. */
 #pragma once
 #include "signaling/http.h"
@@ -41,27 +43,12 @@ typedef struct {
   gint64 started_us;     /* monotonic time of lc_http_new */
 } lc__http_env;
 
-/* Marks the GLib source being dispatched (the libwebsockets source of the
- * connection or listen socket being served) as recursive. Why: before each dispatch
- * GLib blocks a non-recursive source by removing its fds from the context's list of
- * poll records and adds them back afterwards, and both walk that list, so with N
- * connections every event costs O(N) and a broadcast to N viewers O(N^2) (measured:
- * 5000 viewers took 1.5 s). We never run a nested main loop inside an lws callback,
- * so recursion cannot happen and nothing else changes. Main thread. */
-void lc__http_fast_dispatch(void);
-
 /* Adds an extra header (value copied). */
 void lc__http_header(lc__http_response *res, const char *name, const char *value);
 /* Sets a JSON body (takes ownership of obj, transfer full) and the status. */
 void lc__http_json(lc__http_response *res, int status, json_t *obj);
 /* Sets {"error":{"code","message"}} with the status. */
 void lc__http_error(lc__http_response *res, int status, const char *code, const char *message);
-
-/* Answers the current request right away with a JSON error (used while lws is in the
- * middle of an upgrade, where the response cannot wait for a writeable callback).
- * Returns 1 (lws then completes the transaction) or -1 to close. http.c. */
-struct lws;
-int lc__http_refuse_now(struct lws *wsi, int status, const char *code, const char *message);
 
 /* Payment callback check (http_api.c): `signature` is the X-Livecart-Signature value
  * (NULL when absent), body/len the raw body (borrowed), peer the client's address (NULL

@@ -1,5 +1,6 @@
-/* Websocket transport of the show channel (ws.h): libwebsockets glue for the
- * "livecart.v1" protocol on the HTTP vhost.
+/* Websocket transport of the show channel (ws.h): the "livecart.v1" protocol on the
+ * vhost of the lws glue (lws_glue.c, which dispatches this protocol's callbacks to
+ * lc__ws_callback and every upgrade check to lc__ws_confirm_upgrade).
  *
  * lws does the handshake and all the writing; the reading is ours. lws 4.1 parses client
  * frames without telling the application about the mask bit or about pings (it accepts
@@ -22,14 +23,14 @@
  * with lws' own checks; a message or frame cut by the hand-over closes with 1002.
  *
  * Per connection we keep one small lc_ws_conn (allocated by us, not in lws' per-session
- * data, so that lc_http_free can still report connections lws forgot): an embedded
+ * data, so that lc__lws_free can still report connections lws forgot): an embedded
  * GQueue of shared lc_ws_msg buffers, a token bucket, the frame parser, the read source,
  * and an rx buffer that exists only while a message split over several pieces is being
  * assembled.
  * Main thread only, except lc_ws_msg_* (any thread). */
 #define LC_LOG_DOMAIN "ws"
 #include "signaling/ws_internal.h"
-#include "signaling/http_internal.h"
+#include "signaling/lws_glue.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "signaling/ws_frame.h"
@@ -70,7 +71,7 @@ struct lc_ws_conn {
   guint8 pong[LC_WS_MAX_CONTROL]; /* payload of the pong owed to the latest ping */
   size_t pong_len;
   bool pong_pending;
-  bool fast;            /* its GLib source dispatches in O(1): see lc__http_fast_dispatch */
+  bool fast;            /* its GLib source dispatches in O(1): see lc__lws_fast_dispatch */
   bool in_handover;     /* take_over is running lws' service: conn_destroy must wait */
   bool destroy_pending; /* ... and lws closed the connection meanwhile */
   bool in_message;      /* between the first and the final piece of a message */
@@ -593,7 +594,7 @@ take_over(gpointer data)
   }
   c->rx = g_unix_fd_source_new(fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
   g_source_set_callback(c->rx, G_SOURCE_FUNC(on_readable), c, NULL);
-  g_source_set_can_recurse(c->rx, TRUE); /* O(1) dispatch: see lc__http_fast_dispatch */
+  g_source_set_can_recurse(c->rx, TRUE); /* O(1) dispatch: see lc__lws_fast_dispatch */
   g_source_attach(c->rx, c->ws->ctx);
   return G_SOURCE_REMOVE;
 }
@@ -636,7 +637,7 @@ lc__ws_confirm_upgrade(lc_ws *ws, struct lws *wsi)
   char path[64];
   int n = lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
   if (n <= 0 || strcmp(path, LC__WS_PATH) != 0)
-    return lc__http_refuse_now(wsi, 404, "not_found", "websockets are served at " LC__WS_PATH " only");
+    return lc__lws_refuse_now(wsi, 404, "not_found", "websockets are served at " LC__WS_PATH " only");
   /* Clients may name no subprotocol (lws then uses the vhost default, ours); one that
    * names others must include ours, else lws would drop it without an answer. */
   char protos[256];
@@ -650,11 +651,11 @@ lc__ws_confirm_upgrade(lc_ws *ws, struct lws *wsi)
       g_strfreev(names);
     }
     if (!found)
-      return lc__http_refuse_now(wsi, 400, "bad_request",
+      return lc__lws_refuse_now(wsi, 400, "bad_request",
                                  "unsupported websocket subprotocol (use " LC__WS_PROTOCOL ")");
   }
   if (ws->conns.length >= ws->opts.max_conns)
-    return lc__http_refuse_now(wsi, 503, "unavailable", "too many websocket connections");
+    return lc__lws_refuse_now(wsi, 503, "unavailable", "too many websocket connections");
   return 0;
 }
 
@@ -686,22 +687,14 @@ on_established(lc_ws *ws, struct lws *wsi, pss *p)
   return 0;
 }
 
-static int
-callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+int
+lc__ws_callback(lc_ws *ws, struct lws *wsi, int reason, void *user, void *in, size_t len)
 {
-  const struct lws_protocols *proto = lws_get_protocol(wsi);
-  lc_ws *ws = proto ? proto->user : NULL;
   pss *p = user;
   lc_ws_conn *c = p ? p->c : NULL;
-  if (!ws)
-    return 0;
   switch (reason) {
-  case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-    /* Fresh connections are bound to this protocol (the vhost default) until their
-     * first request is dispatched, so their upgrade check arrives here. */
-    return lc__ws_confirm_upgrade(ws, wsi);
   case LWS_CALLBACK_ESTABLISHED:
-    lc__http_fast_dispatch();
+    lc__lws_fast_dispatch();
     return p ? on_established(ws, wsi, p) : -1;
   case LWS_CALLBACK_RECEIVE:
     /* Only frames that came in the same read as the handshake, before the hand-over. */
@@ -710,7 +703,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
     return 0;
   case LWS_CALLBACK_SERVER_WRITEABLE:
     if (c && !c->fast) { /* in case ESTABLISHED came from lws' idle service */
-      lc__http_fast_dispatch();
+      lc__lws_fast_dispatch();
       c->fast = true;
     }
     return c ? on_writeable(c) : 0;
@@ -735,7 +728,6 @@ lc__ws_protocol(lc_ws *ws, struct lws_protocols *out, GMainContext *ctx)
   ws->ctx = g_main_context_ref(ctx);
   memset(out, 0, sizeof *out);
   out->name = LC__WS_PROTOCOL;
-  out->callback = callback;
   out->per_session_data_size = sizeof(pss);
   /* lws allocates this per connection for the whole life of the websocket: keep it
    * small, larger messages are assembled from pieces (on_piece). Since we read the

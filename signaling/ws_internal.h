@@ -1,7 +1,10 @@
-/* Shared-internal glue between http.c (the vhost) and ws.c (the show channel
- * transport). Not a public API. Main thread only. */
+/* Shared-internal entry points of the websocket transport (ws.c) for the lws glue
+ * (lws_glue.c), which owns the vhost and dispatches lws callbacks. Not a public API.
+ * Main thread only. */
 #pragma once
 #include "signaling/ws.h"
+
+#include <stddef.h>
 
 struct lws;
 struct lws_protocols;
@@ -12,10 +15,14 @@ struct lws_protocols;
 /* The only path that accepts a websocket upgrade. */
 #define LC__WS_PATH "/ws"
 
-/* Fills the lws protocol entry for LC__WS_PROTOCOL (its user pointer is ws). ctx is
- * the main context lws runs in (ws.c reads established websockets from a source of its
- * own there); ws keeps a reference until lc_ws_free. */
+/* Fills the lws protocol entry for LC__WS_PROTOCOL (its user pointer is ws) except its
+ * callback, which is the glue's (it calls lc__ws_callback). ctx is the main context lws
+ * runs in (ws.c reads established websockets from a source of its own there); ws keeps a
+ * reference until lc_ws_free. */
 void lc__ws_protocol(lc_ws *ws, struct lws_protocols *out, GMainContext *ctx);
+/* The callbacks of a connection bound to LC__WS_PROTOCOL (reason: enum
+ * lws_callback_reasons; pss: the per-session data sized by lc__ws_protocol). */
+int lc__ws_callback(lc_ws *ws, struct lws *wsi, int reason, void *pss, void *in, size_t len);
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE for any protocol the wsi is bound to: 0 accepts
  * the upgrade, 1 means a JSON refusal (404, 400 or 503) was written. */
 int lc__ws_confirm_upgrade(lc_ws *ws, struct lws *wsi);
