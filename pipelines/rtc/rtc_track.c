@@ -204,6 +204,7 @@ lc__rtc_bwe_twcc_end(lc__rtc_bwe *b, int64_t now_us)
   int64_t growth =
       (b->fb_last_recv - b->fb_first_recv) - (int64_t)(int32_t)(b->fb_last_sent - b->fb_first_sent);
   double target;
+  b->twcc_congested = b->loss > 0.02 || growth > 30000;
   if (b->loss > 0.10 || growth > 30000)
     target = rate * 0.85;
   else if (b->loss > 0.02)
@@ -272,6 +273,11 @@ lc__rtc_bwe_choose(lc__rtc_bwe *b, const int *rungs_kbps, int n, int cur, int64_
       fit = i;
       break;
     }
+  }
+  bool remb_fresh = b->remb_us && now_us - b->remb_us < 5000000;
+  if (fit > cur && !remb_fresh && !b->twcc_congested) { /* arrives whole: it fits */
+    b->up_since_us = 0;
+    return cur;
   }
   if (fit > cur) { /* lower rung: now */
     b->up_since_us = 0;

@@ -67,6 +67,7 @@ typedef struct {
   double twcc_bps; /* smoothed estimate from transport-cc, 0 = none yet */
   int64_t twcc_us;
   double loss;            /* last transport-cc loss fraction */
+  bool twcc_congested;    /* the last transport-cc feedback showed loss > 2% or growing delay */
   uint16_t next_seq;      /* next transport-wide seq to stamp */
   lc__rtc_bwe_sent *sent; /* LC__RTC_BWE_HISTORY entries, only when transport-cc is used */
   /* per-feedback accumulators */
@@ -100,7 +101,10 @@ void lc__rtc_bwe_on_rr(lc__rtc_bwe *b, uint8_t fraction_lost, int64_t now_us);
 uint64_t lc__rtc_bwe_estimate(const lc__rtc_bwe *b, int64_t now_us);
 /* Rung to use: rungs_kbps[0..n) highest first (0 = unknown, taken as 2500), cur = current index.
  * With an estimate: lower rung at once when the current one does not fit; higher only when it has
- * fitted (with 15% headroom) for up_hold_ms. Without one, from receiver reports: one rung down
+ * fitted (with 15% headroom) for up_hold_ms. A transport-cc estimate alone (no fresh REMB) only
+ * shows what we send, so it moves the viewer down only when that feedback shows congestion
+ * (loss over 2% or growing delay): a rung whose stream arrives whole fits, whatever its nominal
+ * rate (x264 undershoots it on still pictures and when the machine is busy). Without one, from receiver reports: one rung down
  * when over 10% is lost (at most every 2 s), one up after 10 s under 2%. Else keep cur. */
 int lc__rtc_bwe_choose(lc__rtc_bwe *b, const int *rungs_kbps, int n, int cur, int64_t now_us,
                        unsigned up_hold_ms);

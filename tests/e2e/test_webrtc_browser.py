@@ -65,6 +65,7 @@ def test_chromium_plays_room_over_whep(server):
     try:
         wait_for(lambda: all(n in renditions(server, "b1") for n in ("720p", "opus")), timeout=30, what="ladder")
         res = chromium("whep", server, "b1", seconds=6, shot=os.path.join(ARTIFACTS, "whep-chromium.png"))
+        print("chromium auto:", res)
         assert "error" not in res, res
         assert res["dtlsState"] == "connected"
         assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res  # still growing at the end
@@ -72,6 +73,9 @@ def test_chromium_plays_room_over_whep(server):
         heights = {r["height"] for r in renditions(server, "b1").values() if r["kind"] == "video"}
         assert res["frameHeight"] in heights, (res, heights)
         assert res["pliCount"] + res["firCount"] <= 2, res  # no keyframe loop (see the rung test)
+        # Automatic: it starts on 720p (the highest rung at or below 2.5 Mbit/s) and stays there on
+        # loopback, where nothing is congested (it used to step down to 480p and 360p).
+        assert res["frameHeight"] == 720, res
     finally:
         pub.kill()
         pub.wait()
