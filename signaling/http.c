@@ -61,7 +61,7 @@ typedef struct {
   bool counted;       /* this connection is in http->connections */
   bool collect;       /* keep the request body (payment callback, WHEP/WHIP offer) */
   bool collect_rtc;   /* ... and it is for http_rtc.c */
-  const struct route *collect_post; /* ... and it is for this route's post handler */
+  const lc__http_route *collect_post; /* ... and it is for this route's post handler */
   GByteArray *body;   /* the collected body, at most max_body bytes */
   lc_http_pending *waiting; /* the payment hook has not answered yet */
   bool reply_ready;   /* res holds the hook's answer: send it when writeable */
@@ -72,37 +72,13 @@ struct lc_http_pending {
   session *s;         /* NULL when the connection closed before the answer (orphaned) */
 };
 
-typedef void (*route_fn)(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
-typedef void (*post_fn)(const lc__http_env *env, const lc__http_request *req, const guint8 *body, size_t len,
-                        lc__http_response *res);
-
-typedef struct route {
-  const char *path;
-  bool prefix;  /* matches path and everything below it */
-  bool cors;    /* Access-Control-Allow-Origin applies */
-  route_fn fn;  /* GET/HEAD handler; NULL for POST-only routes */
-  post_fn post; /* POST handler with the whole body; fn and post NULL: the payment callback */
-} route;
-
 /* Largest body of a `post` route (small JSON requests). */
 #define SMALL_BODY 4096
 
-/* First match wins. */
-static const route routes[] = {
-    {"/healthz", false, true, lc__http_healthz},
-    {"/metrics", false, false, lc__http_metrics},
-    {"/api/rooms", false, true, lc__http_rooms},
-    {"/api/rooms/", true, true, lc__http_room},
-    {"/api/payments/callback", false, false, NULL},
-    {"/api/dev/token", false, false, NULL, lc__http_dev_token},
-    {"/api/", true, true, lc__http_api_unknown},
-    {"/api", false, true, lc__http_api_unknown},
-    {"/r/", true, false, lc__http_room_page},
-    {"/", true, false, lc__http_static},
-};
-
-static const char allow_methods[] = "GET, HEAD, OPTIONS";
-static const char allow_post[] = "POST, OPTIONS";
+/* lws' method numbers are ours (LC__HTTP_*) up to DELETE; HEAD is mapped to GET. */
+G_STATIC_ASSERT((int)LWSHUMETH_GET == LC__HTTP_GET && (int)LWSHUMETH_POST == LC__HTTP_POST &&
+                (int)LWSHUMETH_OPTIONS == LC__HTTP_OPTIONS && (int)LWSHUMETH_PUT == LC__HTTP_PUT &&
+                (int)LWSHUMETH_PATCH == LC__HTTP_PATCH && (int)LWSHUMETH_DELETE == LC__HTTP_DELETE);
 
 /* ---- responses ---- */
 
@@ -260,34 +236,6 @@ on_writeable(struct lws *wsi, session *s)
 
 /* ---- requests ---- */
 
-static void
-cors_headers(lc_http *http, lc__http_response *res, bool preflight)
-{
-  const char *origin = http->env.opts.cors_origin;
-  if (!origin || !*origin)
-    return;
-  lc__http_header(res, "Access-Control-Allow-Origin", origin);
-  if (strcmp(origin, "*") != 0)
-    lc__http_header(res, "Vary", "Origin");
-  if (preflight) {
-    lc__http_header(res, "Access-Control-Allow-Methods", allow_methods);
-    lc__http_header(res, "Access-Control-Allow-Headers", "Content-Type, Authorization");
-    lc__http_header(res, "Access-Control-Max-Age", "600");
-  }
-}
-
-static const route *
-find_route(const char *path, size_t len)
-{
-  for (size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
-    size_t rl = strlen(routes[i].path);
-    if (routes[i].prefix ? (len >= rl && memcmp(path, routes[i].path, rl) == 0)
-                         : (len == rl && memcmp(path, routes[i].path, rl) == 0))
-      return &routes[i];
-  }
-  return NULL;
-}
-
 /* Content-Length: 0 and *out, or -1 when present but malformed. Absent: 0 and *out = 0. */
 static int
 content_length(struct lws *wsi, gint64 *out)
@@ -318,24 +266,15 @@ peer_addr(struct lws *wsi, lc_ipaddr *buf)
   return lc_ipaddr_from_sockaddr((struct sockaddr *)&ss, sl, buf) == 0 ? buf : NULL;
 }
 
-/* POST /api/payments/callback: sets s->collect when the request is to be checked and
- * passed to the payment hook, else fills s->res. */
-/* A payment callback is a small JSON object; a larger body is refused unread. */
+/* A POST to the enabled payment callback (the router did the method rules): sets
+ * s->collect when the request is to be checked and passed to the payment hook, else fills
+ * s->res. A payment callback is a small JSON object; a larger body is refused unread. */
 #define PAYMENT_MAX_BODY 16384
 
 static void
-payment_request(lc_http *http, struct lws *wsi, session *s, int method, gint64 clen)
+payment_request(struct lws *wsi, session *s, gint64 clen)
 {
-  const lc_http_options *o = &http->env.opts;
-  if (!o->payment || !o->payment_secret || !*o->payment_secret) {
-    lc__http_error(&s->res, 404, "not_found", "payment callbacks are not enabled");
-  } else if (method == LWSHUMETH_OPTIONS) {
-    s->res.status = 204;
-    lc__http_header(&s->res, "Allow", allow_post);
-  } else if (method != LWSHUMETH_POST) {
-    lc__http_error(&s->res, 405, "method_not_allowed", "only POST is allowed here");
-    lc__http_header(&s->res, "Allow", allow_post);
-  } else if (lws_hdr_custom_length(wsi, "x-livecart-signature:", 21) <= 0) {
+  if (lws_hdr_custom_length(wsi, "x-livecart-signature:", 21) <= 0) {
     /* Refused before reading a byte of the body: no memory for unsigned senders. */
     s->res.close = true;
     lc__http_error(&s->res, 401, "unauthorized", "X-Livecart-Signature is missing");
@@ -456,18 +395,12 @@ rtc_dispatch(lc_http *http, struct lws *wsi, session *s)
   return send_headers(wsi, s);
 }
 
-/* A POST to a route with a `post` handler: sets s->collect when the body is to be read,
- * else fills s->res (OPTIONS, wrong method, body too large). */
+/* A POST to a route with a `post` handler (the router did the method rules): sets
+ * s->collect when the body is to be read, else fills s->res (body too large). */
 static void
-post_request(session *s, const route *r, int method, gint64 clen)
+post_request(session *s, const lc__http_route *r, gint64 clen)
 {
-  if (method == LWSHUMETH_OPTIONS) {
-    s->res.status = 204;
-    lc__http_header(&s->res, "Allow", allow_post);
-  } else if (method != LWSHUMETH_POST) {
-    lc__http_error(&s->res, 405, "method_not_allowed", "only POST is allowed here");
-    lc__http_header(&s->res, "Allow", allow_post);
-  } else if (clen > SMALL_BODY) {
+  if (clen > SMALL_BODY) {
     s->res.close = true;
     lc__http_error(&s->res, 413, "too_large", "the body of this request is at most 4 KiB");
   } else {
@@ -485,7 +418,7 @@ post_dispatch(lc_http *http, struct lws *wsi, session *s)
   if (lws_http_get_uri_and_method(wsi, &uri, &uri_len) < 0 || !uri || uri_len < 0)
     uri_len = 0;
   lc__http_request req = {.method = "POST", .path = uri && uri_len ? uri : "", .path_len = (size_t)uri_len};
-  const route *r = s->collect_post;
+  const lc__http_route *r = s->collect_post;
   const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
   size_t len = s->body ? s->body->len : 0;
   if (len > SMALL_BODY) {
@@ -616,30 +549,18 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
     LC_DEBUG(NULL, NULL, "%s %.*s -> %s", req.method, uri_len, uri, s->collect ? "reading offer" : "answered");
     return;
   }
-  const route *r = find_route(req.path, req.path_len);
-  if (r && r->post) {
-    post_request(s, r, method, clen);
+  const lc__http_route *r = NULL;
+  int m = method == LWSHUMETH_HEAD ? LC__HTTP_GET : method <= LC__HTTP_DELETE ? method : LC__HTTP_OTHER;
+  switch (lc__http_dispatch_route(&http->env, m, &req, res, &r)) {
+  case LC__HTTP_ROUTED_POST:
+    post_request(s, r, clen);
     return;
-  }
-  if (r && !r->fn) {
-    payment_request(http, wsi, s, method, clen);
+  case LC__HTTP_ROUTED_PAYMENT:
+    payment_request(wsi, s, clen);
     return;
+  case LC__HTTP_ROUTED_DONE:
+    break;
   }
-  if (!r) {
-    lc__http_error(res, 400, "bad_request", "the path must start with /");
-  } else if (method == LWSHUMETH_OPTIONS) {
-    res->status = 204;
-    lc__http_header(res, "Allow", allow_methods);
-    if (r->cors)
-      cors_headers(http, res, true);
-  } else if (method != LWSHUMETH_GET && method != LWSHUMETH_HEAD) {
-    lc__http_error(res, 405, "method_not_allowed", "only GET, HEAD and OPTIONS are allowed here");
-    lc__http_header(res, "Allow", allow_methods);
-  } else {
-    r->fn(&http->env, &req, res);
-  }
-  if (r && r->cors && method != LWSHUMETH_OPTIONS)
-    cors_headers(http, res, false);
   LC_DEBUG(NULL, NULL, "%s %.*s -> %d", req.method, uri_len, uri, res->status);
 }
 

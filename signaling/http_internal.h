@@ -134,3 +134,36 @@ bool lc__http_rtc_begin(const lc__http_env *env, const lc__http_rtc_request *rq,
 /* The body of a POST accepted by lc__http_rtc_begin is in: calls the media hooks, fills res. */
 void lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const guint8 *body, size_t len,
                        lc__http_response *res);
+
+/* ---- the route table (http_router.c, pure) ---- */
+typedef void (*lc__http_get_fn)(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+typedef void (*lc__http_post_fn)(const lc__http_env *env, const lc__http_request *req, const guint8 *body,
+                                 size_t len, lc__http_response *res);
+
+typedef struct {
+  const char *path;
+  bool prefix;           /* matches path and everything below it */
+  bool cors;             /* Access-Control-Allow-Origin applies */
+  lc__http_get_fn fn;    /* GET/HEAD handler; NULL for POST-only routes */
+  lc__http_post_fn post; /* POST handler with the whole body; fn and post NULL: the payment callback */
+} lc__http_route;
+
+typedef enum {
+  LC__HTTP_ROUTED_DONE,    /* res holds the whole answer (handler, 204, 400, 404, 405) */
+  LC__HTTP_ROUTED_POST,    /* a POST to (*route)->post: the caller reads the body, then calls it */
+  LC__HTTP_ROUTED_PAYMENT, /* a POST to the enabled payment callback: the caller checks and reads it */
+} lc__http_routed;
+
+/* The route of a decoded path (first match of the table), or NULL when none matches (the
+ * path does not start with '/'). */
+const lc__http_route *lc__http_find_route(const char *path, size_t len);
+/* Routes one request (WHEP/WHIP excepted: lc__http_rtc_route comes first). method is an
+ * LC__HTTP_* value, HEAD given as LC__HTTP_GET with req->head set (its answer is the GET's;
+ * http.c drops the body). GET routes: OPTIONS -> 204 with Allow (and the CORS preflight
+ * headers where the route has cors), methods other than GET/HEAD -> 405 with Allow "GET,
+ * HEAD, OPTIONS", GET/HEAD -> the handler; CORS headers on every answer of a cors route.
+ * POST routes: OPTIONS -> 204, others -> 405 with Allow "POST, OPTIONS"; the payment
+ * callback answers 404 to everything while opts.payment or its secret are unset. No
+ * route: 400. *route = the matched route (or NULL). */
+lc__http_routed lc__http_dispatch_route(const lc__http_env *env, int method, const lc__http_request *req,
+                                        lc__http_response *res, const lc__http_route **route);
