@@ -2,13 +2,12 @@
  * stats. The per-packet work is in rtc_worker.c. See rtc.h.
  *
  * Locks: rtc->lock guards the registry (by_ufrag, by_id, whip_rooms), session owner/pin/
- * rung_name, the rung counts and the closed list. It is never held while calling into a
+ * rung_name and the rung counts. It is never held while calling into a
  * worker, a rendition or the notify callback. */
 #define LC_LOG_DOMAIN "rtc"
 #include "rtc/rtc.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <openssl/rand.h>
 #include <string.h>
 
@@ -21,7 +20,7 @@
 #define DEFAULT_CONSENT_MS 30000
 #define DEFAULT_MAX_SESSIONS 10000
 #define NACK_CACHE_MS 2000
-#define MAX_WORKERS 64
+#define MAX_WORKERS LC_RTC_STATS_WORKERS
 
 struct lc_rtc {
   lc__rtc_params params;
@@ -40,10 +39,9 @@ struct lc_rtc {
   GHashTable *by_id;      /* id -> session (same entries) */
   GHashTable *whip_rooms; /* room -> session (same entries) */
   GHashTable *rungs;      /* rung name (owned) -> count */
-  GPtrArray *closed;      /* ids (owned) */
   unsigned n_sessions, n_viewers, n_publishers;
-  void (*notify)(gpointer);
-  gpointer notify_user;
+  lc_rtc_closed_fn closed_fn; /* set before any offer, then read-only */
+  gpointer closed_user;
   lc_rtc_publish_fn publish_fn; /* set before any offer, then read-only */
   gpointer publish_user;
 };
@@ -205,13 +203,9 @@ lc__rtc_unregister(lc_rtc *rtc, lc__rtc_session *s, const char *reason)
 {
   g_mutex_lock(&rtc->lock);
   bool was = unregister_locked(rtc, s);
-  if (was && reason)
-    g_ptr_array_add(rtc->closed, g_strdup(s->id));
-  void (*notify)(gpointer) = rtc->notify;
-  gpointer user = rtc->notify_user;
   g_mutex_unlock(&rtc->lock);
-  if (was && reason && notify)
-    notify(user);
+  if (was && reason && rtc->closed_fn)
+    rtc->closed_fn(s->id, reason, rtc->closed_user);
   if (was)
     lc__rtc_session_unref(s);
 }
@@ -233,17 +227,16 @@ lc__rtc_reap_unowned(lc_rtc *rtc, int64_t now_us)
   for (guint i = 0; i < dead->len; i++) {
     lc__rtc_session *s = dead->pdata[i];
     unregister_locked(rtc, s);
-    g_ptr_array_add(rtc->closed, g_strdup(s->id));
     LC_INFO(s->room, s->id, "session ended: ICE never completed");
     LC__RTC_ADD(rtc->ctr.consent_timeouts, 1);
   }
-  void (*notify)(gpointer) = rtc->notify;
-  gpointer user = rtc->notify_user;
   g_mutex_unlock(&rtc->lock);
-  if (dead->len && notify)
-    notify(user);
-  for (guint i = 0; i < dead->len; i++)
-    lc__rtc_session_unref(dead->pdata[i]);
+  for (guint i = 0; i < dead->len; i++) {
+    lc__rtc_session *s = dead->pdata[i];
+    if (rtc->closed_fn)
+      rtc->closed_fn(s->id, "ICE never completed", rtc->closed_user);
+    lc__rtc_session_unref(s);
+  }
   g_ptr_array_unref(dead);
 }
 
@@ -388,7 +381,6 @@ lc_rtc_new(const lc_rtc_config *cfg, lc_media_hub *hub, char **err)
   rtc->by_id = g_hash_table_new(g_str_hash, g_str_equal);
   rtc->whip_rooms = g_hash_table_new(g_str_hash, g_str_equal);
   rtc->rungs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-  rtc->closed = g_ptr_array_new_with_free_func(g_free);
   rtc->n_workers = cfg->workers ? cfg->workers : g_get_num_processors();
   if (rtc->n_workers > MAX_WORKERS)
     rtc->n_workers = MAX_WORKERS;
@@ -434,7 +426,6 @@ lc_rtc_free(lc_rtc *rtc)
   g_hash_table_unref(rtc->by_id);
   g_hash_table_unref(rtc->whip_rooms);
   g_hash_table_unref(rtc->rungs);
-  g_ptr_array_unref(rtc->closed);
   g_mutex_clear(&rtc->lock);
   if (rtc->cert)
     lc_dtls_cert_unref(rtc->cert);
@@ -697,6 +688,14 @@ lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out)
   out->sessions = rtc->n_sessions;
   out->viewers = rtc->n_viewers;
   out->publishers = rtc->n_publishers;
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, rtc->rungs);
+  while (g_hash_table_iter_next(&it, &k, &v) && out->n_rungs < LC_RTC_STATS_RUNGS) {
+    lc_rtc_rung_count *rc = &out->rungs[out->n_rungs++];
+    g_strlcpy(rc->name, k, sizeof rc->name);
+    rc->viewers = GPOINTER_TO_UINT(v);
+  }
   g_mutex_unlock(&rtc->lock);
   lc__rtc_counters *c = &rtc->ctr;
   out->packets_sent = ld(&c->packets_sent);
@@ -704,6 +703,7 @@ lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out)
   out->retransmissions = ld(&c->retransmissions);
   out->nack_misses = ld(&c->nack_misses);
   out->keyframe_requests = ld(&c->keyframe_requests);
+  out->plis_received = ld(&c->plis_received);
   out->queue_drops = ld(&c->queue_drops);
   out->send_drops = ld(&c->send_drops);
   out->consent_timeouts = ld(&c->consent_timeouts);
@@ -712,70 +712,15 @@ lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out)
   out->rung_switches = ld(&c->rung_switches);
   out->handoffs = ld(&c->handoffs);
   out->dtls_held = (unsigned)ld(&c->dtls_held);
-  for (unsigned i = 0; i < rtc->n_workers; i++)
-    out->worker_cpu_us += (uint64_t)lc__rtc_worker_cpu_us(rtc->workers[i]);
-}
-
-char *
-lc_rtc_stats_json(lc_rtc *rtc)
-{
-  lc_rtc_stats st;
-  lc_rtc_get_stats(rtc, &st);
-  json_t *o = json_object();
-  json_object_set_new(o, "sessions", json_integer(st.sessions));
-  json_object_set_new(o, "viewers", json_integer(st.viewers));
-  json_object_set_new(o, "publishers", json_integer(st.publishers));
-  json_object_set_new(o, "packets_sent", json_integer((json_int_t)st.packets_sent));
-  json_object_set_new(o, "bytes_sent", json_integer((json_int_t)st.bytes_sent));
-  json_object_set_new(o, "retransmissions", json_integer((json_int_t)st.retransmissions));
-  json_object_set_new(o, "nack_misses", json_integer((json_int_t)st.nack_misses));
-  json_object_set_new(o, "keyframe_requests", json_integer((json_int_t)st.keyframe_requests));
-  json_object_set_new(o, "queue_drops", json_integer((json_int_t)st.queue_drops));
-  json_object_set_new(o, "send_drops", json_integer((json_int_t)st.send_drops));
-  json_object_set_new(o, "consent_timeouts", json_integer((json_int_t)st.consent_timeouts));
-  json_object_set_new(o, "dtls_failures", json_integer((json_int_t)st.dtls_failures));
-  json_object_set_new(o, "packets_received", json_integer((json_int_t)st.packets_received));
-  json_object_set_new(o, "rung_switches", json_integer((json_int_t)st.rung_switches));
-  json_object_set_new(o, "handoffs", json_integer((json_int_t)st.handoffs));
-  json_object_set_new(o, "worker_cpu_us", json_integer((json_int_t)st.worker_cpu_us));
-  json_object_set_new(o, "dtls_held", json_integer(st.dtls_held));
-  json_t *rungs = json_object();
-  g_mutex_lock(&rtc->lock);
-  GHashTableIter it;
-  gpointer k, v;
-  g_hash_table_iter_init(&it, rtc->rungs);
-  while (g_hash_table_iter_next(&it, &k, &v))
-    json_object_set_new(rungs, k, json_integer(GPOINTER_TO_UINT(v)));
-  g_mutex_unlock(&rtc->lock);
-  json_object_set_new(o, "rungs", rungs);
-  json_t *wk = json_array();
-  for (unsigned i = 0; i < rtc->n_workers; i++)
-    json_array_append_new(wk, json_integer(lc__rtc_worker_n_sessions(rtc->workers[i])));
-  json_object_set_new(o, "workers", wk);
-  json_t *cpu = json_array();
-  for (unsigned i = 0; i < rtc->n_workers; i++)
-    json_array_append_new(cpu, json_integer(lc__rtc_worker_cpu_us(rtc->workers[i]) / 1000));
-  json_object_set_new(o, "worker_cpu_ms", cpu);
-  char *js = json_dumps(o, JSON_COMPACT);
-  json_decref(o);
-  char *r = g_strdup(js);
-  free(js);
-  return r;
-}
-
-char **
-lc_rtc_take_closed(lc_rtc *rtc)
-{
-  g_mutex_lock(&rtc->lock);
-  char **out = NULL;
-  if (rtc->closed->len) {
-    out = g_new0(char *, rtc->closed->len + 1);
-    for (guint i = 0; i < rtc->closed->len; i++)
-      out[i] = g_steal_pointer(&rtc->closed->pdata[i]);
-    g_ptr_array_set_size(rtc->closed, 0);
+  out->n_workers = MIN(rtc->n_workers, LC_RTC_STATS_WORKERS);
+  for (unsigned i = 0; i < rtc->n_workers; i++) {
+    uint64_t cpu = (uint64_t)lc__rtc_worker_cpu_us(rtc->workers[i]);
+    out->worker_cpu_us += cpu;
+    if (i < out->n_workers) {
+      out->worker_sessions[i] = lc__rtc_worker_n_sessions(rtc->workers[i]);
+      out->worker_cpu_each_us[i] = cpu;
+    }
   }
-  g_mutex_unlock(&rtc->lock);
-  return out;
 }
 
 void
@@ -810,10 +755,8 @@ lc__rtc_report_publish(lc_rtc *rtc, const lc__rtc_session *s, bool live, const c
 }
 
 void
-lc_rtc_set_closed_notify(lc_rtc *rtc, void (*notify)(gpointer user), gpointer user)
+lc_rtc_set_closed_notify(lc_rtc *rtc, lc_rtc_closed_fn fn, gpointer user)
 {
-  g_mutex_lock(&rtc->lock);
-  rtc->notify = notify;
-  rtc->notify_user = user;
-  g_mutex_unlock(&rtc->lock);
+  rtc->closed_fn = fn;
+  rtc->closed_user = user;
 }

@@ -2,7 +2,8 @@
  * room's renditions to WHEP viewers, WHIP ingest into a room's "source"/"opus" renditions.
  *
  * Threads: lc_rtc_new, the offer functions, lc_rtc_delete, lc_rtc_pin and lc_rtc_free run on
- * the main thread (signaling); the stats and lc_rtc_take_closed may be called from any thread.
+ * the main thread (signaling); the stats may be read from any thread; the publish and closed
+ * callbacks run on a worker thread.
  * Inside, N worker threads each own a socket on the shared port (SO_REUSEPORT) and the peers
  * whose first connectivity check reached that socket (see rtc_worker.c for why that is enough
  * to keep a peer's packets on one thread). Media packets reach the workers through bounded
@@ -61,7 +62,17 @@ int lc_rtc_delete(lc_rtc *rtc, const char *resource_id);
  * The switch happens at the rung's next keyframe (requested). Main thread. */
 int lc_rtc_pin(lc_rtc *rtc, const char *resource_id, const char *rung);
 
-/* Totals since start (counters) and current values (gauges). */
+#define LC_RTC_STATS_WORKERS 64 /* = the most workers lc_rtc_new starts */
+#define LC_RTC_STATS_RUNGS 16   /* rung names counted (a ladder has a handful) */
+
+/* Viewers currently watching a rung of that name, in any room. */
+typedef struct {
+  char name[16];
+  unsigned viewers;
+} lc_rtc_rung_count;
+
+/* Totals since start (counters) and current values (gauges). Plain data: the caller serialises
+ * it (app_media: metrics and the media.status "rtc" object). */
 typedef struct {
   unsigned sessions;     /* gauge: all sessions (any state) */
   unsigned viewers;      /* gauge: WHEP sessions with DTLS done */
@@ -71,6 +82,7 @@ typedef struct {
   uint64_t retransmissions;   /* packets resent for NACKs */
   uint64_t nack_misses;       /* NACKed packets no longer cached */
   uint64_t keyframe_requests; /* forwarded to a rendition (PLI/FIR, joins, rung switches) */
+  uint64_t plis_received;     /* PLI and FIR packets received from viewers (forwarded or throttled) */
   uint64_t queue_drops;       /* media packets dropped because a worker queue was full */
   uint64_t send_drops;        /* datagrams the kernel refused (socket buffer full) */
   uint64_t consent_timeouts;  /* sessions torn down for silence */
@@ -82,20 +94,17 @@ typedef struct {
   unsigned dtls_held;     /* gauge: sessions still holding OpenSSL's DTLS state (~40 KB each): handshaking,
                              or connected but the peer has not yet proven its keys with an SRTP/SRTCP
                              packet (then it is trimmed, see lc_dtls_trim) */
+  unsigned n_rungs; /* rungs[0..n_rungs): viewers per rung name (names beyond LC_RTC_STATS_RUNGS are
+                       left out) */
+  lc_rtc_rung_count rungs[LC_RTC_STATS_RUNGS];
+  unsigned n_workers; /* per worker thread: */
+  unsigned worker_sessions[LC_RTC_STATS_WORKERS]; /* sessions it owns */
+  uint64_t worker_cpu_each_us[LC_RTC_STATS_WORKERS]; /* its CPU time (as of its last tick, <= 20 ms old) */
 } lc_rtc_stats;
 
 /* Fills *out. Any thread. */
 void lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out);
-/* The same plus viewers per rung, sessions and CPU per worker as a JSON object (transfer full,
- * g_free): {"sessions":..,...,"rungs":{"720p":3,...},"workers":[n0,n1,...],
- * "worker_cpu_ms":[c0,c1,...],"dtls_held":..}. Any thread. */
-char *lc_rtc_stats_json(lc_rtc *rtc);
 
-/* Sessions the server ended by itself (consent timeout, DTLS failure, ICE never completed) since
- * the last call, so signaling can forget their resource ids: NULL-terminated array (transfer
- * full, g_strfreev), or NULL when none. Sessions ended by lc_rtc_delete are not listed. Any
- * thread. */
-char **lc_rtc_take_closed(lc_rtc *rtc);
 /* WHIP publisher state as it happens: live = true once its DTLS is done (its packets flow into
  * "source"/"opus"), then live = false once when its session ends, whatever ended it (reason:
  * "consent timeout", "RTCP BYE from the peer", "DTLS closed by the peer", NULL = deleted or
@@ -105,7 +114,10 @@ typedef void (*lc_rtc_publish_fn)(const char *room, const char *resource_id, boo
                                   const char *peer, gpointer user);
 /* Sets the publish callback. Main thread, before any offer. */
 void lc_rtc_set_publish_notify(lc_rtc *rtc, lc_rtc_publish_fn fn, gpointer user);
-/* Optional: called (on a worker thread, no lock held; must not block or call into rtc) each
- * time a session lands in that list, e.g. to g_main_context_invoke a poll. Main thread, before
- * any offer. */
-void lc_rtc_set_closed_notify(lc_rtc *rtc, void (*notify)(gpointer user), gpointer user);
+/* A session the server ended by itself (consent timeout, DTLS failure, ICE never completed, the
+ * peer's RTCP BYE or DTLS close_notify): resource_id and reason borrowed for the call. Sessions
+ * ended by lc_rtc_delete or lc_rtc_free are not reported. Called on a worker thread with no lock
+ * held: must not block or call into rtc. */
+typedef void (*lc_rtc_closed_fn)(const char *resource_id, const char *reason, gpointer user);
+/* Sets the closed callback (NULL: none). Main thread, before any offer. */
+void lc_rtc_set_closed_notify(lc_rtc *rtc, lc_rtc_closed_fn fn, gpointer user);

@@ -1156,6 +1156,7 @@ handle_rtcp(lc__rtc_worker *w, uint8_t *buf, size_t len, const struct sockaddr *
       break;
     case LC_RTCP_KIND_PLI:
     case LC_RTCP_KIND_FIR: {
+      LC__RTC_ADD(w->ctr->plis_received, 1);
       lc__rtc_vtrack *t = &s->video;
       lc__rtc_wsub *ws = t->pending ? t->pending : t->cur;
       if (ws)

@@ -117,8 +117,8 @@ typedef struct {
 
 /* Counters updated by workers (atomics), summed into lc_rtc_stats. */
 typedef struct {
-  guint64 packets_sent, bytes_sent, retransmissions, nack_misses, keyframe_requests, queue_drops, send_drops,
-      consent_timeouts, dtls_failures, packets_received, rung_switches, handoffs;
+  guint64 packets_sent, bytes_sent, retransmissions, nack_misses, keyframe_requests, plis_received, queue_drops,
+      send_drops, consent_timeouts, dtls_failures, packets_received, rung_switches, handoffs;
   guint64 dtls_held; /* gauge: sessions whose lc_dtls is not trimmed yet */
 } lc__rtc_counters;
 
@@ -133,7 +133,7 @@ lc__rtc_session *lc__rtc_lookup(lc_rtc *rtc, const char *ufrag, size_t ufrag_len
  * (and is registered and not closing). Returns the owner (-1 if it could not be claimed). */
 int lc__rtc_claim(lc_rtc *rtc, lc__rtc_session *s, int index);
 /* Removes the session from the registry (its ufrag and id no longer resolve); if reason is
- * non-NULL and the session was still registered, lists its id for lc_rtc_take_closed. Any thread. */
+ * non-NULL and the session was still registered, reports it to the closed callback. Any thread. */
 void lc__rtc_unregister(lc_rtc *rtc, lc__rtc_session *s, const char *reason);
 /* Rung statistics: the session's counted rung becomes name ("" = none). Any thread. */
 void lc__rtc_count_rung(lc_rtc *rtc, lc__rtc_session *s, const char *name);

@@ -32,7 +32,7 @@ struct lc_app_media {
   guint stats_timer;
   struct {
     lc_metric *sessions, *viewers, *publishers, *packets, *bytes, *rtx, *nack_misses, *keyframes,
-        *queue_drops, *send_drops, *consent, *dtls_fail, *switches;
+        *queue_drops, *send_drops, *consent, *dtls_fail, *switches, *plis;
   } m;
 };
 
@@ -259,9 +259,7 @@ update_metrics(gpointer user)
   counter_catch_up(m->m.consent, s.consent_timeouts);
   counter_catch_up(m->m.dtls_fail, s.dtls_failures);
   counter_catch_up(m->m.switches, s.rung_switches);
-  /* Sessions the server ended by itself (consent timeout, DTLS failure, no ICE): rtc logged
-   * each; signaling keeps no per-session state, so the list is only drained (it would grow). */
-  g_strfreev(lc_rtc_take_closed(m->rtc));
+  counter_catch_up(m->m.plis, s.plis_received);
   return G_SOURCE_CONTINUE;
 }
 
@@ -287,6 +285,8 @@ register_metrics(lc_app_media *m)
                                     "sessions torn down after consent freshness expired");
   m->m.dtls_fail = lc_metrics_counter(x, "livecart_rtc_dtls_failures_total", NULL, "DTLS handshakes that failed");
   m->m.switches = lc_metrics_counter(x, "livecart_rtc_rung_switches_total", NULL, "viewer rung switches");
+  m->m.plis = lc_metrics_counter(x, "livecart_rtc_plis_received_total", NULL,
+                                 "PLI and FIR keyframe requests received from viewers");
 }
 
 /* ---- lifecycle ---- */
@@ -438,6 +438,50 @@ room_json(lc_media_room *mr)
                    "renditions", rends);
 }
 
+/* The media.status "rtc" object: lc_rtc_stats as JSON, rungs as {"720p": 3}, per-worker arrays. */
+static json_t *
+rtc_stats_json(lc_rtc *rtc)
+{
+  lc_rtc_stats st;
+  lc_rtc_get_stats(rtc, &st);
+  json_t *o = json_object();
+  json_object_set_new(o, "sessions", json_integer(st.sessions));
+  json_object_set_new(o, "viewers", json_integer(st.viewers));
+  json_object_set_new(o, "publishers", json_integer(st.publishers));
+  const struct {
+    const char *key;
+    uint64_t v;
+  } counters[] = {{"packets_sent", st.packets_sent},
+                  {"bytes_sent", st.bytes_sent},
+                  {"retransmissions", st.retransmissions},
+                  {"nack_misses", st.nack_misses},
+                  {"keyframe_requests", st.keyframe_requests},
+                  {"plis_received", st.plis_received},
+                  {"queue_drops", st.queue_drops},
+                  {"send_drops", st.send_drops},
+                  {"consent_timeouts", st.consent_timeouts},
+                  {"dtls_failures", st.dtls_failures},
+                  {"packets_received", st.packets_received},
+                  {"rung_switches", st.rung_switches},
+                  {"handoffs", st.handoffs},
+                  {"worker_cpu_us", st.worker_cpu_us}};
+  for (size_t i = 0; i < G_N_ELEMENTS(counters); i++)
+    json_object_set_new(o, counters[i].key, json_integer((json_int_t)counters[i].v));
+  json_object_set_new(o, "dtls_held", json_integer(st.dtls_held));
+  json_t *rungs = json_object();
+  for (unsigned i = 0; i < st.n_rungs; i++)
+    json_object_set_new(rungs, st.rungs[i].name, json_integer(st.rungs[i].viewers));
+  json_object_set_new(o, "rungs", rungs);
+  json_t *workers = json_array(), *cpu = json_array();
+  for (unsigned i = 0; i < st.n_workers; i++) {
+    json_array_append_new(workers, json_integer(st.worker_sessions[i]));
+    json_array_append_new(cpu, json_integer((json_int_t)(st.worker_cpu_each_us[i] / 1000)));
+  }
+  json_object_set_new(o, "workers", workers);
+  json_object_set_new(o, "worker_cpu_ms", cpu);
+  return o;
+}
+
 json_t *
 lc_app_media_status(lc_app_media *m)
 {
@@ -453,10 +497,7 @@ lc_app_media_status(lc_app_media *m)
   g_strfreev(ids);
   json_t *out = json_pack("{s:o}", "rooms", rooms);
   if (m->rtc) {
-    char *text = lc_rtc_stats_json(m->rtc);
-    json_t *rtc = json_loads(text, 0, NULL);
-    g_free(text);
-    json_object_set_new(out, "rtc", rtc ? rtc : json_null());
+    json_object_set_new(out, "rtc", rtc_stats_json(m->rtc));
     json_object_set_new(out, "rtc_port", json_integer(lc_rtc_port(m->rtc)));
   }
   if (m->ingest)
