@@ -14,7 +14,7 @@
 gint64
 lc__show_now(lc_show *s)
 {
-  return s->replaying ? s->replay_now : g_get_real_time() / 1000;
+  return s->replaying ? s->replay_now : lc_clock_now_ms(s->cfg.clock);
 }
 
 void
@@ -100,14 +100,14 @@ static void
 schedule_counts(lc_show *s)
 {
   if (!s->replaying && !s->stopping && !s->counts_timer)
-    s->counts_timer = g_timeout_add((guint)s->cfg.counts_ms, flush_counts, s);
+    s->counts_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.counts_ms, flush_counts, s);
 }
 
 static void
 schedule_flush(lc_show *s)
 {
   if (!s->replaying && !s->stopping && !s->throttle_timer)
-    s->throttle_timer = g_timeout_add((guint)s->cfg.throttle_ms, flush_aggregates, s);
+    s->throttle_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.throttle_ms, flush_aggregates, s);
 }
 
 void
@@ -480,13 +480,13 @@ static void
 state_clear(lc_show *s)
 {
   if (s->throttle_timer)
-    g_source_remove(s->throttle_timer);
+    lc_clock_source_remove(s->cfg.clock, s->throttle_timer);
   if (s->counts_timer)
-    g_source_remove(s->counts_timer);
+    lc_clock_source_remove(s->cfg.clock, s->counts_timer);
   if (s->expiry_timer)
-    g_source_remove(s->expiry_timer);
+    lc_clock_source_remove(s->cfg.clock, s->expiry_timer);
   if (s->likes_timer)
-    g_source_remove(s->likes_timer);
+    lc_clock_source_remove(s->cfg.clock, s->likes_timer);
   s->throttle_timer = s->counts_timer = s->expiry_timer = s->likes_timer = 0;
   g_ptr_array_unref(s->sales);
   g_ptr_array_unref(s->coupons);
@@ -596,6 +596,8 @@ lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg, const
     s->cfg.op_cache_bytes = 64 * 1024 * 1024;
   if (s->cfg.chat_recent <= 0)
     s->cfg.chat_recent = 50;
+  if (!s->cfg.clock)
+    s->cfg.clock = lc_clock_real();
   if (sinks)
     s->sinks = *sinks;
   new_epoch(s);
@@ -644,13 +646,13 @@ lc_show_stop_timers(lc_show *s)
   guint *timers[] = {&s->throttle_timer, &s->counts_timer, &s->expiry_timer, &s->likes_timer};
   for (unsigned i = 0; i < G_N_ELEMENTS(timers); i++)
     if (*timers[i]) {
-      g_source_remove(*timers[i]);
+      lc_clock_source_remove(s->cfg.clock, *timers[i]);
       *timers[i] = 0;
     }
   for (guint i = 0; i < s->sales->len; i++) {
     sale *sl = g_ptr_array_index(s->sales, i);
     if (sl->timer) {
-      g_source_remove(sl->timer);
+      lc_clock_source_remove(s->cfg.clock, sl->timer);
       sl->timer = 0;
     }
   }

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "commerce/clock.h"
 #include "commerce/wordfilter.h"
 
 typedef struct lc_show lc_show;
@@ -42,6 +43,8 @@ typedef struct {
   size_t op_cache_bytes;       /* and at most this much memory for their answers */
   const lc_wordfilter *chat_filter; /* borrowed, may be NULL */
   const lc_wordfilter *ad_filter;   /* borrowed, may be NULL */
+  lc_clock *clock;                  /* borrowed; NULL: the real clock (lc_clock_real). Every time the
+                                     * engine reads and every timer it arms goes through it. */
 } lc_show_config;
 
 typedef struct {

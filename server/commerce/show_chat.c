@@ -285,7 +285,7 @@ lc_show_like(lc_show *s, const char *user, gint64 count)
   s->likes += count;
   lc__show_dirty_likes(s);
   if (!s->likes_timer)
-    s->likes_timer = s->stopping ? 0 : g_timeout_add(LIKES_JOURNAL_MS, journal_likes, s);
+    s->likes_timer = s->stopping ? 0 : lc_clock_timeout_add(s->cfg.clock, LIKES_JOURNAL_MS, journal_likes, s);
 }
 
 void

@@ -928,7 +928,7 @@ void
 lc__expiry_arm(lc_show *s)
 {
   if (s->expiry_timer) {
-    g_source_remove(s->expiry_timer);
+    lc_clock_source_remove(s->cfg.clock, s->expiry_timer);
     s->expiry_timer = 0;
   }
   if (s->stopping)
@@ -939,5 +939,5 @@ lc__expiry_arm(lc_show *s)
   if (!o)
     return;
   gint64 wait = MAX(o->expires_at - lc__show_now(s), 0);
-  s->expiry_timer = g_timeout_add((guint)MIN(wait, (gint64)G_MAXINT32), expire_due, s);
+  s->expiry_timer = lc_clock_timeout_add(s->cfg.clock, wait, expire_due, s);
 }

@@ -252,7 +252,7 @@ lc__sale_free(gpointer p)
 {
   sale *sl = p;
   if (sl->timer)
-    g_source_remove(sl->timer);
+    lc_clock_source_remove(sl->show->cfg.clock, sl->timer);
   g_hash_table_destroy(sl->bought);
   g_free(sl->sku_id);
   g_free(sl->id);
@@ -366,7 +366,7 @@ lc__apply_flash_ended(lc_show *s, const json_t *fact)
     return;
   sl->ended = true;
   if (sl->timer) {
-    g_source_remove(sl->timer);
+    lc_clock_source_remove(sl->show->cfg.clock, sl->timer);
     sl->timer = 0;
   }
   lc__stock_add(s, sl->sku, sl->quantity - sl->sold);
@@ -416,7 +416,7 @@ static void
 arm_sale(lc_show *s, sale *sl)
 {
   if (sl->timer) {
-    g_source_remove(sl->timer);
+    lc_clock_source_remove(sl->show->cfg.clock, sl->timer);
     sl->timer = 0;
   }
   if (sl->ended || s->stopping)
@@ -424,7 +424,7 @@ arm_sale(lc_show *s, sale *sl)
   gint64 now = lc__show_now(s);
   gint64 next = now < sl->starts_at ? sl->starts_at : sl->ends_at;
   gint64 wait = MAX(next - now, 0);
-  sl->timer = g_timeout_add((guint)MIN(wait, (gint64)G_MAXINT32), sale_timer, sl);
+  sl->timer = lc_clock_timeout_add(s->cfg.clock, wait, sale_timer, sl);
 }
 
 void
