@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "signaling/proto.h"
+#include "signaling/ring.h"
 
 #include <string.h>
 
@@ -29,18 +30,12 @@ typedef struct {
   gint64 resynced_us;  /* when it was last resynced with a snapshot (monotonic) */
 } conn;
 
-typedef struct {
-  gint64 seq;
-  lc_ws_msg *msg;
-} ring_slot;
-
 struct chan {
   char *room;
   lc_show *show;
   GHashTable *conns;    /* conn* set */
   GHashTable *by_user;  /* user -> GPtrArray of conn* */
-  ring_slot *ring;      /* capacity session->opts.history */
-  guint ring_start, ring_len;
+  lc_ring *ring;        /* the last opts.history events (lc_ws_msg, one reference each) */
 };
 
 struct lc_session {
@@ -113,8 +108,7 @@ static void ring_clear(lc_session *s, chan *ch);
 static void
 chan_free(lc_session *s, chan *ch)
 {
-  ring_clear(s, ch);
-  g_free(ch->ring);
+  lc_ring_free(ch->ring);
   g_hash_table_destroy(ch->conns);
   g_hash_table_destroy(ch->by_user);
   g_free(ch->room);
@@ -132,7 +126,7 @@ chan_get(lc_session *s, lc_show *show)
     ch->show = show;
     ch->conns = g_hash_table_new(g_direct_hash, g_direct_equal);
     ch->by_user = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_ptr_array_unref);
-    ch->ring = g_new0(ring_slot, MAX(s->opts.history, 1));
+    ch->ring = lc_ring_new(s->opts.history, (GDestroyNotify)lc_ws_msg_unref);
     g_hash_table_insert(s->chans, ch->room, ch);
   }
   return ch;
@@ -141,47 +135,41 @@ chan_get(lc_session *s, lc_show *show)
 static void
 ring_clear(lc_session *s, chan *ch)
 {
-  guint cap = MAX(s->opts.history, 1);
-  for (guint i = 0; i < ch->ring_len; i++)
-    lc_ws_msg_unref(ch->ring[(ch->ring_start + i) % cap].msg);
-  ch->ring_start = ch->ring_len = 0;
+  (void)s;
+  lc_ring_clear(ch->ring);
 }
 
 static void
 ring_push(lc_session *s, chan *ch, gint64 seq, lc_ws_msg *m)
 {
-  guint cap = MAX(s->opts.history, 1);
-  if (ch->ring_len == cap) {
-    lc_ws_msg_unref(ch->ring[ch->ring_start].msg);
-    ch->ring_start = (ch->ring_start + 1) % cap;
-    ch->ring_len--;
-  }
-  ring_slot *slot = &ch->ring[(ch->ring_start + ch->ring_len) % cap];
-  slot->seq = seq;
-  slot->msg = lc_ws_msg_ref(m);
-  ch->ring_len++;
+  (void)s;
+  lc_ring_push(ch->ring, seq, lc_ws_msg_ref(m));
 }
 
 /* True when the ring holds every event after `after` up to the current seq. */
 static bool
 ring_covers(chan *ch, gint64 after)
 {
-  gint64 current = lc_show_seq(ch->show);
-  if (after > current)
+  return lc_ring_covers(ch->ring, after, lc_show_seq(ch->show));
+}
+
+static bool
+ring_send_one(gint64 seq, gpointer msg, gpointer user)
+{
+  conn *c = user;
+  (void)seq;
+  if (!c->ws)
     return false;
-  return after == current || (ch->ring_len > 0 && ch->ring[ch->ring_start].seq <= after + 1);
+  lc_ws_send(c->ws, msg);
+  return true;
 }
 
 /* Queues the ring's events after `after`: the same shared buffers as the broadcast. */
 static void
 ring_send(lc_session *s, chan *ch, conn *c, gint64 after)
 {
-  guint cap = MAX(s->opts.history, 1);
-  for (guint i = 0; i < ch->ring_len && c->ws; i++) {
-    ring_slot *slot = &ch->ring[(ch->ring_start + i) % cap];
-    if (slot->seq > after)
-      lc_ws_send(c->ws, slot->msg);
-  }
+  (void)s;
+  lc_ring_foreach_after(ch->ring, after, ring_send_one, c);
 }
 
 static void
