@@ -1,0 +1,198 @@
+/* Internal to pipelines/ladder (and its unit tests): the pieces of the transcode ladder and the
+ * state they share. The public API is ladder.h.
+ *
+ * One seam per file:
+ *   ladder_config.c  rung specs ("name:WxH:kbps") and the config's checks and defaults. Pure.
+ *   ladder_rung.c    one output branch: its state (lc__ladder_rung), the x264 rung's bin, the
+ *                    payloader probe and appsink output into the branch's rendition, the keyframe
+ *                    function, push-to-packet latency bookkeeping.
+ *   ladder_input.c   the front-ends: ES (two appsrcs, fed from RTMP), TS (appsrc ! tsdemux, fed
+ *                    from SRT), RTP (appsrc ! rtpjitterbuffer ! rtph264depay, fed from a WHIP
+ *                    rendition), with their push calls.
+ *   ladder.c         construction and teardown, the shared decode chain, the probes that build the
+ *                    rungs at the first caps and decide the "source" rung, the bus, stats.
+ *
+ * Threads (who runs what):
+ *   main thread        lc_ladder_new/free, the bus watch (error callback), lc_ladder_attach_rtp.
+ *   producer thread    ES/TS push calls (one at a time: main thread for RTMP, the SRT thread).
+ *   rendition producer RTP front-end sink (the WHIP publisher's RTC worker), under rtp_lock.
+ *   streaming threads  h264parse's (vparse probe: source size/codec, B-frames, "source" decision),
+ *                      the decoder's (rtee caps probe: builds the rungs, under lock), one per rung
+ *                      branch (its queue: payloader probe + appsink output), tsdemux's (pad-added).
+ *   any thread         keyframe requests (rung keyframe function, called by the rendition under its
+ *                      lock), stats. */
+#pragma once
+#include "ladder/ladder.h"
+
+#include <gst/gst.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LC__LADDER_DECIDE_AUS 30               /* access units seen before "no B-frames" is decided */
+#define LC__LADDER_MAX_VIDEO_QUEUE_BUFFERS 90u /* appsrc queues: beyond this, drop (counted) */
+#define LC__LADDER_LAT_MAP 256
+#define LC__LADDER_LAT_SAMPLES 4096
+
+/* fmtp of the x264 rungs: constrained baseline, level 3.1, higher levels accepted. */
+extern const char lc__ladder_x264_fmtp[];
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Config (ladder_config.c) */
+
+/* *c = *in with defaults filled in; 0 or LC_EINVAL + *err. Any thread. */
+int lc__ladder_check_config(const lc_ladder_config *in, lc_ladder_config *c, char **err);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Latency bookkeeping (ladder_rung.c): push time of ES video access units by running time, and
+ * push-to-first-RTP-packet samples (ring). Any thread; lock guards everything. */
+typedef struct {
+  GMutex lock;
+  struct {
+    GstClockTime rt;
+    int64_t push_us;
+  } map[LC__LADDER_LAT_MAP];
+  unsigned map_next;
+  int64_t *samples; /* microseconds, ring of LC__LADDER_LAT_SAMPLES */
+  unsigned n, next;
+} lc__ladder_lat;
+
+void lc__ladder_lat_init(lc__ladder_lat *lat);
+void lc__ladder_lat_clear(lc__ladder_lat *lat);
+/* An access unit with running time rt was pushed now. */
+void lc__ladder_lat_note_push(lc__ladder_lat *lat, GstClockTime rt);
+/* The first RTP packet of a rung's access unit with running time rt left now. */
+void lc__ladder_lat_note_out(lc__ladder_lat *lat, GstClockTime rt);
+/* Number of samples, p50 and p99 in microseconds (0 when none). */
+void lc__ladder_lat_get(lc__ladder_lat *lat, unsigned *n, int64_t *p50_us, int64_t *p99_us);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Rungs (ladder_rung.c) */
+
+typedef enum {
+  LC__LADDER_RUNG_X264,   /* scaled + encoded video rung */
+  LC__LADDER_RUNG_SOURCE, /* the publisher's H.264 passed through */
+  LC__LADDER_RUNG_AUDIO,  /* "opus" */
+} lc__ladder_rung_kind;
+
+/* One output branch. Created on the main thread (audio, source) or in the decoder's streaming
+ * thread (x264 rungs, under the ladder's lock); owned by the ladder's rungs array and freed after
+ * the pipeline has stopped (its appsink calls back until then). */
+typedef struct {
+  lc_ladder *l;        /* owner; NULL for a rung built alone (tests): no latency, no "opus" attach */
+  lc__ladder_lat *lat; /* where latency samples go (x264 rungs of a ladder), or NULL */
+  lc__ladder_rung_kind kind;
+  lc_ladder_rung def;
+  GstElement *enc; /* x264enc of an x264 rung (borrowed from its bin: keyframe requests) */
+  lc_rendition *r; /* atomic pointer; NULL until the rendition exists (owned ref) */
+  gint enabled;    /* atomic; the source rung turns off if B-frames appear */
+  /* The branch's streaming thread only: */
+  bool au_start, au_key;
+  GstClockTime au_rt; /* running time of the access unit being payloaded */
+} lc__ladder_rung;
+
+/* New rung (transfer full); def may be NULL (audio, source). Any thread. */
+lc__ladder_rung *lc__ladder_rung_new(lc_ladder *l, lc__ladder_rung_kind kind, const lc_ladder_rung *def);
+/* Frees the rung and its rendition ref. Only once nothing of its branch runs (pipeline stopped). */
+void lc__ladder_rung_free(lc__ladder_rung *g);
+
+/* The branch of an x264 rung as a bin with a "sink" ghost pad (floating, transfer full):
+ *   queue (leaky, 2 frames) ! lcswscale ! capsfilter(WxH) ! x264enc (zerolatency, no B-frames,
+ *   keyframe every keyframe_interval_ms, preset) ! capsfilter(constrained-baseline)
+ *   ! rtph264pay (MTU 1200, SPS/PPS before every IDR) ! appsink (into g's rendition)
+ * fps_n/fps_d: the source frame rate (0: 30 assumed) for the keyframe interval in frames.
+ * LC_LADDER_SCALER=videoscale swaps the scaler (comparisons). NULL + *err when an element is
+ * missing. Any thread. */
+GstElement *lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, const char *preset,
+                                     int fps_n, int fps_d, char **err);
+/* Payloader (rtph264pay, MTU 1200, config-interval -1, zero-latency aggregation) whose sink pad
+ * marks access units for g (floating), or NULL. Any thread. */
+GstElement *lc__ladder_rung_h264pay(lc__ladder_rung *g, const char *name);
+/* Appsink whose samples go to g's rendition (floating), or NULL. Any thread. */
+GstElement *lc__ladder_rung_appsink(lc__ladder_rung *g, const char *name);
+/* Output goes to r from now on (transfer full; g must have none yet); an x264 rung's encoder
+ * answers r's keyframe requests. Any thread. */
+void lc__ladder_rung_publish(lc__ladder_rung *g, lc_rendition *r);
+/* Detaches the keyframe function from the rendition: no request runs on g once this returns.
+ * Any thread; before the pipeline stops. */
+void lc__ladder_rung_unpublish(lc__ladder_rung *g);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* The ladder (ladder.c) */
+
+struct lc_ladder {
+  /* Set at creation, read-only after: */
+  char *room_id;
+  lc_media_room *media; /* ref */
+  lc_ladder_input input;
+  lc_ladder_config cfg;
+  lc_ladder_error_cb on_error;
+  gpointer user;
+
+  /* Main thread (the pipeline owns the elements; these are borrowed): */
+  GstElement *pipeline; /* ref */
+  GstBus *bus;          /* ref */
+  guint bus_watch;
+  GstElement *vsrc, *asrc, *tssrc, *rtpsrc; /* appsrcs of the front-end (push calls read them) */
+  GstElement *vparse, *aq;                  /* where tsdemux pads go */
+  GstElement *rtee;
+
+  GMutex lock;           /* rungs, renditions, rungs_built, built_w/h, src_codec */
+  GPtrArray *rungs;      /* lc__ladder_rung * (owned) */
+  GPtrArray *renditions; /* lc_rendition * (owned refs) this ladder produces into */
+  bool rungs_built;
+  int built_w, built_h;
+  uint8_t src_codec[3]; /* profile_idc, constraints, level_idc from the source's avcC */
+  bool have_src_codec;
+  lc__ladder_rung *source_rung; /* or NULL; set at creation */
+  lc__ladder_rung *audio_rung;  /* set at creation */
+
+  /* Producer thread (ES/TS push): */
+  bool have_vconfig, have_aconfig, video_wait_kf, have_base;
+  unsigned nal_len_size;
+  int64_t base_ms;
+  GstCaps *vcaps, *acaps;
+
+  /* tsdemux streaming thread: */
+  bool ts_video_linked, ts_audio_linked;
+
+  /* h264parse streaming thread (atomics readable anywhere): */
+  gint n_aus, reorder, decided;
+  uint64_t win_bytes; /* bytes of the decision window (source bitrate estimate) */
+  GstClockTime win_first, win_last;
+  gint src_w, src_h;
+
+  uint64_t video_in, audio_in, dropped_in; /* __atomic */
+
+  /* RTP front-end: the rendition it reads (a ref) and its subscription (main thread); the
+   * sequence check runs under rtp_lock (the backlog is pushed from the main thread while the
+   * producer's thread may already call the sink). */
+  lc_rendition *rtp_in;
+  unsigned rtp_sub;
+  GMutex rtp_lock;
+  uint16_t rtp_next_seq;
+  bool rtp_have_seq;
+
+  lc__ladder_lat lat;
+};
+
+/* The room's rendition of that name, reused (discontinuity) or created, set live, remembered in
+ * l->renditions. Transfer full. l->lock held; any thread. */
+lc_rendition *lc__ladder_attach_rendition(lc_ladder *l, const lc_rendition_info *info);
+/* gst_element_factory_make that appends the element to floating (a GPtrArray that sinks and
+ * drops what is left in it) and names the missing plugin in *err. Any thread. */
+GstElement *lc__ladder_make(GPtrArray *floating, const char *factory, const char *name, char **err);
+/* Counts one input unit dropped. Any thread. */
+void lc__ladder_count_drop(lc_ladder *l);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Front-ends (ladder_input.c) */
+
+/* Makes the elements of l->input's front-end into floating (see lc__ladder_make) and sets
+ * properties; no linking. 0 or LC_EINVAL + *err. Main thread, during lc_ladder_new. */
+int lc__ladder_front_end_make(lc_ladder *l, GPtrArray *floating, char **err);
+/* Once the front-end's elements are in the pipeline: links them to vparse (video) and aq
+ * (audio), or connects tsdemux's pad-added, and keeps the appsrcs in l. 0 or LC_EINVAL + *err.
+ * Main thread, during lc_ladder_new. */
+int lc__ladder_front_end_link(lc_ladder *l, char **err);
+/* Stops the RTP input (unsubscribes; no sink call runs once this returns). Main thread. */
+void lc__ladder_front_end_detach(lc_ladder *l);
