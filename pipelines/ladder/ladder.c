@@ -121,7 +121,8 @@ add_video_rung(lc_ladder *l, const lc_ladder_rung *def, int fps_n, int fps_d, ch
   lc__ladder_rung *g = lc__ladder_rung_new(l, LC__LADDER_RUNG_X264, def);
   GstElement *bin = NULL; /* floating until added; then the pipeline's (borrowed) */
   bool in_pipeline = false;
-  if (!(bin = lc__ladder_rung_x264_bin(g, l->cfg.keyframe_interval_ms, l->cfg.x264_preset, fps_n, fps_d, err)))
+  if (!(bin =
+            lc__ladder_rung_x264_bin(g, l->cfg.keyframe_interval_ms, l->cfg.x264_preset, fps_n, fps_d, err)))
     goto fail;
   gst_bin_add(GST_BIN(l->pipeline), bin); /* sinks the floating ref: the pipeline owns the bin */
   in_pipeline = true;
@@ -267,8 +268,8 @@ publish_source(lc_ladder *l, int n)
   }
   if (l->have_src_codec)
     g_snprintf(ri.fmtp, sizeof(ri.fmtp),
-               "packetization-mode=1;profile-level-id=%02x%02x%02x;level-asymmetry-allowed=1", l->src_codec[0],
-               l->src_codec[1], l->src_codec[2]);
+               "packetization-mode=1;profile-level-id=%02x%02x%02x;level-asymmetry-allowed=1",
+               l->src_codec[0], l->src_codec[1], l->src_codec[2]);
   else
     g_strlcpy(ri.fmtp, lc__ladder_x264_fmtp, sizeof(ri.fmtp));
   lc__ladder_rung_publish(l->source_rung, lc__ladder_attach_rendition(l, &ri));
@@ -532,9 +533,8 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
     lc_error_set(err, "ladder", "the pipeline refused to start");
     goto fail;
   }
-  LC_INFO(room_id, NULL, "ladder started (%s input, %u rungs%s)",
-          input == LC_LADDER_INPUT_ES ? "ES" : input == LC_LADDER_INPUT_TS ? "TS" : "RTP", l->cfg.n_rungs,
-          l->cfg.passthrough ? " + passthrough" : "");
+  LC_INFO(room_id, NULL, "ladder started (%s input, %u rungs%s)", lc__ladder_input_name(input),
+          l->cfg.n_rungs, l->cfg.passthrough ? " + passthrough" : "");
   return l;
 
 fail:

@@ -110,8 +110,8 @@ lc__ladder_front_end_make(lc_ladder *l, GPtrArray *floating, char **err)
     caps = gst_caps_new_simple("application/x-rtp", "media", G_TYPE_STRING, "video", "clock-rate", G_TYPE_INT,
                                90000, "encoding-name", G_TYPE_STRING, "H264", "payload", G_TYPE_INT,
                                LC_MEDIA_PT_H264, NULL);
-    g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "block", FALSE, "caps",
-                 caps, "max-bytes", (guint64)0, NULL);
+    g_object_set(src, "is-live", TRUE, "format", GST_FORMAT_TIME, "do-timestamp", TRUE, "block", FALSE,
+                 "caps", caps, "max-bytes", (guint64)0, NULL);
     gst_caps_unref(caps);
     g_object_set(jb, "latency", 50u, NULL);
     return 0;
@@ -119,6 +119,20 @@ lc__ladder_front_end_make(lc_ladder *l, GPtrArray *floating, char **err)
   }
   lc_error_set(err, "ladder", "unknown input %d", (int)l->input);
   return LC_EINVAL;
+}
+
+const char *
+lc__ladder_input_name(lc_ladder_input input)
+{
+  switch (input) {
+  case LC_LADDER_INPUT_ES:
+    return "ES";
+  case LC_LADDER_INPUT_TS:
+    return "TS";
+  case LC_LADDER_INPUT_RTP:
+    return "RTP";
+  }
+  return "?";
 }
 
 /* The pipeline's element of that name (borrowed: the pipeline keeps it), or NULL. */
@@ -162,8 +176,7 @@ lc__ladder_front_end_link(lc_ladder *l, char **err)
   }
   }
   if (!ok) {
-    lc_error_set(err, "ladder", "cannot link the %s front-end",
-                 l->input == LC_LADDER_INPUT_ES ? "ES" : l->input == LC_LADDER_INPUT_TS ? "TS" : "RTP");
+    lc_error_set(err, "ladder", "cannot link the %s front-end", lc__ladder_input_name(l->input));
     return LC_EINVAL;
   }
   return 0;

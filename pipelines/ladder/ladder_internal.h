@@ -194,5 +194,7 @@ int lc__ladder_front_end_make(lc_ladder *l, GPtrArray *floating, char **err);
  * (audio), or connects tsdemux's pad-added, and keeps the appsrcs in l. 0 or LC_EINVAL + *err.
  * Main thread, during lc_ladder_new. */
 int lc__ladder_front_end_link(lc_ladder *l, char **err);
+/* "ES", "TS", "RTP" (logs). */
+const char *lc__ladder_input_name(lc_ladder_input input);
 /* Stops the RTP input (unsubscribes; no sink call runs once this returns). Main thread. */
 void lc__ladder_front_end_detach(lc_ladder *l);

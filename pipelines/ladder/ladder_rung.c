@@ -304,8 +304,8 @@ lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, cons
   /* Leaky: an encoder that falls behind loses raw frames, never delays the others. */
   g_object_set(q, "max-size-buffers", 2u, "max-size-bytes", 0u, "max-size-time", (guint64)0, NULL);
   gst_util_set_object_arg(G_OBJECT(q), "leaky", "downstream");
-  caps = gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, def->width, "height", G_TYPE_INT, def->height,
-                             "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
+  caps = gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, def->width, "height", G_TYPE_INT,
+                             def->height, "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
   g_object_set(cf, "caps", caps, NULL);
   gst_clear_caps(&caps);
   unsigned fps = (fps_n > 0 && fps_d > 0) ? (unsigned)((fps_n + fps_d - 1) / fps_d) : 30;
