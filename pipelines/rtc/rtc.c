@@ -1,9 +1,8 @@
-/* The WebRTC media core facade: config, the session registry, WHEP/WHIP offers, delete, pin,
- * stats. The per-packet work is in rtc_worker.c. See rtc.h.
+/* The WebRTC media core facade: config, WHEP/WHIP offers, delete, pin, stats. Sessions live in
+ * the registry (rtc_registry.c), the per-packet work in the workers (rtc_worker.c); calls go one
+ * way, rtc.c -> registry and workers, workers -> registry. See rtc.h.
  *
- * Locks: rtc->lock guards the registry (by_ufrag, by_id, whip_rooms), session owner/pin/
- * rung_name and the rung counts. It is never held while calling into a
- * worker, a rendition or the notify callback. */
+ * Fields of lc_rtc are set by lc_rtc_new and read-only after (the counters are atomics). */
 #define LC_LOG_DOMAIN "rtc"
 #include "rtc/rtc.h"
 
@@ -13,6 +12,7 @@
 
 #include "base/errors.h"
 #include "base/log.h"
+#include "rtc/rtc_registry.h"
 #include "rtc/rtc_worker.h"
 #include "rtc/sdp.h"
 
@@ -25,6 +25,7 @@
 struct lc_rtc {
   lc__rtc_params params;
   unsigned max_sessions;
+  lc__rtc_registry *reg;
   lc_media_hub *hub; /* borrowed */
   lc_dtls_cert *cert;
   char fingerprint[160]; /* "AB:CD:..." without the hash name */
@@ -32,37 +33,10 @@ struct lc_rtc {
   int port;
   unsigned n_workers;
   lc__rtc_worker **workers;
-  lc__rtc_counters ctr;
-
-  GMutex lock;
-  GHashTable *by_ufrag;   /* ufrag (session's string) -> session (the registry's ref) */
-  GHashTable *by_id;      /* id -> session (same entries) */
-  GHashTable *whip_rooms; /* room -> session (same entries) */
-  GHashTable *rungs;      /* rung name (owned) -> count */
-  unsigned n_sessions, n_viewers, n_publishers;
-  lc_rtc_closed_fn closed_fn; /* set before any offer, then read-only */
-  gpointer closed_user;
-  lc_rtc_publish_fn publish_fn; /* set before any offer, then read-only */
-  gpointer publish_user;
+  lc__rtc_counters ctr; /* the workers add to it (atomics) */
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static void
-random_hex(char *out, size_t n_chars)
-{
-  static const char hex[] = "0123456789abcdef";
-  uint8_t b[64];
-  size_t n = (n_chars + 1) / 2;
-  g_assert(n <= sizeof b);
-  if (RAND_bytes(b, (int)n) != 1) {
-    for (size_t i = 0; i < n; i++)
-      b[i] = (uint8_t)g_random_int();
-  }
-  for (size_t i = 0; i < n_chars; i++)
-    out[i] = hex[(b[i / 2] >> ((i & 1) ? 0 : 4)) & 15];
-  out[n_chars] = 0;
-}
 
 static uint32_t
 random_ssrc(void)
@@ -93,210 +67,6 @@ fmtp_profile(const char *fmtp)
   if (p && strlen(p + 17) >= 6 && lc_sdp_parse_profile_level_id(p + 17, 6, &v) == 0)
     return v;
   return 0x42e01f;
-}
-
-/* ---------------------------------------------------------------- sessions */
-
-static lc__rtc_session *
-session_new(lc_rtc *rtc, lc__rtc_kind kind, const char *room)
-{
-  lc__rtc_session *s = g_new0(lc__rtc_session, 1);
-  s->refs = 1;
-  s->rtc = rtc;
-  s->kind = kind;
-  random_hex(s->id, 32);
-  random_hex(s->ufrag, 16);
-  random_hex(s->pwd, 32);
-  s->room = g_strdup(room);
-  s->owner = -1;
-  s->created_us = g_get_monotonic_time();
-  s->last_consent_us = s->created_us;
-  s->video.s = s;
-  s->video.kind = LC_MEDIA_VIDEO;
-  s->video.cur_index = s->video.pending_index = -1;
-  s->audio.s = s;
-  s->audio.kind = LC_MEDIA_AUDIO;
-  s->audio.cur_index = s->audio.pending_index = -1;
-  return s;
-}
-
-lc__rtc_session *
-lc__rtc_session_ref(lc__rtc_session *s)
-{
-  g_atomic_int_inc(&s->refs);
-  return s;
-}
-
-void
-lc__rtc_session_unref(lc__rtc_session *s)
-{
-  if (!s || !g_atomic_int_dec_and_test(&s->refs))
-    return;
-  if (s->srtp)
-    lc_srtp_free(s->srtp);
-  if (s->dtls)
-    lc_dtls_free(s->dtls);
-  if (s->bwe)
-    lc__rtc_bwe_clear(s->bwe);
-  g_free(s->bwe);
-  g_free(s->room);
-  g_free(s->remote_fp);
-  g_free(s->pin);
-  g_free(s->pin_w);
-  if (s->whip_video)
-    lc_rendition_unref(s->whip_video);
-  if (s->whip_audio)
-    lc_rendition_unref(s->whip_audio);
-  if (s->media)
-    lc_media_room_unref(s->media);
-  g_free(s);
-}
-
-lc__rtc_session *
-lc__rtc_lookup(lc_rtc *rtc, const char *ufrag, size_t ufrag_len)
-{
-  char key[17];
-  if (ufrag_len == 0 || ufrag_len >= sizeof key)
-    return NULL;
-  memcpy(key, ufrag, ufrag_len);
-  key[ufrag_len] = 0;
-  g_mutex_lock(&rtc->lock);
-  lc__rtc_session *s = g_hash_table_lookup(rtc->by_ufrag, key);
-  if (s && !g_atomic_int_get(&s->closing))
-    lc__rtc_session_ref(s);
-  else
-    s = NULL;
-  g_mutex_unlock(&rtc->lock);
-  return s;
-}
-
-int
-lc__rtc_claim(lc_rtc *rtc, lc__rtc_session *s, int index)
-{
-  g_mutex_lock(&rtc->lock);
-  if (s->owner < 0 && s->in_registry && !g_atomic_int_get(&s->closing)) {
-    s->owner = index;
-    s->owner_w = rtc->workers[index];
-  }
-  int owner = s->owner;
-  g_mutex_unlock(&rtc->lock);
-  return owner;
-}
-
-/* rtc->lock held. Returns true if it was registered (the caller then drops the registry ref). */
-static bool
-unregister_locked(lc_rtc *rtc, lc__rtc_session *s)
-{
-  if (!s->in_registry)
-    return false;
-  g_hash_table_remove(rtc->by_ufrag, s->ufrag);
-  g_hash_table_remove(rtc->by_id, s->id);
-  if (s->kind == LC__RTC_WHIP && g_hash_table_lookup(rtc->whip_rooms, s->room) == s)
-    g_hash_table_remove(rtc->whip_rooms, s->room);
-  s->in_registry = false;
-  rtc->n_sessions--;
-  return true;
-}
-
-void
-lc__rtc_unregister(lc_rtc *rtc, lc__rtc_session *s, const char *reason)
-{
-  g_mutex_lock(&rtc->lock);
-  bool was = unregister_locked(rtc, s);
-  g_mutex_unlock(&rtc->lock);
-  if (was && reason && rtc->closed_fn)
-    rtc->closed_fn(s->id, reason, rtc->closed_user);
-  if (was)
-    lc__rtc_session_unref(s);
-}
-
-void
-lc__rtc_reap_unowned(lc_rtc *rtc, int64_t now_us)
-{
-  int64_t limit = (int64_t)rtc->params.consent_timeout_ms * 1000;
-  GPtrArray *dead = g_ptr_array_new();
-  g_mutex_lock(&rtc->lock);
-  GHashTableIter it;
-  gpointer v;
-  g_hash_table_iter_init(&it, rtc->by_ufrag);
-  while (g_hash_table_iter_next(&it, NULL, &v)) {
-    lc__rtc_session *s = v;
-    if (s->owner < 0 && now_us - s->created_us > limit)
-      g_ptr_array_add(dead, s);
-  }
-  for (guint i = 0; i < dead->len; i++) {
-    lc__rtc_session *s = dead->pdata[i];
-    unregister_locked(rtc, s);
-    LC_INFO(s->room, s->id, "session ended: ICE never completed");
-    LC__RTC_ADD(rtc->ctr.consent_timeouts, 1);
-  }
-  g_mutex_unlock(&rtc->lock);
-  for (guint i = 0; i < dead->len; i++) {
-    lc__rtc_session *s = dead->pdata[i];
-    if (rtc->closed_fn)
-      rtc->closed_fn(s->id, "ICE never completed", rtc->closed_user);
-    lc__rtc_session_unref(s);
-  }
-  g_ptr_array_unref(dead);
-}
-
-char *
-lc__rtc_get_pin(lc_rtc *rtc, lc__rtc_session *s)
-{
-  g_mutex_lock(&rtc->lock);
-  char *p = g_strdup(s->pin);
-  g_mutex_unlock(&rtc->lock);
-  return p;
-}
-
-void
-lc__rtc_count_rung(lc_rtc *rtc, lc__rtc_session *s, const char *name)
-{
-  g_mutex_lock(&rtc->lock);
-  if (strcmp(s->rung_name, name) != 0) {
-    if (s->rung_name[0]) {
-      guint n = GPOINTER_TO_UINT(g_hash_table_lookup(rtc->rungs, s->rung_name));
-      if (n <= 1)
-        g_hash_table_remove(rtc->rungs, s->rung_name);
-      else
-        g_hash_table_insert(rtc->rungs, g_strdup(s->rung_name), GUINT_TO_POINTER(n - 1));
-    }
-    g_strlcpy(s->rung_name, name, sizeof s->rung_name);
-    if (s->rung_name[0]) {
-      guint n = GPOINTER_TO_UINT(g_hash_table_lookup(rtc->rungs, s->rung_name));
-      g_hash_table_insert(rtc->rungs, g_strdup(s->rung_name), GUINT_TO_POINTER(n + 1));
-    }
-  }
-  g_mutex_unlock(&rtc->lock);
-}
-
-void
-lc__rtc_count_connected(lc_rtc *rtc, lc__rtc_kind kind, int delta)
-{
-  g_mutex_lock(&rtc->lock);
-  if (kind == LC__RTC_WHEP)
-    rtc->n_viewers += (unsigned)delta;
-  else
-    rtc->n_publishers += (unsigned)delta;
-  g_mutex_unlock(&rtc->lock);
-}
-
-lc__rtc_counters *
-lc__rtc_counters_of(lc_rtc *rtc)
-{
-  return &rtc->ctr;
-}
-
-const lc__rtc_params *
-lc__rtc_params_of(lc_rtc *rtc)
-{
-  return &rtc->params;
-}
-
-lc_dtls_cert *
-lc__rtc_cert(lc_rtc *rtc)
-{
-  return rtc->cert;
 }
 
 /* ---------------------------------------------------------------- new / free */
@@ -376,17 +146,14 @@ lc_rtc_new(const lc_rtc_config *cfg, lc_media_hub *hub, char **err)
   rtc->params.consent_timeout_ms = cfg->consent_timeout_ms ? cfg->consent_timeout_ms : DEFAULT_CONSENT_MS;
   rtc->params.queue_packets = cfg->queue_packets ? cfg->queue_packets : DEFAULT_QUEUE;
   rtc->max_sessions = cfg->max_sessions ? cfg->max_sessions : DEFAULT_MAX_SESSIONS;
-  g_mutex_init(&rtc->lock);
-  rtc->by_ufrag = g_hash_table_new(g_str_hash, g_str_equal);
-  rtc->by_id = g_hash_table_new(g_str_hash, g_str_equal);
-  rtc->whip_rooms = g_hash_table_new(g_str_hash, g_str_equal);
-  rtc->rungs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  rtc->reg = lc__rtc_registry_new(rtc->max_sessions);
+  lc__rtc_worker_env env = {.params = rtc->params, .cert = cert, .ctr = &rtc->ctr, .reg = rtc->reg};
   rtc->n_workers = cfg->workers ? cfg->workers : g_get_num_processors();
   if (rtc->n_workers > MAX_WORKERS)
     rtc->n_workers = MAX_WORKERS;
   rtc->workers = g_new0(lc__rtc_worker *, rtc->n_workers);
   for (unsigned i = 0; i < rtc->n_workers; i++) {
-    rtc->workers[i] = lc__rtc_worker_new(rtc, (int)i, (struct sockaddr *)&ss, ss_len, err);
+    rtc->workers[i] = lc__rtc_worker_new(&env, (int)i, (struct sockaddr *)&ss, ss_len, err);
     if (!rtc->workers[i])
       goto fail;
     if (i == 0) { /* the others join the port the first one got */
@@ -417,16 +184,7 @@ lc_rtc_free(lc_rtc *rtc)
   for (unsigned i = 0; i < rtc->n_workers; i++)
     lc__rtc_worker_free(rtc->workers[i]);
   g_free(rtc->workers);
-  /* Sessions no worker adopted. */
-  GList *left = g_hash_table_get_values(rtc->by_ufrag);
-  for (GList *l = left; l; l = l->next)
-    lc__rtc_unregister(rtc, l->data, NULL);
-  g_list_free(left);
-  g_hash_table_unref(rtc->by_ufrag);
-  g_hash_table_unref(rtc->by_id);
-  g_hash_table_unref(rtc->whip_rooms);
-  g_hash_table_unref(rtc->rungs);
-  g_mutex_clear(&rtc->lock);
+  lc__rtc_registry_free(rtc->reg); /* and the sessions no worker adopted */
   if (rtc->cert)
     lc_dtls_cert_unref(rtc->cert);
   g_free(rtc->ip);
@@ -482,15 +240,12 @@ offer(lc_rtc *rtc, lc__rtc_kind kind, const char *room, const char *text, size_t
     lc_error_set(err, "room", "missing");
     return LC_EINVAL;
   }
-  g_mutex_lock(&rtc->lock);
-  bool full = rtc->n_sessions >= rtc->max_sessions;
-  bool busy = kind == LC__RTC_WHIP && g_hash_table_contains(rtc->whip_rooms, room);
-  g_mutex_unlock(&rtc->lock);
-  if (full) {
+  rc = lc__rtc_registry_check(rtc->reg, kind, room);
+  if (rc == LC_ELIMIT) {
     lc_error_set(err, "rtc", "too many WebRTC sessions (%u)", rtc->max_sessions);
     return LC_ELIMIT;
   }
-  if (busy) {
+  if (rc == LC_EBUSY) {
     lc_error_set(err, "whip", "room %s already has a WHIP publisher", room);
     return LC_EBUSY;
   }
@@ -521,7 +276,7 @@ offer(lc_rtc *rtc, lc__rtc_kind kind, const char *room, const char *text, size_t
   } else {
     par.role = LC_SDP_ROLE_WHIP_INGEST;
   }
-  s = session_new(rtc, kind, room);
+  s = lc__rtc_session_new(kind, room);
   s->video_ssrc = random_ssrc();
   s->audio_ssrc = random_ssrc();
   par.ice_ufrag = s->ufrag;
@@ -564,22 +319,16 @@ offer(lc_rtc *rtc, lc__rtc_kind kind, const char *room, const char *text, size_t
   s->media = media;
   media = NULL;
 
-  g_mutex_lock(&rtc->lock);
-  if (kind == LC__RTC_WHIP && g_hash_table_contains(rtc->whip_rooms, room)) {
-    g_mutex_unlock(&rtc->lock);
+  rc = lc__rtc_registry_add(rtc->reg, s);
+  if (rc == LC_EBUSY)
     lc_error_set(err, "whip", "room %s already has a WHIP publisher", room);
-    rc = LC_EBUSY;
+  else if (rc == LC_ELIMIT)
+    lc_error_set(err, "rtc", "too many WebRTC sessions (%u)", rtc->max_sessions);
+  if (rc != 0)
     goto fail;
-  }
-  g_hash_table_insert(rtc->by_ufrag, s->ufrag, s);
-  g_hash_table_insert(rtc->by_id, s->id, s);
-  if (kind == LC__RTC_WHIP)
-    g_hash_table_insert(rtc->whip_rooms, s->room, s);
-  s->in_registry = true;
-  rtc->n_sessions++;
-  g_mutex_unlock(&rtc->lock);
   *resource_id = g_strdup(s->id);
   LC_INFO(room, s->id, "%s session created", kind == LC__RTC_WHEP ? "WHEP" : "WHIP");
+  lc__rtc_session_unref(s); /* the registry has its own ref */
   lc_sdp_offer_free(o);
   g_free(why);
   return 0;
@@ -610,43 +359,23 @@ lc_rtc_whip_offer(lc_rtc *rtc, const char *room, const char *text, size_t len, c
 int
 lc_rtc_delete(lc_rtc *rtc, const char *resource_id)
 {
-  if (!resource_id)
-    return LC_ENOENT;
-  g_mutex_lock(&rtc->lock);
-  lc__rtc_session *s = g_hash_table_lookup(rtc->by_id, resource_id);
-  if (!s || g_atomic_int_get(&s->closing)) {
-    g_mutex_unlock(&rtc->lock);
-    return LC_ENOENT;
-  }
-  g_atomic_int_set(&s->closing, 1);
-  int owner = s->owner;
-  bool mine = owner < 0 && unregister_locked(rtc, s);
-  g_mutex_unlock(&rtc->lock);
-  if (mine) {
-    LC_INFO(s->room, s->id, "session ended: deleted before ICE");
-    lc__rtc_session_unref(s);
-  } else {
-    lc__rtc_worker_wake(rtc->workers[owner]);
-  }
-  return 0;
+  lc__rtc_worker *owner;
+  int rc = lc__rtc_registry_close(rtc->reg, resource_id, &owner);
+  if (rc == 0 && owner)
+    lc__rtc_worker_wake(owner);
+  return rc;
 }
 
 int
 lc_rtc_pin(lc_rtc *rtc, const char *resource_id, const char *rung)
 {
-  int rc = 0;
-  g_mutex_lock(&rtc->lock);
-  lc__rtc_session *s = resource_id ? g_hash_table_lookup(rtc->by_id, resource_id) : NULL;
-  if (!s || g_atomic_int_get(&s->closing)) {
-    rc = LC_ENOENT;
-  } else if (s->kind != LC__RTC_WHEP) {
-    rc = LC_EINVAL;
-  } else {
-    lc__rtc_session_ref(s);
+  lc__rtc_session *s = lc__rtc_registry_by_id(rtc->reg, resource_id);
+  if (!s)
+    return LC_ENOENT;
+  if (s->kind != LC__RTC_WHEP) {
+    lc__rtc_session_unref(s);
+    return LC_EINVAL;
   }
-  g_mutex_unlock(&rtc->lock);
-  if (rc)
-    return rc;
   /* Check the rung outside the registry lock (the room has its own locks). */
   bool found = true;
   if (rung) {
@@ -659,14 +388,9 @@ lc_rtc_pin(lc_rtc *rtc, const char *resource_id, const char *rung)
     }
   }
   if (found) {
-    g_mutex_lock(&rtc->lock);
-    g_free(s->pin);
-    s->pin = g_strdup(rung);
-    int owner = s->owner;
-    g_mutex_unlock(&rtc->lock);
-    g_atomic_int_set(&s->pin_changed, 1);
-    if (owner >= 0)
-      lc__rtc_worker_wake(rtc->workers[owner]);
+    lc__rtc_worker *owner = lc__rtc_registry_set_pin(rtc->reg, s, rung);
+    if (owner)
+      lc__rtc_worker_wake(owner);
   }
   lc__rtc_session_unref(s);
   return found ? 0 : LC_EINVAL;
@@ -684,19 +408,7 @@ void
 lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out)
 {
   memset(out, 0, sizeof *out);
-  g_mutex_lock(&rtc->lock);
-  out->sessions = rtc->n_sessions;
-  out->viewers = rtc->n_viewers;
-  out->publishers = rtc->n_publishers;
-  GHashTableIter it;
-  gpointer k, v;
-  g_hash_table_iter_init(&it, rtc->rungs);
-  while (g_hash_table_iter_next(&it, &k, &v) && out->n_rungs < LC_RTC_STATS_RUNGS) {
-    lc_rtc_rung_count *rc = &out->rungs[out->n_rungs++];
-    g_strlcpy(rc->name, k, sizeof rc->name);
-    rc->viewers = GPOINTER_TO_UINT(v);
-  }
-  g_mutex_unlock(&rtc->lock);
+  lc__rtc_registry_stats(rtc->reg, out);
   lc__rtc_counters *c = &rtc->ctr;
   out->packets_sent = ld(&c->packets_sent);
   out->bytes_sent = ld(&c->bytes_sent);
@@ -726,37 +438,11 @@ lc_rtc_get_stats(lc_rtc *rtc, lc_rtc_stats *out)
 void
 lc_rtc_set_publish_notify(lc_rtc *rtc, lc_rtc_publish_fn fn, gpointer user)
 {
-  rtc->publish_fn = fn;
-  rtc->publish_user = user;
-}
-
-void
-lc__rtc_report_publish(lc_rtc *rtc, const lc__rtc_session *s, bool live, const char *reason)
-{
-  if (!rtc->publish_fn)
-    return;
-  char peer[INET6_ADDRSTRLEN + 8] = "";
-  if (s->has_addr) {
-    char host[INET6_ADDRSTRLEN] = "?";
-    const struct sockaddr *sa = (const struct sockaddr *)&s->addr;
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-      const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-      inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-      port = ntohs(a->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-      const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-      inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-      port = ntohs(a->sin6_port);
-    }
-    g_snprintf(peer, sizeof peer, "%s:%d", host, port);
-  }
-  rtc->publish_fn(s->room, s->id, live, reason, peer, rtc->publish_user);
+  lc__rtc_registry_set_publish_fn(rtc->reg, fn, user);
 }
 
 void
 lc_rtc_set_closed_notify(lc_rtc *rtc, lc_rtc_closed_fn fn, gpointer user)
 {
-  rtc->closed_fn = fn;
-  rtc->closed_user = user;
+  lc__rtc_registry_set_closed_fn(rtc->reg, fn, user);
 }

@@ -6,7 +6,7 @@
  * kernel picks the socket of a group by a hash of the datagram's 4-tuple (reuseport_select_sock
  * over udp_ehashfn), which is stable while the group does not change — all sockets are created
  * at start and live until stop. So all datagrams of one remote address:port land on the same
- * worker. A session is adopted (under rtc->lock, once) by the worker whose socket received its
+ * worker. A session is adopted (claimed in the registry, once) by the worker whose socket received its
  * first valid STUN check; from then on that worker alone touches its ICE/DTLS/SRTP state and
  * sends from its own socket (same local port, so the browser sees one 5-tuple). The shared map
  * ufrag -> session is consulted only for checks from tuples the worker does not know yet
@@ -108,8 +108,10 @@ typedef struct {
 } tuple_key;
 
 struct lc__rtc_worker {
-  lc_rtc *rtc;
-  lc__rtc_counters *ctr;
+  lc__rtc_registry *reg; /* borrowed */
+  lc__rtc_counters *ctr; /* borrowed */
+  lc__rtc_params params;
+  lc_dtls_cert *cert; /* ref */
   int index;
   int fd, efd, port;
   GThread *thread;
@@ -485,7 +487,7 @@ track_switched(lc__rtc_worker *w, lc__rtc_vtrack *t, lc__rtc_wsub *ws, const lc_
   t->pending = NULL;
   if (t->kind == LC_MEDIA_VIDEO) {
     t->cur_index = t->pending_index;
-    lc__rtc_count_rung(w->rtc, t->s, ws->info.name);
+    lc__rtc_registry_count_rung(w->reg, t->s, ws->info.name);
     if (was_started)
       LC__RTC_ADD(w->ctr->rung_switches, 1);
   }
@@ -663,7 +665,7 @@ refresh_pin(lc__rtc_worker *w, lc__rtc_session *s)
 {
   g_atomic_int_set(&s->pin_changed, 0);
   g_free(s->pin_w);
-  s->pin_w = lc__rtc_get_pin(w->rtc, s);
+  s->pin_w = lc__rtc_registry_get_pin(w->reg, s);
 }
 
 static void
@@ -681,7 +683,7 @@ on_connected(lc__rtc_worker *w, lc__rtc_session *s)
 {
   s->state = LC__RTC_MEDIA;
   s->connected_us = w->now;
-  lc__rtc_count_connected(w->rtc, s->kind, 1);
+  lc__rtc_registry_count_connected(w->reg, s->kind, 1);
   if (s->kind == LC__RTC_WHIP) {
     LC_INFO(s->room, s->id, "WHIP publisher connected");
     if (s->whip_video) {
@@ -694,7 +696,7 @@ on_connected(lc__rtc_worker *w, lc__rtc_session *s)
       lc_rendition_set_live(s->whip_audio, true);
     }
     g_atomic_int_set(&s->pli_wanted, 1);
-    lc__rtc_report_publish(w->rtc, s, true, NULL);
+    lc__rtc_registry_report_publish(w->reg, s, true, NULL);
     return;
   }
   LC_INFO(s->room, s->id, "WHEP viewer connected");
@@ -762,11 +764,11 @@ teardown_from(lc__rtc_worker *w, lc__rtc_session *s, const char *reason, bool pe
     }
     if (s->whip_audio)
       lc_rendition_set_live(s->whip_audio, false);
-    lc__rtc_report_publish(w->rtc, s, false, reason);
+    lc__rtc_registry_report_publish(w->reg, s, false, reason);
   }
   if (s->state == LC__RTC_MEDIA)
-    lc__rtc_count_connected(w->rtc, s->kind, -1);
-  lc__rtc_count_rung(w->rtc, s, "");
+    lc__rtc_registry_count_connected(w->reg, s->kind, -1);
+  lc__rtc_registry_count_rung(w->reg, s, "");
   g_clear_pointer(&s->srtp, lc_srtp_free);
   if (s->dtls_full) {
     s->dtls_full = false;
@@ -780,7 +782,7 @@ teardown_from(lc__rtc_worker *w, lc__rtc_session *s, const char *reason, bool pe
   s->state = LC__RTC_ICE;
   g_atomic_int_set(&s->ended, 1); /* other workers drop their foreign tuples of it */
   LC_INFO(s->room, s->id, "session ended: %s", reason ? reason : "deleted");
-  lc__rtc_unregister(w->rtc, s, reason);
+  lc__rtc_registry_unregister(w->reg, s, reason);
   g_atomic_int_add(&w->n_sessions, -1);
   g_hash_table_remove(w->sessions, s); /* drops the worker's ref */
 }
@@ -949,7 +951,7 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
   if (s && (strlen(s->ufrag) != ufrag_len || memcmp(s->ufrag, m.username, ufrag_len) != 0))
     s = NULL;
   if (!s) {
-    ref = lc__rtc_lookup(w->rtc, (const char *)m.username, ufrag_len);
+    ref = lc__rtc_registry_by_ufrag(w->reg, (const char *)m.username, ufrag_len);
     s = ref;
   }
   if (!s)
@@ -974,7 +976,7 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
       send_now(w, from, from_len, out, out_len);
     goto done;
   }
-  int owner = ref ? lc__rtc_claim(w->rtc, s, w->index) : w->index; /* a known tuple: ours */
+  int owner = ref ? lc__rtc_registry_claim(w->reg, s, w->index, w) : w->index; /* a known tuple: ours */
   if (owner < 0)
     goto done;             /* ended meanwhile */
   if (owner != w->index) { /* the session lives on another worker: hand the check over */
@@ -1024,7 +1026,7 @@ handle_stun(lc__rtc_worker *w, const uint8_t *buf, size_t len, const struct sock
   }
   if (s->state == LC__RTC_ICE) {
     s->state = LC__RTC_DTLS;
-    s->dtls = lc_dtls_new(lc__rtc_cert(w->rtc), LC_DTLS_SERVER, s->remote_fp, 1200);
+    s->dtls = lc_dtls_new(w->cert, LC_DTLS_SERVER, s->remote_fp, 1200);
     s->dtls_full = true;
     LC__RTC_ADD(w->ctr->dtls_held, 1);
     LC_DEBUG(s->room, s->id, "ICE check ok (worker %d)", w->index);
@@ -1428,8 +1430,7 @@ tick(lc__rtc_worker *w)
   struct timespec cpu;
   if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) == 0)
     __atomic_store_n(&w->cpu_us, (gint64)cpu.tv_sec * 1000000 + cpu.tv_nsec / 1000, __ATOMIC_RELAXED);
-  const lc__rtc_params *par = lc__rtc_params_of(w->rtc);
-  int64_t consent_us = (int64_t)par->consent_timeout_ms * 1000;
+  int64_t consent_us = (int64_t)w->params.consent_timeout_ms * 1000;
   GPtrArray *dead = NULL;
   GPtrArray *why = NULL;
   GHashTableIter it;
@@ -1493,7 +1494,8 @@ tick(lc__rtc_worker *w)
   }
   if (w->index == 0 && w->now >= w->next_reap) {
     w->next_reap = w->now + 500000;
-    lc__rtc_reap_unowned(w->rtc, w->now);
+    unsigned n = lc__rtc_registry_reap_unowned(w->reg, w->now, consent_us);
+    LC__RTC_ADD(w->ctr->consent_timeouts, n);
   }
 }
 
@@ -1537,7 +1539,8 @@ session_value_unref(gpointer p)
 }
 
 lc__rtc_worker *
-lc__rtc_worker_new(lc_rtc *rtc, int index, const struct sockaddr *addr, socklen_t addr_len, char **err)
+lc__rtc_worker_new(const lc__rtc_worker_env *env, int index, const struct sockaddr *addr, socklen_t addr_len,
+                   char **err)
 {
   int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
@@ -1566,15 +1569,17 @@ lc__rtc_worker_new(lc_rtc *rtc, int index, const struct sockaddr *addr, socklen_
   socklen_t got_len = sizeof got;
   getsockname(fd, (struct sockaddr *)&got, &got_len);
   lc__rtc_worker *w = g_new0(lc__rtc_worker, 1);
-  w->rtc = rtc;
-  w->ctr = lc__rtc_counters_of(rtc);
+  w->reg = env->reg;
+  w->ctr = env->ctr;
+  w->params = env->params;
+  w->cert = lc_dtls_cert_ref(env->cert);
   w->index = index;
   w->fd = fd;
   w->port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                            : ((struct sockaddr_in6 *)&got)->sin6_port);
   w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   g_mutex_init(&w->qlock);
-  w->qcap = lc__rtc_params_of(rtc)->queue_packets;
+  w->qcap = w->params.queue_packets;
   w->q = g_new(qitem, w->qcap);
   w->drain = g_new(qitem, w->qcap);
   w->tuples = g_hash_table_new_full(key_hash, key_equal, g_free, NULL);
@@ -1662,5 +1667,6 @@ lc__rtc_worker_free(lc__rtc_worker *w)
   g_free(w->rbuf);
   close(w->fd);
   close(w->efd);
+  lc_dtls_cert_unref(w->cert);
   g_free(w);
 }
