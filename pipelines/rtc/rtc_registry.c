@@ -9,7 +9,7 @@
 #include "base/log.h"
 
 struct lc__rtc_registry {
-  unsigned max_sessions; /* immutable */
+  unsigned max_sessions;        /* immutable */
   lc_rtc_publish_fn publish_fn; /* set before any offer, then read-only */
   gpointer publish_user;
   lc_rtc_closed_fn closed_fn; /* same */
@@ -304,7 +304,8 @@ lc__rtc_registry_stats(lc__rtc_registry *reg, lc_rtc_stats *out)
 }
 
 void
-lc__rtc_registry_report_publish(lc__rtc_registry *reg, const lc__rtc_session *s, bool live, const char *reason)
+lc__rtc_registry_report_publish(lc__rtc_registry *reg, const lc__rtc_session *s, bool live,
+                                const char *reason)
 {
   if (!reg->publish_fn)
     return;

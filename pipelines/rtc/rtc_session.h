@@ -117,8 +117,8 @@ typedef struct {
 /* Counters updated by workers and the registry (atomics), read into lc_rtc_stats. Owned by
  * lc_rtc, borrowed by the workers. */
 typedef struct {
-  guint64 packets_sent, bytes_sent, retransmissions, nack_misses, keyframe_requests, plis_received, queue_drops,
-      send_drops, consent_timeouts, dtls_failures, packets_received, rung_switches, handoffs;
+  guint64 packets_sent, bytes_sent, retransmissions, nack_misses, keyframe_requests, plis_received,
+      queue_drops, send_drops, consent_timeouts, dtls_failures, packets_received, rung_switches, handoffs;
   guint64 dtls_held; /* gauge: sessions whose lc_dtls is not trimmed yet */
 } lc__rtc_counters;
 

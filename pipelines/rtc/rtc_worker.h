@@ -11,10 +11,10 @@
 
 /* What a worker is given at creation. */
 typedef struct {
-  lc__rtc_params params;  /* copied */
-  lc_dtls_cert *cert;     /* the worker takes a ref */
-  lc__rtc_counters *ctr;  /* borrowed: outlives the worker */
-  lc__rtc_registry *reg;  /* borrowed: outlives the worker */
+  lc__rtc_params params; /* copied */
+  lc_dtls_cert *cert;    /* the worker takes a ref */
+  lc__rtc_counters *ctr; /* borrowed: outlives the worker */
+  lc__rtc_registry *reg; /* borrowed: outlives the worker */
 } lc__rtc_worker_env;
 
 /* Creates worker index with its socket bound to addr (port 0: the kernel picks; the others then
