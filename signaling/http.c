@@ -659,7 +659,6 @@ on_lws(struct lws *wsi, int reason, void *user, void *in, size_t len, gpointer d
 {
   lc_http *http = data;
   session *s = user;
-  (void)wsi;
   switch (reason) {
   case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
     return preread_start(http, (int)(lws_intptr_t)in);
