@@ -542,19 +542,19 @@ lc_session_ws_handlers(lc_session *s)
 }
 
 void
-lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name, const json_t *data)
+lc_session_event(lc_session *s, lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *data)
 {
   chan *ch = chan_get(s, show);
   GHashTableIter it;
   gpointer key;
-  if (strcmp(name, "show.reset") == 0) { /* new epoch: everybody starts over from a snapshot */
+  if (kind == LC_SHOW_EV_SHOW_RESET) { /* new epoch: everybody starts over from a snapshot */
     ring_clear(s, ch);
     g_hash_table_iter_init(&it, ch->conns);
     while (g_hash_table_iter_next(&it, &key, NULL))
       send_snapshot(key);
     return;
   }
-  char *text = lc_proto_event(now_ms(), lc_show_epoch(show), seq, name, data);
+  char *text = lc_proto_event(now_ms(), lc_show_epoch(show), seq, lc_show_event_name(kind), data);
   lc_ws_msg *m = lc_ws_msg_take(text, strlen(text));
   ring_push(s, ch, seq, m);
   lc_metric_add(s->m_events, 1);
@@ -572,14 +572,14 @@ lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name, con
 }
 
 void
-lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data,
-                   gconstpointer skip)
+lc_session_private(lc_session *s, lc_show *show, const char *user, lc_show_event_kind kind,
+                   const json_t *data, gconstpointer skip)
 {
   chan *ch = g_hash_table_lookup(s->chans, lc_show_room(show));
   GPtrArray *list = ch && user ? g_hash_table_lookup(ch->by_user, user) : NULL;
   if (!list || (list->len == 1 && g_ptr_array_index(list, 0) == skip))
     return;
-  char *text = lc_proto_private(now_ms(), name, data);
+  char *text = lc_proto_private(now_ms(), lc_show_event_name(kind), data);
   lc_ws_msg *m = lc_ws_msg_take(text, strlen(text));
   for (guint i = 0; i < list->len; i++) {
     conn *c = g_ptr_array_index(list, i);

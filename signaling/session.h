@@ -31,12 +31,12 @@ void lc_session_free(lc_session *s);
 const lc_ws_handlers *lc_session_ws_handlers(lc_session *s);
 
 /* Feed from the show sinks (main wires them). data borrowed. */
-void lc_session_event(lc_session *s, lc_show *show, gint64 seq, const char *name, const json_t *data);
+void lc_session_event(lc_session *s, lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *data);
 /* skip: a connection (the origin of a request, as passed in lc_show_caller.origin) that
  * does not get it; NULL: every connection of the user. Nothing is serialized when
  * nobody would receive it. */
-void lc_session_private(lc_session *s, lc_show *show, const char *user, const char *name, const json_t *data,
-                        gconstpointer skip);
+void lc_session_private(lc_session *s, lc_show *show, const char *user, lc_show_event_kind kind,
+                        const json_t *data, gconstpointer skip);
 /* Closes every connection with 1001 (the server is stopping): clients reconnect
  * with resume. */
 void lc_session_close_all(lc_session *s);

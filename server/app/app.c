@@ -86,30 +86,31 @@ with_room(const char *room, const json_t *data)
 }
 
 static void
-show_event(lc_show *show, gint64 seq, const char *name, const json_t *data, gpointer user)
+show_event(lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *data, gpointer user)
 {
   lc_app *app = user;
   lc_metric_add(app->events_total, 1);
-  lc_session_event(app->session, show, seq, name, data);
-  if (strcmp(name, "likes") != 0 && strcmp(name, "viewers") != 0) /* aggregates stay on /metrics */
-    lc_control_publish(app->control, name, lc_show_room(show), with_room(lc_show_room(show), data));
+  lc_session_event(app->session, show, seq, kind, data);
+  if (kind != LC_SHOW_EV_LIKES && kind != LC_SHOW_EV_VIEWERS) /* aggregates stay on /metrics */
+    lc_control_publish(app->control, lc_show_event_name(kind), lc_show_room(show),
+                       with_room(lc_show_room(show), data));
 }
 
 static void
-show_private(lc_show *show, const char *user_id, const char *name, const json_t *data, gconstpointer skip,
-             gpointer user)
+show_private(lc_show *show, const char *user_id, lc_show_event_kind kind, const json_t *data,
+             gconstpointer skip, gpointer user)
 {
   lc_app *app = user;
-  if (strcmp(name, "order.created") == 0)
+  if (kind == LC_SHOW_EV_ORDER_CREATED)
     lc_metric_add(app->orders_total, 1);
-  lc_session_private(app->session, show, user_id, name, data, skip);
+  lc_session_private(app->session, show, user_id, kind, data, skip);
 }
 
 static void
-show_alert(lc_show *show, const char *name, const json_t *data, gpointer user)
+show_alert(lc_show *show, lc_show_event_kind kind, const json_t *data, gpointer user)
 {
   lc_app *app = user;
-  char *event = g_strconcat("alert.", name, NULL);
+  char *event = g_strconcat("alert.", lc_show_event_name(kind), NULL);
   lc_control_publish(app->control, event, lc_show_room(show), with_room(lc_show_room(show), data));
   g_free(event);
 }
@@ -143,19 +144,19 @@ show_for(const char *room_id, gpointer user)
 /* ---- media: publisher state -> control watchers and viewers ---------------------------- */
 
 static void
-on_media_event(const char *room, const char *event, const json_t *data, gpointer user)
+on_media_event(const char *room, lc_app_media_event_kind kind, const char *event, const json_t *data,
+               gpointer user)
 {
+  static const int stream_of[] = {[LC_MEDIA_EV_PUBLISH_START] = LC_SHOW_STREAM_LIVE,
+                                  [LC_MEDIA_EV_PUBLISH_RESUMED] = LC_SHOW_STREAM_LIVE,
+                                  [LC_MEDIA_EV_PUBLISH_LOST] = LC_SHOW_STREAM_RECONNECTING,
+                                  [LC_MEDIA_EV_PUBLISH_END] = LC_SHOW_STREAM_OFFLINE,
+                                  [LC_MEDIA_EV_OTHER] = -1};
   lc_app *app = user;
   lc_control_publish(app->control, event, room, json_deep_copy(data));
   lc_show *show = show_for(room, app);
-  if (!show)
-    return;
-  if (strcmp(event, "publish.start") == 0 || strcmp(event, "publish.resumed") == 0)
-    lc_show_set_stream(show, "live");
-  else if (strcmp(event, "publish.lost") == 0)
-    lc_show_set_stream(show, "reconnecting");
-  else if (strcmp(event, "publish.end") == 0)
-    lc_show_set_stream(show, "offline");
+  if (show && stream_of[kind] >= 0)
+    lc_show_set_stream(show, (lc_show_stream_state)stream_of[kind]);
 }
 
 /* ---- payment callbacks from the merchant's backend ------------------------------------ */

@@ -111,18 +111,30 @@ ingest_auth(const char *room, const char *key, gpointer user)
 }
 
 static void
-emit(lc_app_media *m, const char *room, const char *event, const char *detail)
+emit(lc_app_media *m, const char *room, lc_app_media_event_kind kind, const char *event, const char *detail)
 {
   json_t *data = json_pack("{s:s, s:s}", "room", room, "detail", detail);
   if (m->on_event)
-    m->on_event(room, event, data, m->user);
+    m->on_event(room, kind, event, data, m->user);
   json_decref(data);
 }
 
+/* Ingest names its events; the owner gets them typed (one lookup here, at the boundary). */
 static void
 ingest_event(const char *room, const char *event, const char *detail, gpointer user)
 {
-  emit(user, room, event, detail ? detail : "");
+  static const struct {
+    const char *name;
+    lc_app_media_event_kind kind;
+  } kinds[] = {{"publish.start", LC_MEDIA_EV_PUBLISH_START},
+               {"publish.resumed", LC_MEDIA_EV_PUBLISH_RESUMED},
+               {"publish.lost", LC_MEDIA_EV_PUBLISH_LOST},
+               {"publish.end", LC_MEDIA_EV_PUBLISH_END}};
+  lc_app_media_event_kind kind = LC_MEDIA_EV_OTHER;
+  for (unsigned i = 0; i < G_N_ELEMENTS(kinds); i++)
+    if (strcmp(kinds[i].name, event) == 0)
+      kind = kinds[i].kind;
+  emit(user, room, kind, event, detail ? detail : "");
 }
 
 /* ---- metrics ---- */
@@ -165,10 +177,10 @@ whip_apply(lc_app_media *m, const whip_event *e)
     bool was = g_hash_table_contains(m->whip_live, e->room);
     if (e->live && !was) {
       g_hash_table_add(m->whip_live, g_strdup(e->room));
-      emit(m, e->room, "publish.start", "whip");
+      emit(m, e->room, LC_MEDIA_EV_PUBLISH_START, "publish.start", "whip");
     } else if (!e->live && was) {
       g_hash_table_remove(m->whip_live, e->room);
-      emit(m, e->room, "publish.end", "whip");
+      emit(m, e->room, LC_MEDIA_EV_PUBLISH_END, "publish.end", "whip");
     }
     return;
   }

@@ -12,9 +12,18 @@
 
 typedef struct lc_app_media lc_app_media;
 
-/* Tells the owner about a room's media state ("publish.start", "publish.lost",
- * "publish.resumed", "publish.end"; data borrowed). */
-typedef void (*lc_app_media_event_fn)(const char *room, const char *event, const json_t *data, gpointer user);
+/* A room's media events; `event` carries the same as a name for the control socket. */
+typedef enum {
+  LC_MEDIA_EV_PUBLISH_START,   /* "publish.start" */
+  LC_MEDIA_EV_PUBLISH_RESUMED, /* "publish.resumed": back within the grace period, or a takeover */
+  LC_MEDIA_EV_PUBLISH_LOST,    /* "publish.lost": the grace period runs */
+  LC_MEDIA_EV_PUBLISH_END,     /* "publish.end" */
+  LC_MEDIA_EV_OTHER            /* a name ingest added later: passed on to watchers only */
+} lc_app_media_event_kind;
+
+/* Tells the owner about a room's media state (data borrowed). */
+typedef void (*lc_app_media_event_fn)(const char *room, lc_app_media_event_kind kind, const char *event,
+                                      const json_t *data, gpointer user);
 
 /* Binds the RTMP/SRT/WebRTC ports from cfg. NULL + *err_msg when one cannot be opened. */
 lc_app_media *lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics,

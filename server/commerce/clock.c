@@ -13,9 +13,9 @@ typedef struct {
 
 struct lc_clock {
   bool manual;
-  gint64 now;      /* manual: ms since the epoch */
+  gint64 now; /* manual: ms since the epoch */
   guint next_id;
-  GList *timers;   /* timer*, by (due, id): equal deadlines run in the order they were added */
+  GList *timers; /* timer*, by (due, id): equal deadlines run in the order they were added */
 };
 
 static lc_clock real_clock = {0};

@@ -11,6 +11,51 @@
 
 /* ---- time and events ------------------------------------------------------------ */
 
+static const char *const event_names[LC_SHOW_EV_N] = {
+    [LC_SHOW_EV_SHOW_RESET] = "show.reset",
+    [LC_SHOW_EV_STREAM] = "stream",
+    [LC_SHOW_EV_CATALOG_UPDATED] = "catalog.updated",
+    [LC_SHOW_EV_PRODUCT_PINNED] = "product.pinned",
+    [LC_SHOW_EV_PRODUCT_UNPINNED] = "product.unpinned",
+    [LC_SHOW_EV_STOCK_UPDATED] = "stock.updated",
+    [LC_SHOW_EV_FLASH_SCHEDULED] = "flash.scheduled",
+    [LC_SHOW_EV_FLASH_STARTED] = "flash.started",
+    [LC_SHOW_EV_FLASH_STOCK] = "flash.stock",
+    [LC_SHOW_EV_FLASH_SOLD_OUT] = "flash.sold_out",
+    [LC_SHOW_EV_FLASH_ENDED] = "flash.ended",
+    [LC_SHOW_EV_COUPON_DROPPED] = "coupon.dropped",
+    [LC_SHOW_EV_COUPON_UPDATED] = "coupon.updated",
+    [LC_SHOW_EV_COUPON_CLAIMED] = "coupon.claimed",
+    [LC_SHOW_EV_CART_UPDATED] = "cart.updated",
+    [LC_SHOW_EV_ORDER_CREATED] = "order.created",
+    [LC_SHOW_EV_ORDER_PAID] = "order.paid",
+    [LC_SHOW_EV_ORDER_CANCELLED] = "order.cancelled",
+    [LC_SHOW_EV_ORDER_EXPIRED] = "order.expired",
+    [LC_SHOW_EV_CHAT_MESSAGE] = "chat.message",
+    [LC_SHOW_EV_CHAT_DELETED] = "chat.deleted",
+    [LC_SHOW_EV_CHAT_MUTED] = "chat.muted",
+    [LC_SHOW_EV_CHAT_BANNED] = "chat.banned",
+    [LC_SHOW_EV_CHAT_SLOWMODE] = "chat.slowmode",
+    [LC_SHOW_EV_CHAT_BLOCKED] = "chat.blocked",
+    [LC_SHOW_EV_LIKES] = "likes",
+    [LC_SHOW_EV_VIEWERS] = "viewers",
+    [LC_SHOW_EV_STOCK_LOW] = "stock.low",
+    [LC_SHOW_EV_COMPLIANCE_FLAGGED] = "compliance.flagged",
+};
+
+static const char *
+stream_name(lc_show_stream_state st)
+{
+  static const char *const names[] = {"offline", "live", "reconnecting"};
+  return st >= 0 && st < (int)G_N_ELEMENTS(names) ? names[st] : "offline";
+}
+
+const char *
+lc_show_event_name(lc_show_event_kind kind)
+{
+  return kind >= 0 && kind < LC_SHOW_EV_N ? event_names[kind] : "unknown";
+}
+
 gint64
 lc__show_now(lc_show *s)
 {
@@ -18,36 +63,36 @@ lc__show_now(lc_show *s)
 }
 
 void
-lc__show_event(lc_show *s, const char *name, json_t *data)
+lc__show_event(lc_show *s, lc_show_event_kind kind, json_t *data)
 {
   if (!s->replaying && s->sinks.event) {
     s->seq++;
-    s->sinks.event(s, s->seq, name, data, s->sinks.user);
+    s->sinks.event(s, s->seq, kind, data, s->sinks.user);
   }
   json_decref(data);
 }
 
 void
-lc__show_private(lc_show *s, const char *user, const char *name, json_t *data)
+lc__show_private(lc_show *s, const char *user, lc_show_event_kind kind, json_t *data)
 {
   if (!s->replaying && s->sinks.private_event && user)
-    s->sinks.private_event(s, user, name, data, NULL, s->sinks.user);
+    s->sinks.private_event(s, user, kind, data, NULL, s->sinks.user);
   json_decref(data);
 }
 
 void
-lc__show_private_answer(lc_show *s, const char *user, const char *name, json_t *data)
+lc__show_private_answer(lc_show *s, const char *user, lc_show_event_kind kind, json_t *data)
 {
   if (!s->replaying && s->sinks.private_event && user)
-    s->sinks.private_event(s, user, name, data, s->origin, s->sinks.user);
+    s->sinks.private_event(s, user, kind, data, s->origin, s->sinks.user);
   json_decref(data);
 }
 
 void
-lc__show_alert(lc_show *s, const char *name, json_t *data)
+lc__show_alert(lc_show *s, lc_show_event_kind kind, json_t *data)
 {
   if (!s->replaying && s->sinks.alert)
-    s->sinks.alert(s, name, data, s->sinks.user);
+    s->sinks.alert(s, kind, data, s->sinks.user);
   json_decref(data);
 }
 
@@ -64,7 +109,7 @@ flush_aggregates(gpointer user)
   while (g_hash_table_iter_next(&it, &key, NULL)) {
     int sku = GPOINTER_TO_INT(key) - 1;
     if (s->catalog && sku < s->catalog->n_skus)
-      lc__show_event(s, "stock.updated",
+      lc__show_event(s, LC_SHOW_EV_STOCK_UPDATED,
                      json_pack("{s:s, s:I}", "sku", s->catalog->skus[sku].id, "available",
                                (json_int_t)s->available[sku]));
   }
@@ -72,7 +117,7 @@ flush_aggregates(gpointer user)
   g_hash_table_iter_init(&it, s->dirty_sales);
   while (g_hash_table_iter_next(&it, &key, NULL)) {
     sale *sl = key;
-    lc__show_event(s, "flash.stock",
+    lc__show_event(s, LC_SHOW_EV_FLASH_STOCK,
                    json_pack("{s:s, s:I, s:I, s:s}", "sale_id", sl->id, "remaining",
                              (json_int_t)(sl->ended ? 0 : sl->quantity - sl->sold), "sold",
                              (json_int_t)sl->sold, "state", lc__sale_state_name(lc__sale_state(s, sl))));
@@ -89,9 +134,9 @@ flush_counts(gpointer user)
   lc_show *s = user;
   s->counts_timer = 0;
   if (s->dirty_likes)
-    lc__show_event(s, "likes", json_pack("{s:I}", "total", (json_int_t)s->likes));
+    lc__show_event(s, LC_SHOW_EV_LIKES, json_pack("{s:I}", "total", (json_int_t)s->likes));
   if (s->dirty_viewers)
-    lc__show_event(s, "viewers", json_pack("{s:I}", "count", (json_int_t)s->viewers));
+    lc__show_event(s, LC_SHOW_EV_VIEWERS, json_pack("{s:I}", "count", (json_int_t)s->viewers));
   s->dirty_likes = s->dirty_viewers = false;
   return G_SOURCE_REMOVE;
 }
@@ -315,51 +360,87 @@ lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *r
 
 /* ---- facts: apply, commit, replay ----------------------------------------------- */
 
-typedef struct {
-  const char *type;
-  void (*apply)(lc_show *s, const json_t *fact);
-  lc__committed_fn answer; /* for facts written by a viewer's op_id */
-} applier;
-
-static void apply_paid(lc_show *s, const json_t *f) { lc__apply_order_closed(s, f, ORDER_PAID); }
-static void apply_cancelled(lc_show *s, const json_t *f) { lc__apply_order_closed(s, f, ORDER_CANCELLED); }
-static void apply_expired(lc_show *s, const json_t *f) { lc__apply_order_closed(s, f, ORDER_EXPIRED); }
-static void apply_muted(lc_show *s, const json_t *f) { lc__apply_chat_moderation(s, "chat.muted", f); }
-static void apply_banned(lc_show *s, const json_t *f) { lc__apply_chat_moderation(s, "chat.banned", f); }
-static void apply_slowmode(lc_show *s, const json_t *f) { lc__apply_chat_moderation(s, "chat.slowmode", f); }
-
-static const applier appliers[] = {
-  {"catalog.loaded", lc__apply_catalog},
-  {"pin", lc__apply_pin},
-  {"flash.scheduled", lc__apply_flash_scheduled},
-  {"flash.started", lc__apply_flash_started},
-  {"flash.ended", lc__apply_flash_ended},
-  {"coupon.dropped", lc__apply_coupon_dropped},
-  {"coupon.claimed", lc__apply_coupon_claimed, lc__committed_claim},
-  {"cart.set", lc__apply_cart_set, lc__committed_cart},
-  {"order.created", lc__apply_order_created, lc__committed_order_created},
-  {"order.paid", apply_paid},
-  {"order.cancelled", apply_cancelled, lc__committed_order_closed},
-  {"order.expired", apply_expired},
-  {"chat.muted", apply_muted},
-  {"chat.banned", apply_banned},
-  {"chat.slowmode", apply_slowmode},
-  {"likes", lc__apply_likes},
-};
-
-static const applier *
-find_applier(const char *type)
+/* One applier per kind, the same live and in replay. A kind without a case here does
+ * not compile (-Wswitch). f: the catalog and coupon appliers take what they keep. */
+static void
+apply(lc_show *s, lc__fact *f)
 {
-  for (unsigned i = 0; i < G_N_ELEMENTS(appliers); i++)
-    if (strcmp(appliers[i].type, type) == 0)
-      return &appliers[i];
-  return NULL;
+  switch (f->kind) {
+  case LC__FACT_CATALOG_LOADED:
+    lc__apply_catalog(s, &f->u.catalog);
+    break;
+  case LC__FACT_PIN:
+    lc__apply_pin(s, &f->u.pin);
+    break;
+  case LC__FACT_FLASH_SCHEDULED:
+    lc__apply_flash_scheduled(s, &f->u.flash_scheduled);
+    break;
+  case LC__FACT_FLASH_STARTED:
+    lc__apply_flash_started(s, &f->u.flash_started);
+    break;
+  case LC__FACT_FLASH_ENDED:
+    lc__apply_flash_ended(s, &f->u.flash_ended);
+    break;
+  case LC__FACT_COUPON_DROPPED:
+    lc__apply_coupon_dropped(s, &f->u.coupon_dropped);
+    break;
+  case LC__FACT_COUPON_CLAIMED:
+    lc__apply_coupon_claimed(s, &f->u.coupon_claimed);
+    break;
+  case LC__FACT_CART_SET:
+    lc__apply_cart_set(s, &f->u.cart_set);
+    break;
+  case LC__FACT_ORDER_CREATED:
+    lc__apply_order_created(s, &f->u.order_created);
+    break;
+  case LC__FACT_ORDER_PAID:
+    lc__apply_order_closed(s, &f->u.order_closed, ORDER_PAID);
+    break;
+  case LC__FACT_ORDER_CANCELLED:
+    lc__apply_order_closed(s, &f->u.order_closed, ORDER_CANCELLED);
+    break;
+  case LC__FACT_ORDER_EXPIRED:
+    lc__apply_order_closed(s, &f->u.order_closed, ORDER_EXPIRED);
+    break;
+  case LC__FACT_CHAT_MUTED:
+    lc__apply_chat_muted(s, &f->u.chat_muted);
+    break;
+  case LC__FACT_CHAT_BANNED:
+    lc__apply_chat_banned(s, &f->u.chat_banned);
+    break;
+  case LC__FACT_CHAT_SLOWMODE:
+    lc__apply_chat_slowmode(s, &f->u.chat_slowmode);
+    break;
+  case LC__FACT_LIKES:
+    lc__apply_likes(s, &f->u.likes);
+    break;
+  case LC__FACT_N:
+    g_assert_not_reached();
+  }
+}
+
+/* The answer a viewer's operation got, for the facts written under a viewer's op_id. */
+static lc__committed_fn
+viewer_answer(lc__fact_kind kind)
+{
+  switch (kind) {
+  case LC__FACT_COUPON_CLAIMED:
+    return lc__committed_claim;
+  case LC__FACT_CART_SET:
+    return lc__committed_cart;
+  case LC__FACT_ORDER_CREATED:
+    return lc__committed_order_created;
+  case LC__FACT_ORDER_CANCELLED:
+    return lc__committed_order_closed;
+  default:
+    return NULL;
+  }
 }
 
 typedef struct {
   lc_show *s;
   lc__op *op;
-  json_t *fact;
+  lc__fact *fact;
   lc__committed_fn committed;
   gpointer data;
   GDestroyNotify data_free;
@@ -392,25 +473,24 @@ commit_done(int err, gpointer user)
   }
   if (p->data_free)
     p->data_free(p->data);
-  json_decref(p->fact);
+  lc__fact_free(p->fact);
   g_free(p);
 }
 
 void
-lc__show_commit(lc_show *s, lc__op *op, const char *type, json_t *fact, lc__committed_fn committed,
-                gpointer data, GDestroyNotify data_free)
+lc__show_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed, gpointer data,
+                GDestroyNotify data_free)
 {
-  const applier *a = find_applier(type);
-  g_assert(a != NULL);
-  a->apply(s, fact);
+  char *text = lc__fact_encode(f); /* before apply, which may take the catalog or coupon */
+  apply(s, f);
   pending_commit *p = g_new0(pending_commit, 1);
   p->s = s;
   p->op = op;
-  p->fact = fact;
+  p->fact = f;
   p->committed = committed;
   p->data = data;
   p->data_free = data_free;
-  lc_store_journal_append(s->store, s->room, type, json_dumps(fact, JSON_COMPACT), commit_done, p);
+  lc_store_journal_append(s->store, s->room, lc__fact_type(f->kind), text, commit_done, p);
 }
 
 typedef struct {
@@ -423,27 +503,24 @@ replay_fact(gint64 id, const char *type, const char *data, gint64 ts, gpointer u
 {
   replay_ctx *rc = user;
   lc_show *s = rc->s;
-  json_error_t jerr;
-  json_t *fact = json_loads(data, 0, &jerr);
-  const applier *a = find_applier(type);
-  if (!fact || !a) {
-    LC_ERROR(s->room, NULL, "journal entry %" G_GINT64_FORMAT " (%s) is unreadable; skipped", id, type);
+  char *why = NULL;
+  lc__fact *f = lc__fact_decode(type, data, s->cfg.low_stock_default, &why);
+  if (!f) {
+    LC_ERROR(s->room, NULL, "journal entry %" G_GINT64_FORMAT " (%s) refused: %s; skipped", id, type, why);
+    g_free(why);
     rc->bad++;
-    json_decref(fact);
     return;
   }
   s->replay_now = ts;
-  a->apply(s, fact);
-  const char *op_id = json_string_value(json_object_get(fact, "op_id"));
-  const char *who = json_string_value(json_object_get(fact, "user"));
-  if (!who)
-    who = json_string_value(json_object_get(json_object_get(fact, "order"), "user"));
-  if (op_id && who && a->answer) {
-    json_t *result = a->answer(s, fact, (gpointer)a->type);
+  apply(s, f);
+  const char *op_id = lc__fact_op_id(f), *who = lc__fact_op_user(f);
+  lc__committed_fn answer_fn = viewer_answer(f->kind);
+  if (op_id && who && answer_fn) {
+    json_t *result = answer_fn(s, f, NULL);
     lc__op_remember(s, who, op_id, result);
     json_decref(result);
   }
-  json_decref(fact);
+  lc__fact_free(f);
 }
 
 static void
@@ -544,7 +621,7 @@ reopened(int err, gpointer user)
     return;
   s->broken = false;
   /* Connected clients hold state of the old epoch: tell them to take a snapshot. */
-  lc__show_event(s, "show.reset", json_pack("{s:s}", "epoch", s->epoch));
+  lc__show_event(s, LC_SHOW_EV_SHOW_RESET, json_pack("{s:s}", "epoch", s->epoch));
 }
 
 static void
@@ -618,7 +695,6 @@ lc_show_free(lc_show *s)
     return;
   state_clear(s);
   g_free(s->room);
-  g_free(s->stream);
   g_free(s);
 }
 
@@ -688,7 +764,7 @@ lc_show_snapshot(lc_show *s, const char *user)
                         lc__pinned_json(s), "flash_sales", sales, "coupons", lc__coupons_json(s), "likes",
                         (json_int_t)s->likes, "viewers", (json_int_t)s->viewers, "chat", lc__chat_json(s),
                         "slow_mode_s", (json_int_t)s->slow_mode_s, "closed", s->closed, "stream",
-                        s->stream ? s->stream : "offline");
+                        stream_name(s->stream));
   if (s->catalog)
     json_object_set_new(o, "currency_exponent", json_integer(s->catalog->exponent));
   if (user)
@@ -724,19 +800,18 @@ lc_show_stats(lc_show *s)
 }
 
 void
-lc_show_set_stream(lc_show *s, const char *state)
+lc_show_set_stream(lc_show *s, lc_show_stream_state state)
 {
-  if (g_strcmp0(s->stream, state) == 0)
+  if (s->stream == state)
     return;
-  g_free(s->stream);
-  s->stream = g_strdup(state);
-  lc__show_event(s, "stream", json_pack("{s:s}", "state", state));
+  s->stream = state;
+  lc__show_event(s, LC_SHOW_EV_STREAM, json_pack("{s:s}", "state", stream_name(state)));
 }
 
 const char *
 lc_show_stream(const lc_show *s)
 {
-  return s->stream ? s->stream : "offline";
+  return stream_name(s->stream);
 }
 
 gint64

@@ -3,7 +3,7 @@
  *
  * Main thread only, no locks (all commerce state changes happen on the main loop).
  * The engine knows no wire format and no media: it reports changes through the
- * sinks as (name, JSON data) and answers operations through callbacks.
+ * sinks as (lc_show_event_kind, JSON data) and answers operations through callbacks.
  *
  * Durability: the state of a show is the replay of its journal (lc_store_journal_*).
  * An operation validates, applies its fact to memory at once (so the next operation
@@ -47,15 +47,53 @@ typedef struct {
                                      * engine reads and every timer it arms goes through it. */
 } lc_show_config;
 
+/* Every kind of report of the engine: room-wide events, private events and moderator
+ * alerts (docs/protocol.md, docs/control.md name them by lc_show_event_name). */
+typedef enum {
+  LC_SHOW_EV_SHOW_RESET,         /* show.reset: a new epoch: clients take a snapshot */
+  LC_SHOW_EV_STREAM,             /* stream: the video's state changed */
+  LC_SHOW_EV_CATALOG_UPDATED,    /* catalog.updated */
+  LC_SHOW_EV_PRODUCT_PINNED,     /* product.pinned */
+  LC_SHOW_EV_PRODUCT_UNPINNED,   /* product.unpinned */
+  LC_SHOW_EV_STOCK_UPDATED,      /* stock.updated */
+  LC_SHOW_EV_FLASH_SCHEDULED,    /* flash.scheduled */
+  LC_SHOW_EV_FLASH_STARTED,      /* flash.started */
+  LC_SHOW_EV_FLASH_STOCK,        /* flash.stock */
+  LC_SHOW_EV_FLASH_SOLD_OUT,     /* flash.sold_out */
+  LC_SHOW_EV_FLASH_ENDED,        /* flash.ended */
+  LC_SHOW_EV_COUPON_DROPPED,     /* coupon.dropped */
+  LC_SHOW_EV_COUPON_UPDATED,     /* coupon.updated */
+  LC_SHOW_EV_COUPON_CLAIMED,     /* coupon.claimed */
+  LC_SHOW_EV_CART_UPDATED,       /* cart.updated */
+  LC_SHOW_EV_ORDER_CREATED,      /* order.created */
+  LC_SHOW_EV_ORDER_PAID,         /* order.paid */
+  LC_SHOW_EV_ORDER_CANCELLED,    /* order.cancelled */
+  LC_SHOW_EV_ORDER_EXPIRED,      /* order.expired */
+  LC_SHOW_EV_CHAT_MESSAGE,       /* chat.message */
+  LC_SHOW_EV_CHAT_DELETED,       /* chat.deleted */
+  LC_SHOW_EV_CHAT_MUTED,         /* chat.muted */
+  LC_SHOW_EV_CHAT_BANNED,        /* chat.banned */
+  LC_SHOW_EV_CHAT_SLOWMODE,      /* chat.slowmode */
+  LC_SHOW_EV_CHAT_BLOCKED,       /* chat.blocked: alert: a filtered message */
+  LC_SHOW_EV_LIKES,              /* likes: throttled total */
+  LC_SHOW_EV_VIEWERS,            /* viewers: throttled count */
+  LC_SHOW_EV_STOCK_LOW,          /* stock.low: alert */
+  LC_SHOW_EV_COMPLIANCE_FLAGGED, /* compliance.flagged: alert */
+  LC_SHOW_EV_N
+} lc_show_event_kind;
+
+/* The kind's wire name, e.g. "order.created" (static). */
+const char *lc_show_event_name(lc_show_event_kind kind);
+
 typedef struct {
   /* Room-wide, sequenced: `seq` is the show's sequence number of this event. */
-  void (*event)(lc_show *show, gint64 seq, const char *name, const json_t *data, gpointer user);
+  void (*event)(lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *data, gpointer user);
   /* For one user's connections only, except `skip` (the requesting connection, which
    * gets the same data in its answer; NULL: all of them). */
-  void (*private_event)(lc_show *show, const char *user_id, const char *name, const json_t *data,
+  void (*private_event)(lc_show *show, const char *user_id, lc_show_event_kind kind, const json_t *data,
                         gconstpointer skip, gpointer user);
   /* For moderators (control-socket watchers): low stock, compliance flags, blocked chat. */
-  void (*alert)(lc_show *show, const char *name, const json_t *data, gpointer user);
+  void (*alert)(lc_show *show, lc_show_event_kind kind, const json_t *data, gpointer user);
   gpointer user;
 } lc_show_sinks;
 
@@ -134,10 +172,15 @@ void lc_show_chat_send(lc_show *show, const lc_show_caller *caller, const char *
 void lc_show_like(lc_show *show, const char *user, gint64 count);
 /* A viewer connection joined (+1) or left (-1); user NULL for anonymous viewers. */
 void lc_show_viewer(lc_show *show, const char *user, int delta);
-/* The room's video state as the media side reports it ("live", "reconnecting", "offline"):
- * kept for snapshots ("stream") and broadcast as a "stream" event when it changes. Not
- * journaled: after a restart it is "offline" until a publisher arrives. */
-void lc_show_set_stream(lc_show *show, const char *state);
+/* The room's video state as the media side reports it. */
+typedef enum {
+  LC_SHOW_STREAM_OFFLINE,      /* "offline" */
+  LC_SHOW_STREAM_LIVE,         /* "live" */
+  LC_SHOW_STREAM_RECONNECTING, /* "reconnecting": the publisher is gone, its grace period runs */
+} lc_show_stream_state;
+/* Kept for snapshots ("stream", by name) and broadcast as a "stream" event when it changes.
+ * Not journaled: after a restart it is offline until a publisher arrives. */
+void lc_show_set_stream(lc_show *show, lc_show_stream_state state);
 /* The video state as the snapshot's "stream" ("offline" until set; borrowed). */
 const char *lc_show_stream(const lc_show *show);
 /* Viewer connections now (the count the "viewers" event broadcasts, without its throttle). */

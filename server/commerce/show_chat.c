@@ -134,9 +134,9 @@ lc_show_chat_send(lc_show *s, const lc_show_caller *caller, const char *text, lc
   if (s->cfg.chat_filter && lc_wordfilter_match(s->cfg.chat_filter, text, strlen(text), &word)) {
     /* Shown to its sender only: the sender's other tabs get it too, nobody else does. */
     s->origin = caller->origin;
-    lc__show_private_answer(s, caller->user, "chat.message", json_incref(mj));
+    lc__show_private_answer(s, caller->user, LC_SHOW_EV_CHAT_MESSAGE, json_incref(mj));
     s->origin = NULL;
-    lc__show_alert(s, "chat.blocked",
+    lc__show_alert(s, LC_SHOW_EV_CHAT_BLOCKED,
                    json_pack("{s:s, s:O, s:s}", "room", s->room, "message", mj, "word", word));
     lc__chat_msg_free(m);
     lc__op_reply(op, json_pack("{s:o, s:s}", "message", mj, "visibility", "sender"));
@@ -145,37 +145,47 @@ lc_show_chat_send(lc_show *s, const lc_show_caller *caller, const char *text, lc
   g_queue_push_tail(&s->chat, m);
   while ((int)g_queue_get_length(&s->chat) > s->cfg.chat_recent)
     lc__chat_msg_free(g_queue_pop_head(&s->chat));
-  lc__show_event(s, "chat.message", json_incref(mj));
+  lc__show_event(s, LC_SHOW_EV_CHAT_MESSAGE, json_incref(mj));
   lc__op_reply(op, json_pack("{s:o, s:s}", "message", mj, "visibility", "room"));
 }
 
 void
-lc__apply_chat_moderation(lc_show *s, const char *type, const json_t *fact)
+lc__apply_chat_muted(lc_show *s, const lc__fact_chat_muted *f)
 {
-  const char *user = json_string_value(json_object_get(fact, "user"));
-  if (strcmp(type, "chat.slowmode") == 0)
-    s->slow_mode_s = json_integer_value(json_object_get(fact, "seconds"));
-  else if (user && strcmp(type, "chat.muted") == 0) {
-    chatter *c = lc__chatter(s, user);
-    const char *reason = json_string_value(json_object_get(fact, "reason"));
-    c->until_ms = json_integer_value(json_object_get(fact, "until"));
-    g_free(c->mute_reason);
-    c->mute_reason = c->until_ms && reason ? g_strdup(reason) : NULL;
-  } else if (user && strcmp(type, "chat.banned") == 0)
-    lc__chatter(s, user)->banned = json_is_true(json_object_get(fact, "banned"));
+  chatter *c = lc__chatter(s, f->user);
+  c->until_ms = f->until;
+  g_free(c->mute_reason);
+  c->mute_reason = c->until_ms && f->reason ? g_strdup(f->reason) : NULL;
 }
 
-static json_t *
-committed_moderation(lc_show *s, const json_t *fact, gpointer data)
+void
+lc__apply_chat_banned(lc_show *s, const lc__fact_chat_banned *f)
 {
-  const char *type = data;
-  const char *user = json_string_value(json_object_get(fact, "user"));
-  if (strcmp(type, "chat.slowmode") == 0)
-    lc__show_event(s, "chat.slowmode", json_pack("{s:I}", "seconds", (json_int_t)s->slow_mode_s));
+  lc__chatter(s, f->user)->banned = f->banned;
+}
+
+void
+lc__apply_chat_slowmode(lc_show *s, const lc__fact_chat_slowmode *f)
+{
+  s->slow_mode_s = f->seconds;
+}
+
+/* The answer, the private event and the alert carry the fact as the journal has it. */
+static json_t *
+committed_moderation(lc_show *s, const lc__fact *f, gpointer data)
+{
+  json_t *fact = lc__fact_to_json(f);
+  if (f->kind == LC__FACT_CHAT_SLOWMODE)
+    lc__show_event(s, LC_SHOW_EV_CHAT_SLOWMODE, json_pack("{s:I}", "seconds", (json_int_t)s->slow_mode_s));
+  else if (f->kind == LC__FACT_CHAT_MUTED)
+    lc__show_private(s, f->u.chat_muted.user, LC_SHOW_EV_CHAT_MUTED, json_deep_copy(fact));
   else
-    lc__show_private(s, user, type, json_deep_copy(fact));
-  lc__show_alert(s, type, json_pack("{s:s, s:O}", "room", s->room, "moderation", fact));
-  return json_deep_copy(fact);
+    lc__show_private(s, f->u.chat_banned.user, LC_SHOW_EV_CHAT_BANNED, json_deep_copy(fact));
+  lc_show_event_kind kind = f->kind == LC__FACT_CHAT_SLOWMODE ? LC_SHOW_EV_CHAT_SLOWMODE
+                            : f->kind == LC__FACT_CHAT_MUTED  ? LC_SHOW_EV_CHAT_MUTED
+                                                              : LC_SHOW_EV_CHAT_BANNED;
+  lc__show_alert(s, kind, json_pack("{s:s, s:O}", "room", s->room, "moderation", fact));
+  return fact;
 }
 
 static bool
@@ -196,10 +206,11 @@ lc_show_chat_mute(lc_show *s, const char *user_id, gint64 seconds, const char *r
     lc__op_fail(op, "invalid_argument", "give a user id and 0 to 2592000 seconds (0 unmutes)");
     return;
   }
-  gint64 until = seconds ? lc__show_now(s) + seconds * 1000 : 0;
-  lc__show_commit(s, op, "chat.muted",
-                  json_pack("{s:s, s:I, s:s?}", "user", user_id, "until", (json_int_t)until, "reason", reason),
-                  committed_moderation, (gpointer) "chat.muted", NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_CHAT_MUTED);
+  f->u.chat_muted.user = g_strdup(user_id);
+  f->u.chat_muted.until = seconds ? lc__show_now(s) + seconds * 1000 : 0;
+  f->u.chat_muted.reason = g_strdup(reason);
+  lc__show_commit(s, op, f, committed_moderation, NULL, NULL);
 }
 
 void
@@ -212,8 +223,10 @@ lc_show_chat_ban(lc_show *s, const char *user_id, bool banned, lc_show_done done
     lc__op_fail(op, "invalid_argument", "give a user id");
     return;
   }
-  lc__show_commit(s, op, "chat.banned", json_pack("{s:s, s:b}", "user", user_id, "banned", banned),
-                  committed_moderation, (gpointer) "chat.banned", NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_CHAT_BANNED);
+  f->u.chat_banned.user = g_strdup(user_id);
+  f->u.chat_banned.banned = banned;
+  lc__show_commit(s, op, f, committed_moderation, NULL, NULL);
 }
 
 void
@@ -226,8 +239,9 @@ lc_show_chat_slowmode(lc_show *s, gint64 seconds, lc_show_done done, gpointer us
     lc__op_fail(op, "invalid_argument", "slow mode is 0 (off) to 3600 seconds");
     return;
   }
-  lc__show_commit(s, op, "chat.slowmode", json_pack("{s:I}", "seconds", (json_int_t)seconds), committed_moderation,
-                  (gpointer) "chat.slowmode", NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_CHAT_SLOWMODE);
+  f->u.chat_slowmode.seconds = seconds;
+  lc__show_commit(s, op, f, committed_moderation, NULL, NULL);
 }
 
 void
@@ -242,7 +256,7 @@ lc_show_chat_delete(lc_show *s, const char *message_id, lc_show_done done, gpoin
       json_t *data = json_pack("{s:s, s:s}", "id", m->id, "user", m->user);
       g_queue_delete_link(&s->chat, l);
       lc__chat_msg_free(m);
-      lc__show_event(s, "chat.deleted", json_incref(data));
+      lc__show_event(s, LC_SHOW_EV_CHAT_DELETED, json_incref(data));
       lc__op_reply(op, data);
       return;
     }
@@ -250,7 +264,7 @@ lc_show_chat_delete(lc_show *s, const char *message_id, lc_show_done done, gpoin
   /* Older than the kept history: still tell the clients, they may show it. */
   if (message_id && g_str_has_prefix(message_id, "m-")) {
     json_t *data = json_pack("{s:s}", "id", message_id);
-    lc__show_event(s, "chat.deleted", json_incref(data));
+    lc__show_event(s, LC_SHOW_EV_CHAT_DELETED, json_incref(data));
     lc__op_reply(op, data);
     return;
   }
@@ -260,9 +274,9 @@ lc_show_chat_delete(lc_show *s, const char *message_id, lc_show_done done, gpoin
 /* ---- likes and viewers --------------------------------------------------------------- */
 
 void
-lc__apply_likes(lc_show *s, const json_t *fact)
+lc__apply_likes(lc_show *s, const lc__fact_likes *f)
 {
-  s->likes = MAX(s->likes, json_integer_value(json_object_get(fact, "total")));
+  s->likes = MAX(s->likes, f->total);
 }
 
 static gboolean
@@ -273,7 +287,9 @@ journal_likes(gpointer user)
   if (s->broken || s->stopping || s->likes == s->likes_journaled)
     return G_SOURCE_REMOVE;
   s->likes_journaled = s->likes;
-  lc__show_commit(s, NULL, "likes", json_pack("{s:I}", "total", (json_int_t)s->likes), NULL, NULL, NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_LIKES);
+  f->u.likes.total = s->likes;
+  lc__show_commit(s, NULL, f, NULL, NULL, NULL);
   return G_SOURCE_REMOVE;
 }
 

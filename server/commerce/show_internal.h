@@ -5,6 +5,7 @@
 #include "commerce/catalog.h"
 #include "commerce/coupon.h"
 #include "commerce/show.h"
+#include "commerce/show_facts.h"
 #include "store/store.h"
 
 typedef enum { SALE_SCHEDULED, SALE_LIVE, SALE_SOLD_OUT, SALE_ENDED } sale_state;
@@ -100,8 +101,8 @@ struct lc_show {
   bool replaying;          /* applying stored facts: no events, no answers */
   gconstpointer origin;    /* requesting connection of the operation being answered */
   gint64 replay_now;       /* the fact's time while replaying, else 0 */
-  char *stream;            /* the video's state as main reports it: "offline", "live", "reconnecting";
-                            * not show state: a rebuild keeps it */
+  lc_show_stream_state stream; /* the video's state as main reports it (0: offline); not show
+                                * state: a rebuild keeps it */
 
   lc_catalog *catalog;
   gint64 *available;       /* per SKU: units that can still be ordered */
@@ -148,12 +149,12 @@ struct lc_show {
 /* Current time in ms (the fact's time while replaying). */
 gint64 lc__show_now(lc_show *s);
 /* Emits a room-wide event (not while replaying). data: transfer full. */
-void lc__show_event(lc_show *s, const char *name, json_t *data);
-void lc__show_private(lc_show *s, const char *user, const char *name, json_t *data);
+void lc__show_event(lc_show *s, lc_show_event_kind kind, json_t *data);
+void lc__show_private(lc_show *s, const char *user, lc_show_event_kind kind, json_t *data);
 /* A private event that repeats the answer of the operation being completed: the
  * requesting connection is skipped (it gets the answer). */
-void lc__show_private_answer(lc_show *s, const char *user, const char *name, json_t *data);
-void lc__show_alert(lc_show *s, const char *name, json_t *data);
+void lc__show_private_answer(lc_show *s, const char *user, lc_show_event_kind kind, json_t *data);
+void lc__show_alert(lc_show *s, lc_show_event_kind kind, json_t *data);
 /* Marks aggregates for the next throttled broadcast. */
 void lc__show_dirty_sku(lc_show *s, int sku);
 void lc__show_dirty_sale(lc_show *s, sale *sl);
@@ -170,37 +171,41 @@ void lc__op_fail(lc__op *op, const char *code, const char *fmt, ...) G_GNUC_PRIN
 /* Ends it successfully now (nothing to store). result: transfer full. */
 void lc__op_reply(lc__op *op, json_t *result);
 
-/* After commit: emits the fact's events and returns the answer (transfer full). */
-typedef json_t *(*lc__committed_fn)(lc_show *s, const json_t *fact, gpointer data);
-/* Applies `fact` (transfer full) to memory now, appends it to the journal and, once
- * committed, runs `committed` and answers op (which may be NULL for internal
+/* After commit: emits the fact's events and returns the answer (transfer full). f is the
+ * fact as applied (owned pointers an applier took are NULL). */
+typedef json_t *(*lc__committed_fn)(lc_show *s, const lc__fact *f, gpointer data);
+/* Encodes `f` (transfer full), applies it to memory now, appends it to the journal and,
+ * once committed, runs `committed` and answers op (which may be NULL for internal
  * facts such as expiries). data is freed with data_free after. */
-void lc__show_commit(lc_show *s, lc__op *op, const char *type, json_t *fact, lc__committed_fn committed,
-                     gpointer data, GDestroyNotify data_free);
+void lc__show_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed, gpointer data,
+                     GDestroyNotify data_free);
 /* Remembers an answer for (user, op_id) seen while replaying. result: borrowed. */
 void lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *result);
 
-/* ---- appliers: mutate state from a fact, live and in replay ------------------ */
-void lc__apply_catalog(lc_show *s, const json_t *fact);
-void lc__apply_pin(lc_show *s, const json_t *fact);
-void lc__apply_flash_scheduled(lc_show *s, const json_t *fact);
-void lc__apply_flash_started(lc_show *s, const json_t *fact);
-void lc__apply_flash_ended(lc_show *s, const json_t *fact);
-void lc__apply_coupon_dropped(lc_show *s, const json_t *fact);
-void lc__apply_coupon_claimed(lc_show *s, const json_t *fact);
-void lc__apply_cart_set(lc_show *s, const json_t *fact);
-void lc__apply_order_created(lc_show *s, const json_t *fact);
-void lc__apply_order_closed(lc_show *s, const json_t *fact, order_state to);
-void lc__apply_chat_moderation(lc_show *s, const char *type, const json_t *fact);
-void lc__apply_likes(lc_show *s, const json_t *fact);
+/* ---- appliers: mutate state from a fact, live and in replay (show.c dispatches) --- */
+/* The catalog and coupon appliers take the fact's catalog / coupon (set it NULL). */
+void lc__apply_catalog(lc_show *s, lc__fact_catalog *f);
+void lc__apply_pin(lc_show *s, const lc__fact_pin *f);
+void lc__apply_flash_scheduled(lc_show *s, const lc__fact_flash_scheduled *f);
+void lc__apply_flash_started(lc_show *s, const lc__fact_flash_started *f);
+void lc__apply_flash_ended(lc_show *s, const lc__fact_flash_ended *f);
+void lc__apply_coupon_dropped(lc_show *s, lc__fact_coupon_dropped *f);
+void lc__apply_coupon_claimed(lc_show *s, const lc__fact_coupon_claimed *f);
+void lc__apply_cart_set(lc_show *s, const lc__fact_cart_set *f);
+void lc__apply_order_created(lc_show *s, const lc__fact_order_created *f);
+void lc__apply_order_closed(lc_show *s, const lc__fact_order_closed *f, order_state to);
+void lc__apply_chat_muted(lc_show *s, const lc__fact_chat_muted *f);
+void lc__apply_chat_banned(lc_show *s, const lc__fact_chat_banned *f);
+void lc__apply_chat_slowmode(lc_show *s, const lc__fact_chat_slowmode *f);
+void lc__apply_likes(lc_show *s, const lc__fact_likes *f);
 
 /* Answers of the viewer operations that write a fact; replay uses them to remember
  * op_ids (events are suppressed while replaying). */
-json_t *lc__committed_cart(lc_show *s, const json_t *fact, gpointer data);
-json_t *lc__committed_claim(lc_show *s, const json_t *fact, gpointer data);
-json_t *lc__committed_order_created(lc_show *s, const json_t *fact, gpointer data);
-/* data: the fact type ("order.paid" | "order.cancelled" | "order.expired"). */
-json_t *lc__committed_order_closed(lc_show *s, const json_t *fact, gpointer data);
+json_t *lc__committed_cart(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_claim(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_order_created(lc_show *s, const lc__fact *f, gpointer data);
+/* order.paid, order.cancelled, order.expired */
+json_t *lc__committed_order_closed(lc_show *s, const lc__fact *f, gpointer data);
 
 /* ---- show_stock.c ------------------------------------------------------------- */
 sale *lc__sale_find(lc_show *s, const char *id);

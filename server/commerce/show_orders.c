@@ -99,18 +99,17 @@ lc__cart_json(lc_show *s, const char *user)
 }
 
 void
-lc__apply_cart_set(lc_show *s, const json_t *fact)
+lc__apply_cart_set(lc_show *s, const lc__fact_cart_set *f)
 {
-  cart_put(s, json_string_value(json_object_get(fact, "user")), json_string_value(json_object_get(fact, "sku")),
-           json_integer_value(json_object_get(fact, "qty")));
+  cart_put(s, f->user, f->sku, f->qty);
 }
 
 json_t *
-lc__committed_cart(lc_show *s, const json_t *fact, gpointer data)
+lc__committed_cart(lc_show *s, const lc__fact *f, gpointer data)
 {
-  const char *user = json_string_value(json_object_get(fact, "user"));
+  const char *user = f->u.cart_set.user;
   json_t *cart = lc__cart_json(s, user);
-  lc__show_private_answer(s, user, "cart.updated", json_pack("{s:O}", "cart", cart));
+  lc__show_private_answer(s, user, LC_SHOW_EV_CART_UPDATED, json_pack("{s:O}", "cart", cart));
   return json_pack("{s:o}", "cart", cart);
 }
 
@@ -136,9 +135,12 @@ lc_show_cart_set(lc_show *s, const lc_show_caller *caller, const char *sku, gint
   } else if (want == now_qty) {
     lc__op_reply(op, json_pack("{s:o}", "cart", lc__cart_json(s, caller->user))); /* nothing changes */
   } else {
-    json_t *fact = json_pack("{s:s, s:s, s:I, s:s?}", "user", caller->user, "sku", sku, "qty", (json_int_t)want,
-                             "op_id", caller->op_id);
-    lc__show_commit(s, op, "cart.set", fact, lc__committed_cart, NULL, NULL);
+    lc__fact *f = lc__fact_new(LC__FACT_CART_SET);
+    f->u.cart_set.user = g_strdup(caller->user);
+    f->u.cart_set.sku = g_strdup(sku);
+    f->u.cart_set.qty = want;
+    f->u.cart_set.op_id = g_strdup(caller->op_id);
+    lc__show_commit(s, op, f, lc__committed_cart, NULL, NULL);
   }
 }
 
@@ -228,13 +230,12 @@ lc__claims_json(lc_show *s, const char *user)
 }
 
 void
-lc__apply_coupon_dropped(lc_show *s, const json_t *fact)
+lc__apply_coupon_dropped(lc_show *s, lc__fact_coupon_dropped *f)
 {
-  char *err = NULL;
-  lc_coupon *lc = lc_coupon_from_json(json_object_get(fact, "coupon"), &err);
-  if (!lc || coupon_find(s, lc->id)) {
-    LC_ERROR(s->room, NULL, "stored coupon is invalid (%s); skipped", err ? err : "duplicate id");
-    g_free(err);
+  lc_coupon *lc = f->coupon; /* taken */
+  f->coupon = NULL;
+  if (coupon_find(s, lc->id)) {
+    LC_ERROR(s->room, NULL, "stored coupon %s is a duplicate; skipped", lc->id);
     lc_coupon_free(lc);
     return;
   }
@@ -244,13 +245,13 @@ lc__apply_coupon_dropped(lc_show *s, const json_t *fact)
 }
 
 static json_t *
-committed_coupon_dropped(lc_show *s, const json_t *fact, gpointer data)
+committed_coupon_dropped(lc_show *s, const lc__fact *f, gpointer data)
 {
-  coupon *c = coupon_find(s, json_string_value(json_object_get(json_object_get(fact, "coupon"), "id")));
+  coupon *c = coupon_find(s, f->u.coupon_dropped.id);
   if (!c)
     return json_object();
   json_t *j = lc__coupon_json(s, c);
-  lc__show_event(s, "coupon.dropped", json_incref(j));
+  lc__show_event(s, LC_SHOW_EV_COUPON_DROPPED, json_incref(j));
   return json_pack("{s:o}", "coupon", j);
 }
 
@@ -267,40 +268,44 @@ lc_show_coupon_drop(lc_show *s, const json_t *spec, lc_show_done done, gpointer 
     g_free(err);
     return;
   }
-  if (coupon_find(s, c->id))
+  if (coupon_find(s, c->id)) {
     lc__op_fail(op, "invalid_argument", "a coupon with id '%s' exists", c->id);
-  else
-    lc__show_commit(s, op, "coupon.dropped", json_pack("{s:o}", "coupon", lc_coupon_to_json(c)),
-                    committed_coupon_dropped, NULL, NULL);
-  lc_coupon_free(c);
+    lc_coupon_free(c);
+    return;
+  }
+  lc__fact *f = lc__fact_new(LC__FACT_COUPON_DROPPED);
+  f->u.coupon_dropped.id = g_strdup(c->id);
+  f->u.coupon_dropped.coupon = c;
+  lc__show_commit(s, op, f, committed_coupon_dropped, NULL, NULL);
 }
 
 void
-lc__apply_coupon_claimed(lc_show *s, const json_t *fact)
+lc__apply_coupon_claimed(lc_show *s, const lc__fact_coupon_claimed *f)
 {
-  const char *id = json_string_value(json_object_get(fact, "claim_id"));
-  coupon *cp = coupon_find(s, json_string_value(json_object_get(fact, "coupon_id")));
-  if (!id || !cp || g_hash_table_contains(s->claims, id))
+  const char *id = f->claim_id;
+  coupon *cp = coupon_find(s, f->coupon_id);
+  if (!cp || g_hash_table_contains(s->claims, id))
     return;
   claim *c = g_new0(claim, 1);
   c->id = g_strdup(id);
   c->coupon_id = g_strdup(cp->c->id);
-  c->user = g_strdup(json_string_value(json_object_get(fact, "user")));
+  c->user = g_strdup(f->user);
   g_hash_table_insert(s->claims, c->id, c);
   cp->claimed++;
   s->next_claim = MAX(s->next_claim, id_number(id, "c-"));
 }
 
 json_t *
-lc__committed_claim(lc_show *s, const json_t *fact, gpointer data)
+lc__committed_claim(lc_show *s, const lc__fact *f, gpointer data)
 {
-  claim *c = g_hash_table_lookup(s->claims, json_string_value(json_object_get(fact, "claim_id")));
+  claim *c = g_hash_table_lookup(s->claims, f->u.coupon_claimed.claim_id);
   coupon *cp = c ? coupon_find(s, c->coupon_id) : NULL;
   if (!cp) /* a replayed fact its applier skipped (damaged journal) */
     return json_object();
-  lc__show_private_answer(s, c->user, "coupon.claimed", json_pack("{s:o}", "claim", claim_json(c)));
-  lc__show_event(s, "coupon.updated", json_pack("{s:s, s:I}", "coupon_id", cp->c->id, "remaining",
-                                                (json_int_t)(cp->c->quantity - cp->claimed)));
+  lc__show_private_answer(s, c->user, LC_SHOW_EV_COUPON_CLAIMED, json_pack("{s:o}", "claim", claim_json(c)));
+  lc__show_event(s, LC_SHOW_EV_COUPON_UPDATED,
+                 json_pack("{s:s, s:I}", "coupon_id", cp->c->id, "remaining",
+                           (json_int_t)(cp->c->quantity - cp->claimed)));
   return json_pack("{s:o, s:o}", "claim", claim_json(c), "coupon", lc__coupon_json(s, cp));
 }
 
@@ -322,11 +327,12 @@ lc_show_coupon_claim(lc_show *s, const lc_show_caller *caller, const char *coupo
   } else if ((cp->c->starts_at && now < cp->c->starts_at) || (cp->c->ends_at && now >= cp->c->ends_at)) {
     lc__op_fail(op, "coupon_unavailable", "the coupon is not valid now");
   } else {
-    char *id = g_strdup_printf("c-%" G_GINT64_FORMAT, s->next_claim + 1);
-    json_t *fact = json_pack("{s:s, s:s, s:s, s:s?}", "claim_id", id, "coupon_id", cp->c->id, "user", caller->user,
-                             "op_id", caller->op_id);
-    g_free(id);
-    lc__show_commit(s, op, "coupon.claimed", fact, lc__committed_claim, NULL, NULL);
+    lc__fact *f = lc__fact_new(LC__FACT_COUPON_CLAIMED);
+    f->u.coupon_claimed.claim_id = g_strdup_printf("c-%" G_GINT64_FORMAT, s->next_claim + 1);
+    f->u.coupon_claimed.coupon_id = g_strdup(cp->c->id);
+    f->u.coupon_claimed.user = g_strdup(caller->user);
+    f->u.coupon_claimed.op_id = g_strdup(caller->op_id);
+    lc__show_commit(s, op, f, lc__committed_claim, NULL, NULL);
   }
 }
 
@@ -406,35 +412,33 @@ lc_show_orders(lc_show *s, const char *user, const char *state)
 
 /* The order as its creation fact describes it (also what replay rebuilds). */
 void
-lc__apply_order_created(lc_show *s, const json_t *fact)
+lc__apply_order_created(lc_show *s, const lc__fact_order_created *f)
 {
-  json_t *oj = json_object_get(fact, "order");
-  const char *id = json_string_value(json_object_get(oj, "id"));
-  json_t *items = json_object_get(oj, "items");
-  if (!id || g_hash_table_contains(s->orders, id) || !json_is_array(items)) {
-    LC_ERROR(s->room, NULL, "stored order is invalid; skipped");
+  const char *id = f->id;
+  if (g_hash_table_contains(s->orders, id)) {
+    LC_ERROR(s->room, NULL, "stored order %s is a duplicate; skipped", id);
     return;
   }
   order *o = g_new0(order, 1);
   o->id = g_strdup(id);
-  o->user = g_strdup(json_string_value(json_object_get(oj, "user")));
-  o->subtotal = json_integer_value(json_object_get(oj, "subtotal"));
-  o->discount = json_integer_value(json_object_get(oj, "discount"));
-  o->total = json_integer_value(json_object_get(oj, "total"));
-  o->claim_id = g_strdup(json_string_value(json_object_get(oj, "claim_id")));
-  o->created_at = json_integer_value(json_object_get(oj, "created_at"));
-  o->expires_at = json_integer_value(json_object_get(oj, "expires_at"));
-  o->n_items = (int)json_array_size(items);
+  o->user = g_strdup(f->user);
+  o->subtotal = f->subtotal;
+  o->discount = f->discount;
+  o->total = f->total;
+  o->claim_id = g_strdup(f->claim_id);
+  o->created_at = f->created_at;
+  o->expires_at = f->expires_at;
+  o->n_items = f->n_items;
   o->items = g_new0(order_item, o->n_items);
-  bool from_cart = json_is_true(json_object_get(fact, "from_cart"));
+  bool from_cart = f->from_cart;
   for (int i = 0; i < o->n_items; i++) {
-    json_t *ij = json_array_get(items, (size_t)i);
+    const lc__fact_order_item *fi = &f->items[i];
     order_item *it = &o->items[i];
-    it->sku_id = g_strdup(json_string_value(json_object_get(ij, "sku")));
-    it->sku = s->catalog && it->sku_id ? lc_catalog_sku(s->catalog, it->sku_id) : -1;
-    it->qty = json_integer_value(json_object_get(ij, "qty"));
-    it->unit_price = json_integer_value(json_object_get(ij, "unit_price"));
-    it->sale_id = g_strdup(json_string_value(json_object_get(ij, "sale_id")));
+    it->sku_id = g_strdup(fi->sku);
+    it->sku = s->catalog ? lc_catalog_sku(s->catalog, it->sku_id) : -1;
+    it->qty = fi->qty;
+    it->unit_price = fi->unit_price;
+    it->sale_id = g_strdup(fi->sale_id);
     sale *sl = it->sale_id ? lc__sale_find(s, it->sale_id) : NULL;
     if (sl) {
       sl->sold += it->qty;
@@ -474,38 +478,59 @@ lc__apply_order_created(lc_show *s, const json_t *fact)
 }
 
 json_t *
-lc__committed_order_created(lc_show *s, const json_t *fact, gpointer data)
+lc__committed_order_created(lc_show *s, const lc__fact *f, gpointer data)
 {
-  order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(json_object_get(fact, "order"), "id")));
+  order *o = g_hash_table_lookup(s->orders, f->u.order_created.id);
   if (!o) /* a replayed fact its applier skipped (damaged journal) */
     return json_object();
   json_t *oj = lc__order_json(s, o);
-  lc__show_private_answer(s, o->user, "order.created", json_pack("{s:O}", "order", oj));
-  if (json_is_true(json_object_get(fact, "from_cart")))
-    lc__show_private(s, o->user, "cart.updated", json_pack("{s:o}", "cart", lc__cart_json(s, o->user)));
+  lc__show_private_answer(s, o->user, LC_SHOW_EV_ORDER_CREATED, json_pack("{s:O}", "order", oj));
+  if (f->u.order_created.from_cart)
+    lc__show_private(s, o->user, LC_SHOW_EV_CART_UPDATED,
+                     json_pack("{s:o}", "cart", lc__cart_json(s, o->user)));
   for (int i = 0; i < o->n_items; i++) {
     sale *sl = o->items[i].sale_id ? lc__sale_find(s, o->items[i].sale_id) : NULL;
     if (sl && sl->sold >= sl->quantity && !sl->ended)
-      lc__show_event(s, "flash.sold_out", json_pack("{s:s, s:I}", "sale_id", sl->id, "sold", (json_int_t)sl->sold));
+      lc__show_event(s, LC_SHOW_EV_FLASH_SOLD_OUT,
+                     json_pack("{s:s, s:I}", "sale_id", sl->id, "sold", (json_int_t)sl->sold));
   }
   if (!s->replaying && !s->expiry_timer)
     lc__expiry_arm(s);
   return json_pack("{s:o}", "order", oj);
 }
 
+/* items: lc__fact_order_item, taken (the array is freed, its strings move into the fact). */
 static void
-create_order(lc_show *s, lc__op *op, const lc_show_caller *caller, json_t *items, gint64 subtotal,
+create_order(lc_show *s, lc__op *op, const lc_show_caller *caller, GArray *items, gint64 subtotal,
              const claim *cl, gint64 discount, bool from_cart)
 {
   gint64 now = lc__show_now(s);
-  char *id = g_strdup_printf("o-%" G_GINT64_FORMAT, s->next_order + 1);
-  json_t *oj = json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:s?, s:I, s:I}", "id", id, "user", caller->user, "items",
-                         items, "subtotal", (json_int_t)subtotal, "discount", (json_int_t)discount, "total",
-                         (json_int_t)(subtotal - discount), "claim_id", cl ? cl->id : NULL, "created_at",
-                         (json_int_t)now, "expires_at", (json_int_t)(now + s->cfg.order_ttl_ms));
-  g_free(id);
-  json_t *fact = json_pack("{s:o, s:s?, s:b}", "order", oj, "op_id", caller->op_id, "from_cart", from_cart);
-  lc__show_commit(s, op, "order.created", fact, lc__committed_order_created, NULL, NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_ORDER_CREATED);
+  lc__fact_order_created *x = &f->u.order_created;
+  x->id = g_strdup_printf("o-%" G_GINT64_FORMAT, s->next_order + 1);
+  x->user = g_strdup(caller->user);
+  x->n_items = (int)items->len;
+  x->items = (lc__fact_order_item *)(void *)g_array_free(items, FALSE);
+  x->subtotal = subtotal;
+  x->discount = discount;
+  x->total = subtotal - discount;
+  x->claim_id = g_strdup(cl ? cl->id : NULL);
+  x->created_at = now;
+  x->expires_at = now + s->cfg.order_ttl_ms;
+  x->op_id = g_strdup(caller->op_id);
+  x->from_cart = from_cart;
+  lc__show_commit(s, op, f, lc__committed_order_created, NULL, NULL);
+}
+
+static void
+order_items_free(GArray *items)
+{
+  for (guint i = 0; items && i < items->len; i++) {
+    g_free(g_array_index(items, lc__fact_order_item, i).sku);
+    g_free(g_array_index(items, lc__fact_order_item, i).sale_id);
+  }
+  if (items)
+    g_array_free(items, TRUE);
 }
 
 /* ---- pricing: checkout and quote ------------------------------------------------------ */
@@ -544,7 +569,7 @@ hold_add(lc_show *s, const char *user, const char *sku_id, gint64 delta)
 
 /* What a checkout of some lines costs. */
 typedef struct {
-  json_t *items;      /* [{sku, qty, unit_price}] as the order fact stores them */
+  GArray *items;      /* lc__fact_order_item: the lines as the order fact stores them */
   json_t *quoted;     /* with `quote`: the lines as the quote shows them */
   gint64 subtotal;
   claim *cl;          /* the claim applied, or NULL */
@@ -556,7 +581,7 @@ typedef struct {
 static void
 pricing_clear(pricing *p)
 {
-  json_decref(p->items);
+  order_items_free(p->items);
   json_decref(p->quoted);
   g_free(p->message);
 }
@@ -588,7 +613,7 @@ price_lines(lc_show *s, const char *user, const json_t *items, const char *claim
   } else {
     json_array_extend(lines, (json_t *)items);
   }
-  p->items = json_array();
+  p->items = g_array_new(FALSE, TRUE, sizeof(lc__fact_order_item));
   p->quoted = for_order ? NULL : json_array();
   size_t n = json_array_size(lines);
   gint64 *want = g_new0(gint64, s->catalog->n_skus); /* duplicates add up */
@@ -625,8 +650,8 @@ price_lines(lc_show *s, const char *user, const json_t *items, const char *claim
     }
     gint64 price = s->catalog->skus[k].price;
     p->subtotal += qty * price;
-    json_array_append_new(p->items, json_pack("{s:s, s:I, s:I}", "sku", sku, "qty", (json_int_t)qty, "unit_price",
-                                              (json_int_t)price));
+    lc__fact_order_item line = {g_strdup(sku), qty, price, NULL};
+    g_array_append_val(p->items, line);
     if (p->quoted) {
       const lc_sku *ks = &s->catalog->skus[k];
       const lc_product *pr = &s->catalog->products[ks->product];
@@ -666,8 +691,10 @@ lc_show_checkout(lc_show *s, const lc_show_caller *caller, const json_t *items, 
   price_lines(s, caller->user, items, claim_id, true, &p);
   if (p.code)
     lc__op_fail(op, p.code, "%s", p.message);
-  else
-    create_order(s, op, caller, json_incref(p.items), p.subtotal, p.cl, p.discount, items == NULL);
+  else {
+    create_order(s, op, caller, p.items, p.subtotal, p.cl, p.discount, items == NULL);
+    p.items = NULL; /* taken */
+  }
   pricing_clear(&p);
 }
 
@@ -780,23 +807,24 @@ lc_show_flash_buy(lc_show *s, const lc_show_caller *caller, const char *sale_id,
   } else if (sl->sold + qty > sl->quantity) {
     lc__op_fail(op, "sold_out", "only %" G_GINT64_FORMAT " left", sl->quantity - sl->sold);
   } else {
-    json_t *items = json_pack("[{s:s, s:I, s:I, s:s}]", "sku", s->catalog->skus[sl->sku].id, "qty", (json_int_t)qty,
-                              "unit_price", (json_int_t)sl->price, "sale_id", sl->id);
+    GArray *items = g_array_new(FALSE, TRUE, sizeof(lc__fact_order_item));
+    lc__fact_order_item line = {g_strdup(s->catalog->skus[sl->sku].id), qty, sl->price, g_strdup(sl->id)};
+    g_array_append_val(items, line);
     create_order(s, op, caller, items, qty * sl->price, NULL, 0, false);
   }
 }
 
 /* Returns the order's units to where they came from and frees its coupon claim. */
 void
-lc__apply_order_closed(lc_show *s, const json_t *fact, order_state to)
+lc__apply_order_closed(lc_show *s, const lc__fact_order_closed *f, order_state to)
 {
-  order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(fact, "id")));
+  order *o = g_hash_table_lookup(s->orders, f->id);
   if (!o || o->state != ORDER_PENDING)
     return;
   o->state = to;
-  o->closed_at = json_integer_value(json_object_get(fact, "at"));
-  o->payment_ref = g_strdup(json_string_value(json_object_get(fact, "payment_ref")));
-  o->reason = g_strdup(json_string_value(json_object_get(fact, "reason")));
+  o->closed_at = f->at;
+  o->payment_ref = g_strdup(f->payment_ref);
+  o->reason = g_strdup(f->reason);
   for (int i = 0; i < o->n_items; i++) /* paid or not, the order no longer holds its units */
     if (!o->items[i].sale_id)
       hold_add(s, o->user, o->items[i].sku_id, -o->items[i].qty);
@@ -824,31 +852,37 @@ lc__apply_order_closed(lc_show *s, const json_t *fact, order_state to)
 }
 
 json_t *
-lc__committed_order_closed(lc_show *s, const json_t *fact, gpointer data)
+lc__committed_order_closed(lc_show *s, const lc__fact *f, gpointer data)
 {
-  order *o = g_hash_table_lookup(s->orders, json_string_value(json_object_get(fact, "id")));
-  const char *name = data;
+  order *o = g_hash_table_lookup(s->orders, f->u.order_closed.id);
+  lc_show_event_kind kind = f->kind == LC__FACT_ORDER_PAID        ? LC_SHOW_EV_ORDER_PAID
+                            : f->kind == LC__FACT_ORDER_CANCELLED ? LC_SHOW_EV_ORDER_CANCELLED
+                                                                  : LC_SHOW_EV_ORDER_EXPIRED;
   if (!o)
     return json_object();
   json_t *oj = lc__order_json(s, o);
-  lc__show_private_answer(s, o->user, name, json_pack("{s:O}", "order", oj));
-  lc__show_alert(s, name, json_pack("{s:s, s:O}", "room", s->room, "order", oj));
+  lc__show_private_answer(s, o->user, kind, json_pack("{s:O}", "order", oj));
+  lc__show_alert(s, kind, json_pack("{s:s, s:O}", "room", s->room, "order", oj));
   return json_pack("{s:o}", "order", oj);
 }
 
 /* caller: the buyer cancelling (its user and op_id go into the fact, so a retry after
  * a restart gets the first answer), or NULL. */
 static void
-close_order(lc_show *s, lc__op *op, order *o, const char *type, const char *payment_ref, const char *reason,
+close_order(lc_show *s, lc__op *op, order *o, lc__fact_kind kind, const char *payment_ref, const char *reason,
             const lc_show_caller *caller)
 {
-  json_t *fact = json_pack("{s:s, s:I, s:s?, s:s?}", "id", o->id, "at", (json_int_t)lc__show_now(s), "payment_ref",
-                           payment_ref, "reason", reason);
+  lc__fact *f = lc__fact_new(kind);
+  lc__fact_order_closed *x = &f->u.order_closed;
+  x->id = g_strdup(o->id);
+  x->at = lc__show_now(s);
+  x->payment_ref = g_strdup(payment_ref);
+  x->reason = g_strdup(reason);
   if (caller && caller->user && caller->op_id) {
-    json_object_set_new(fact, "user", json_string(caller->user));
-    json_object_set_new(fact, "op_id", json_string(caller->op_id));
+    x->user = g_strdup(caller->user);
+    x->op_id = g_strdup(caller->op_id);
   }
-  lc__show_commit(s, op, type, fact, lc__committed_order_closed, (gpointer)type, NULL);
+  lc__show_commit(s, op, f, lc__committed_order_closed, NULL, NULL);
 }
 
 static order *
@@ -879,7 +913,7 @@ lc_show_order_cancel(lc_show *s, const lc_show_caller *caller, const char *order
   }
   order *o = pending_order(s, op, order_id, caller->user);
   if (o)
-    close_order(s, op, o, "order.cancelled", NULL, "cancelled by the buyer", caller);
+    close_order(s, op, o, LC__FACT_ORDER_CANCELLED, NULL, "cancelled by the buyer", caller);
 }
 
 void
@@ -890,7 +924,8 @@ lc_show_order_cancel_mod(lc_show *s, const char *order_id, const char *reason, l
     return;
   order *o = pending_order(s, op, order_id, NULL);
   if (o)
-    close_order(s, op, o, "order.cancelled", NULL, reason ? reason : "cancelled by the merchant", NULL);
+    close_order(s, op, o, LC__FACT_ORDER_CANCELLED, NULL, reason ? reason : "cancelled by the merchant",
+                NULL);
 }
 
 void
@@ -901,7 +936,7 @@ lc_show_order_pay(lc_show *s, const char *order_id, const char *payment_ref, lc_
     return;
   order *o = pending_order(s, op, order_id, NULL);
   if (o)
-    close_order(s, op, o, "order.paid", payment_ref, NULL, NULL);
+    close_order(s, op, o, LC__FACT_ORDER_PAID, payment_ref, NULL, NULL);
 }
 
 /* ---- expiry of unpaid orders ------------------------------------------------------------ */
@@ -918,7 +953,7 @@ expire_due(gpointer user)
   while ((o = g_queue_peek_head(&s->expiry)) && (o->state != ORDER_PENDING || o->expires_at <= now)) {
     g_queue_pop_head(&s->expiry);
     if (o->state == ORDER_PENDING)
-      close_order(s, NULL, o, "order.expired", NULL, "not paid in time", NULL);
+      close_order(s, NULL, o, LC__FACT_ORDER_EXPIRED, NULL, "not paid in time", NULL);
   }
   lc__expiry_arm(s);
   return G_SOURCE_REMOVE;

@@ -19,7 +19,7 @@ lc__stock_add(lc_show *s, int sku, gint64 delta)
   gint64 threshold = s->catalog->products[k->product].low_stock_threshold;
   if (s->available[sku] <= threshold && !s->low_alerted[sku]) {
     s->low_alerted[sku] = true;
-    lc__show_alert(s, "stock.low",
+    lc__show_alert(s, LC_SHOW_EV_STOCK_LOW,
                    json_pack("{s:s, s:s, s:s, s:I, s:I}", "room", s->room, "sku", k->id, "product",
                              s->catalog->products[k->product].id, "available", (json_int_t)s->available[sku],
                              "threshold", (json_int_t)threshold));
@@ -99,21 +99,17 @@ static void
 alert_compliance(lc_show *s, json_t *hits)
 {
   if (json_array_size(hits) > 0)
-    lc__show_alert(s, "compliance.flagged", json_pack("{s:s, s:O}", "room", s->room, "findings", hits));
+    lc__show_alert(s, LC_SHOW_EV_COMPLIANCE_FLAGGED,
+                   json_pack("{s:s, s:O}", "room", s->room, "findings", hits));
 }
 
 /* ---- catalog ----------------------------------------------------------------------- */
 
 void
-lc__apply_catalog(lc_show *s, const json_t *fact)
+lc__apply_catalog(lc_show *s, lc__fact_catalog *f)
 {
-  char *err = NULL;
-  lc_catalog *c = lc_catalog_from_json(json_object_get(fact, "catalog"), s->cfg.low_stock_default, &err);
-  if (!c) {
-    LC_ERROR(s->room, NULL, "stored catalog is invalid (%s); keeping the previous one", err);
-    g_free(err);
-    return;
-  }
+  lc_catalog *c = f->catalog; /* taken */
+  f->catalog = NULL;
   const char *pinned = s->catalog && s->pinned >= 0 ? s->catalog->products[s->pinned].id : NULL;
   int new_pinned = pinned ? lc_catalog_product(c, pinned) : -1;
   lc_catalog_free(s->catalog);
@@ -144,10 +140,11 @@ lc__apply_catalog(lc_show *s, const json_t *fact)
 }
 
 static json_t *
-committed_catalog(lc_show *s, const json_t *fact, gpointer data)
+committed_catalog(lc_show *s, const lc__fact *f, gpointer data)
 {
-  lc__show_event(s, "catalog.updated", json_pack("{s:s, s:o, s:o}", "currency", s->catalog->currency, "products",
-                                                 lc__products_json(s), "pinned", lc__pinned_json(s)));
+  lc__show_event(s, LC_SHOW_EV_CATALOG_UPDATED,
+                 json_pack("{s:s, s:o, s:o}", "currency", s->catalog->currency, "products",
+                           lc__products_json(s), "pinned", lc__pinned_json(s)));
   json_t *hits = compliance_scan(s, s->catalog, -1);
   alert_compliance(s, hits);
   return json_pack("{s:i, s:i, s:o}", "products", s->catalog->n_products, "skus", s->catalog->n_skus,
@@ -185,31 +182,30 @@ lc_show_catalog_load(lc_show *s, const json_t *catalog, lc_show_done done, gpoin
     return;
   }
   json_decref(hits);
-  json_t *fact = json_pack("{s:o}", "catalog", lc_catalog_to_json(c));
-  lc_catalog_free(c);
-  lc__show_commit(s, op, "catalog.loaded", fact, committed_catalog, NULL, NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_CATALOG_LOADED);
+  f->u.catalog.catalog = c;
+  lc__show_commit(s, op, f, committed_catalog, NULL, NULL);
 }
 
 /* ---- pinned card ------------------------------------------------------------------------- */
 
 void
-lc__apply_pin(lc_show *s, const json_t *fact)
+lc__apply_pin(lc_show *s, const lc__fact_pin *f)
 {
-  const char *product = json_string_value(json_object_get(fact, "product"));
-  s->pinned = product && s->catalog ? lc_catalog_product(s->catalog, product) : -1;
-  s->pinned_at = json_integer_value(json_object_get(fact, "at"));
+  s->pinned = f->product && s->catalog ? lc_catalog_product(s->catalog, f->product) : -1;
+  s->pinned_at = f->at;
 }
 
 static json_t *
-committed_pin(lc_show *s, const json_t *fact, gpointer data)
+committed_pin(lc_show *s, const lc__fact *f, gpointer data)
 {
   if (s->pinned >= 0) {
-    lc__show_event(s, "product.pinned", lc__pinned_json(s));
+    lc__show_event(s, LC_SHOW_EV_PRODUCT_PINNED, lc__pinned_json(s));
     json_t *hits = compliance_scan(s, s->catalog, s->pinned);
     alert_compliance(s, hits);
     json_decref(hits);
   } else {
-    lc__show_event(s, "product.unpinned", json_pack("{s:I}", "at", (json_int_t)s->pinned_at));
+    lc__show_event(s, LC_SHOW_EV_PRODUCT_UNPINNED, json_pack("{s:I}", "at", (json_int_t)s->pinned_at));
   }
   return json_pack("{s:o}", "pinned", lc__pinned_json(s));
 }
@@ -241,8 +237,10 @@ lc_show_pin(lc_show *s, const char *product_id, lc_show_done done, gpointer user
     lc__op_fail(op, "invalid_state", "nothing is pinned");
     return;
   }
-  json_t *fact = json_pack("{s:s?, s:I}", "product", product_id, "at", (json_int_t)lc__show_now(s));
-  lc__show_commit(s, op, "pin", fact, committed_pin, NULL, NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_PIN);
+  f->u.pin.product = g_strdup(product_id);
+  f->u.pin.at = lc__show_now(s);
+  lc__show_commit(s, op, f, committed_pin, NULL, NULL);
 }
 
 /* ---- flash sales --------------------------------------------------------------------- */
@@ -321,47 +319,42 @@ id_number(const char *id, const char *prefix)
 }
 
 void
-lc__apply_flash_scheduled(lc_show *s, const json_t *fact)
+lc__apply_flash_scheduled(lc_show *s, const lc__fact_flash_scheduled *f)
 {
-  const char *id = NULL, *sku = NULL;
-  json_int_t price, quantity, limit, starts, ends;
-  if (json_unpack((json_t *)fact, "{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id", &id, "sku", &sku, "price", &price,
-                  "quantity", &quantity, "per_user_limit", &limit, "starts_at", &starts, "ends_at", &ends) != 0 ||
-      !s->catalog || lc_catalog_sku(s->catalog, sku) < 0) {
-    LC_ERROR(s->room, NULL, "stored flash sale is invalid; skipped");
+  if (!s->catalog || lc_catalog_sku(s->catalog, f->sku) < 0) {
+    LC_ERROR(s->room, NULL, "stored flash sale %s: no SKU %s in the catalog; skipped", f->id, f->sku);
     return;
   }
   sale *sl = g_new0(sale, 1);
   sl->show = s;
-  sl->id = g_strdup(id);
-  sl->sku_id = g_strdup(sku);
-  sl->sku = lc_catalog_sku(s->catalog, sku);
-  sl->price = price;
-  sl->quantity = quantity;
-  sl->per_user_limit = limit;
-  sl->starts_at = starts;
-  sl->ends_at = ends;
+  sl->id = g_strdup(f->id);
+  sl->sku_id = g_strdup(f->sku);
+  sl->sku = lc_catalog_sku(s->catalog, f->sku);
+  sl->price = f->price;
+  sl->quantity = f->quantity;
+  sl->per_user_limit = f->per_user_limit;
+  sl->starts_at = f->starts_at;
+  sl->ends_at = f->ends_at;
   sl->bought = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_ptr_array_add(s->sales, sl);
-  s->next_sale = MAX(s->next_sale, id_number(id, "fs-"));
-  lc__stock_add(s, sl->sku, -quantity);
+  s->next_sale = MAX(s->next_sale, id_number(f->id, "fs-"));
+  lc__stock_add(s, sl->sku, -f->quantity);
 }
 
 void
-lc__apply_flash_started(lc_show *s, const json_t *fact)
+lc__apply_flash_started(lc_show *s, const lc__fact_flash_started *f)
 {
-  sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
-  gint64 at = json_integer_value(json_object_get(fact, "at"));
-  if (!sl || at >= sl->starts_at)
+  sale *sl = lc__sale_find(s, f->id);
+  if (!sl || f->at >= sl->starts_at)
     return;
-  sl->ends_at = at + (sl->ends_at - sl->starts_at);
-  sl->starts_at = at;
+  sl->ends_at = f->at + (sl->ends_at - sl->starts_at);
+  sl->starts_at = f->at;
 }
 
 void
-lc__apply_flash_ended(lc_show *s, const json_t *fact)
+lc__apply_flash_ended(lc_show *s, const lc__fact_flash_ended *f)
 {
-  sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
+  sale *sl = lc__sale_find(s, f->id);
   if (!sl || sl->ended)
     return;
   sl->ended = true;
@@ -373,21 +366,24 @@ lc__apply_flash_ended(lc_show *s, const json_t *fact)
 }
 
 static json_t *
-committed_flash_ended(lc_show *s, const json_t *fact, gpointer data)
+committed_flash_ended(lc_show *s, const lc__fact *f, gpointer data)
 {
-  sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
+  sale *sl = lc__sale_find(s, f->u.flash_ended.id);
   json_t *sj = lc__sale_json(s, sl);
-  lc__show_event(s, "flash.ended",
-                 json_pack("{s:s, s:s, s:I, s:O}", "sale_id", sl->id, "reason",
-                           json_string_value(json_object_get(fact, "reason")), "sold", (json_int_t)sl->sold, "sale", sj));
+  lc__show_event(s, LC_SHOW_EV_FLASH_ENDED,
+                 json_pack("{s:s, s:s, s:I, s:O}", "sale_id", sl->id, "reason", f->u.flash_ended.reason,
+                           "sold", (json_int_t)sl->sold, "sale", sj));
   return json_pack("{s:o}", "sale", sj);
 }
 
 static void
 end_sale(lc_show *s, sale *sl, const char *reason, lc__op *op)
 {
-  json_t *fact = json_pack("{s:s, s:s, s:I}", "id", sl->id, "reason", reason, "at", (json_int_t)lc__show_now(s));
-  lc__show_commit(s, op, "flash.ended", fact, committed_flash_ended, NULL, NULL);
+  lc__fact *f = lc__fact_new(LC__FACT_FLASH_ENDED);
+  f->u.flash_ended.id = g_strdup(sl->id);
+  f->u.flash_ended.reason = g_strdup(reason);
+  f->u.flash_ended.at = lc__show_now(s);
+  lc__show_commit(s, op, f, committed_flash_ended, NULL, NULL);
 }
 
 static void arm_sale(lc_show *s, sale *sl);
@@ -403,7 +399,7 @@ sale_timer(gpointer user)
   sale_state st = lc__sale_state(s, sl);
   if (!sl->announced_live && st != SALE_SCHEDULED && !sl->ended) {
     sl->announced_live = true;
-    lc__show_event(s, "flash.started", lc__sale_json(s, sl));
+    lc__show_event(s, LC_SHOW_EV_FLASH_STARTED, lc__sale_json(s, sl));
   }
   if (!sl->ended && lc__show_now(s) >= sl->ends_at)
     end_sale(s, sl, "time", NULL);
@@ -440,9 +436,9 @@ lc__sales_arm(lc_show *s)
 }
 
 static json_t *
-committed_flash_scheduled(lc_show *s, const json_t *fact, gpointer data)
+committed_flash_scheduled(lc_show *s, const lc__fact *f, gpointer data)
 {
-  sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
+  sale *sl = lc__sale_find(s, f->u.flash_scheduled.id);
   json_t *sj = lc__sale_json(s, sl);
   /* The sale event carries the SKU's stock after the reservation (sku_available):
    * no separate stock.updated broadcast to every viewer for it. */
@@ -450,10 +446,10 @@ committed_flash_scheduled(lc_show *s, const json_t *fact, gpointer data)
   /* A sale that starts at once is announced once, as started: one broadcast to every
    * viewer instead of two with the same sale. */
   if (lc__sale_state(s, sl) == SALE_SCHEDULED) {
-    lc__show_event(s, "flash.scheduled", json_incref(sj));
+    lc__show_event(s, LC_SHOW_EV_FLASH_SCHEDULED, json_incref(sj));
   } else {
     sl->announced_live = true;
-    lc__show_event(s, "flash.started", json_incref(sj));
+    lc__show_event(s, LC_SHOW_EV_FLASH_STARTED, json_incref(sj));
   }
   arm_sale(s, sl);
   return json_pack("{s:o}", "sale", sj);
@@ -518,20 +514,27 @@ lc_show_flash_schedule(lc_show *s, const json_t *spec, lc_show_done done, gpoint
     lc__op_fail(op, "out_of_stock", "SKU %s has %" G_GINT64_FORMAT " units available, the sale needs %" G_GINT64_FORMAT,
                 sku_id, s->available[sku], (gint64)quantity);
   } else {
-    json_t *fact = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "id", sale_id, "sku", sku_id, "price", price,
-                             "quantity", quantity, "per_user_limit", limit, "starts_at", starts, "ends_at", ends);
-    lc__show_commit(s, op, "flash.scheduled", fact, committed_flash_scheduled, NULL, NULL);
+    lc__fact *f = lc__fact_new(LC__FACT_FLASH_SCHEDULED);
+    lc__fact_flash_scheduled *x = &f->u.flash_scheduled;
+    x->id = g_strdup(sale_id);
+    x->sku = g_strdup(sku_id);
+    x->price = price;
+    x->quantity = quantity;
+    x->per_user_limit = limit;
+    x->starts_at = starts;
+    x->ends_at = ends;
+    lc__show_commit(s, op, f, committed_flash_scheduled, NULL, NULL);
   }
   g_free(auto_id);
 }
 
 static json_t *
-committed_flash_started(lc_show *s, const json_t *fact, gpointer data)
+committed_flash_started(lc_show *s, const lc__fact *f, gpointer data)
 {
-  sale *sl = lc__sale_find(s, json_string_value(json_object_get(fact, "id")));
+  sale *sl = lc__sale_find(s, f->u.flash_started.id);
   json_t *sj = lc__sale_json(s, sl);
   sl->announced_live = true;
-  lc__show_event(s, "flash.started", json_incref(sj));
+  lc__show_event(s, LC_SHOW_EV_FLASH_STARTED, json_incref(sj));
   arm_sale(s, sl);
   return json_pack("{s:o}", "sale", sj);
 }
@@ -547,10 +550,12 @@ lc_show_flash_start(lc_show *s, const char *sale_id, lc_show_done done, gpointer
     lc__op_fail(op, "not_found", "no flash sale '%s'", sale_id ? sale_id : "");
   else if (lc__sale_state(s, sl) != SALE_SCHEDULED)
     lc__op_fail(op, "invalid_state", "flash sale '%s' is %s", sl->id, lc__sale_state_name(lc__sale_state(s, sl)));
-  else
-    lc__show_commit(s, op, "flash.started",
-                    json_pack("{s:s, s:I}", "id", sl->id, "at", (json_int_t)lc__show_now(s)),
-                    committed_flash_started, NULL, NULL);
+  else {
+    lc__fact *f = lc__fact_new(LC__FACT_FLASH_STARTED);
+    f->u.flash_started.id = g_strdup(sl->id);
+    f->u.flash_started.at = lc__show_now(s);
+    lc__show_commit(s, op, f, committed_flash_started, NULL, NULL);
+  }
 }
 
 void

@@ -5,7 +5,7 @@
 typedef struct {
   lc_clock *c;
   GString *log;
-  guint other;   /* a timer the first one cancels */
+  guint other; /* a timer the first one cancels */
   int repeats;
 } ctx;
 

@@ -38,25 +38,26 @@ typedef struct {
 } fx;
 
 static void
-on_event(lc_show *s, gint64 seq, const char *name, const json_t *data, gpointer user)
+on_event(lc_show *s, gint64 seq, lc_show_event_kind kind, const json_t *data, gpointer user)
 {
   fx *f = user;
   char *d = data ? json_dumps(data, JSON_COMPACT | JSON_SORT_KEYS) : g_strdup("null");
-  g_ptr_array_add(f->events, g_strdup_printf("%s %s", name, d));
+  g_ptr_array_add(f->events, g_strdup_printf("%s %s", lc_show_event_name(kind), d));
   free(d);
   g_assert_cmpint(seq, ==, lc_show_seq(s));
 }
 
 static void
-on_private(lc_show *s, const char *u, const char *name, const json_t *data, gconstpointer skip, gpointer user)
+on_private(lc_show *s, const char *u, lc_show_event_kind kind, const json_t *data, gconstpointer skip,
+           gpointer user)
 {
-  g_ptr_array_add(((fx *)user)->privates, g_strdup_printf("%s %s", u, name));
+  g_ptr_array_add(((fx *)user)->privates, g_strdup_printf("%s %s", u, lc_show_event_name(kind)));
 }
 
 static void
-on_alert(lc_show *s, const char *name, const json_t *data, gpointer user)
+on_alert(lc_show *s, lc_show_event_kind kind, const json_t *data, gpointer user)
 {
-  g_ptr_array_add(((fx *)user)->alerts, g_strdup(name));
+  g_ptr_array_add(((fx *)user)->alerts, g_strdup(lc_show_event_name(kind)));
 }
 
 static void

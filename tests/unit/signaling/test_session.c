@@ -126,20 +126,20 @@ typedef struct {
 } fx;
 
 static void
-sink_event(lc_show *show, gint64 seq, const char *name, const json_t *data, gpointer user)
+sink_event(lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *data, gpointer user)
 {
   fx *f = user;
   if (f->session)
-    lc_session_event(f->session, show, seq, name, data);
+    lc_session_event(f->session, show, seq, kind, data);
 }
 
 static void
-sink_private(lc_show *show, const char *u, const char *name, const json_t *data, gconstpointer skip,
+sink_private(lc_show *show, const char *u, lc_show_event_kind kind, const json_t *data, gconstpointer skip,
              gpointer user)
 {
   fx *f = user;
   if (f->session)
-    lc_session_private(f->session, show, u, name, data, skip);
+    lc_session_private(f->session, show, u, kind, data, skip);
 }
 
 static lc_show *
@@ -264,7 +264,7 @@ static void
 make_event(fx *f)
 {
   f->live = !f->live;
-  lc_show_set_stream(f->show, f->live ? "live" : "offline");
+  lc_show_set_stream(f->show, f->live ? LC_SHOW_STREAM_LIVE : LC_SHOW_STREAM_OFFLINE);
 }
 
 static void
@@ -430,7 +430,7 @@ test_reset_clears_the_ring(fx *f, gconstpointer data)
   hello(c, NULL, 0);
   clear_sent(c);
   /* what the show emits when it rebuilt itself: every connection gets a snapshot */
-  lc_session_event(f->session, f->show, seq, "show.reset", NULL);
+  lc_session_event(f->session, f->show, seq, LC_SHOW_EV_SHOW_RESET, NULL);
   ASSERT_SENT(c, "snapshot");
   /* and the old events cannot be replayed any more, even in the same epoch */
   lc_ws_conn *back = conn_open();
