@@ -6,7 +6,7 @@
  * lc_rendition of that rung (pipelines/media/hub.h); rungs above the source resolution are
  * skipped; a "source" passthrough rung is added when enabled and the source has no B-frames.
  *
- * Two input front-ends, chosen at creation:
+ * Three input front-ends, chosen at creation (pipelines/ladder/ladder_input.c):
  *  - LC_LADDER_INPUT_ES: elementary streams as RTMP carries them (AVCC access units with an
  *    AVCDecoderConfigurationRecord, raw AAC frames with an AudioSpecificConfig).
  *  - LC_LADDER_INPUT_TS: an MPEG-TS byte stream (SRT) with H.264 + AAC.
