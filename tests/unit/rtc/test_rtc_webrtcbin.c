@@ -316,11 +316,13 @@ run_whep(bool with_audio)
   g_free(js);
   peer_close(&p);
   /* 5 s at the produced rate (30 fps on an idle machine), minus ICE + DTLS (~0.3-0.6 s with
-   * libnice): >= 90% of the rest decoded. */
+   * libnice): >= 80% of the rest decoded. The rate is measured over the child's whole life
+   * (python start included), so on a loaded machine it runs a little high: 116 of 118 failed
+   * a 90% bound once at load average 15. */
   g_test_message("producer: %.1f fps", fps);
   g_assert_cmpint(first, >=, 0);
   g_assert_cmpfloat(fps, >, 10);
-  g_assert_cmpint(frames, >=, (int)(0.9 * MIN(fps, 30) * (5000 - first) / 1000));
+  g_assert_cmpint(frames, >=, (int)(0.8 * MIN(fps, 30) * (5000 - first) / 1000));
   if (with_audio)
     g_assert_cmpint(audio, >, 100);
   else
