@@ -355,17 +355,17 @@ dispatch(conn *c, lc_msg *m)
     break;
   case LC_MSG_CHECKOUT:
   case LC_MSG_CART_QUOTE: {
-    json_t *items = NULL;
+    lc_show_line *items = NULL;
     if (m->items) {
-      items = json_array();
+      items = g_new0(lc_show_line, MAX(m->n_items, 1));
       for (guint i = 0; i < m->n_items; i++)
-        json_array_append_new(items, json_pack("{s:s, s:i}", "sku", m->items[i].sku, "qty", m->items[i].qty));
+        items[i] = (lc_show_line){m->items[i].sku, m->items[i].qty};
     }
     if (m->type == LC_MSG_CHECKOUT)
-      lc_show_checkout(show, &caller, items, m->claim_id, on_result, rc);
+      lc_show_checkout(show, &caller, items, m->n_items, m->claim_id, on_result, rc);
     else /* answered at once; nothing is written, so its op_id is not remembered */
-      lc_show_cart_quote(show, &caller, items, m->claim_id, on_result, rc);
-    json_decref(items);
+      lc_show_cart_quote(show, &caller, items, m->n_items, m->claim_id, on_result, rc);
+    g_free(items);
     break;
   }
   case LC_MSG_FLASH_BUY:

@@ -145,11 +145,17 @@ json_t *lc_show_me(lc_show *show, const char *user);
 /* qty: with add, added to the cart's quantity; otherwise the new quantity (0 removes). */
 void lc_show_cart_set(lc_show *show, const lc_show_caller *caller, const char *sku, gint64 qty, bool add,
                       lc_show_done done, gpointer user);
-/* items: array of {sku, qty} or NULL for the whole cart; claim_id: a coupon claim or NULL.
+/* A line of a checkout or quote: `qty` units of `sku` (borrowed). */
+typedef struct {
+  const char *sku;
+  gint64 qty;
+} lc_show_line;
+
+/* items: n_items lines (borrowed), or NULL for the whole cart; claim_id: a coupon claim or NULL.
  * Refuses with hold_limit_exceeded when the user would hold more units of a SKU in unpaid
  * orders (outside flash sales) than its hold limit (lc_catalog_hold_limit with cfg.hold_limit). */
-void lc_show_checkout(lc_show *show, const lc_show_caller *caller, const json_t *items, const char *claim_id,
-                      lc_show_done done, gpointer user);
+void lc_show_checkout(lc_show *show, const lc_show_caller *caller, const lc_show_line *items, guint n_items,
+                      const char *claim_id, lc_show_done done, gpointer user);
 /* What lc_show_checkout of the same items and claim would cost now, without ordering or
  * reserving: {quote: {currency, currency_exponent, items: [{sku, product, title, label, qty,
  * unit_price, amount, available, hold_limit, held}], subtotal, discount, total, claim_id,
@@ -157,8 +163,8 @@ void lc_show_checkout(lc_show *show, const lc_show_caller *caller, const json_t 
  * what each would take off). Same refusals as checkout except stock and hold limit, which
  * the lines report instead (an empty cart quotes zero). Answers at once; writes nothing and
  * does not remember op_ids. */
-void lc_show_cart_quote(lc_show *show, const lc_show_caller *caller, const json_t *items, const char *claim_id,
-                        lc_show_done done, gpointer user);
+void lc_show_cart_quote(lc_show *show, const lc_show_caller *caller, const lc_show_line *items, guint n_items,
+                        const char *claim_id, lc_show_done done, gpointer user);
 void lc_show_flash_buy(lc_show *show, const lc_show_caller *caller, const char *sale_id, gint64 qty,
                        lc_show_done done, gpointer user);
 void lc_show_coupon_claim(lc_show *show, const lc_show_caller *caller, const char *coupon_id,

@@ -593,38 +593,41 @@ pricing_fail(pricing *p, const char *code, char *message)
   p->message = message;
 }
 
-/* Prices `items` (array of {sku, qty}; NULL: the user's cart) for `user` with the coupon
+/* Prices `items` (n lines; NULL: the user's cart) for `user` with the coupon
  * claim `claim_id` (may be NULL). for_order: a checkout, which also needs the stock and keeps
  * the hold limit; otherwise a quote, which reports both per line instead of refusing.
  * The checks and their order are the same for both, so a quote answers what a checkout
  * of the same lines would, except for stock and holds that others can change meanwhile. */
 static void
-price_lines(lc_show *s, const char *user, const json_t *items, const char *claim_id, bool for_order, pricing *p)
+price_lines(lc_show *s, const char *user, const lc_show_line *items, guint n_items, const char *claim_id,
+            bool for_order, pricing *p)
 {
   memset(p, 0, sizeof *p);
-  json_t *lines = json_array();
+  GArray *cart = NULL; /* lc_show_line: the cart's lines, in catalog order */
+  const lc_show_line *lines = items;
+  size_t n = items ? n_items : 0;
   if (!items) {
+    cart = g_array_new(FALSE, FALSE, sizeof(lc_show_line));
     GHashTable *c = cart_of(s, user, false);
     for (int i = 0; c && i < s->catalog->n_skus; i++) {
       gint64 *q = g_hash_table_lookup(c, s->catalog->skus[i].id);
+      lc_show_line l = {s->catalog->skus[i].id, q ? *q : 0};
       if (q)
-        json_array_append_new(lines, json_pack("{s:s, s:I}", "sku", s->catalog->skus[i].id, "qty", (json_int_t)*q));
+        g_array_append_val(cart, l);
     }
-  } else {
-    json_array_extend(lines, (json_t *)items);
+    lines = (const lc_show_line *)(void *)cart->data;
+    n = cart->len;
   }
   p->items = g_array_new(FALSE, TRUE, sizeof(lc__fact_order_item));
   p->quoted = for_order ? NULL : json_array();
-  size_t n = json_array_size(lines);
   gint64 *want = g_new0(gint64, s->catalog->n_skus); /* duplicates add up */
   if (n == 0 && for_order)
     pricing_fail(p, "cart_empty", g_strdup("nothing to check out"));
   else if (n > LC_SHOW_MAX_LINES)
     pricing_fail(p, "invalid_argument", g_strdup_printf("at most %d lines", LC_SHOW_MAX_LINES));
   for (size_t i = 0; !p->code && i < n; i++) {
-    json_t *l = json_array_get(lines, i);
-    const char *sku = json_string_value(json_object_get(l, "sku"));
-    gint64 qty = json_integer_value(json_object_get(l, "qty"));
+    const char *sku = lines[i].sku;
+    gint64 qty = lines[i].qty;
     int k = sku ? lc_catalog_sku(s->catalog, sku) : -1;
     gint64 limit = k >= 0 ? lc_catalog_hold_limit(s->catalog, k, s->cfg.hold_limit) : 0;
     gint64 mine = k >= 0 ? held(s, user, sku) : 0;
@@ -664,7 +667,8 @@ price_lines(lc_show *s, const char *user, const json_t *items, const char *claim
     }
   }
   g_free(want);
-  json_decref(lines);
+  if (cart)
+    g_array_free(cart, TRUE);
   if (p->code || !claim_id)
     return;
   claim *cl = g_hash_table_lookup(s->claims, claim_id);
@@ -681,14 +685,14 @@ price_lines(lc_show *s, const char *user, const json_t *items, const char *claim
 }
 
 void
-lc_show_checkout(lc_show *s, const lc_show_caller *caller, const json_t *items, const char *claim_id,
-                 lc_show_done done, gpointer user)
+lc_show_checkout(lc_show *s, const lc_show_caller *caller, const lc_show_line *items, guint n_items,
+                 const char *claim_id, lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
   if (!op || !buying_allowed(s, op, caller))
     return;
   pricing p;
-  price_lines(s, caller->user, items, claim_id, true, &p);
+  price_lines(s, caller->user, items, n_items, claim_id, true, &p);
   if (p.code)
     lc__op_fail(op, p.code, "%s", p.message);
   else {
@@ -741,8 +745,8 @@ claims_quote(lc_show *s, const char *user, gint64 subtotal)
 }
 
 void
-lc_show_cart_quote(lc_show *s, const lc_show_caller *caller, const json_t *items, const char *claim_id,
-                   lc_show_done done, gpointer user)
+lc_show_cart_quote(lc_show *s, const lc_show_caller *caller, const lc_show_line *items, guint n_items,
+                   const char *claim_id, lc_show_done done, gpointer user)
 {
   lc_show_result r = {0};
   json_t *result = NULL;
@@ -763,7 +767,7 @@ lc_show_cart_quote(lc_show *s, const lc_show_caller *caller, const json_t *items
     r.code = "invalid_state";
     r.message = "no catalog is loaded";
   } else {
-    price_lines(s, caller->user, items, claim_id, false, &p);
+    price_lines(s, caller->user, items, n_items, claim_id, false, &p);
     r.code = p.code;
     r.message = p.message;
     if (!p.code)

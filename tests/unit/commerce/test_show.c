@@ -155,6 +155,38 @@ answer_clear(answer *a)
   memset(a, 0, sizeof *a);
 }
 
+/* The tests write lines as JSON; the engine takes lc_show_line. NULL: the whole cart. */
+static lc_show_line *
+lines_of(const json_t *items, guint *n)
+{
+  *n = (guint)json_array_size(items);
+  if (!items)
+    return NULL;
+  lc_show_line *l = g_new0(lc_show_line, MAX(*n, 1));
+  for (guint i = 0; i < *n; i++)
+    l[i] = (lc_show_line){json_string_value(json_object_get(json_array_get(items, i), "sku")),
+                          json_integer_value(json_object_get(json_array_get(items, i), "qty"))};
+  return l;
+}
+
+static void
+checkout_json(lc_show *show, const lc_show_caller *who, const json_t *items, const char *claim,
+              lc_show_done done, gpointer user)
+{
+  guint n;
+  g_autofree lc_show_line *l = lines_of(items, &n);
+  lc_show_checkout(show, who, l, n, claim, done, user);
+}
+
+static void
+quote_json(lc_show *show, const lc_show_caller *who, const json_t *items, const char *claim,
+           lc_show_done done, gpointer user)
+{
+  guint n;
+  g_autofree lc_show_line *l = lines_of(items, &n);
+  lc_show_cart_quote(show, who, l, n, claim, done, user);
+}
+
 /* Helpers that run one operation to its answer; they return the error code or NULL
  * and leave the result in *out (borrowed until the next call). */
 static answer last;
@@ -323,7 +355,7 @@ test_checkout_with_coupons(fx *f, gconstpointer data)
   wait_answer(&a);
   g_assert_cmpint(json_integer_value(json_object_get(json_object_get(a.result, "cart"), "subtotal")), ==, 32497);
   answer_clear(&a);
-  lc_show_checkout(f->show, &bo, NULL, claim, on_done, &a);
+  checkout_json(f->show, &bo, NULL, claim, on_done, &a);
   wait_answer(&a);
   g_assert_null(a.code);
   json_t *o = json_object_get(a.result, "order");
@@ -339,18 +371,18 @@ test_checkout_with_coupons(fx *f, gconstpointer data)
   json_decref(me);
   /* the claim cannot be used twice; stock is checked */
   json_t *items = json_loads("[{\"sku\":\"tea-red\",\"qty\":3}]", 0, NULL);
-  lc_show_checkout(f->show, &bo, items, NULL, on_done, &a);
+  checkout_json(f->show, &bo, items, NULL, on_done, &a);
   wait_answer(&a);
   g_assert_cmpstr(a.code, ==, "out_of_stock");
   answer_clear(&a);
   json_decref(items);
   items = json_loads("[{\"sku\":\"mug-1\",\"qty\":1}]", 0, NULL);
-  lc_show_checkout(f->show, &bo, items, claim, on_done, &a);
+  checkout_json(f->show, &bo, items, claim, on_done, &a);
   wait_answer(&a);
   g_assert_cmpstr(a.code, ==, "coupon_not_applicable"); /* a spent claim: applying it fails, as documented */
   answer_clear(&a);
   json_decref(items);
-  lc_show_checkout(f->show, &bo, NULL, NULL, on_done, &a);
+  checkout_json(f->show, &bo, NULL, NULL, on_done, &a);
   wait_answer(&a);
   g_assert_cmpstr(a.code, ==, "cart_empty");
   answer_clear(&a);
@@ -365,8 +397,8 @@ test_idempotent_across_restart(fx *f, gconstpointer data)
   lc_show_caller dee = {"dee", "Dee", "buy-1"};
   json_t *items = json_loads("[{\"sku\":\"mug-1\",\"qty\":2}]", 0, NULL);
   answer a = {0}, b = {0};
-  lc_show_checkout(f->show, &dee, items, NULL, on_done, &a);
-  lc_show_checkout(f->show, &dee, items, NULL, on_done, &b); /* retried while the first commits */
+  checkout_json(f->show, &dee, items, NULL, on_done, &a);
+  checkout_json(f->show, &dee, items, NULL, on_done, &b); /* retried while the first commits */
   wait_answer(&a);
   wait_answer(&b);
   g_assert_null(a.code);
@@ -376,7 +408,7 @@ test_idempotent_across_restart(fx *f, gconstpointer data)
   json_t *before = lc_show_snapshot(f->show, "dee");
   close_show(f);
   open_show(f);
-  lc_show_checkout(f->show, &dee, items, NULL, on_done, &b); /* retried after a restart */
+  checkout_json(f->show, &dee, items, NULL, on_done, &b); /* retried after a restart */
   wait_answer(&b);
   g_assert_null(b.code);
   g_assert_true(json_equal(a.result, b.result));
@@ -406,7 +438,7 @@ test_expiry_releases_stock(fx *f, gconstpointer data)
   char *claim = g_strdup(json_string_value(json_object_get(json_object_get(a.result, "claim"), "id")));
   answer_clear(&a);
   json_t *items = json_loads("[{\"sku\":\"tea-red\",\"qty\":4}]", 0, NULL);
-  lc_show_checkout(f->show, &eve, items, claim, on_done, &a);
+  checkout_json(f->show, &eve, items, claim, on_done, &a);
   json_decref(items);
   wait_answer(&a);
   g_assert_null(a.code);
@@ -599,7 +631,7 @@ checkout_items(fx *f, const lc_show_caller *who, const char *items_json, const c
 {
   answer_clear(&last);
   json_t *items = items_json ? json_loads(items_json, 0, NULL) : NULL;
-  lc_show_checkout(f->show, who, items, claim, on_done, &last);
+  checkout_json(f->show, who, items, claim, on_done, &last);
   json_decref(items);
   return finish();
 }
@@ -657,7 +689,7 @@ test_hold_limit(fx *f, gconstpointer data)
   json_t *one = json_loads("[{\"sku\":\"tea-red\",\"qty\":1}]", 0, NULL);
   lc_show_caller lu = {"lu", "Lu", NULL};
   for (int i = 0; i < N; i++)
-    lc_show_checkout(f->show, &lu, one, NULL, on_done, &a[i]);
+    checkout_json(f->show, &lu, one, NULL, on_done, &a[i]);
   json_decref(one);
   int ok = 0, refused = 0;
   for (int i = 0; i < N; i++) {
@@ -753,7 +785,7 @@ quote(fx *f, const lc_show_caller *who, const char *items_json, const char *clai
 {
   answer_clear(&last);
   json_t *items = items_json ? json_loads(items_json, 0, NULL) : NULL;
-  lc_show_cart_quote(f->show, who, items, claim, on_done, &last);
+  quote_json(f->show, who, items, claim, on_done, &last);
   json_decref(items);
   g_assert_cmpint(last.calls, ==, 1); /* answered at once */
   return last.code;
