@@ -1086,6 +1086,40 @@ test_replays_journal_v1(fx *f, gconstpointer data)
   json_decref(g);
 }
 
+/* A stored fact that lacks a field is refused (logged with its journal id), not applied as
+ * 0: the facts around it replay. */
+static void
+test_replay_refuses_broken_fact(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  close_show(f);
+  sqlite3 *db = NULL;
+  g_assert_cmpint(sqlite3_open(f->db, &db), ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_exec(db,
+                               "INSERT INTO journal (room, type, data, ts) VALUES "
+                               "('r1', 'cart.set', '{\"user\":\"zed\",\"sku\":\"mug-1\",\"qty\":2}', 1),"
+                               "('r1', 'cart.set', '{\"user\":\"zed\",\"sku\":\"tea-red\"}', 2),"
+                               "('r1', 'chat.slowmode', '{\"seconds\":\"30\"}', 3),"
+                               "('r1', 'order.refunded', '{\"id\":\"o-1\"}', 4),"
+                               "('r1', 'likes', '{\"total\":9}', 5),"
+                               "('r1', 'chat.muted', '{\"user\":\"zed\",\"until\":9999999999999}', 6),"
+                               "('r1', 'chat.muted', '{\"user\":\"zed\",\"reason\":\"x\"}', 7)",
+                               NULL, NULL, NULL),
+                  ==, SQLITE_OK);
+  g_assert_cmpint(sqlite3_close(db), ==, SQLITE_OK);
+  open_show(f);
+  json_t *snap = lc_show_snapshot(f->show, "zed");
+  json_t *items = json_object_get(json_object_get(json_object_get(snap, "me"), "cart"), "items");
+  g_assert_cmpint(json_array_size(items), ==, 1); /* not a tea-red line of 0 */
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(items, 0), "sku")), ==, "mug-1");
+  g_assert_cmpint(json_integer_value(json_object_get(snap, "slow_mode_s")), ==, 0);
+  g_assert_cmpint(json_integer_value(json_object_get(snap, "likes")), ==, 9);
+  /* a mute without `until` was an unmute (0) for the JSON appliers */
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(snap, "me"), "muted_until")), ==,
+                  9999999999999);
+  json_decref(snap);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1107,6 +1141,7 @@ main(int argc, char **argv)
   ADD("/show/chat-display-names", test_chat_display_names, 0);
   ADD("/show/flash-countdown", test_flash_countdown, 0);
   ADD("/show/replays-journal-v1", test_replays_journal_v1, 0);
+  ADD("/show/replay-refuses-broken-fact", test_replay_refuses_broken_fact, 0);
   int rc = g_test_run();
   answer_clear(&last);
   return rc;
