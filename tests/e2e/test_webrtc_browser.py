@@ -84,7 +84,8 @@ def test_chromium_plays_room_over_whep(server):
 @pytest.mark.parametrize("rung", ["720p", "360p"])
 def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung):
     """Chromium pinned to a transcoded rung for 15 s on loopback: the keyframes it decodes are the
-    GOP's (2 s) plus the join and the pin's switch, it asks for at most 2 (PLI), drops no frame.
+    GOP's (2 s) plus the join and the pin's switch, it asks for at most 2 (PLI), drops (almost)
+    no frame.
     A stray marker packet ahead of requested keyframes once made it decode an SPS/PPS-only frame,
     fail and send a PLI every 0.5 s (30 PLIs, 30 keyframes, 29 frames dropped in 15 s)."""
     create_room(server, "b4", KEY)
@@ -99,7 +100,11 @@ def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung)
         assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
         assert res["pliCount"] + res["firCount"] <= 2, res
         assert res["keyFramesDecoded"] <= 15 / 2 + 3, res
-        assert res["framesDropped"] == 0, res
+        # 0 on an idle loopback. Chrome also counts frames that missed their display deadline,
+        # which a starved machine produces with no loss and no PLI (seen: 22 of 246 at load
+        # average 8, 0 PLIs, 5 keyframes), so the bound is the loss test's 10%; the PLI loop is
+        # caught by the PLI and keyframe counts above (it gave 30 PLIs and 30 keyframes).
+        assert res["framesDropped"] <= 0.10 * res["framesDecoded"], res
     finally:
         pub.kill()
         pub.wait()

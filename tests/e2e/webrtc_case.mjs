@@ -72,6 +72,17 @@ try {
       return { resource: window.__pub.resource };
     }, { room: args.room, key: args.key });
     await new Promise((r) => setTimeout(r, 1500));
+    if (args.pin) { // the ladder builds its rungs once the publisher's video is decoded: wait for it
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        const res = await fetch(`${base}/api/rooms/${args.room}`);
+        const room = res.ok ? await res.json() : null;
+        const names = room?.room?.renditions ?? room?.renditions ?? [];
+        if (names.includes(args.pin)) break;
+        if (Date.now() > deadline) throw new Error(`rung ${args.pin} never appeared: ${JSON.stringify(room)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     const page = await context.newPage();
     out = await player(page, args.room, args.pin);
     out.publisher = pubInfo;
