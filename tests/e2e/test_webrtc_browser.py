@@ -100,11 +100,17 @@ def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung)
         assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
         assert res["pliCount"] + res["firCount"] <= 2, res
         assert res["keyFramesDecoded"] <= 15 / 2 + 3, res
-        # 0 on an idle loopback. Chrome also counts frames that missed their display deadline,
-        # which a starved machine produces with no loss and no PLI (seen: 22 of 246 at load
-        # average 8, 0 PLIs, 5 keyframes), so the bound is the loss test's 10%; the PLI loop is
-        # caught by the PLI and keyframe counts above (it gave 30 PLIs and 30 keyframes).
-        assert res["framesDropped"] <= 0.10 * res["framesDecoded"], res
+        # framesDropped: 0 on an idle loopback. Chrome also counts frames that missed their display
+        # deadline, which a starved machine produces with no loss and no PLI (seen under
+        # stress-ng: 48 of 207 decoded at 14 fps, 0 PLIs, 5 keyframes). So it is bounded when
+        # Chrome kept up with the stream (>= 25 fps decoded), reported otherwise; the PLI loop is
+        # caught by the PLI and keyframe counts above either way (30 PLIs, 30 keyframes).
+        playing_s = 15 - (res["firstFrameMs"] or 0) / 1000
+        if res["framesDecoded"] >= 25 * playing_s:
+            assert res["framesDropped"] <= 0.02 * res["framesDecoded"], res
+        else:
+            print(f"machine too busy for a framesDropped bound: {res['framesDecoded']} frames decoded in "
+                  f"{playing_s:.1f} s, {res['framesDropped']} dropped")
     finally:
         pub.kill()
         pub.wait()

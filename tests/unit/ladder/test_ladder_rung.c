@@ -197,29 +197,43 @@ split_aus(fixture *f)
 
 /* Every AU: one marker, on its last packet; the keyframe flag only on the first packet, and
  * exactly on the AUs in want_key (ascending, terminated by -1); keyframes carry the SPS in their first
- * packet. */
-static void
-check_aus(fixture *f, const int *want_key)
+ * packet. report: g_error on the first mismatch, else return false. */
+static bool
+aus_match(fixture *f, const int *want_key, bool report)
 {
   GArray *aus = split_aus(f);
   unsigned k = 0;
-  for (guint i = 0; i < aus->len; i++) {
+  bool ok = true;
+  for (guint i = 0; i < aus->len && ok; i++) {
     const au *a = &g_array_index(aus, au, i);
     bool want = want_key[k] == (int)i;
     if (want)
       k++;
     if (a->markers != 1 || !a->marker_last || a->key_elsewhere || a->key_first != want ||
-        (want && !a->has_sps))
-      g_error("AU %u (ts %u): %u packets, %u markers%s%s, keyframe %d (want %d)%s", i, a->ts, a->packets,
-              a->markers, a->marker_last ? "" : ", the last one without",
-              a->key_elsewhere ? ", key mid-AU" : "", a->key_first, want,
-              want && !a->has_sps ? ", no SPS in its first packet" : "");
+        (want && !a->has_sps)) {
+      if (report)
+        g_error("AU %u (ts %u): %u packets, %u markers%s%s, keyframe %d (want %d)%s", i, a->ts, a->packets,
+                a->markers, a->marker_last ? "" : ", the last one without",
+                a->key_elsewhere ? ", key mid-AU" : "", a->key_first, want,
+                want && !a->has_sps ? ", no SPS in its first packet" : "");
+      ok = false;
+    }
   }
   /* After the per-AU checks: a stray marker ends the wait for a frame early (push_frame counts
    * markers), so the last frame may be missing then; the AU with two markers says more. */
-  g_assert_cmpuint(aus->len, ==, f->pushed);
-  g_assert_cmpint(want_key[k], ==, -1);
+  if (ok && (aus->len != f->pushed || want_key[k] != -1)) {
+    if (report)
+      g_error("%u AUs for %u frames pushed; keyframes wanted past the end: %d", aus->len, f->pushed, want_key[k]);
+    ok = false;
+  }
   g_array_unref(aus);
+  return ok;
+}
+
+static void
+check_aus(fixture *f, const int *want_key)
+{
+  aus_match(f, want_key, true);
 }
 
 static void
@@ -246,13 +260,17 @@ test_keyframes(fixture *f, gconstpointer data)
   g_assert_false(lc_rendition_request_keyframe(f->r)); /* held */
   push_frame(f);                                       /* 10: delta, inside the window */
   f->now_us += 600 * 1000;
-  push_frame(f); /* 11: delta; its first packet forwards the held request */
-  push_frame(f); /* 12: key */
+  push_frame(f); /* 11: its first packet forwards the held request */
+  push_frame(f); /* 12: key (or 11 was: see below) */
   for (int i = 0; i < 4; i++)
     push_frame(f);
 
-  static const int want_key[] = {0, 6, 9, 12, -1};
-  check_aus(f, want_key);
+  /* The forwarded request reaches the encoder from the payloader's thread while frame 11 is
+   * leaving it; under load (stress-ng) x264enc had not yet taken frame 11's forced-keyframe
+   * decision and made 11 the keyframe. Either is the request honoured at once; one keyframe. */
+  static const int want_key[] = {0, 6, 9, 12, -1}, want_key_early[] = {0, 6, 9, 11, -1};
+  if (!aus_match(f, want_key_early, false))
+    check_aus(f, want_key);
   g_assert_cmpuint(lc_rendition_keyframes(f->r), ==, 4);
 }
 
