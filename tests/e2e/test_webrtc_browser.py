@@ -101,13 +101,13 @@ def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung)
         assert res["pliCount"] + res["firCount"] <= 2, res
         assert res["keyFramesDecoded"] <= 15 / 2 + 3, res
         # framesDropped: 0 on an idle loopback. Chrome also counts frames that missed their display
-        # deadline, which a starved machine produces with no loss and no PLI (seen under
-        # stress-ng: 48 of 207 decoded at 14 fps, 0 PLIs, 5 keyframes). So it is bounded when
-        # Chrome kept up with the stream (>= 25 fps decoded), reported otherwise; the PLI loop is
-        # caught by the PLI and keyframe counts above either way (30 PLIs, 30 keyframes).
+        # deadline, which a busy machine produces with no loss and no PLI (under stress-ng: 20 of
+        # 452 at full rate, 48 of 207 decoded at 14 fps; 0 PLIs both times). So it is bounded
+        # (the loss test's 10%) when Chrome kept up with the stream (>= 25 fps decoded), reported
+        # otherwise; the PLI loop is caught by the PLI and keyframe counts above either way.
         playing_s = 15 - (res["firstFrameMs"] or 0) / 1000
         if res["framesDecoded"] >= 25 * playing_s:
-            assert res["framesDropped"] <= 0.02 * res["framesDecoded"], res
+            assert res["framesDropped"] <= 0.10 * res["framesDecoded"], res
         else:
             print(f"machine too busy for a framesDropped bound: {res['framesDecoded']} frames decoded in "
                   f"{playing_s:.1f} s, {res['framesDropped']} dropped")
