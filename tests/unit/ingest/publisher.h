@@ -14,30 +14,32 @@
 typedef struct {
   GSubprocess *proc;
   bool done;
-  int status; /* exit status, or -1 when killed / signalled */
+  int status;     /* exit status, or -1 when killed / signalled */
+  GBytes *errout; /* what the child wrote to stderr */
 } test_proc;
 
 static void
 test_proc_done(GObject *src, GAsyncResult *res, gpointer data)
 {
   test_proc *p = data;
-  g_subprocess_wait_finish(G_SUBPROCESS(src), res, NULL);
+  g_subprocess_communicate_finish(G_SUBPROCESS(src), res, NULL, &p->errout, NULL);
   p->status = g_subprocess_get_if_exited(p->proc) ? g_subprocess_get_exit_status(p->proc) : -1;
   p->done = true;
 }
 
-/* Starts argv (NULL-terminated). stderr is shown when LC_TEST_VERBOSE is set. */
+/* Starts argv (NULL-terminated). Its stderr is kept and shown when it fails (or always with
+ * LC_TEST_VERBOSE set), so a publisher that failed on a busy CI machine says why. */
 G_GNUC_UNUSED static test_proc *
 test_proc_start(const char *const *argv)
 {
   test_proc *p = g_new0(test_proc, 1);
   GError *err = NULL;
-  GSubprocessFlags fl = G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDIN_PIPE;
-  if (!g_getenv("LC_TEST_VERBOSE"))
-    fl |= G_SUBPROCESS_FLAGS_STDERR_SILENCE;
-  p->proc = g_subprocess_newv(argv, fl, &err);
+  p->proc = g_subprocess_newv(argv, G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDIN_PIPE |
+                                      G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
   g_assert_no_error(err);
-  g_subprocess_wait_async(p->proc, NULL, test_proc_done, p);
+  GBytes *no_input = g_bytes_new_static("", 0); /* stdin is closed at once: a child never waits on it */
+  g_subprocess_communicate_async(p->proc, no_input, NULL, test_proc_done, p);
+  g_bytes_unref(no_input);
   return p;
 }
 
@@ -75,6 +77,14 @@ test_proc_wait(test_proc *p, unsigned timeout_ms)
   }
   g_assert_true(p->done);
   int st = p->status;
+  gsize n = 0;
+  const char *text = p->errout ? g_bytes_get_data(p->errout, &n) : NULL;
+  if (n > 0 && (st != 0 || g_getenv("LC_TEST_VERBOSE"))) {
+    gsize from = n > 4096 ? n - 4096 : 0; /* the end says why */
+    g_printerr("child exited %d; its stderr%s:\n%.*s\n", st, from ? " (end)" : "", (int)(n - from), text + from);
+  }
+  if (p->errout)
+    g_bytes_unref(p->errout);
   g_object_unref(p->proc);
   g_free(p);
   return st;

@@ -109,8 +109,11 @@ setup(fixture *fx, gconstpointer data)
   lc_rtmp_server_config_default(&cfg);
   cfg.bind = "127.0.0.1";
   cfg.port = 0;
-  cfg.handshake_timeout_ms = 2000;
-  cfg.idle_timeout_ms = 3000;
+  /* shorter than the defaults (10 s) so the silent-client case ends sooner, long enough for a
+   * publisher on a busy machine: with 2 s / 3 s a GStreamer publisher once exited 1 in CI (why
+   * was not logged then; test_proc_wait now prints a failed child's stderr) */
+  cfg.handshake_timeout_ms = 5000;
+  cfg.idle_timeout_ms = 6000;
   lc_rtmp_server_callbacks cb = {.publish = f_publish,
                                  .video_config = f_video_config,
                                  .video = f_video,
@@ -265,7 +268,7 @@ test_second_publisher(fixture *fx, gconstpointer data)
 static bool
 raw_closed(fixture *fx, GByteArray *after_hs)
 {
-  test_raw r = {.port = fx->port, .pre = c0c1(), .expect = 3073, .wait_ms = 4000};
+  test_raw r = {.port = fx->port, .pre = c0c1(), .expect = 3073, .wait_ms = 12000};
   r.post = c2_and(after_hs->data, after_hs->len);
   bool closed = test_raw_run(&r);
   g_bytes_unref(r.pre);
@@ -323,7 +326,7 @@ test_malformed(fixture *fx, gconstpointer data)
   g_assert_true(raw_closed(fx, a));
   g_byte_array_unref(a);
 
-  /* connected, silent: the handshake timeout (2 s) closes it */
+  /* connected, silent: the handshake timeout (5 s) closes it */
   a = g_byte_array_new();
   g_assert_true(raw_closed(fx, a));
   g_byte_array_unref(a);
