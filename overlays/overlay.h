@@ -1,0 +1,148 @@
+/* Overlays: what the show burns into the video. A room's lc_overlay holds its *scene* (the
+ * elements on screen: the pinned product card, the flash-sale banner, a coupon banner, the buyer
+ * ticker, the creator's logo, a moderator's free text; their content, visibility, placement,
+ * the room's language) and renders it with cairo + pango into premultiplied ARGB rectangles that
+ * the ladder blends into every transcoded rung.
+ *
+ * It knows no commerce engine, store, websocket or wire format: server/app translates show
+ * events into the setters below (prices arrive formatted, names raw). Word filtering of free
+ * text is the caller's job (the ad-law list lives in commerce).
+ *
+ * Placement: each element has an anchor (one of "top-left", "top", "top-right", "left",
+ * "center", "right", "bottom-left", "bottom", "bottom-right") and a margin in % of the frame
+ * (x, y: 0..45), and a width in % of the frame width; sizes scale with the frame, so every rung
+ * gets the same layout (render at the source size, the ladder scales it down with the picture).
+ *
+ * Configuration JSON (a room's "overlays" object; every field optional):
+ *   {"lang": "zh-CN" | "en",
+ *    "passthrough": true,          -- keep the clean "source" rung (default true); false: no
+ *                                     passthrough rung, so every viewer sees the overlays
+ *    "elements": {"card": {"visible": true, "anchor": "bottom-left", "margin": [3, 12], "width": 32},
+ *                 "flash": {...}, "coupon": {...}, "ticker": {...}, "logo": {...}, "text": {...}}}
+ * Unknown fields, elements or anchors are errors naming the field ("elements.card.anchor: must be
+ * one of top-left, ..."). Defaults: every element visible; card bottom-left, flash top-right,
+ * coupon top-left, ticker left, logo top-left, text bottom.
+ *
+ * Threads: everything here runs on the main thread except lc_overlay_view_* (one streaming thread
+ * at a time per view, the ladder's) and lc_overlay_ref/unref (any thread). The scene is guarded
+ * by a mutex; a view copies what it needs when the scene's version changed, and re-renders an
+ * element only when its content changed (the countdown once a second, not once a frame). */
+#pragma once
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+  LC_OV_CARD,   /* "card": pinned product: image, title, price, struck original price, "讲解中" */
+  LC_OV_FLASH,  /* "flash": flash sale: price, countdown mm:ss, stock bar "剩 23 件", SOLD OUT */
+  LC_OV_COUPON, /* "coupon": coupon drop banner ("满 200 减 30") until it expires */
+  LC_OV_TICKER, /* "ticker": "Lin** 刚刚买了 2 件" from acknowledged orders, rate-limited */
+  LC_OV_LOGO,   /* "logo": the creator's logo / watermark image */
+  LC_OV_TEXT,   /* "text": free text a moderator sets ("今晚 8 点返场") */
+  LC_OV_N
+} lc_overlay_element;
+
+/* "card", "flash", ... ; NULL for an out-of-range value. */
+const char *lc_overlay_element_name(lc_overlay_element e);
+/* The element named `name`, or -1. */
+int lc_overlay_element_from_name(const char *name);
+
+/* Process-wide options (the [overlays] config section); strings copied. */
+typedef struct {
+  const char *font;       /* pango family list, e.g. "WenQuanYi Micro Hei, Noto Sans CJK SC" (NULL: that) */
+  const char *image_root; /* relative image paths resolve here (NULL: the working directory) */
+} lc_overlay_options;
+
+typedef struct lc_overlay lc_overlay;
+
+/* A room's overlay with the default scene (nothing to show yet, every element visible). */
+lc_overlay *lc_overlay_new(const lc_overlay_options *opt);
+lc_overlay *lc_overlay_ref(lc_overlay *o);
+void lc_overlay_unref(lc_overlay *o); /* NULL is fine */
+
+/* Validates a configuration object (see above) without applying it: 0, or LC_EINVAL and *err
+ * (g_free) naming the field. NULL cfg is valid (the defaults). */
+int lc_overlay_config_check(const json_t *cfg, char **err);
+/* Validates and applies a configuration (placement, visibility, language); content is kept.
+ * 0 or LC_EINVAL + *err; on error nothing changes. */
+int lc_overlay_configure(lc_overlay *o, const json_t *cfg, char **err);
+/* False when the configuration asked for no passthrough rung. */
+bool lc_overlay_passthrough_allowed(lc_overlay *o);
+
+/* Moderator controls. set_visible: 0 (always succeeds for a valid element). place: anchor name,
+ * margins in % (0..45), width in % (5..100; <= 0 keeps the current width): LC_EINVAL + *err
+ * naming what is wrong ("anchor: must be one of ...", "margin x: must be from 0 to 45"). */
+void lc_overlay_set_visible(lc_overlay *o, lc_overlay_element e, bool visible);
+int lc_overlay_place(lc_overlay *o, lc_overlay_element e, const char *anchor, double margin_x,
+                     double margin_y, double width, char **err);
+
+/* Content, from show events (strings borrowed, copied). NULL clears the element's content (it
+ * disappears from the picture but stays "visible" in the configuration sense). */
+typedef struct {
+  const char *title;          /* "真空保温杯 600ml" (UTF-8, clipped to two lines when drawn) */
+  const char *price;          /* formatted: "¥69.00" */
+  const char *original_price; /* formatted, struck through; NULL or "" when not discounted */
+  const char *image;          /* local file (PNG, JPEG via gdk-pixbuf, SVG via librsvg); a URL,
+                               * a missing or corrupt file draws a placeholder (logged once) */
+} lc_overlay_card;
+void lc_overlay_set_card(lc_overlay *o, const lc_overlay_card *card);
+
+typedef struct {
+  const char *title;   /* product title, may be NULL */
+  const char *price;   /* formatted flash price */
+  int64_t ends_at_ms;  /* server wall clock (ms since the epoch); the countdown is ends_at - now */
+  int64_t stock_left;  /* units left for the sale */
+  int64_t stock_total; /* units the sale started with (> 0), for the stock bar */
+  bool sold_out;       /* SOLD OUT / 已抢光 state */
+} lc_overlay_flash;
+void lc_overlay_set_flash(lc_overlay *o, const lc_overlay_flash *flash);
+
+/* A coupon banner ("满 200 减 30" / "¥30 off orders over ¥200"), shown until until_ms (wall clock,
+ * ms since the epoch). NULL text clears it. */
+void lc_overlay_set_coupon(lc_overlay *o, const char *text, int64_t until_ms);
+
+/* An acknowledged order for the buyer ticker: the name is masked here the way live-commerce apps
+ * do ("Lin**", "王**"), at most one new line every 2 s is shown (later ones replace the pending
+ * one), a line stays 5 s. now_ms: wall clock. */
+void lc_overlay_ticker_push(lc_overlay *o, const char *buyer_name, int64_t quantity, int64_t now_ms);
+
+/* The creator's logo (image file as for the card; NULL clears). */
+void lc_overlay_set_logo(lc_overlay *o, const char *path);
+
+/* Free text (UTF-8, 1..200 bytes, no control characters; NULL or "" clears). LC_EINVAL + *err
+ * for text that is too long or not UTF-8. */
+int lc_overlay_set_text(lc_overlay *o, const char *text, char **err);
+
+/* The masked form of a buyer's name (g_free): first 3 characters of a Latin name + "**", first
+ * character of a CJK name + "**"; "" or NULL -> "***". */
+char *lc_overlay_mask_name(const char *name);
+
+/* What is on screen now (transfer full):
+ * {"lang", "passthrough", "version",
+ *  "elements": {"card": {"visible", "anchor", "margin": [x, y], "width", "content": {...} | null},
+ *               ...}} — content as set (ticker: the lines shown at now_ms). */
+json_t *lc_overlay_status(lc_overlay *o, int64_t now_ms);
+/* Incremented by every change of the scene. */
+guint64 lc_overlay_version(lc_overlay *o);
+
+/* ---- rendering (the ladder's streaming thread) ---- */
+
+typedef struct {
+  lc_overlay_element element;
+  int x, y, width, height; /* in frame pixels, inside the frame */
+  int stride;              /* bytes per row */
+  const uint8_t *pixels;   /* premultiplied ARGB, cairo's ARGB32 (native-endian 32-bit words) */
+} lc_overlay_rect;
+
+typedef struct lc_overlay_view lc_overlay_view;
+
+/* A renderer of o for frames of width x height (takes a ref on o). */
+lc_overlay_view *lc_overlay_view_new(lc_overlay *o, int width, int height);
+void lc_overlay_view_free(lc_overlay_view *v); /* NULL is fine */
+/* Brings the view up to date for now_ms (wall clock, ms since the epoch). Returns true when the
+ * rectangles changed since the previous call (or on the first call); *rects / *n are valid until
+ * the next call or view_free. Renders only elements whose content, placement or shown time
+ * changed; allocates nothing when nothing changed. */
+bool lc_overlay_view_update(lc_overlay_view *v, int64_t now_ms, const lc_overlay_rect **rects,
+                            unsigned *n);
