@@ -589,6 +589,19 @@ lc_session_private(lc_session *s, lc_show *show, const char *user, lc_show_event
   lc_ws_msg_unref(m);
 }
 
+const char *
+lc_session_user_name(lc_session *s, const char *room, const char *user)
+{
+  chan *ch = room ? g_hash_table_lookup(s->chans, room) : NULL;
+  GPtrArray *list = ch && user ? g_hash_table_lookup(ch->by_user, user) : NULL;
+  for (guint i = 0; list && i < list->len; i++) {
+    conn *c = g_ptr_array_index(list, i);
+    if (c->name)
+      return c->name;
+  }
+  return NULL;
+}
+
 void
 lc_session_close_room(lc_session *s, const char *room, const char *reason)
 {

@@ -42,5 +42,8 @@ void lc_session_private(lc_session *s, lc_show *show, const char *user, lc_show_
 void lc_session_close_all(lc_session *s);
 /* Closes every connection of a room (the room ended or was removed). */
 void lc_session_close_room(lc_session *s, const char *room, const char *reason);
+/* The display name of a connected viewer `user` of the room (borrowed, valid until the
+ * main loop runs again), or NULL when none of its connections is open. */
+const char *lc_session_user_name(lc_session *s, const char *room, const char *user);
 /* Connected viewers of a room. */
 unsigned lc_session_viewers(lc_session *s, const char *room);

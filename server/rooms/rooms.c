@@ -16,6 +16,7 @@ struct lc_room {
   gint64 created_at;
   gint64 scheduled_at; /* 0: none */
   gint64 ended_at;     /* 0: not ended */
+  json_t *overlays;    /* the room's overlay configuration (opaque here), NULL: none */
   bool committed;      /* false while its creation is in flight */
 };
 
@@ -26,6 +27,7 @@ struct lc_rooms {
   GPtrArray *order;  /* lc_room* in creation order (borrowed from by_id) */
   lc_rooms_event_cb event_cb;
   gpointer event_user;
+  lc_rooms_overlays_check overlays_check;
 };
 
 static const char *const states[] = {"scheduled", "live", "ended"};
@@ -46,6 +48,7 @@ room_free(lc_room *r)
   g_free(r->title);
   g_free(r->creator);
   g_free(r->stream_key);
+  json_decref(r->overlays);
   g_free(r);
 }
 
@@ -72,6 +75,8 @@ lc_room_to_json(const lc_room *r, bool with_secrets)
     json_object_set_new(o, "scheduled_at", json_integer(r->scheduled_at));
   if (r->ended_at)
     json_object_set_new(o, "ended_at", json_integer(r->ended_at));
+  if (r->overlays)
+    json_object_set(o, "overlays", r->overlays);
   if (with_secrets)
     json_object_set_new(o, "stream_key", json_string(r->stream_key));
   return o;
@@ -86,11 +91,12 @@ room_from_stored(const lc_store_room *s, char **err_msg)
   json_t *o = json_loads(s->data_json, 0, &jerr);
   const char *title = NULL, *creator = NULL, *key = NULL;
   json_int_t created = 0, scheduled = 0, ended = 0;
+  json_t *overlays = NULL;
   const char *state = intern_state(s->state);
   if (!o || !state ||
-      json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s?I, s?I}", "title", &title, "creator", &creator,
+      json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s?I, s?I, s?o}", "title", &title, "creator", &creator,
                      "stream_key", &key, "created_at", &created, "scheduled_at", &scheduled, "ended_at",
-                     &ended) != 0) {
+                     &ended, "overlays", &overlays) != 0) {
     *err_msg = g_strdup_printf("stored room '%s' is damaged: %s", s->id, jerr.text);
     json_decref(o);
     return NULL;
@@ -104,6 +110,7 @@ room_from_stored(const lc_store_room *s, char **err_msg)
   r->created_at = created;
   r->scheduled_at = scheduled;
   r->ended_at = ended;
+  r->overlays = json_is_object(overlays) ? json_incref(overlays) : NULL;
   r->committed = true;
   json_decref(o);
   return r;
@@ -262,10 +269,12 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
 {
   const char *id = NULL, *title = NULL, *creator = NULL, *key = NULL;
   json_int_t scheduled = 0;
+  json_t *overlays = NULL;
   json_error_t jerr;
   if (!json_is_object(spec) ||
-      json_unpack_ex((json_t *)spec, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s, s?I}", "id", &id, "title",
-                     &title, "creator", &creator, "stream_key", &key, "scheduled_at", &scheduled) != 0) {
+      json_unpack_ex((json_t *)spec, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s, s?I, s?o}", "id", &id, "title",
+                     &title, "creator", &creator, "stream_key", &key, "scheduled_at", &scheduled, "overlays",
+                     &overlays) != 0) {
     char *msg = g_strdup_printf("invalid room: %s", json_is_object(spec) ? jerr.text : "not an object");
     cb(LC_EINVAL, msg, NULL, user);
     g_free(msg);
@@ -288,6 +297,22 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
     cb(LC_EINVAL, "scheduled_at must be a time in ms since the epoch", NULL, user);
     return;
   }
+  if (overlays && json_is_null(overlays))
+    overlays = NULL;
+  if (overlays) {
+    char *why = NULL;
+    if (!json_is_object(overlays))
+      why = g_strdup("must be an object");
+    else if (rooms->overlays_check && rooms->overlays_check(overlays, &why) != 0 && !why)
+      why = g_strdup("invalid");
+    if (why) {
+      char *msg = g_strdup_printf("overlays: %s", why);
+      cb(LC_EINVAL, msg, NULL, user);
+      g_free(msg);
+      g_free(why);
+      return;
+    }
+  }
   if (g_hash_table_contains(rooms->by_id, id)) {
     cb(LC_EEXIST, "a room with this id exists", NULL, user);
     return;
@@ -304,6 +329,7 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
   r->state = (char *)states[0];
   r->created_at = g_get_real_time() / 1000;
   r->scheduled_at = scheduled;
+  r->overlays = overlays ? json_deep_copy(overlays) : NULL;
   insert(rooms, r); /* reserved now so a concurrent create of the same id is refused */
   persist(rooms, r, "room.created", NULL, 0, cb, user);
 }
@@ -393,4 +419,16 @@ lc_rooms_check_key(lc_rooms *rooms, const char *id, const char *key)
   for (size_t i = 0; i < n; i++)
     diff |= (unsigned char)(r->stream_key[i] ^ (i < m ? key[i] : 0));
   return diff ? LC_EPERM : 0;
+}
+
+void
+lc_rooms_set_overlays_check(lc_rooms *rooms, lc_rooms_overlays_check check)
+{
+  rooms->overlays_check = check;
+}
+
+const json_t *
+lc_room_overlays(const lc_room *room)
+{
+  return room->overlays;
 }

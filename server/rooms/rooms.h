@@ -27,13 +27,21 @@ void lc_rooms_set_event_cb(lc_rooms *rooms, lc_rooms_event_cb cb, gpointer user)
 typedef void (*lc_rooms_done_cb)(int err, const char *message, const json_t *room, gpointer user);
 
 /* Creates a room from a JSON object {"id", "title"?, "creator"?, "stream_key"?,
- * "scheduled_at"?}. A missing stream key is generated. Validation errors are
- * reported through cb before returning (err LC_EINVAL, LC_EEXIST, LC_ELIMIT). */
+ * "scheduled_at"?, "overlays"?}. A missing stream key is generated. Validation errors are
+ * reported through cb before returning (err LC_EINVAL, LC_EEXIST, LC_ELIMIT). "overlays" is
+ * the room's overlay configuration: an object kept as given, checked by the function set
+ * with lc_rooms_set_overlays_check (the registry knows nothing of overlays). */
 void lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpointer user);
 /* Moves a scheduled room to "live" (the show starts; LC_ENOENT, LC_ESTATE otherwise). */
 void lc_rooms_start(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user);
 /* Moves a room to "ended" (LC_ENOENT, LC_ESTATE if already ended). */
 void lc_rooms_end(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer user);
+
+/* Validates a room's "overlays" object: 0, or nonzero with *err (g_free) naming the field. */
+typedef int (*lc_rooms_overlays_check)(const json_t *overlays, char **err);
+void lc_rooms_set_overlays_check(lc_rooms *rooms, lc_rooms_overlays_check check);
+/* The room's "overlays" object (borrowed) or NULL. */
+const json_t *lc_room_overlays(const lc_room *room);
 
 /* Lookup (borrowed) or NULL. */
 lc_room *lc_rooms_get(lc_rooms *rooms, const char *id);

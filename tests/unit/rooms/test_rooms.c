@@ -213,6 +213,41 @@ test_persisted_across_reopen(fixture *f, gconstpointer data)
     json_decref(r[i].room);
 }
 
+/* The registry keeps a room's "overlays" object as given and lets its owner check it. */
+static int
+only_lang(const json_t *overlays, char **err)
+{
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)overlays, key, v)
+    if (strcmp(key, "lang") != 0) {
+      *err = g_strdup_printf("%s: unknown field", key);
+      return LC_EINVAL;
+    }
+  return 0;
+}
+
+static void
+test_overlays_object(fixture *f, gconstpointer data)
+{
+  result bad = {0}, notobj = {0}, ok = {0}, none = {0};
+  lc_rooms_set_overlays_check(f->rooms, only_lang);
+  g_assert_cmpint(create(f, "{\"id\": \"o\", \"overlays\": {\"colour\": 1}}", &bad), ==, LC_EINVAL);
+  g_assert_cmpint(create(f, "{\"id\": \"o\", \"overlays\": [1]}", &notobj), ==, LC_EINVAL);
+  g_assert_null(lc_rooms_get(f->rooms, "o"));
+  g_assert_cmpint(create(f, "{\"id\": \"o\", \"overlays\": {\"lang\": \"en\"}}", &ok), ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(json_object_get(ok.room, "overlays"), "lang")), ==, "en");
+  g_assert_cmpint(create(f, "{\"id\": \"p\"}", &none), ==, 0);
+  g_assert_null(json_object_get(none.room, "overlays"));
+  close_rooms(f);
+  open_rooms(f, 3);
+  const json_t *ov = lc_room_overlays(lc_rooms_get(f->rooms, "o"));
+  g_assert_cmpstr(json_string_value(json_object_get(ov, "lang")), ==, "en"); /* kept across a restart */
+  g_assert_null(lc_room_overlays(lc_rooms_get(f->rooms, "p")));
+  json_decref(ok.room);
+  json_decref(none.room);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -223,5 +258,6 @@ main(int argc, char **argv)
   ADD("/rooms/validation", test_validation);
   ADD("/rooms/end-and-limits", test_end_and_limits);
   ADD("/rooms/persisted-across-reopen", test_persisted_across_reopen);
+  ADD("/rooms/overlays-object", test_overlays_object);
   return g_test_run();
 }
