@@ -51,7 +51,9 @@ int lc_overlay_element_from_name(const char *name);
 /* Process-wide options (the [overlays] config section); strings copied. */
 typedef struct {
   const char *font;       /* pango family list, e.g. "WenQuanYi Micro Hei, Noto Sans CJK SC" (NULL: that) */
-  const char *image_root; /* relative image paths resolve here (NULL: the working directory) */
+  const char *image_root; /* relative image paths resolve here (NULL: the working directory);
+                           * a relative path with a ".." component is refused (placeholder) */
+  const char *room;       /* the room id on this overlay's log lines (NULL: none) */
 } lc_overlay_options;
 
 typedef struct lc_overlay lc_overlay;
