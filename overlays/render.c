@@ -4,8 +4,9 @@
  * Sizes: every length is a multiple of u = 1% of the frame's shorter side (fonts, padding,
  * radii) or a % of the frame width (element widths, from the placement), so a 1080p and a 720p
  * source give the same picture and the ladder's scaling keeps it. Font sizes are picked for the
- * smallest rung: at 640x360 (u = 3.6 px) the card title (3.6u) is 13 px and the smallest label
- * (2.8u) 10 px, still readable; at 1080p they are 39 and 30 px.
+ * smallest rung: at 640x360 (u = 3.6 px) the card title (3.6u) is 13 px, the ticker (3.4u) 12 px
+ * and the smallest label (2.8u) 10 px, the least that stayed readable in the 360p screenshots;
+ * at 1080p they are 39, 37 and 30 px.
  *
  * Work per frame: a version check under the scene's mutex and one small loop; an element is
  * drawn again only when its generation (content, placement, language) or its time key (the
@@ -288,6 +289,59 @@ surface_from_pixbuf(GdkPixbuf *pb)
   return s;
 }
 
+/* gdk-pixbuf draws a truncated PNG or JPEG as far as it got (the rest grey) and calls it a
+ * success; a product picture cut in half is a broken file here. A PNG is complete when its
+ * chunks lead to IEND; a JPEG when an end-of-image marker follows the first start-of-scan
+ * (embedded EXIF thumbnails end before it). */
+static bool
+png_complete(const guint8 *d, size_t n)
+{
+  size_t i = 8; /* after the signature */
+  while (d && i + 12 <= n) {
+    size_t len = (size_t)d[i] << 24 | (size_t)d[i + 1] << 16 | (size_t)d[i + 2] << 8 | d[i + 3];
+    if (memcmp(d + i + 4, "IEND", 4) == 0)
+      return true;
+    if (len > n - i - 12)
+      return false;
+    i += 12 + len;
+  }
+  return false;
+}
+
+static bool
+jpeg_complete(const guint8 *d, size_t n)
+{
+  size_t i = 2; /* after SOI */
+  if (!d)
+    return false;
+  while (i + 4 <= n) {
+    if (d[i] != 0xff)
+      return false;
+    guint8 m = d[i + 1];
+    if (m == 0xff) { /* fill byte */
+      i++;
+      continue;
+    }
+    if (m == 0xd9)
+      return false; /* end of image before any scan */
+    if ((m >= 0xd0 && m <= 0xd7) || m == 0x01) {
+      i += 2;
+      continue;
+    }
+    size_t len = (size_t)d[i + 2] << 8 | d[i + 3];
+    if (len < 2)
+      return false;
+    if (m == 0xda) {
+      for (size_t k = i + 2 + len; k + 1 < n; k++)
+        if (d[k] == 0xff && d[k + 1] == 0xd9)
+          return true;
+      return false;
+    }
+    i += 2 + len;
+  }
+  return false;
+}
+
 static cairo_surface_t *
 decode_raster(GBytes *bytes, const char *type, int box_w, int box_h, char **why)
 {
@@ -390,8 +444,12 @@ load_image(lc_overlay_view *v, const char *path, int box_w, int box_h, char **wh
   while (skip < n && g_ascii_isspace(d[skip]))
     skip++;
   cairo_surface_t *s = NULL;
-  if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
+  if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0 && !png_complete(d, n))
+    *why = g_strdup("truncated PNG (its chunks do not reach IEND)");
+  else if (n >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0)
     s = decode_raster(bytes, "png", box_w, box_h, why);
+  else if (n >= 3 && memcmp(d, "\xff\xd8\xff", 3) == 0 && !jpeg_complete(d, n))
+    *why = g_strdup("truncated JPEG (no end-of-image marker after the image data)");
   else if (n >= 3 && memcmp(d, "\xff\xd8\xff", 3) == 0)
     s = decode_raster(bytes, "jpeg", box_w, box_h, why);
   else if (skip < n && d[skip] == '<')
@@ -533,10 +591,10 @@ card(ctx *c)
     S = 0; /* no picture, or too narrow for one: text only */
   double tx = pad + (S ? S + pad : 0);
   int tw = MAX((int)(W - tx - pad), 1);
-  text badge = text_new(c->v, tr(el, "讲解中", "Now showing"), 2.6 * u, true, 0, 1);
+  text badge = text_new(c->v, tr(el, "讲解中", "Now showing"), 2.8 * u, true, 0, 1);
   text title = text_new(c->v, el->title, 3.6 * u, false, tw, 2);
   text price = text_new(c->v, el->price, 5.6 * u, true, tw, 1);
-  text orig = text_new(c->v, el->original_price, 2.8 * u, false, 0, 1);
+  text orig = text_new(c->v, el->original_price, 3.0 * u, false, 0, 1);
   if (el->original_price) {
     PangoAttrList *attrs = pango_attr_list_new();
     pango_attr_list_insert(attrs, pango_attr_strikethrough_new(TRUE));
@@ -591,17 +649,21 @@ flash(ctx *c)
     g_snprintf(clock, sizeof clock, "%d:%02d:%02d", (int)MIN(secs / 3600, 999), (int)(secs / 60 % 60), (int)(secs % 60));
   else
     g_snprintf(clock, sizeof clock, "%02d:%02d", (int)(secs / 60), (int)(secs % 60));
-  if (el->sold_out)
-    g_strlcpy(stock, tr(el, "已抢光", "SOLD OUT"), sizeof stock);
-  else if (el->lang == LC__OV_LANG_EN)
+  if (el->lang == LC__OV_LANG_EN)
     g_snprintf(stock, sizeof stock, "%" G_GINT64_FORMAT " left", el->stock_left);
   else
     g_snprintf(stock, sizeof stock, "剩 %" G_GINT64_FORMAT " 件", el->stock_left);
   text label = text_new(c->v, tr(el, "限时秒杀", "FLASH SALE"), 3.2 * u, true, 0, 1);
   text timer = text_new(c->v, clock, 3.6 * u, true, 0, 1);
-  text title = text_new(c->v, el->title, 2.8 * u, false, inner, 1);
+  text title = text_new(c->v, el->title, 3.0 * u, false, inner, 1);
   text price = text_new(c->v, el->price, 6.0 * u, true, inner, 1);
-  text left = text_new(c->v, stock, 2.8 * u, false, 0, 1);
+  if (el->sold_out) { /* the price that is gone, struck through */
+    PangoAttrList *attrs = pango_attr_list_new();
+    pango_attr_list_insert(attrs, pango_attr_strikethrough_new(TRUE));
+    pango_layout_set_attributes(price.l, attrs);
+    pango_attr_list_unref(attrs);
+  }
+  text left = text_new(c->v, stock, 3.0 * u, false, 0, 1);
   double pill_h = timer.h + 0.6 * u, row1 = MAX(label.h, pill_h), bar_h = 1.6 * u;
   int w = W, h = (int)ceil(pad + row1 + gap + (el->title ? title.h + gap : 0) + (el->price ? price.h + gap : 0) +
                            left.h + 0.5 * u + bar_h + pad);
@@ -615,7 +677,7 @@ flash(ctx *c)
     text_draw(cr, &label, pad, y + (row1 - label.h) / 2, WHITE);
     double pill_w = timer.w + 1.6 * u;
     fill_rounded(cr, W - pad - pill_w, y + (row1 - pill_h) / 2, pill_w, pill_h, pill_h / 2,
-                 (rgba){0, 0, 0, 0.35});
+                 el->sold_out ? FLASH_A : (rgba){0, 0, 0, 0.35});
     text_draw(cr, &timer, W - pad - pill_w + 0.8 * u, y + (row1 - timer.h) / 2, el->sold_out ? WHITE : ACCENT);
     y += row1 + gap;
     if (el->title) {
@@ -646,7 +708,7 @@ coupon(ctx *c)
   const lc__ov_elem *el = c->el;
   double u = c->u, pad = 1.2 * u;
   int W = c->W;
-  text label = text_new(c->v, tr(el, "优惠券", "COUPON"), 2.6 * u, true, 0, 1);
+  text label = text_new(c->v, tr(el, "优惠券", "COUPON"), 2.8 * u, true, 0, 1);
   double label_w = label.w + 1.6 * u, label_h = label.h + 0.8 * u;
   int tw = MAX((int)(W - 3 * pad - label_w), 1);
   text body = text_new(c->v, el->text, 3.4 * u, true, tw, 2);
@@ -674,7 +736,7 @@ ticker(ctx *c)
   double total = 0;
   for (int i = 0; i < count; i++) {
     char *s = lc__ov_ticker_text(el->lang, &el->ticker[first + i]);
-    lines[i] = text_new(c->v, s, 3.0 * u, false, MAX((int)(c->W - 2 * px), 1), 1);
+    lines[i] = text_new(c->v, s, 3.4 * u, false, MAX((int)(c->W - 2 * px), 1), 1);
     g_free(s);
     widest = MAX(widest, (int)ceil(lines[i].w + 2 * px));
     total += lines[i].h + 2 * py + (i ? gap : 0);
