@@ -6,13 +6,19 @@
  *   ES:  appsrc(avc) ----------------+
  *   TS:  appsrc(ts) ! tsdemux -------+-> h264parse config-interval=-1 ! capsfilter(avc,au) ! tee(stee)
  *   RTP: appsrc(rtp) ! rtpjitterbuffer ! rtph264depay -+   (WHIP: no audio branch, no "source" rung)
- *     stee ! queue ! avdec_h264 ! videoconvert ! identity name=overlay-hook ! tee(rtee)
+ *     stee ! queue ! avdec_h264 ! videoconvert [! lcoverlay] ! tee(rtee)
  *       rtee ! bin rung-<name>: queue leaky ! lcswscale ! capsfilter(WxH) ! x264enc
  *              ! capsfilter(constrained-baseline) ! rtph264pay ! appsink     (one per rung)
  *     stee ! queue ! rtph264pay ! appsink                            ("source", if cfg->passthrough)
  *   ES:  appsrc(aac raw) ---+
  *   TS:  tsdemux -----------+-> queue ! aacparse ! avdec_aac ! audioconvert ! audioresample
  *                              ! capsfilter(48 kHz stereo) ! opusenc ! rtpopuspay ! appsink
+ *
+ * The overlay stage (lcoverlay, ladder_overlay.c) is there only when the room has an overlay
+ * (cfg->overlay_for): it blends the room's scene into every decoded frame, in place, before the
+ * tee, so every x264 rung carries it and the "source" branch (off stee, before the decoder) never
+ * does. Without an overlay videoconvert links straight to rtee. An overlay whose configuration
+ * forbids the passthrough rung removes the "source" branch.
  *
  * Rungs and the source resolution. The rung branches are built when the first caps event reaches
  * rtee (a pad probe on its sink pad, in the decoder's streaming thread): at that moment the decoded
@@ -39,6 +45,7 @@
 #define LC_LOG_DOMAIN "ladder"
 #include "ladder/ladder_internal.h"
 #include "ladder/swscale.h"
+#include "overlays/overlay.h"
 
 #include <string.h>
 
@@ -373,7 +380,7 @@ static int
 build_pipeline(lc_ladder *l, char **err)
 {
   GPtrArray *floating = g_ptr_array_new_with_free_func(drop_floating);
-  GstElement *vparse = NULL, *vcf = NULL, *stee = NULL, *dq = NULL, *dec = NULL, *conv = NULL, *hook = NULL,
+  GstElement *vparse = NULL, *vcf = NULL, *stee = NULL, *dq = NULL, *dec = NULL, *conv = NULL, *ovl = NULL,
              *rtee = NULL;
   GstElement *aq = NULL, *aparse = NULL, *adec = NULL, *aconv = NULL, *ares = NULL, *acf = NULL, *opus = NULL,
              *opay = NULL, *asink = NULL;
@@ -388,7 +395,6 @@ build_pipeline(lc_ladder *l, char **err)
       !(dq = lc__ladder_make(floating, "queue", "decq", err)) ||
       !(dec = lc__ladder_make(floating, "avdec_h264", "vdec", err)) ||
       !(conv = lc__ladder_make(floating, "videoconvert", "vconv", err)) ||
-      !(hook = lc__ladder_make(floating, "identity", "overlay-hook", err)) ||
       !(rtee = lc__ladder_make(floating, "tee", "rtee", err)) ||
       !(aq = lc__ladder_make(floating, "queue", "aq", err)) ||
       !(aparse = lc__ladder_make(floating, "aacparse", "aparse", err)) ||
@@ -399,6 +405,10 @@ build_pipeline(lc_ladder *l, char **err)
       !(opus = lc__ladder_make(floating, "opusenc", "opusenc", err)) ||
       !(opay = lc__ladder_make(floating, "rtpopuspay", "opay", err)))
     goto fail;
+  if (l->overlay) {
+    ovl = lc__ladder_overlay_element(l->overlay, l->room_id, &l->lat, "overlay");
+    g_ptr_array_add(floating, ovl);
+  }
   l->audio_rung = lc__ladder_rung_new(l, LC__LADDER_RUNG_AUDIO, NULL);
   g_ptr_array_add(l->rungs, l->audio_rung);
   if (!(asink = lc__ladder_rung_appsink(l->audio_rung, "sink-opus"))) {
@@ -443,7 +453,6 @@ build_pipeline(lc_ladder *l, char **err)
   /* Slice threads only: frame threading adds a frame of delay per thread. */
   if (g_object_class_find_property(G_OBJECT_GET_CLASS(dec), "thread-type"))
     gst_util_set_object_arg(G_OBJECT(dec), "thread-type", "slice");
-  g_object_set(hook, "silent", TRUE, NULL);
   caps = gst_caps_from_string("audio/x-raw,rate=48000,channels=2");
   g_object_set(acf, "caps", caps, NULL);
   gst_clear_caps(&caps);
@@ -460,7 +469,8 @@ build_pipeline(lc_ladder *l, char **err)
 
   /* Link. */
   if (!gst_element_link_many(vparse, vcf, stee, NULL) || !link_tee(stee, dq) ||
-      !gst_element_link_many(dq, dec, conv, hook, rtee, NULL) ||
+      !gst_element_link_many(dq, dec, conv, NULL) ||
+      !(ovl ? gst_element_link_many(conv, ovl, rtee, NULL) : gst_element_link(conv, rtee)) ||
       !gst_element_link_many(aq, aparse, adec, aconv, ares, acf, opus, opay, asink, NULL)) {
     lc_error_set(err, "ladder", "cannot link the decoding chain");
     goto fail;
@@ -521,6 +531,16 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
     goto fail;
   if (input == LC_LADDER_INPUT_RTP)
     l->cfg.passthrough = false; /* the publisher's own rendition is the passthrough */
+  if (l->cfg.overlay_for && (l->overlay = l->cfg.overlay_for(room_id, l->cfg.overlay_user)))
+    lc_overlay_ref(l->overlay);
+  if (l->overlay && l->cfg.passthrough && !lc_overlay_passthrough_allowed(l->overlay)) {
+    LC_INFO(room_id, NULL, "overlays: no passthrough rung (the room's overlay configuration)");
+    l->cfg.passthrough = false;
+    if (l->cfg.n_rungs == 0) {
+      lc_error_set(err, "ladder", "no rung, and the room's overlays forbid the passthrough rung: nothing to produce");
+      goto fail;
+    }
+  }
 
   char *pname = g_strdup_printf("ladder-%s", room_id);
   l->pipeline = gst_object_ref_sink(gst_pipeline_new(pname));
@@ -533,8 +553,8 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
     lc_error_set(err, "ladder", "the pipeline refused to start");
     goto fail;
   }
-  LC_INFO(room_id, NULL, "ladder started (%s input, %u rungs%s)", lc__ladder_input_name(input),
-          l->cfg.n_rungs, l->cfg.passthrough ? " + passthrough" : "");
+  LC_INFO(room_id, NULL, "ladder started (%s input, %u rungs%s%s)", lc__ladder_input_name(input),
+          l->cfg.n_rungs, l->cfg.passthrough ? " + passthrough" : "", l->overlay ? ", overlays" : "");
   return l;
 
 fail:
@@ -571,6 +591,7 @@ lc_ladder_free(lc_ladder *l)
   g_clear_pointer(&l->vcaps, gst_caps_unref);
   g_clear_pointer(&l->acaps, gst_caps_unref);
   lc_media_room_unref(l->media);
+  lc_overlay_unref(l->overlay); /* after the pipeline: its overlay stage holds a ref of its own */
   g_mutex_clear(&l->lock);
   g_mutex_clear(&l->rtp_lock);
   lc__ladder_lat_clear(&l->lat);
@@ -589,4 +610,5 @@ lc_ladder_get_stats(lc_ladder *l, lc_ladder_stats *out)
   out->source_width = g_atomic_int_get(&l->src_w);
   out->source_height = g_atomic_int_get(&l->src_h);
   lc__ladder_lat_get(&l->lat, &out->latency_samples, &out->latency_p50_us, &out->latency_p99_us);
+  lc__ladder_lat_get_overlay(&l->lat, &out->overlay_changes, &out->overlay_drawn_us, &out->overlay_out_us);
 }

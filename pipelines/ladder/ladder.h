@@ -1,10 +1,21 @@
 /* The transcode ladder of one live room: one GStreamer pipeline that decodes the publisher's
- * H.264 + AAC (gst-libav), passes video through the overlay hook (an `identity name=overlay-hook`
- * the overlays issue will replace), tees it into the configured rungs (scale, x264enc zerolatency,
- * no B-frames, keyframe interval <= 2 s, keyframe on request; RTP H.264 packetization-mode 1,
+ * H.264 + AAC (gst-libav), blends the room's overlays into the decoded picture (when the room has
+ * an lc_overlay, see below), tees it into the configured rungs (scale, x264enc zerolatency, no
+ * B-frames, keyframe interval <= 2 s, keyframe on request; RTP H.264 packetization-mode 1,
  * MTU 1200) and encodes audio AAC -> Opus 48 kHz (RTP). Every output packet goes into the room's
  * lc_rendition of that rung (pipelines/media/hub.h); rungs above the source resolution are
  * skipped; a "source" passthrough rung is added when enabled and the source has no B-frames.
+ *
+ * Overlays (overlays/overlay.h). lc_ladder_new asks cfg->overlay_for(room_id, overlay_user) once
+ * for the room's lc_overlay and holds a ref until lc_ladder_free. With one, the decoded picture
+ * goes through the overlay stage before the rung tee: every transcoded rung carries the scene,
+ * rendered at the source size and scaled down with the picture; a change of the scene shows in
+ * the first frame that reaches the stage after it (the stage asks the overlay on every frame).
+ * The "source" passthrough rung is the publisher's own H.264 and never carries overlays; when the
+ * overlay's configuration says "passthrough": false (lc_overlay_passthrough_allowed), the ladder
+ * has no "source" rung at all, so every viewer sees the overlays (read at creation: a later change
+ * takes effect when the ladder is rebuilt). Without an overlay (NULL callback or NULL result) the
+ * pipeline has no overlay stage: it costs nothing.
  *
  * Three input front-ends, chosen at creation (pipelines/ladder/ladder_input.c):
  *  - LC_LADDER_INPUT_ES: elementary streams as RTMP carries them (AVCC access units with an
@@ -12,7 +23,9 @@
  *  - LC_LADDER_INPUT_TS: an MPEG-TS byte stream (SRT) with H.264 + AAC.
  *  - LC_LADDER_INPUT_RTP: RTP H.264 read from a rendition of the room (a WHIP publisher's
  *    "source", lc_ladder_attach_rtp). Video only: the publisher's Opus is already the room's
- *    audio, and its own rendition is the passthrough (cfg->passthrough is ignored).
+ *    audio, and its own rendition is the passthrough (cfg->passthrough is ignored; it stays in
+ *    the room whatever the overlay says: it is the publisher's, not the ladder's). The rungs
+ *    carry the overlays as with the other front-ends.
  *
  * Threads: new/free/error callback on the main thread. The push functions may be called from one
  * producer thread at a time (main thread for RTMP, the SRT thread for SRT); they never block for
@@ -22,6 +35,8 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+typedef struct lc_overlay lc_overlay; /* overlays/overlay.h */
 
 typedef struct {
   char name[16];    /* "720p" */
@@ -38,6 +53,10 @@ typedef struct {
   int audio_bitrate;         /* Opus bits/s, e.g. 64000 */
   unsigned cache_ms;         /* NACK cache of each rendition, e.g. 2000 */
   unsigned keyframe_throttle_ms; /* min interval between forced keyframes per rung, e.g. 500 (0: none) */
+  /* The room's overlay (borrowed: the ladder takes its own ref), or NULL for none. Called once, by
+   * lc_ladder_new on the main thread; NULL callback: no overlays. */
+  lc_overlay *(*overlay_for)(const char *room_id, gpointer user);
+  gpointer overlay_user;
 } lc_ladder_config;
 
 /* Parses "1080p:1920x1080:4500,720p:1280x720:2500,..." into cfg->rungs. 0 or LC_EINVAL + *err. */
@@ -57,7 +76,8 @@ typedef void (*lc_ladder_error_cb)(lc_ladder *l, const char *message, gpointer u
  * streaming thread; "source" once the source is known to have no B-frames; "opus" at its first
  * packet). cfg copied (zero fields get defaults: keyframe 2000 ms, veryfast, 64 kbit/s Opus,
  * cache 2000 ms; keyframe_throttle_ms 0 means no throttle). Initialises GStreamer if needed.
- * NULL + *err on failure.
+ * NULL + *err on failure (also when the overlay forbids the passthrough rung and no rung is
+ * configured: nothing would be produced).
  * Main thread (the bus watch goes on the thread-default main context). */
 lc_ladder *lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input,
                          const lc_ladder_config *cfg, lc_ladder_error_cb on_error, gpointer user, char **err);
@@ -91,5 +111,10 @@ typedef struct {
   /* Push-to-first-RTP-packet latency of ES video frames over all x264 rungs (last 4096 samples). */
   unsigned latency_samples;
   int64_t latency_p50_us, latency_p99_us;
+  /* Overlays: changes of the blended picture so far, and for the latest one when the overlay
+   * stage drew its first frame and when that frame's first RTP packet left on an x264 rung
+   * (g_get_monotonic_time, µs; out 0 while pending). All 0 without an overlay. */
+  uint64_t overlay_changes;
+  int64_t overlay_drawn_us, overlay_out_us;
 } lc_ladder_stats;
 void lc_ladder_get_stats(lc_ladder *l, lc_ladder_stats *out);

@@ -9,6 +9,9 @@
  *   ladder_input.c   the front-ends: ES (two appsrcs, fed from RTMP), TS (appsrc ! tsdemux, fed
  *                    from SRT), RTP (appsrc ! rtpjitterbuffer ! rtph264depay, fed from a WHIP
  *                    rendition), with their push calls.
+ *   ladder_overlay.c the overlay stage (element "lcoverlay", only in ladders with an overlay):
+ *                    brings the room's lc_overlay_view up to date on every decoded frame and blends
+ *                    its rectangles (ovblend.c) in place.
  *   ladder.c         construction and teardown, the shared decode chain, the probes that build the
  *                    rungs at the first caps and decide the "source" rung, the bus, stats.
  *
@@ -17,7 +20,8 @@
  *   producer thread    ES/TS push calls (one at a time: main thread for RTMP, the SRT thread).
  *   rendition producer RTP front-end sink (the WHIP publisher's RTC worker), under rtp_lock.
  *   streaming threads  h264parse's (vparse probe: source size/codec, B-frames, "source" decision),
- *                      the decoder's (rtee caps probe: builds the rungs, under lock), one per rung
+ *                      the decoder's (the overlay stage; rtee caps probe: builds the rungs, under
+ *                      lock), one per rung
  *                      branch (its queue: payloader probe + appsink output), tsdemux's (pad-added).
  *   any thread         keyframe requests (rung keyframe function, called by the rendition under its
  *                      lock), stats. */
@@ -54,6 +58,12 @@ typedef struct {
   unsigned map_next;
   int64_t *samples; /* microseconds, ring of LC__LADDER_LAT_SAMPLES */
   unsigned n, next;
+  /* Overlays: the latest change of the blended rectangles (count, when the overlay stage drew
+   * it, when the first RTP packet of a frame carrying it left on an x264 rung: monotonic µs, 0
+   * while pending) and the running time of its first frame (NONE once out). */
+  uint64_t ov_changes;
+  int64_t ov_drawn_us, ov_out_us;
+  GstClockTime ov_rt;
 } lc__ladder_lat;
 
 void lc__ladder_lat_init(lc__ladder_lat *lat);
@@ -64,6 +74,11 @@ void lc__ladder_lat_note_push(lc__ladder_lat *lat, GstClockTime rt);
 void lc__ladder_lat_note_out(lc__ladder_lat *lat, GstClockTime rt);
 /* Number of samples, p50 and p99 in microseconds (0 when none). */
 void lc__ladder_lat_get(lc__ladder_lat *lat, unsigned *n, int64_t *p50_us, int64_t *p99_us);
+/* The frame with running time rt is the first to carry a new set of overlay rectangles (drawn
+ * now); the next x264 packet of a frame at or after rt marks it out. */
+void lc__ladder_lat_note_overlay(lc__ladder_lat *lat, GstClockTime rt);
+/* The latest overlay change: see the fields above. */
+void lc__ladder_lat_get_overlay(lc__ladder_lat *lat, uint64_t *changes, int64_t *drawn_us, int64_t *out_us);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Rungs (ladder_rung.c) */
@@ -117,6 +132,16 @@ void lc__ladder_rung_publish(lc__ladder_rung *g, lc_rendition *r);
 void lc__ladder_rung_unpublish(lc__ladder_rung *g);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* The overlay stage (ladder_overlay.c) */
+
+/* The element "lcoverlay" for o (it takes its own ref; floating, transfer full): I420 in place,
+ * after videoconvert and before rtee. On every frame (the decoder's streaming thread) it calls
+ * lc_overlay_view_update with the wall clock and, when the rectangles changed, re-converts them
+ * (lc_ovblend_set) and notes the change in lat (borrowed, may be NULL); with no rectangle it is in
+ * passthrough (no map, no copy, no blend). room_id (copied) is for its log lines. Any thread. */
+GstElement *lc__ladder_overlay_element(lc_overlay *o, const char *room_id, lc__ladder_lat *lat, const char *name);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* The ladder (ladder.c) */
 
 struct lc_ladder {
@@ -127,6 +152,7 @@ struct lc_ladder {
   lc_ladder_config cfg;
   lc_ladder_error_cb on_error;
   gpointer user;
+  lc_overlay *overlay; /* ref, or NULL: no overlay stage in the pipeline */
 
   /* Main thread (the pipeline owns the elements; these are borrowed): */
   GstElement *pipeline; /* ref */

@@ -11,7 +11,9 @@
  *
  * Latency (for the benchmark): the push time of each ES video access unit is remembered by its
  * running time; when the first RTP packet of a rung's frame with the same running time leaves
- * the payloader, push-to-packet latency is recorded (bounded sample ring; lc_ladder_get_stats). */
+ * the payloader, push-to-packet latency is recorded (bounded sample ring; lc_ladder_get_stats).
+ * The overlay stage marks the running time of the first frame carrying each new set of overlay
+ * rectangles; the first x264 packet of a frame at or after it records when the change got out. */
 #define LC_LOG_DOMAIN "ladder"
 #include "ladder/ladder_internal.h"
 
@@ -34,6 +36,7 @@ lc__ladder_lat_init(lc__ladder_lat *lat)
   memset(lat, 0, sizeof(*lat));
   g_mutex_init(&lat->lock);
   lat->samples = g_new0(int64_t, LC__LADDER_LAT_SAMPLES);
+  lat->ov_rt = GST_CLOCK_TIME_NONE;
 }
 
 void
@@ -60,6 +63,10 @@ lc__ladder_lat_note_out(lc__ladder_lat *lat, GstClockTime rt)
     return;
   int64_t now = g_get_monotonic_time();
   g_mutex_lock(&lat->lock);
+  if (GST_CLOCK_TIME_IS_VALID(lat->ov_rt) && rt >= lat->ov_rt) {
+    lat->ov_out_us = now;
+    lat->ov_rt = GST_CLOCK_TIME_NONE;
+  }
   for (unsigned i = 0; i < LC__LADDER_LAT_MAP; i++) {
     if (lat->map[i].push_us && lat->map[i].rt == rt) {
       lat->samples[lat->next] = now - lat->map[i].push_us;
@@ -69,6 +76,28 @@ lc__ladder_lat_note_out(lc__ladder_lat *lat, GstClockTime rt)
       break;
     }
   }
+  g_mutex_unlock(&lat->lock);
+}
+
+void
+lc__ladder_lat_note_overlay(lc__ladder_lat *lat, GstClockTime rt)
+{
+  int64_t now = g_get_monotonic_time();
+  g_mutex_lock(&lat->lock);
+  lat->ov_changes++;
+  lat->ov_drawn_us = now;
+  lat->ov_out_us = 0;
+  lat->ov_rt = rt;
+  g_mutex_unlock(&lat->lock);
+}
+
+void
+lc__ladder_lat_get_overlay(lc__ladder_lat *lat, uint64_t *changes, int64_t *drawn_us, int64_t *out_us)
+{
+  g_mutex_lock(&lat->lock);
+  *changes = lat->ov_changes;
+  *drawn_us = lat->ov_drawn_us;
+  *out_us = lat->ov_out_us;
   g_mutex_unlock(&lat->lock);
 }
 
