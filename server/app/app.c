@@ -1,6 +1,7 @@
 #define LC_LOG_DOMAIN "app"
 #include "app/app.h"
 #include "app/app_media.h"
+#include "app/app_overlays.h"
 #include "control/cmd_show.h"
 #include "control/commands.h"
 #include "control/control.h"
@@ -31,6 +32,7 @@ struct lc_app {
   lc_ws *ws;
   lc_session *session;
   lc_app_media *media;       /* ingest, ladder, WebRTC */
+  lc_app_overlays *overlays; /* what the ladder burns into the rungs */
   GHashTable *shows;         /* room id -> lc_show* (opened on first use) */
   lc_show_config show_cfg;
   lc_wordfilter *chat_filter, *ad_filter;
@@ -66,8 +68,10 @@ on_room_event(const char *event, const char *room_id, const json_t *data, gpoint
   update_room_gauges(app);
   lc_control_publish(app->control, event, room_id, json_deep_copy(data));
   lc_show *show = g_hash_table_lookup(app->shows, room_id);
-  if (strcmp(event, "room.ended") == 0)
+  if (strcmp(event, "room.ended") == 0) {
     lc_app_media_room_ended(app->media, room_id);
+    lc_app_overlays_room_ended(app->overlays, room_id);
+  }
   if (show && strcmp(event, "room.ended") == 0) {
     lc_show_set_closed(show, true);
     lc_session_close_room(app->session, room_id, "the show has ended");
@@ -91,6 +95,7 @@ show_event(lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *dat
   lc_app *app = user;
   lc_metric_add(app->events_total, 1);
   lc_session_event(app->session, show, seq, kind, data);
+  lc_app_overlays_show_event(app->overlays, lc_show_room(show), kind, data);
   if (kind != LC_SHOW_EV_LIKES && kind != LC_SHOW_EV_VIEWERS) /* aggregates stay on /metrics */
     lc_control_publish(app->control, lc_show_event_name(kind), lc_show_room(show),
                        with_room(lc_show_room(show), data));
@@ -104,6 +109,7 @@ show_private(lc_show *show, const char *user_id, lc_show_event_kind kind, const 
   if (kind == LC_SHOW_EV_ORDER_CREATED)
     lc_metric_add(app->orders_total, 1);
   lc_session_private(app->session, show, user_id, kind, data, skip);
+  lc_app_overlays_private_event(app->overlays, lc_show_room(show), user_id, kind, data);
 }
 
 static void
@@ -139,6 +145,13 @@ show_for(const char *room_id, gpointer user)
   json_decref(rj);
   g_hash_table_insert(app->shows, g_strdup(room_id), show);
   return show;
+}
+
+static const char *
+viewer_name(const char *room, const char *user_id, gpointer user)
+{
+  lc_app *app = user;
+  return app->session ? lc_session_user_name(app->session, room, user_id) : NULL;
 }
 
 /* ---- media: publisher state -> control watchers and viewers ---------------------------- */
@@ -430,7 +443,12 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   if (load_filters(app, cfg, err_msg) != 0)
     goto fail;
   configure_commerce(app, cfg);
-  app->media = lc_app_media_new(cfg, app->rooms, app->metrics, on_media_event, app, err_msg);
+  lc_app_overlays_hooks ohooks = {show_for, viewer_name, app};
+  app->overlays = lc_app_overlays_new(cfg, app->rooms, app->ad_filter, &ohooks, err_msg);
+  if (!app->overlays)
+    goto fail;
+  app->media = lc_app_media_new(cfg, app->rooms, app->metrics, on_media_event, app, lc_app_overlays_for,
+                                app->overlays, err_msg);
   if (!app->media)
     goto fail;
   if (open_limits(app, cfg, err_msg) != 0)
@@ -477,6 +495,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   lc_commands_register_rooms(app->control, app->rooms);
   lc_commands_register_show(app->control, &app->show_cmds);
   lc_app_media_register(app->media, app->control);
+  lc_app_overlays_register(app->overlays, app->control);
   lc_rooms_set_event_cb(app->rooms, on_room_event, app);
 
   LC_INFO(NULL, NULL, "ready: http=%s:%d control=%s store=%s", hopts.bind, hopts.port, copts.path,
@@ -562,6 +581,8 @@ lc_app_free(lc_app *app)
   }
   lc_app_media_free(app->media); /* publishers and viewers go first: no more media events */
   app->media = NULL;
+  lc_app_overlays_free(app->overlays); /* the ladders that rendered them are gone */
+  app->overlays = NULL;
   lc_store_close(app->store);
   lc_control_free(app->control);
   lc_http_free(app->http); /* closes the websockets: sessions leave their shows */

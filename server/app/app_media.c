@@ -305,7 +305,7 @@ register_metrics(lc_app_media *m)
 
 lc_app_media *
 lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_app_media_event_fn on_event,
-                 gpointer user, char **err_msg)
+                 gpointer user, lc_app_media_overlay_fn overlay_for, gpointer overlay_user, char **err_msg)
 {
   lc_app_media *m = g_new0(lc_app_media, 1);
   m->rooms = rooms;
@@ -327,6 +327,8 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
       .audio_bitrate = (int)lc_config_int(cfg, "media", "audio_bitrate"),
       .cache_ms = (unsigned)lc_config_int(cfg, "media", "cache_ms"),
       .keyframe_throttle_ms = (unsigned)lc_config_int(cfg, "media", "keyframe_throttle_ms"),
+      .overlay_for = overlay_for,
+      .overlay_user = overlay_user,
   };
   g_strlcpy(ladder.x264_preset, lc_config_string(cfg, "media", "x264_preset"), sizeof ladder.x264_preset);
   char *why = NULL;

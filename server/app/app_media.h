@@ -6,6 +6,7 @@
 #include "control/control.h"
 #include "signaling/http.h"
 #include "base/metrics.h"
+#include "overlays/overlay.h"
 #include "rooms/rooms.h"
 
 #include <jansson.h>
@@ -25,9 +26,14 @@ typedef enum {
 typedef void (*lc_app_media_event_fn)(const char *room, lc_app_media_event_kind kind, const char *event,
                                       const json_t *data, gpointer user);
 
-/* Binds the RTMP/SRT/WebRTC ports from cfg. NULL + *err_msg when one cannot be opened. */
+/* The overlay a room's ladder composites (borrowed; the ladder takes its own reference), or NULL. */
+typedef lc_overlay *(*lc_app_media_overlay_fn)(const char *room, gpointer user);
+
+/* Binds the RTMP/SRT/WebRTC ports from cfg. overlay_for (may be NULL) gives each new ladder its
+ * room's overlay. NULL + *err_msg when one cannot be opened. */
 lc_app_media *lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics,
-                               lc_app_media_event_fn on_event, gpointer user, char **err_msg);
+                               lc_app_media_event_fn on_event, gpointer user, lc_app_media_overlay_fn overlay_for,
+                               gpointer overlay_user, char **err_msg);
 /* Stops publishers and viewers, frees everything. NULL is fine. */
 void lc_app_media_free(lc_app_media *m);
 /* The WHEP/WHIP hooks for lc_http_options.rtc / rtc_user (NULL when WebRTC is disabled). */

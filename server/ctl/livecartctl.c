@@ -67,6 +67,12 @@ static const char usage_text[] =
   "  media status [ROOM]                 renditions, viewers and ingest of all rooms / one room\n"
   "  media keyframe ROOM RUNG            ask a rung's encoder for a keyframe (throttled)\n"
   "  media tap ROOM RUNG PORT | media untap ROOM RUNG   copy a rung as plain RTP to 127.0.0.1:PORT\n"
+  "  overlay status ROOM                 what the room's video overlays show now\n"
+  "  overlay show|hide ROOM ELEMENT      card, flash, coupon, ticker, logo or text\n"
+  "  overlay text ROOM TEXT              the free text element (\"\" clears)\n"
+  "  overlay place ROOM ELEMENT ANCHOR [--margin-x P] [--margin-y P] [--width P]   (in % of the frame)\n"
+  "  overlay logo ROOM IMAGE             the logo element's image (a path under overlays.image_root)\n"
+  "  overlay configure ROOM FILE         apply an overlays object (JSON file, as in a room's \"overlays\")\n"
   "  token mint --user U [--room R] [--name N] [--ttl SEC]   a viewer token (development)\n"
   "  help                                commands the server knows\n"
   "\n"
@@ -776,6 +782,14 @@ static const mapping show_cmds[] = {
   {{"media", "keyframe"}, "media.keyframe", {"room", "rung"}, {NULL}},
   {{"media", "tap"}, "media.tap", {"room", "rung", "port:int"}, {NULL}},
   {{"media", "untap"}, "media.untap", {"room", "rung"}, {NULL}},
+  {{"overlay", "status"}, "overlay.status", {"room"}, {NULL}},
+  {{"overlay", "show"}, "overlay.show", {"room", "element"}, {NULL}},
+  {{"overlay", "hide"}, "overlay.hide", {"room", "element"}, {NULL}},
+  {{"overlay", "text"}, "overlay.text", {"room", "text"}, {NULL}},
+  {{"overlay", "place"}, "overlay.place", {"room", "element", "anchor"},
+   {"--margin-x=margin_x:int", "--margin-y=margin_y:int", "--width=width:int"}},
+  {{"overlay", "logo"}, "overlay.logo", {"room", "image"}, {NULL}},
+  {{"overlay", "configure"}, "overlay.configure", {"room", "config:file"}, {NULL}},
   {{"token", "mint"}, "token.mint", {NULL}, {"--user=user", "--room=room", "--name=name", "--ttl=ttl_s:int"}},
 };
 

@@ -18,14 +18,16 @@ def create_room(server, room, key):
     return r
 
 
-def ffmpeg_rtmp(server, room, key, seconds=10, size="1280x720", fps=30, bframes=None, extra=(), url=None):
-    """ffmpeg publishing testsrc2 + a tone as H.264 (High, B-frames by default) + AAC over RTMP."""
+def ffmpeg_rtmp(server, room, key, seconds=10, size="1280x720", fps=30, bframes=None, extra=(), url=None,
+                source="testsrc2"):
+    """ffmpeg publishing testsrc2 (or another lavfi source: "smptebars" is still) + a tone as
+    H.264 (High, B-frames by default) + AAC over RTMP."""
     url = url or f"rtmp://127.0.0.1:{server.rtmp_port}/live/{room}?key={key}"
     v = ["-c:v", "libx264", "-preset", "veryfast", "-g", str(fps * 2), "-pix_fmt", "yuv420p"]
     if bframes is not None:
         v += ["-bf", str(bframes)]
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-           "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+           "-f", "lavfi", "-i", f"{source}=size={size}:rate={fps}",
            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
            "-t", str(seconds), *v, "-c:a", "aac", "-b:a", "96k", *extra, "-f", "flv", url]
     return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

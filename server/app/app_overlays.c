@@ -1,0 +1,556 @@
+/* Rooms' overlays wired to config, shows, moderators and the ladder (see app_overlays.h).
+ * Main thread only. */
+#define LC_LOG_DOMAIN "overlays"
+#include "app/app_overlays.h"
+#include "base/errors.h"
+#include "base/log.h"
+#include "commerce/catalog.h"
+
+#include <string.h>
+
+typedef struct {
+  char *room;
+  lc_overlay *overlay;
+  char *currency;  /* the show's, for prices ("CNY" until seeded) */
+  int exponent;
+  char *flash_id;  /* the sale on screen, NULL: none */
+  lc_overlay_flash flash;
+  char *flash_title, *flash_price; /* owned strings behind flash */
+} room_ov;
+
+struct lc_app_overlays {
+  bool enabled;
+  lc_overlay_options opt;
+  char *font, *image_root, *lang;
+  int64_t coupon_banner_ms;
+  lc_rooms *rooms;
+  lc_control *control;
+  const lc_wordfilter *ad_filter;
+  lc_app_overlays_hooks hooks;
+  GHashTable *by_room; /* room id -> room_ov* */
+};
+
+static int64_t
+now_ms(void)
+{
+  return g_get_real_time() / 1000;
+}
+
+static void
+room_ov_free(room_ov *r)
+{
+  g_free(r->room);
+  lc_overlay_unref(r->overlay);
+  g_free(r->currency);
+  g_free(r->flash_id);
+  g_free(r->flash_title);
+  g_free(r->flash_price);
+  g_free(r);
+}
+
+/* ---- from show data to scene content ---- */
+
+static char *
+money(room_ov *r, json_int_t minor)
+{
+  return lc_money_format(r->currency, r->exponent, minor);
+}
+
+/* A catalog image reference as a file under image_root: catalog images are web paths
+ * ("/demo/img/x.svg") served from the web root; URLs pass through (the renderer draws a
+ * placeholder for them); a path that climbs out of the root is refused (placeholder). */
+static char *
+image_path(lc_app_overlays *ov, const char *image)
+{
+  if (!image || !*image)
+    return NULL;
+  if (strstr(image, "://") || g_str_has_prefix(image, "data:"))
+    return g_strdup(image);
+  char **parts = g_strsplit(image, "/", -1);
+  bool ok = true;
+  for (char **p = parts; *p; p++)
+    if (strcmp(*p, "..") == 0)
+      ok = false;
+  g_strfreev(parts);
+  if (!ok) {
+    LC_WARN(NULL, NULL, "image %s climbs out of overlays.image_root: not shown", image);
+    return g_strdup("invalid:");
+  }
+  while (*image == '/')
+    image++;
+  return g_build_filename(ov->image_root, image, NULL);
+}
+
+static void
+set_card(lc_app_overlays *ov, room_ov *r, const json_t *product)
+{
+  if (!json_is_object(product)) {
+    lc_overlay_set_card(r->overlay, NULL);
+    return;
+  }
+  /* the card shows the lowest SKU price, struck through against that SKU's original price */
+  json_int_t price = -1, original = -1;
+  size_t i;
+  json_t *sku;
+  json_array_foreach(json_object_get(product, "skus"), i, sku) {
+    json_int_t p = json_integer_value(json_object_get(sku, "price"));
+    if (price < 0 || p < price) {
+      price = p;
+      original = json_integer_value(json_object_get(sku, "original_price"));
+    }
+  }
+  char *p = price >= 0 ? money(r, price) : g_strdup("");
+  char *o = original > price ? money(r, original) : NULL;
+  char *img = image_path(ov, json_string_value(json_object_get(product, "image")));
+  lc_overlay_card card = {.title = json_string_value(json_object_get(product, "title")),
+                          .price = p,
+                          .original_price = o,
+                          .image = img};
+  if (!card.title)
+    card.title = "";
+  lc_overlay_set_card(r->overlay, &card);
+  g_free(p);
+  g_free(o);
+  g_free(img);
+}
+
+static void
+flash_clear(room_ov *r)
+{
+  g_clear_pointer(&r->flash_id, g_free);
+  g_clear_pointer(&r->flash_title, g_free);
+  g_clear_pointer(&r->flash_price, g_free);
+  lc_overlay_set_flash(r->overlay, NULL);
+}
+
+/* A sale object as in flash.started / the snapshot's flash_sales. */
+static void
+flash_show(room_ov *r, const json_t *sale)
+{
+  const char *id = json_string_value(json_object_get(sale, "id"));
+  if (!id)
+    return;
+  g_free(r->flash_id);
+  r->flash_id = g_strdup(id);
+  g_free(r->flash_title);
+  r->flash_title = g_strdup(json_string_value(json_object_get(sale, "title")));
+  g_free(r->flash_price);
+  r->flash_price = money(r, json_integer_value(json_object_get(sale, "price")));
+  json_int_t remaining = json_integer_value(json_object_get(sale, "remaining"));
+  r->flash = (lc_overlay_flash){.title = r->flash_title,
+                                .price = r->flash_price,
+                                .ends_at_ms = json_integer_value(json_object_get(sale, "ends_at")),
+                                .stock_left = remaining,
+                                .stock_total = MAX(1, json_integer_value(json_object_get(sale, "quantity"))),
+                                .sold_out = remaining <= 0};
+  lc_overlay_set_flash(r->overlay, &r->flash);
+}
+
+static void
+flash_stock(room_ov *r, const json_t *data, bool sold_out)
+{
+  const char *id = json_string_value(json_object_get(data, "sale_id"));
+  if (!r->flash_id || !id || strcmp(id, r->flash_id) != 0)
+    return;
+  if (sold_out) {
+    r->flash.stock_left = 0;
+    r->flash.sold_out = true;
+  } else {
+    r->flash.stock_left = json_integer_value(json_object_get(data, "remaining"));
+    r->flash.sold_out = r->flash.stock_left <= 0;
+  }
+  lc_overlay_set_flash(r->overlay, &r->flash);
+}
+
+static void
+coupon_show(lc_app_overlays *ov, room_ov *r, const json_t *c)
+{
+  const char *title = json_string_value(json_object_get(c, "title"));
+  if (!title || !*title)
+    title = json_string_value(json_object_get(c, "id"));
+  int64_t until = now_ms() + ov->coupon_banner_ms;
+  json_int_t ends = json_integer_value(json_object_get(c, "ends_at"));
+  if (ends > 0 && ends < until)
+    until = ends;
+  lc_overlay_set_coupon(r->overlay, title, until);
+}
+
+/* Seeds a new overlay from the show's state: the pinned product and a live sale (a restart
+ * or a late ladder shows what viewers of the page see). */
+static void
+seed(lc_app_overlays *ov, room_ov *r)
+{
+  lc_show *show = ov->hooks.show_for ? ov->hooks.show_for(r->room, ov->hooks.user) : NULL;
+  if (!show)
+    return;
+  json_t *snap = lc_show_snapshot(show, NULL);
+  const char *cur = json_string_value(json_object_get(snap, "currency"));
+  if (cur) {
+    g_free(r->currency);
+    r->currency = g_strdup(cur);
+    r->exponent = (int)json_integer_value(json_object_get(snap, "currency_exponent"));
+  }
+  set_card(ov, r, json_object_get(json_object_get(snap, "pinned"), "product"));
+  size_t i;
+  json_t *sale;
+  flash_clear(r);
+  json_array_foreach(json_object_get(snap, "flash_sales"), i, sale) {
+    const char *state = json_string_value(json_object_get(sale, "state"));
+    if (state && strcmp(state, "live") == 0)
+      flash_show(r, sale);
+  }
+  json_decref(snap);
+}
+
+static void
+announce(lc_app_overlays *ov, room_ov *r, const char *element, const char *reason)
+{
+  json_t *st = lc_overlay_status(r->overlay, now_ms());
+  json_t *el = json_object_get(json_object_get(st, "elements"), element);
+  json_t *data = json_pack("{s:s, s:s, s:s, s:O*}", "room", r->room, "element", element, "reason", reason,
+                           "state", el);
+  json_decref(st);
+  if (ov->control)
+    lc_control_publish(ov->control, "overlay.changed", r->room, data);
+  else
+    json_decref(data);
+}
+
+/* ---- lifecycle ---- */
+
+static int
+check_room_overlays(const json_t *cfg, char **err)
+{
+  return lc_overlay_config_check(cfg, err);
+}
+
+lc_app_overlays *
+lc_app_overlays_new(const lc_config *cfg, lc_rooms *rooms, const lc_wordfilter *ad_filter,
+                    const lc_app_overlays_hooks *hooks, char **err_msg)
+{
+  const char *lang = lc_config_string(cfg, "overlays", "lang");
+  if (strcmp(lang, "zh-CN") != 0 && strcmp(lang, "en") != 0) {
+    *err_msg = g_strdup_printf("overlays.lang: must be zh-CN or en, not '%s'", lang);
+    return NULL;
+  }
+  lc_app_overlays *ov = g_new0(lc_app_overlays, 1);
+  ov->enabled = lc_config_bool(cfg, "overlays", "enabled");
+  ov->font = g_strdup(lc_config_string(cfg, "overlays", "font"));
+  const char *root = lc_config_string(cfg, "overlays", "image_root");
+  ov->image_root = g_strdup(*root ? root : lc_config_string(cfg, "http", "web_root"));
+  ov->lang = g_strdup(lang);
+  ov->coupon_banner_ms = lc_config_int(cfg, "overlays", "coupon_banner_s") * 1000;
+  ov->opt = (lc_overlay_options){.font = ov->font, .image_root = ov->image_root};
+  ov->rooms = rooms;
+  ov->ad_filter = ad_filter;
+  ov->hooks = *hooks;
+  ov->by_room = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)room_ov_free);
+  lc_rooms_set_overlays_check(rooms, check_room_overlays);
+  LC_INFO(NULL, NULL, "overlays %s (font '%s', images in %s, labels %s)", ov->enabled ? "on" : "off", ov->font,
+          ov->image_root, ov->lang);
+  return ov;
+}
+
+void
+lc_app_overlays_free(lc_app_overlays *ov)
+{
+  if (!ov)
+    return;
+  g_hash_table_destroy(ov->by_room);
+  g_free(ov->font);
+  g_free(ov->image_root);
+  g_free(ov->lang);
+  g_free(ov);
+}
+
+/* The room's overlay state, created on first use (NULL: disabled or no such room). */
+static room_ov *
+room_get(lc_app_overlays *ov, const char *room)
+{
+  if (!ov->enabled || !room)
+    return NULL;
+  room_ov *r = g_hash_table_lookup(ov->by_room, room);
+  if (r)
+    return r;
+  lc_room *lr = lc_rooms_get(ov->rooms, room);
+  if (!lr)
+    return NULL;
+  r = g_new0(room_ov, 1);
+  r->room = g_strdup(room);
+  lc_overlay_options opt = ov->opt;
+  opt.room = r->room;
+  r->overlay = lc_overlay_new(&opt);
+  r->currency = g_strdup("CNY");
+  r->exponent = 2;
+  /* [overlays] lang first, then the room's own object (checked when the room was created) */
+  json_t *base = json_pack("{s:s}", "lang", ov->lang);
+  char *err = NULL;
+  if (lc_overlay_configure(r->overlay, base, &err) != 0 ||
+      (lc_room_overlays(lr) && lc_overlay_configure(r->overlay, lc_room_overlays(lr), &err) != 0)) {
+    LC_WARN(room, NULL, "room overlays ignored: %s", err);
+    g_clear_pointer(&err, g_free);
+  }
+  json_decref(base);
+  g_hash_table_insert(ov->by_room, r->room, r);
+  seed(ov, r);
+  return r;
+}
+
+lc_overlay *
+lc_app_overlays_for(const char *room, gpointer user)
+{
+  room_ov *r = room_get(user, room);
+  return r ? r->overlay : NULL;
+}
+
+void
+lc_app_overlays_room_ended(lc_app_overlays *ov, const char *room)
+{
+  g_hash_table_remove(ov->by_room, room);
+}
+
+/* ---- show events ---- */
+
+void
+lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_kind kind, const json_t *data)
+{
+  room_ov *r = g_hash_table_lookup(ov->by_room, room);
+  if (!r)
+    return;
+  const char *element = NULL;
+  switch (kind) {
+  case LC_SHOW_EV_SHOW_RESET:
+  case LC_SHOW_EV_CATALOG_UPDATED:
+    seed(ov, r);
+    element = "card";
+    break;
+  case LC_SHOW_EV_PRODUCT_PINNED:
+    set_card(ov, r, json_object_get(data, "product"));
+    element = "card";
+    break;
+  case LC_SHOW_EV_PRODUCT_UNPINNED:
+    set_card(ov, r, NULL);
+    element = "card";
+    break;
+  case LC_SHOW_EV_FLASH_STARTED:
+    flash_show(r, data);
+    element = "flash";
+    break;
+  case LC_SHOW_EV_FLASH_STOCK:
+    flash_stock(r, data, false);
+    element = "flash";
+    break;
+  case LC_SHOW_EV_FLASH_SOLD_OUT:
+    flash_stock(r, data, true);
+    element = "flash";
+    break;
+  case LC_SHOW_EV_FLASH_ENDED: {
+    const char *id = json_string_value(json_object_get(data, "sale_id"));
+    if (r->flash_id && id && strcmp(id, r->flash_id) == 0)
+      flash_clear(r);
+    element = "flash";
+    break;
+  }
+  case LC_SHOW_EV_COUPON_DROPPED:
+    coupon_show(ov, r, data);
+    element = "coupon";
+    break;
+  default:
+    return;
+  }
+  announce(ov, r, element, lc_show_event_name(kind));
+}
+
+void
+lc_app_overlays_private_event(lc_app_overlays *ov, const char *room, const char *user_id, lc_show_event_kind kind,
+                              const json_t *data)
+{
+  room_ov *r = g_hash_table_lookup(ov->by_room, room);
+  if (!r || kind != LC_SHOW_EV_ORDER_CREATED)
+    return;
+  json_int_t qty = 0;
+  size_t i;
+  json_t *item;
+  json_array_foreach(json_object_get(json_object_get(data, "order"), "items"), i, item)
+    qty += json_integer_value(json_object_get(item, "qty"));
+  const char *name = ov->hooks.user_name ? ov->hooks.user_name(room, user_id, ov->hooks.user) : NULL;
+  lc_overlay_ticker_push(r->overlay, name ? name : user_id, qty, now_ms());
+  announce(ov, r, "ticker", "order.created");
+}
+
+/* ---- moderator commands ---- */
+
+/* The room's overlay for a command, or a failed request (unknown room, overlays off). */
+static room_ov *
+cmd_room(lc_app_overlays *ov, lc_ctl_req *req, json_t *args)
+{
+  const char *room = json_string_value(json_object_get(args, "room"));
+  if (!room) {
+    lc_ctl_req_fail(req, "invalid_argument", "room is required");
+    return NULL;
+  }
+  if (!ov->enabled) {
+    lc_ctl_req_fail(req, "invalid_state", "overlays are disabled (overlays.enabled = false)");
+    return NULL;
+  }
+  room_ov *r = room_get(ov, room);
+  if (!r)
+    lc_ctl_req_fail(req, "not_found", "no room %s", room);
+  return r;
+}
+
+static int
+cmd_element(lc_ctl_req *req, json_t *args)
+{
+  const char *name = json_string_value(json_object_get(args, "element"));
+  int e = name ? lc_overlay_element_from_name(name) : -1;
+  if (e < 0)
+    lc_ctl_req_fail(req, "invalid_argument", "element must be one of card, flash, coupon, ticker, logo, text%s%s%s",
+                    name ? " (not '" : "", name ? name : "", name ? "')" : "");
+  return e;
+}
+
+static void
+reply_element(lc_app_overlays *ov, lc_ctl_req *req, room_ov *r, const char *element, const char *reason)
+{
+  json_t *st = lc_overlay_status(r->overlay, now_ms());
+  lc_ctl_req_reply(req, json_pack("{s:s, s:s, s:O*}", "room", r->room, "element", element, "state",
+                                  json_object_get(json_object_get(st, "elements"), element)));
+  json_decref(st);
+  announce(ov, r, element, reason);
+}
+
+static void
+cmd_status(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  room_ov *r = cmd_room(user, req, args);
+  if (r)
+    lc_ctl_req_reply(req, lc_overlay_status(r->overlay, now_ms()));
+}
+
+static void
+set_visible(lc_ctl_req *req, json_t *args, gpointer user, bool visible)
+{
+  room_ov *r = cmd_room(user, req, args);
+  int e = r ? cmd_element(req, args) : -1;
+  if (e < 0)
+    return;
+  lc_overlay_set_visible(r->overlay, (lc_overlay_element)e, visible);
+  reply_element(user, req, r, lc_overlay_element_name((lc_overlay_element)e), visible ? "shown" : "hidden");
+}
+
+static void
+cmd_show(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  set_visible(req, args, user, true);
+}
+
+static void
+cmd_hide(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  set_visible(req, args, user, false);
+}
+
+static void
+cmd_place(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  room_ov *r = cmd_room(user, req, args);
+  int e = r ? cmd_element(req, args) : -1;
+  if (e < 0)
+    return;
+  const char *anchor = json_string_value(json_object_get(args, "anchor"));
+  json_t *mx = json_object_get(args, "margin_x"), *my = json_object_get(args, "margin_y");
+  json_t *w = json_object_get(args, "width");
+  if (!anchor || (mx && !json_is_number(mx)) || (my && !json_is_number(my)) || (w && !json_is_number(w))) {
+    lc_ctl_req_fail(req, "invalid_argument", "anchor (a string) is required; margin_x, margin_y, width are numbers (%%)");
+    return;
+  }
+  char *err = NULL;
+  if (lc_overlay_place(r->overlay, (lc_overlay_element)e, anchor, mx ? json_number_value(mx) : 0,
+                       my ? json_number_value(my) : 0, w ? json_number_value(w) : 0, &err) != 0) {
+    lc_ctl_req_fail(req, "invalid_argument", "%s", err ? err : "bad placement");
+    g_free(err);
+    return;
+  }
+  reply_element(user, req, r, lc_overlay_element_name((lc_overlay_element)e), "placed");
+}
+
+static void
+cmd_text(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_app_overlays *ov = user;
+  room_ov *r = cmd_room(ov, req, args);
+  if (!r)
+    return;
+  json_t *t = json_object_get(args, "text");
+  if (!json_is_string(t)) {
+    lc_ctl_req_fail(req, "invalid_argument", "text (a string; \"\" clears) is required");
+    return;
+  }
+  const char *text = json_string_value(t);
+  const char *word = NULL;
+  if (ov->ad_filter && lc_wordfilter_match(ov->ad_filter, text, json_string_length(t), &word)) {
+    lc_ctl_req_fail(req, "compliance", "the text contains the ad-law term '%s'", word);
+    return;
+  }
+  char *err = NULL;
+  if (lc_overlay_set_text(r->overlay, text, &err) != 0) {
+    lc_ctl_req_fail(req, "invalid_argument", "text: %s", err ? err : "invalid");
+    g_free(err);
+    return;
+  }
+  reply_element(ov, req, r, "text", *text ? "text set" : "text cleared");
+}
+
+static void
+cmd_logo(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_app_overlays *ov = user;
+  room_ov *r = cmd_room(ov, req, args);
+  if (!r)
+    return;
+  json_t *img = json_object_get(args, "image");
+  if (!json_is_string(img) || json_string_length(img) > 1024) {
+    lc_ctl_req_fail(req, "invalid_argument", "image (a path under overlays.image_root, at most 1024 bytes; \"\" clears) is required");
+    return;
+  }
+  char *path = image_path(ov, json_string_value(img));
+  lc_overlay_set_logo(r->overlay, path);
+  g_free(path);
+  reply_element(ov, req, r, "logo", json_string_length(img) ? "logo set" : "logo cleared");
+}
+
+static void
+cmd_configure(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  room_ov *r = cmd_room(user, req, args);
+  if (!r)
+    return;
+  char *err = NULL;
+  if (lc_overlay_configure(r->overlay, json_object_get(args, "config"), &err) != 0) {
+    lc_ctl_req_fail(req, "invalid_argument", "config.%s", err ? err : "invalid");
+    g_free(err);
+    return;
+  }
+  json_t *st = lc_overlay_status(r->overlay, now_ms());
+  lc_control_publish(((lc_app_overlays *)user)->control, "overlay.changed", r->room,
+                     json_pack("{s:s, s:s, s:O}", "room", r->room, "reason", "configured", "state", st));
+  lc_ctl_req_reply(req, st);
+}
+
+void
+lc_app_overlays_register(lc_app_overlays *ov, lc_control *ctl)
+{
+  ov->control = ctl;
+  lc_control_register(ctl, "overlay.status", "{room}: what the room's overlays show now", cmd_status, ov);
+  lc_control_register(ctl, "overlay.show", "{room, element}: show an overlay element", cmd_show, ov);
+  lc_control_register(ctl, "overlay.hide", "{room, element}: hide an overlay element", cmd_hide, ov);
+  lc_control_register(ctl, "overlay.place",
+                      "{room, element, anchor, margin_x?, margin_y?, width?}: move an element (margins, width in %)",
+                      cmd_place, ov);
+  lc_control_register(ctl, "overlay.text", "{room, text}: the free text element (\"\" clears); ad-law terms refused",
+                      cmd_text, ov);
+  lc_control_register(ctl, "overlay.logo", "{room, image}: the logo element's image file (\"\" clears)", cmd_logo, ov);
+  lc_control_register(ctl, "overlay.configure", "{room, config}: apply an overlays object (as in room.create)",
+                      cmd_configure, ov);
+}

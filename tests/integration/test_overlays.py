@@ -1,0 +1,254 @@
+"""Overlays through the real daemon: moderators drive them over the control socket and
+livecartctl, the show's events feed them (pinned product, flash sale, orders bought over real
+websockets), and the picture of a transcoded rung carries them: frames decoded from the test
+tap change where the element is and nowhere else."""
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import lc
+from conftest import media_env
+from medialib import HERE, create_room, ffmpeg_rtmp, free_udp_port, renditions, wait_for
+from showlib import CATALOG, Viewer, run, server_args, setup_room
+
+KEY = "k3y-for-tests-0001"
+
+
+def el(status, name):
+    return status["elements"][name]
+
+
+def test_room_overlays_config_and_moderator_commands(server):
+    with server.ctl() as c:
+        bad = c.call("room.create", {"id": "o1", "overlays": {"elements": {"banner": {}}}})
+        assert bad["error"]["code"] == "invalid_argument" and "banner" in bad["error"]["message"], bad
+        bad = c.call("room.create", {"id": "o1", "overlays": {"elements": {"card": {"anchor": "middle"}}}})
+        assert bad["error"]["code"] == "invalid_argument" and "anchor" in bad["error"]["message"], bad
+        r = c.call("room.create", {"id": "o1", "overlays": {"lang": "en", "elements": {
+            "card": {"anchor": "bottom-right", "margin": [2, 4]}, "logo": {"visible": False}}}})
+        assert r["ok"], r
+        assert r["result"]["room"]["overlays"]["lang"] == "en"
+
+        st = c.call("overlay.status", {"room": "o1"})["result"]
+        assert st["lang"] == "en"
+        assert el(st, "card")["anchor"] == "bottom-right" and el(st, "card")["margin"] == [2, 4]
+        assert el(st, "logo")["visible"] is False and el(st, "flash")["visible"] is True
+        assert set(st["elements"]) == {"card", "flash", "coupon", "ticker", "logo", "text"}
+
+        with server.ctl() as watcher:
+            assert watcher.call("watch", {"room": "o1"})["ok"]
+            hidden = c.call("overlay.hide", {"room": "o1", "element": "card"})
+            assert hidden["ok"] and hidden["result"]["state"]["visible"] is False, hidden
+            ev = watcher.next_event()
+            while ev["event"] != "overlay.changed":
+                ev = watcher.next_event()
+            assert ev["data"]["element"] == "card" and ev["data"]["state"]["visible"] is False, ev
+        assert c.call("overlay.show", {"room": "o1", "element": "card"})["result"]["state"]["visible"] is True
+
+        for args, word in [({"element": "banner"}, "element"), ({}, "element")]:
+            r = c.call("overlay.hide", {"room": "o1", **args})
+            assert r["error"]["code"] == "invalid_argument" and word in r["error"]["message"], r
+        r = c.call("overlay.place", {"room": "o1", "element": "card", "anchor": "middle"})
+        assert r["error"]["code"] == "invalid_argument" and "anchor" in r["error"]["message"], r
+        r = c.call("overlay.place", {"room": "o1", "element": "card", "anchor": "top", "margin_x": 80})
+        assert r["error"]["code"] == "invalid_argument" and "margin" in r["error"]["message"], r
+        r = c.call("overlay.place", {"room": "o1", "element": "text", "anchor": "top", "margin_y": 6, "width": 60})
+        assert r["ok"] and r["result"]["state"]["anchor"] == "top", r
+
+        # free text: checked against the ad-law list like card text, the word named
+        r = c.call("overlay.text", {"room": "o1", "text": "全网最低价 今晚"})
+        assert r["error"]["code"] == "compliance", r
+        assert any(w in r["error"]["message"] for w in ("最低价", "全网最低")), r
+        r = c.call("overlay.text", {"room": "o1", "text": "x" * 201})
+        assert r["error"]["code"] == "invalid_argument", r
+        r = c.call("overlay.text", {"room": "o1", "text": "今晚 8 点返场"})
+        assert r["ok"], r
+        assert "今晚 8 点返场" in json.dumps(c.call("overlay.status", {"room": "o1"})["result"]["elements"]["text"],
+                                         ensure_ascii=False)
+
+        assert c.call("overlay.status", {"room": "nope"})["error"]["code"] == "not_found"
+        r = c.call("overlay.configure", {"room": "o1", "config": {"elements": {"flash": {"width": 500}}}})
+        assert r["error"]["code"] == "invalid_argument" and "width" in r["error"]["message"], r
+
+    # livecartctl speaks the same commands
+    out = server.livecartctl("overlay", "status", "o1")
+    assert out.returncode == 0 and "bottom-right" in out.stdout, out
+    out = server.livecartctl("overlay", "hide", "o1", "nope")
+    assert out.returncode == 1 and "invalid_argument" in out.stderr, out
+    out = server.livecartctl("overlay", "text", "o1", "")
+    assert out.returncode == 0, out
+
+
+def test_show_events_drive_the_scene():
+    """Pin -> card; a flash sale -> banner with stock; the last units bought over websockets ->
+    SOLD OUT; the buyers' masked names in the ticker."""
+    s = lc.Server(extra=server_args()).start()
+    try:
+        setup_room(s)
+        assert s.call("product.pin", {"room": "demo", "product": "k-thermos"})["ok"]
+        st = s.call("overlay.status", {"room": "demo"})["result"]
+        card = json.dumps(el(st, "card")["content"], ensure_ascii=False)
+        # the lowest SKU price (樱花粉 450ml) and that SKU's original price
+        assert "真空保温杯" in card and "¥109.00" in card and "¥169.00" in card, card
+
+        r = s.call("flash.schedule", {"room": "demo", "id": "fs1", "sku": "k-thermos-blue-600", "price": 6900,
+                                      "quantity": 2, "per_user_limit": 1, "duration_ms": 600000})
+        assert r["ok"], r
+        flash = wait_for(lambda: el(s.call("overlay.status", {"room": "demo"})["result"], "flash")["content"],
+                         what="flash banner")
+        assert "¥69.00" in json.dumps(flash, ensure_ascii=False), flash
+
+        async def buy():
+            vs = [Viewer(s, user="lin", name="Lindsay"), Viewer(s, user="wang", name="王小明")]
+            for v in vs:
+                await v.connect()
+            replies = [await v.request("flash.buy", sale_id="fs1", qty=1) for v in vs]
+            assert all(r["ok"] for r in replies), replies
+            for v in vs:
+                await v.close()
+        run(buy())
+        st = wait_for(lambda: (lambda st: st if el(st, "flash")["content"]["sold_out"] else None)(
+            s.call("overlay.status", {"room": "demo"})["result"]), what="sold out")
+        ticker = json.dumps(el(st, "ticker")["content"], ensure_ascii=False)
+        assert "Lin**" in ticker or "王**" in ticker, ticker
+        assert "Lindsay" not in ticker and "王小明" not in ticker, ticker
+        assert s.stop() == 0, s.log_text()[-3000:]
+    finally:
+        s.close()
+
+
+# ---- the picture ----
+
+class FrameTap:
+    """Decodes a rung from the test tap into luma frames on disk (rtp_decode.py --frames-out)."""
+
+    def __init__(self, server, room, rung, seconds):
+        self.dir = tempfile.TemporaryDirectory(prefix="lc-frames-")
+        self.path = os.path.join(self.dir.name, "frames.y")
+        port = free_udp_port()
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "rtp_decode.py"), "--port", str(port),
+                                      "--seconds", str(seconds), "--frames-out", self.path],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready = self.proc.stdout.readline()
+        assert ready.strip() == "ready", ready
+        self.server, self.room, self.rung = server, room, rung
+        r = server.call("media.tap", {"room": room, "rung": rung, "port": port})
+        assert "error" not in r, r
+        self.frame_bytes = 640 * 360
+
+    def frames(self):
+        return os.path.getsize(self.path) // self.frame_bytes if os.path.exists(self.path) else 0
+
+    def wait_frames(self, n, timeout=60):
+        target = self.frames() + n
+        wait_for(lambda: self.frames() >= target, timeout=timeout, what=f"{n} more decoded frames")
+
+    def finish(self):
+        out, err = self.proc.communicate(timeout=120)
+        self.server.call("media.untap", {"room": self.room, "rung": self.rung})
+        assert self.proc.returncode == 0, err
+        res = json.loads(out.strip().splitlines()[-1])
+        with open(self.path, "rb") as f:
+            data = f.read()
+        n = len(res["frame_times"])
+        return res, [data[i * self.frame_bytes:(i + 1) * self.frame_bytes] for i in range(n)], res["frame_times"]
+
+
+def region(frame, x0, y0, x1, y1, w=640, step=2):
+    return [frame[y * w + x] for y in range(y0, y1, step) for x in range(x0, x1, step)]
+
+
+def changed_pixels(a, b, box):
+    """Pixels of box (full resolution) whose luma differs by more than encoder noise."""
+    return sum(abs(p - q) > 20 for p, q in zip(region(a, *box, step=1), region(b, *box, step=1)))
+
+
+def mad(a, b):
+    return sum(abs(p - q) for p, q in zip(a, b)) / len(a)
+
+
+def psnr(a, b):
+    import math
+    mse = sum((p - q) ** 2 for p, q in zip(a, b)) / len(a)
+    return 99.0 if mse == 0 else 10 * math.log10(255 * 255 / mse)
+
+
+def test_overlays_in_the_picture_of_a_rung():
+    """smptebars (a still picture) through the ladder; the 360p rung decoded from the tap:
+    pinning a product changes the card's corner (bottom-left) and leaves the rest of the frame as
+    it was (PSNR against the frames before the pin); a flash sale's countdown changes its corner
+    (top-right) from one second to the next; hiding the card takes it out again."""
+    s = lc.Server(extra=server_args() + ["media.rungs=360p:640x360:800", "media.passthrough=false"])
+    s.env.update(media_env())
+    s.start()
+    pub = None
+    try:
+        setup_room(s)
+        with s.ctl() as c:
+            key = c.call("room.show", {"id": "demo"})["result"]["room"]["stream_key"]
+        pub = ffmpeg_rtmp(s, "demo", key, seconds=300, size="1280x720", source="smptebars", bframes=0)
+        wait_for(lambda: "360p" in renditions(s, "demo"), timeout=60, what="360p rung")
+        tap = FrameTap(s, "demo", "360p", seconds=240)
+        try:
+            tap.wait_frames(45)
+            t_pin = time.time() * 1000
+            assert s.call("product.pin", {"room": "demo", "product": "k-thermos"})["ok"]
+            tap.wait_frames(90)
+            t_flash = time.time() * 1000
+            r = s.call("flash.schedule", {"room": "demo", "id": "fs1", "sku": "k-thermos-blue-600", "price": 6900,
+                                          "quantity": 5, "per_user_limit": 1, "duration_ms": 600000})
+            assert r["ok"], r
+            tap.wait_frames(150)
+            t_hide = time.time() * 1000
+            assert s.call("overlay.hide", {"room": "demo", "element": "card"})["ok"]
+            tap.wait_frames(75)
+        finally:
+            tap.proc.terminate()
+            res, frames, times = tap.finish()
+        print("decoded", len(frames), "frames", res.get("width"), res.get("height"))
+        assert res["width"] == 640 and res["height"] == 360, res
+
+        def between(t0, t1):
+            return [f for f, t in zip(frames, times) if t0 <= t < t1]
+        # a change reaches the video within a frame of the ladder receiving it; the decoder and the
+        # jitter buffer add ~300 ms here: frames 1.5 s after an event are surely past it
+        before = between(0, t_pin)[-10:]
+        card = between(t_pin + 1500, t_flash)
+        flash = between(t_flash + 1500, t_hide)
+        hidden = between(t_hide + 1500, 1e18)
+        assert before and card and len(flash) >= 45 and hidden, (len(before), len(card), len(flash), len(hidden))
+
+        ref = before[-1]
+        card_box = (0, 180, 300, 360)      # bottom-left: the card's corner
+        flash_box = (400, 0, 640, 140)     # top-right: the flash banner's corner
+        rest_box = (320, 170, 640, 360)    # bottom-right: no element there
+        pinned = card[-1]
+        assert mad(region(pinned, *card_box), region(ref, *card_box)) > 8, "the card did not appear"
+        assert psnr(region(pinned, *rest_box), region(ref, *rest_box)) > 32, "the picture changed outside the card"
+        assert psnr(region(pinned, *flash_box), region(ref, *flash_box)) > 32, "the flash corner changed before a sale"
+
+        # the countdown: frames a second apart differ in the banner, the rest stays
+        fl = [(t, f) for f, t in zip(frames, times) if t_flash + 1500 <= t < t_hide]
+        a, b = fl[0][1], next(f for t, f in fl if t >= fl[0][0] + 1100)
+        assert mad(region(b, *flash_box), region(ref, *flash_box)) > 8, "no flash banner"
+        if os.environ.get("LC_FRAMES_DUMP"):
+            for name, f in (("a", a), ("b", b), ("ref", ref), ("pinned", pinned)):
+                with open(os.path.join(os.environ["LC_FRAMES_DUMP"], name + ".pgm"), "wb") as out:
+                    out.write(b"P5 640 360 255\n" + f)
+        moved = changed_pixels(a, b, flash_box)
+        print("flash banner pixels changed in a second:", moved)
+        # one digit of "09:59" at 360p: ~30 pixels; encoder noise on this still picture: 0
+        assert moved >= 12, "the countdown did not move"
+        assert psnr(region(b, *rest_box), region(ref, *rest_box)) > 32
+
+        # hidden card: its corner is back to the picture
+        assert psnr(region(hidden[-1], *card_box), region(ref, *card_box)) > 30, "the card stayed after hide"
+        assert s.stop() == 0, s.log_text()[-3000:]
+    finally:
+        if pub:
+            pub.kill()
+            pub.wait()
+        s.close()
