@@ -14,6 +14,12 @@
  * the only allocation, once per change); with no rectangle the element is in passthrough: the
  * buffer goes on untouched (no map, no copy, no blend) and a frame costs the version check.
  *
+ * Blending needs a frame of its own: avdec_h264 hands out its direct-rendered pictures while
+ * libav still holds them as references, so they are never writable (writing into one would
+ * corrupt the frames decoded from it). basetransform would then malloc a copy of every frame;
+ * here the copy goes into a buffer pool of the negotiated size (prepare_output_buffer), so
+ * blending allocates nothing per frame, and a buffer that is writable is blended in place.
+ *
  * Why not GStreamer's overlaycomposition: its blend (gst_video_overlay_composition_blend) costs
  * 10-16 ms per 1080p frame for the six elements, against ~0.2 ms here (ovblend.h). The design is
  * the same: "draw" = before_transform, the cached composition = the lc_ovblend, NULL = passthrough.
@@ -25,6 +31,7 @@
 #include "ladder/ovblend.h"
 
 #include <gst/video/gstvideofilter.h>
+#include <gst/video/gstvideopool.h>
 #include <gst/video/video.h>
 
 #include "base/log.h"
@@ -38,6 +45,7 @@ typedef struct {
   /* The streaming thread (then stop/finalize): */
   lc_overlay_view *view; /* at the negotiated size; NULL until caps */
   lc_ovblend *blend;
+  GstBufferPool *pool; /* frames to blend into when the input is not writable; NULL until caps */
   lc_ovblend_color color;
   int w, h;
   bool blending; /* the last update had something to draw */
@@ -75,6 +83,33 @@ frame_color(const GstVideoInfo *in)
   return c;
 }
 
+static void
+drop_pool(LcLadderOverlay *self)
+{
+  if (self->pool) {
+    gst_buffer_pool_set_active(self->pool, FALSE);
+    g_clear_object(&self->pool);
+  }
+}
+
+/* A pool of frames of these caps (it grows to what the rungs' queues hold, then recycles). */
+static bool
+set_pool(LcLadderOverlay *self, GstCaps *caps, const GstVideoInfo *in)
+{
+  drop_pool(self);
+  self->pool = gst_video_buffer_pool_new();
+  GstStructure *config = gst_buffer_pool_get_config(self->pool);
+  gst_buffer_pool_config_set_params(config, caps, (guint)GST_VIDEO_INFO_SIZE(in), 2, 0);
+  gst_buffer_pool_config_add_option(config, GST_BUFFER_POOL_OPTION_VIDEO_META);
+  if (!gst_buffer_pool_set_config(self->pool, config) || !gst_buffer_pool_set_active(self->pool, TRUE)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NO_SPACE_LEFT, ("overlays: no buffer pool for %dx%d",
+                      GST_VIDEO_INFO_WIDTH(in), GST_VIDEO_INFO_HEIGHT(in)), (NULL));
+    g_clear_object(&self->pool);
+    return false;
+  }
+  return true;
+}
+
 /* Caps (the decoder's streaming thread): a view at the negotiated size. Nothing is blended until
  * the next frame's update draws at that size. */
 static gboolean
@@ -90,6 +125,8 @@ set_info(GstVideoFilter *filter, GstCaps *incaps, GstVideoInfo *in, GstCaps *out
     LC_INFO(self->room_id, NULL, "overlays drawn at %dx%d", w, h);
   }
   self->color = frame_color(in);
+  if (!set_pool(self, incaps, in))
+    return FALSE;
   lc_ovblend_set(self->blend, NULL, 0, w, h, &self->color);
   self->blending = false;
   gst_base_transform_set_in_place(GST_BASE_TRANSFORM(filter), TRUE);
@@ -120,6 +157,43 @@ before_transform(GstBaseTransform *trans, GstBuffer *buf)
   }
 }
 
+/* Where the frame to blend goes: passthrough or a writable input is used as is; otherwise a
+ * pool frame gets a copy of the picture and the input's timestamps and flags. */
+static GstFlowReturn
+prepare_output_buffer(GstBaseTransform *trans, GstBuffer *in, GstBuffer **out)
+{
+  LcLadderOverlay *self = (LcLadderOverlay *)trans;
+  if (gst_base_transform_is_passthrough(trans) || gst_buffer_is_writable(in) || !self->pool) {
+    *out = in;
+    return GST_FLOW_OK;
+  }
+  GstBuffer *b = NULL;
+  GstFlowReturn ret = gst_buffer_pool_acquire_buffer(self->pool, &b, NULL);
+  if (ret != GST_FLOW_OK)
+    return ret;
+  const GstVideoInfo *info = &GST_VIDEO_FILTER(trans)->in_info;
+  GstVideoFrame src, dst;
+  if (!gst_video_frame_map(&src, info, in, GST_MAP_READ)) {
+    gst_buffer_unref(b);
+    return GST_FLOW_ERROR;
+  }
+  if (!gst_video_frame_map(&dst, info, b, GST_MAP_WRITE)) {
+    gst_video_frame_unmap(&src);
+    gst_buffer_unref(b);
+    return GST_FLOW_ERROR;
+  }
+  bool ok = gst_video_frame_copy(&dst, &src);
+  gst_video_frame_unmap(&dst);
+  gst_video_frame_unmap(&src);
+  if (!ok) {
+    gst_buffer_unref(b);
+    return GST_FLOW_ERROR;
+  }
+  gst_buffer_copy_into(b, in, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
+  *out = b;
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 transform_frame_ip(GstVideoFilter *filter, GstVideoFrame *f)
 {
@@ -138,6 +212,7 @@ stop(GstBaseTransform *trans)
 {
   LcLadderOverlay *self = (LcLadderOverlay *)trans;
   g_clear_pointer(&self->view, lc_overlay_view_free);
+  drop_pool(self);
   lc_ovblend_set(self->blend, NULL, 0, 0, 0, &self->color);
   self->blending = false;
   self->w = self->h = 0;
@@ -149,6 +224,7 @@ finalize(GObject *obj)
 {
   LcLadderOverlay *self = (LcLadderOverlay *)obj;
   lc_overlay_view_free(self->view);
+  drop_pool(self);
   lc_ovblend_free(self->blend);
   lc_overlay_unref(self->ov);
   g_free(self->room_id);
@@ -167,6 +243,7 @@ lc_ladder_overlay_class_init(LcLadderOverlayClass *klass)
   gst_element_class_add_static_pad_template(ec, &src_template);
   GstBaseTransformClass *bt = GST_BASE_TRANSFORM_CLASS(klass);
   bt->before_transform = before_transform;
+  bt->prepare_output_buffer = prepare_output_buffer;
   bt->stop = stop;
   bt->transform_ip_on_passthrough = FALSE; /* passthrough = nothing to draw: do not even map */
   GstVideoFilterClass *vf = GST_VIDEO_FILTER_CLASS(klass);

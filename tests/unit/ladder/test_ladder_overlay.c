@@ -280,6 +280,29 @@ test_stage_card(void)
   luma *f5 = stage_frame(&s, NULL);
   g_assert_cmpfloat(psnr(f5, f1, NULL, true, NULL), ==, 99.0);
 
+  /* A frame someone else still holds (the decoder keeps its reference pictures) is never written:
+   * the card goes into a copy, and the copies come from a pool, not one allocation per frame. */
+  GHashTable *seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+  for (int i = 0; i < 6; i++) {
+    GstBuffer *shared = gst_buffer_copy_deep(s.pattern);
+    GST_BUFFER_PTS(shared) = gst_util_uint64_scale(s.pushed++, GST_SECOND, 30);
+    g_assert_cmpint(gst_harness_push(s.h, gst_buffer_ref(shared)), ==, GST_FLOW_OK);
+    GstBuffer *ob = gst_harness_pull(s.h);
+    g_assert_true(ob != shared);
+    luma *o = luma_from(ob, &s.info), *kept = luma_from(shared, &s.info);
+    g_assert_cmpfloat(psnr(kept, ref, NULL, true, NULL), ==, 99.0); /* untouched */
+    g_assert_cmpfloat(psnr(o, f1, NULL, true, NULL), ==, 99.0);     /* the card, same as in place */
+    g_assert_cmpuint(GST_BUFFER_PTS(ob), ==, GST_BUFFER_PTS(shared));
+    g_hash_table_add(seen, ob);
+    luma_free(o);
+    luma_free(kept);
+    gst_buffer_unref(ob);
+    gst_buffer_unref(shared);
+  }
+  g_test_message("6 shared frames blended into %u pool buffers", g_hash_table_size(seen));
+  g_assert_cmpuint(g_hash_table_size(seen), <=, 2);
+  g_hash_table_unref(seen);
+
   g_array_unref(exact);
   g_array_unref(rects);
   luma_free(f0);
