@@ -7,6 +7,7 @@
 #include "ladder/ovblend.h"
 
 #include <glib.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
@@ -21,7 +22,12 @@ typedef struct {
   span *rows;        /* h */
 } area;
 
+/* One converted rectangle, and what it was converted from (the clipped source pixels, tight):
+ * a later set with the same element, place and pixels reuses it instead of converting again. */
 typedef struct {
+  lc_overlay_element element;
+  int x, y, w, h; /* clipped, frame coordinates */
+  uint32_t *src;  /* w * h source pixels */
   area luma, chroma;
 } prect;
 
@@ -29,7 +35,14 @@ struct lc_ovblend {
   prect *r;
   unsigned n;
   int w, h;
+  lc_ovblend_color color; /* what r was converted with */
 };
+
+/* Fixed-point RGB -> YUV of premultiplied pixels: for channel c, its value in 1/256 units is
+ * (m[c][0] R + m[c][1] G + m[c][2] B + m[c][3] a + 128) >> 8. */
+typedef struct {
+  int32_t m[3][4];
+} coef;
 
 lc_ovblend *
 lc_ovblend_new(void)
@@ -48,12 +61,18 @@ area_clear(area *a)
 }
 
 static void
+prect_clear(prect *r)
+{
+  area_clear(&r->luma);
+  area_clear(&r->chroma);
+  g_clear_pointer(&r->src, g_free);
+}
+
+static void
 clear(lc_ovblend *b)
 {
-  for (unsigned i = 0; i < b->n; i++) {
-    area_clear(&b->r[i].luma);
-    area_clear(&b->r[i].chroma);
-  }
+  for (unsigned i = 0; i < b->n; i++)
+    prect_clear(&b->r[i]);
   g_clear_pointer(&b->r, g_free);
   b->n = 0;
 }
@@ -78,17 +97,6 @@ lc_ovblend_color_limited(double kr, double kb)
 {
   lc_ovblend_color c = {.kr = kr, .kb = kb, .offset = {16, 128, 128}, .scale = {219, 224, 224}};
   return c;
-}
-
-static uint16_t
-clamp_p(double v, int a256)
-{
-  double max = 255.0 * a256;
-  if (v < 0)
-    return 0;
-  if (v > max)
-    return (uint16_t)max;
-  return (uint16_t)(v + 0.5);
 }
 
 static void
@@ -119,36 +127,61 @@ area_spans(area *a)
   }
 }
 
-/* Converts the clipped part (frame coordinates [x, x+w) x [y, y+h)) of rect into r. false when
+static coef
+coef_of(const lc_ovblend_color *c)
+{
+  const double kr = c->kr, kb = c->kb, kg = 1.0 - kr - kb, f = 65536.0 / 255.0;
+  /* E'y, E'pb, E'pr as weights of R, G, B (premultiplied, 0..255) */
+  const double w[3][3] = {{kr, kg, kb},
+                          {-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5},
+                          {0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))}};
+  coef k;
+  for (int ch = 0; ch < 3; ch++) {
+    for (int i = 0; i < 3; i++)
+      k.m[ch][i] = (int32_t)lround(f * c->scale[ch] * w[ch][i]);
+    k.m[ch][3] = (int32_t)lround(f * c->offset[ch]);
+  }
+  return k;
+}
+
+/* A channel's premultiplied value in 1/256 units, within 0 .. 255 * A (see the top comment). */
+static inline uint16_t
+chan(const int32_t *m, int r, int g, int b, int a, int A)
+{
+  int32_t v = m[0] * r + m[1] * g + m[2] * b + m[3] * a + 128;
+  if (v <= 0)
+    return 0;
+  v >>= 8;
+  return (uint16_t)MIN(v, 255 * A);
+}
+
+/* Converts r's source pixels (r->src, r->w x r->h at r->x, r->y) into its areas. false when
  * nothing in it is visible. */
 static bool
-convert(prect *r, const lc_overlay_rect *rect, int x, int y, int w, int h, const lc_ovblend_color *c)
+convert(prect *r, const coef *k)
 {
-  const double kr = c->kr, kb = c->kb, kg = 1.0 - kr - kb;
+  const int x = r->x, y = r->y, w = r->w, h = r->h;
   const gsize n = (gsize)w * h;
   uint16_t *a256 = g_new(uint16_t, n), *cb = g_new(uint16_t, n), *cr = g_new(uint16_t, n);
   area *L = &r->luma;
   area_alloc(L, x, y, w, h, 1);
   bool visible = false;
-  for (int j = 0; j < h; j++) {
-    const uint8_t *row = rect->pixels + (gsize)(y - rect->y + j) * (gsize)rect->stride + (gsize)(x - rect->x) * 4;
-    for (int i = 0; i < w; i++) {
-      uint32_t px;
-      memcpy(&px, row + (gsize)i * 4, 4); /* cairo ARGB32: native-endian words */
-      int a = (int)(px >> 24), R = MIN((int)(px >> 16 & 0xff), a), G = MIN((int)(px >> 8 & 0xff), a),
-          B = MIN((int)(px & 0xff), a);
-      int A = (a * 256 + 127) / 255;
-      double alpha = a / 255.0;
-      double ey = (kr * R + kg * G + kb * B) / 255.0; /* premultiplied E'y */
-      double epb = (B / 255.0 - ey) / (2 * (1 - kb)), epr = (R / 255.0 - ey) / (2 * (1 - kr));
-      gsize o = (gsize)j * w + i;
-      a256[o] = (uint16_t)A;
-      L->k[o] = (uint16_t)(256 - A);
-      L->p[0][o] = clamp_p(256.0 * (c->offset[0] * alpha + c->scale[0] * ey), A);
-      cb[o] = clamp_p(256.0 * (c->offset[1] * alpha + c->scale[1] * epb), A);
-      cr[o] = clamp_p(256.0 * (c->offset[2] * alpha + c->scale[2] * epr), A);
-      visible |= A > 0;
+  for (gsize o = 0; o < n; o++) {
+    uint32_t px = r->src[o]; /* cairo ARGB32: native-endian words */
+    int a = (int)(px >> 24);
+    if (a == 0) {
+      a256[o] = cb[o] = cr[o] = L->p[0][o] = 0;
+      L->k[o] = 256;
+      continue;
     }
+    int R = MIN((int)(px >> 16 & 0xff), a), G = MIN((int)(px >> 8 & 0xff), a), B = MIN((int)(px & 0xff), a);
+    int A = (a * 256 + 127) / 255;
+    a256[o] = (uint16_t)A;
+    L->k[o] = (uint16_t)(256 - A);
+    L->p[0][o] = chan(k->m[0], R, G, B, a, A);
+    cb[o] = chan(k->m[1], R, G, B, a, A);
+    cr[o] = chan(k->m[2], R, G, B, a, A);
+    visible = true;
   }
   if (visible) {
     /* Chroma sample (cx, cy) covers luma (2cx..2cx+1, 2cy..2cy+1); luma pixels outside the
@@ -186,30 +219,73 @@ convert(prect *r, const lc_overlay_rect *rect, int x, int y, int w, int h, const
   return visible;
 }
 
+/* Whether old was converted from exactly these pixels at this place (then it is reused). */
+static bool
+same_source(const prect *old, lc_overlay_element e, int x, int y, int w, int h, const lc_overlay_rect *rc)
+{
+  if (!old->src || old->element != e || old->x != x || old->y != y || old->w != w || old->h != h)
+    return false;
+  for (int j = 0; j < h; j++) {
+    const uint8_t *row = rc->pixels + (gsize)(y - rc->y + j) * (gsize)rc->stride + (gsize)(x - rc->x) * 4;
+    if (memcmp(old->src + (gsize)j * w, row, (gsize)w * 4) != 0)
+      return false;
+  }
+  return true;
+}
+
 void
 lc_ovblend_set(lc_ovblend *b, const lc_overlay_rect *rects, unsigned n, int frame_w, int frame_h,
                const lc_ovblend_color *color)
 {
-  clear(b);
+  bool same_frame = frame_w == b->w && frame_h == b->h && memcmp(color, &b->color, sizeof(*color)) == 0;
+  prect *old = b->r;
+  unsigned n_old = b->n;
+  b->r = NULL;
+  b->n = 0;
   b->w = frame_w;
   b->h = frame_h;
-  if (n == 0 || frame_w <= 0 || frame_h <= 0)
-    return;
-  b->r = g_new0(prect, n);
-  for (unsigned i = 0; i < n; i++) {
-    const lc_overlay_rect *rc = &rects[i];
-    if (!rc->pixels || rc->width <= 0 || rc->height <= 0 || rc->width > 16384 || rc->height > 16384 ||
-        rc->stride < rc->width * 4)
-      continue;
-    int x0 = MAX(rc->x, 0), y0 = MAX(rc->y, 0);
-    int64_t x1 = MIN((int64_t)rc->x + rc->width, frame_w), y1 = MIN((int64_t)rc->y + rc->height, frame_h);
-    if (x1 <= x0 || y1 <= y0)
-      continue;
-    if (convert(&b->r[b->n], rc, x0, y0, (int)(x1 - x0), (int)(y1 - y0), color))
+  b->color = *color;
+  if (n > 0 && frame_w > 0 && frame_h > 0) {
+    coef k = coef_of(color);
+    b->r = g_new0(prect, n);
+    for (unsigned i = 0; i < n; i++) {
+      const lc_overlay_rect *rc = &rects[i];
+      if (!rc->pixels || rc->width <= 0 || rc->height <= 0 || rc->width > 16384 || rc->height > 16384 ||
+          rc->stride < rc->width * 4)
+        continue;
+      int x0 = MAX(rc->x, 0), y0 = MAX(rc->y, 0);
+      int64_t x1 = MIN((int64_t)rc->x + rc->width, frame_w), y1 = MIN((int64_t)rc->y + rc->height, frame_h);
+      if (x1 <= x0 || y1 <= y0)
+        continue;
+      int w = (int)(x1 - x0), h = (int)(y1 - y0);
+      prect *r = &b->r[b->n];
+      bool reused = false;
+      for (unsigned j = 0; same_frame && j < n_old && !reused; j++) {
+        if (same_source(&old[j], rc->element, x0, y0, w, h, rc)) {
+          *r = old[j]; /* moved: old[j] is left empty */
+          memset(&old[j], 0, sizeof(old[j]));
+          reused = true;
+        }
+      }
+      if (!reused) {
+        *r = (prect){.element = rc->element, .x = x0, .y = y0, .w = w, .h = h};
+        r->src = g_new(uint32_t, (gsize)w * h);
+        for (int j = 0; j < h; j++)
+          memcpy(r->src + (gsize)j * w, rc->pixels + (gsize)(y0 - rc->y + j) * (gsize)rc->stride + (gsize)(x0 - rc->x) * 4,
+                 (gsize)w * 4);
+        if (!convert(r, &k)) {
+          prect_clear(r);
+          continue;
+        }
+      }
       b->n++;
+    }
+    if (b->n == 0)
+      g_clear_pointer(&b->r, g_free);
   }
-  if (b->n == 0)
-    g_clear_pointer(&b->r, g_free);
+  for (unsigned j = 0; j < n_old; j++)
+    prect_clear(&old[j]);
+  g_free(old);
 }
 
 /* The hot loop: 16-bit lanes (see the top comment). GCC vectorises at -O2 only with the cheap

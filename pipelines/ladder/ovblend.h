@@ -9,8 +9,10 @@
  * Here each rectangle is converted once, when it changes, into weights (256 - alpha) and
  * premultiplied Y, U, V in units of 1/256 (chroma averaged over its 2x2 luma pixels, so odd
  * positions and sizes blend right); a frame then costs one multiply-add per covered sample,
- * skipping each row's transparent ends: 0.19 ms for the same six rectangles (measured with the
- * loop vectorised, as it is here).
+ * skipping each row's transparent ends. Measured (CPU time, -O2, the same six rectangles):
+ * blending 0.15 ms per frame; converting all six 12 ms, once, when they first appear; a change of
+ * one element (the countdown's second, a new price) 1.2 ms, because a rectangle whose element,
+ * place and pixels are unchanged keeps its conversion (a memcmp against a copy of its source).
  *
  * Pure C, no GStreamer. One thread at a time per lc_ovblend (the ladder's streaming thread). */
 #pragma once
@@ -31,9 +33,10 @@ typedef struct lc_ovblend lc_ovblend;
 
 lc_ovblend *lc_ovblend_new(void);
 void lc_ovblend_free(lc_ovblend *b); /* NULL is fine */
-/* Replaces the rectangles for frames of frame_w x frame_h (pixels converted and copied; rects
+/* Replaces the rectangles for frames of frame_w x frame_h (pixels copied and converted; rects
  * borrowed). Rectangles are clipped to the frame; empty, fully transparent or malformed ones
- * (NULL pixels, stride < 4 * width) are dropped. Allocates. */
+ * (NULL pixels, stride < 4 * width) are dropped; one equal to a current one (element, place,
+ * pixels; same frame size and colour) keeps its conversion. Allocates. */
 void lc_ovblend_set(lc_ovblend *b, const lc_overlay_rect *rects, unsigned n, int frame_w, int frame_h,
                     const lc_ovblend_color *color);
 /* True when there is nothing to blend (then a frame needs no work at all). */

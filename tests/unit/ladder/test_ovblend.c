@@ -224,6 +224,40 @@ test_order(void)
   lc_ovblend_free(b);
 }
 
+/* A set with the same rectangles reuses their conversion; a changed pixel, place or colour is
+ * converted again (the result is what a fresh lc_ovblend gives). */
+static void
+test_reuse(void)
+{
+  solid s[2] = {solid_new(0, 0, 16, 16, 255, 255, 255, 255), solid_new(30, 20, 10, 10, 128, 0, 0, 128)};
+  lc_overlay_rect r[2] = {s[0].r, s[1].r};
+  r[1].element = LC_OV_FLASH;
+  lc_ovblend *b = lc_ovblend_new();
+  frame want, got;
+  for (int step = 0; step < 4; step++) {
+    if (step == 1)
+      s[1].px[5] = 0xff00ff00; /* one pixel of the second rectangle */
+    if (step == 2)
+      r[0].x = 2; /* the first moves */
+    const lc_ovblend_color *c = bt601();
+    lc_ovblend_color c709 = lc_ovblend_color_limited(0.2126, 0.0722);
+    if (step == 3)
+      c = &c709; /* another matrix: everything converted again */
+    lc_ovblend_set(b, r, 2, W, H, c);
+    lc_ovblend *fresh = lc_ovblend_new();
+    lc_ovblend_set(fresh, r, 2, W, H, c);
+    fill(&got, 100, 110, 120);
+    fill(&want, 100, 110, 120);
+    blend(b, &got);
+    blend(fresh, &want);
+    g_assert_cmpmem(&got, sizeof(got), &want, sizeof(want));
+    lc_ovblend_free(fresh);
+  }
+  g_free(s[0].px);
+  g_free(s[1].px);
+  lc_ovblend_free(b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,5 +267,6 @@ main(int argc, char **argv)
   g_test_add_func("/ovblend/half_alpha_and_odd_edges", test_half_alpha_and_odd_edges);
   g_test_add_func("/ovblend/clip_and_malformed", test_clip_and_malformed);
   g_test_add_func("/ovblend/order", test_order);
+  g_test_add_func("/ovblend/reuse", test_reuse);
   return g_test_run();
 }
