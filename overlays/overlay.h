@@ -21,7 +21,8 @@
  *                 "flash": {...}, "coupon": {...}, "ticker": {...}, "logo": {...}, "text": {...}}}
  * Unknown fields, elements or anchors are errors naming the field ("elements.card.anchor: must be
  * one of top-left, ..."). Defaults: every element visible; card bottom-left, flash top-right,
- * coupon top-left, ticker left, logo top-left, text bottom.
+ * coupon top-left, ticker left, logo top-left, text bottom. A configuration is whole: what it
+ * leaves out takes the default (configure(NULL) restores every default), content is kept.
  *
  * Threads: everything here runs on the main thread except lc_overlay_view_* (one streaming thread
  * at a time per view, the ladder's) and lc_overlay_ref/unref (any thread). The scene is guarded
@@ -106,7 +107,8 @@ void lc_overlay_set_coupon(lc_overlay *o, const char *text, int64_t until_ms);
 
 /* An acknowledged order for the buyer ticker: the name is masked here the way live-commerce apps
  * do ("Lin**", "王**"), at most one new line every 2 s is shown (later ones replace the pending
- * one), a line stays 5 s. now_ms: wall clock. */
+ * one), a line stays 5 s, so up to 3 lines show at once, newest last. quantity <= 0 is ignored,
+ * above 999999 shown as 999999. now_ms: wall clock. */
 void lc_overlay_ticker_push(lc_overlay *o, const char *buyer_name, int64_t quantity, int64_t now_ms);
 
 /* The creator's logo (image file as for the card; NULL clears). */
@@ -117,15 +119,20 @@ void lc_overlay_set_logo(lc_overlay *o, const char *path);
 int lc_overlay_set_text(lc_overlay *o, const char *text, char **err);
 
 /* The masked form of a buyer's name (g_free): first 3 characters of a Latin name + "**", first
- * character of a CJK name + "**"; "" or NULL -> "***". */
+ * character of a CJK name (or any wide script, emoji) + "**", never the whole name ("Bob" ->
+ * "Bo**"); invisible and control characters skipped; "", blank, NULL or invalid UTF-8 -> "***". */
 char *lc_overlay_mask_name(const char *name);
 
 /* What is on screen now (transfer full):
  * {"lang", "passthrough", "version",
- *  "elements": {"card": {"visible", "anchor", "margin": [x, y], "width", "content": {...} | null},
- *               ...}} — content as set (ticker: the lines shown at now_ms). */
+ *  "elements": {"card": {"visible", "shown", "anchor", "margin": [x, y], "width",
+ *                         "content": {...} | null}, ...}}
+ * — content as set, cleaned (valid UTF-8, control characters as spaces, bidi controls dropped,
+ * long strings cut); "shown": on screen at now_ms (visible, has content, not expired); flash
+ * content adds "seconds_left" at now_ms; ticker: {"lines": [...]} shown at now_ms (up to 3). */
 json_t *lc_overlay_status(lc_overlay *o, int64_t now_ms);
-/* Incremented by every change of the scene. */
+/* Incremented by every change of the scene (a setter given what is already there changes
+ * nothing). Time alone (countdown, coupon expiry, ticker lines) does not change it. */
 guint64 lc_overlay_version(lc_overlay *o);
 
 /* ---- rendering (the ladder's streaming thread) ---- */
@@ -139,12 +146,24 @@ typedef struct {
 
 typedef struct lc_overlay_view lc_overlay_view;
 
-/* A renderer of o for frames of width x height (takes a ref on o). */
+/* A renderer of o for frames of width x height (takes a ref on o); NULL (logged) for a size
+ * outside 16..8192. Loads the fonts (the process's first view: 50-130 ms of fontconfig, later
+ * ones ~15 ms), so make it before frames flow (at caps), not per frame. Each view has its own
+ * pango font map and image cache: one thread at a time per view. */
 lc_overlay_view *lc_overlay_view_new(lc_overlay *o, int width, int height);
 void lc_overlay_view_free(lc_overlay_view *v); /* NULL is fine */
 /* Brings the view up to date for now_ms (wall clock, ms since the epoch). Returns true when the
  * rectangles changed since the previous call (or on the first call); *rects / *n are valid until
  * the next call or view_free. Renders only elements whose content, placement or shown time
- * changed; allocates nothing when nothing changed. */
+ * changed; allocates nothing when nothing changed (measured: 0 allocator calls in 1000
+ * unchanged updates, ~0.1 us each).
+ * Pixels (borrowed, owned by the view): one surface per element, redrawn IN PLACE when the
+ * element's size did not change (the countdown every second), so copy them (or convert them)
+ * when this returns true if they must outlive the next call, e.g. in a buffer travelling
+ * downstream. Rects come in element order (card first, text last: draw in that order); hidden
+ * elements and elements without content (or expired: coupon after until_ms, ticker lines after
+ * 5 s) have none. A flash sale past ends_at shows 00:00 until the app clears or updates it.
+ * The first draw of a new image decodes it here (PNG/JPEG/SVG, fitted to its box: a few ms
+ * for a phone photo); later draws use the view's cache (16 images). */
 bool lc_overlay_view_update(lc_overlay_view *v, int64_t now_ms, const lc_overlay_rect **rects,
                             unsigned *n);

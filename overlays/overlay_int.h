@@ -91,5 +91,8 @@ const char *lc__ov_anchor_name(lc__ov_anchor a);
 
 /* For tests: glyphs the view's font list could not draw (tofu) since it was made. */
 unsigned lc__overlay_view_unknown_glyphs(const lc_overlay_view *v);
+/* For tests: waits until no image decoding is queued or running for v (up to timeout_us);
+ * true when idle. The next update takes the results. */
+bool lc__overlay_view_wait_images(lc_overlay_view *v, int64_t timeout_us);
 /* For tests: how many elements the view has rendered since it was made. */
 unsigned lc__overlay_view_renders(const lc_overlay_view *v);

@@ -36,18 +36,49 @@
 #define IMAGE_FILE_MAX (16 * 1024 * 1024)
 #define IMAGE_PIXELS_MAX (4096 * 4096) /* decoded size before scaling: a decompression bomb stops here */
 
+typedef enum { IMG_LOADING, IMG_READY, IMG_FAILED } image_state;
+
 typedef struct {
   char *path; /* as given (NULL: free entry) */
   int box_w, box_h;
-  cairo_surface_t *surf; /* NULL: could not be drawn (logged when it was tried) */
+  image_state state;
+  cairo_surface_t *surf; /* IMG_READY only */
   guint64 used;
 } image_entry;
+
+/* Images decode on a GLib pool thread, not on the streaming thread: a 3000x2000 phone photo
+ * took 125 ms (a 800x800 one 20-40 ms), 3-4 frames the ladder would have held. Until it is
+ * ready the card shows an empty picture box and the logo nothing; then they are redrawn. */
+typedef struct {
+  GMutex mu;
+  GCond cond;
+  GPtrArray *done; /* decoded*, mu */
+  int pending;     /* jobs queued or running, mu */
+  gint ready;      /* atomic: done has results (checked without the lock every update) */
+  gint cancelled;  /* atomic: the view is going; queued jobs only free themselves */
+  GThreadPool *pool;
+} decoder;
+
+typedef struct {
+  char *path;
+  int box_w, box_h;
+  cairo_surface_t *surf; /* NULL: failed (logged by the job) */
+} decoded;
+
+typedef struct {
+  decoder *d;
+  char *path;
+  int box_w, box_h;
+  const char *root, *room; /* the scene's options: immutable, and the view outlives its jobs */
+} decode_job;
 
 typedef struct {
   cairo_surface_t *surf; /* this element's pixels (NULL before its first render) */
   int sw, sh;
   bool shown;
-  guint64 gen;
+  bool valid;   /* gen and time_key say what is drawn (or what waits for an image) */
+  bool waiting; /* drawn (or left out) while an image it needs was loading */
+  guint64 gen, image_epoch;
   int64_t time_key;
   lc_overlay_rect rect; /* where surf goes, when shown */
 } slot;
@@ -66,6 +97,8 @@ struct lc_overlay_view {
   PangoFontDescription *desc; /* the family list; size and weight set per layout */
   image_entry images[IMAGE_CACHE];
   guint64 image_clock;
+  guint64 image_epoch; /* moves when decoded images arrive */
+  decoder dec;
   unsigned unknown_glyphs, renders;
   bool warned_glyphs;
 };
@@ -421,13 +454,12 @@ decode_svg(GBytes *bytes, int box_w, int box_h, char **why)
 }
 
 static cairo_surface_t *
-load_image(lc_overlay_view *v, const char *path, int box_w, int box_h, char **why)
+load_image(const char *root, const char *path, int box_w, int box_h, char **why)
 {
   if (is_url(path)) {
     *why = g_strdup("a URL: overlays draw local files only (the catalog's image files)");
     return NULL;
   }
-  const char *root = lc__overlay_image_root(v->o);
   if (!g_path_is_absolute(path) && has_dotdot(path)) {
     *why = g_strdup("a relative path with \"..\"");
     return NULL;
@@ -460,41 +492,105 @@ load_image(lc_overlay_view *v, const char *path, int box_w, int box_h, char **wh
   return s;
 }
 
-/* The image at path fitted into box (borrowed, owned by the cache), or NULL: draw a
- * placeholder. Decodes on the first use of a (path, box) only. */
-static cairo_surface_t *
-image_get(lc_overlay_view *v, const char *path, int box_w, int box_h)
+/* A pool thread: decodes one image, logs a failure, hands the result back. */
+static void
+decode_run(gpointer data, gpointer user)
 {
+  decode_job *job = data;
+  decoder *d = job->d;
+  cairo_surface_t *s = NULL;
+  if (!g_atomic_int_get(&d->cancelled)) {
+    char *why = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    s = load_image(job->root, job->path, job->box_w, job->box_h, &why);
+    if (!s)
+      LC_WARN(job->room, NULL, "overlay image \"%s\": %s; drawing a placeholder", job->path, why);
+    else
+      LC_DEBUG(job->room, NULL, "overlay image \"%s\" decoded to %dx%d in %lld us", job->path,
+               cairo_image_surface_get_width(s), cairo_image_surface_get_height(s),
+               (long long)(g_get_monotonic_time() - t0));
+    g_free(why);
+  }
+  g_mutex_lock(&d->mu);
+  if (g_atomic_int_get(&d->cancelled)) {
+    if (s)
+      cairo_surface_destroy(s);
+    g_free(job->path);
+  } else {
+    decoded *r = g_new(decoded, 1);
+    *r = (decoded){job->path, job->box_w, job->box_h, s};
+    g_ptr_array_add(d->done, r);
+    g_atomic_int_set(&d->ready, 1);
+  }
+  d->pending--;
+  g_cond_broadcast(&d->cond);
+  g_mutex_unlock(&d->mu);
+  g_free(job);
+}
+
+/* Takes the decoded images into the cache (streaming thread, from update). */
+static void
+images_collect(lc_overlay_view *v)
+{
+  if (!g_atomic_int_get(&v->dec.ready))
+    return;
+  g_mutex_lock(&v->dec.mu);
+  GPtrArray *done = v->dec.done;
+  v->dec.done = g_ptr_array_new();
+  g_atomic_int_set(&v->dec.ready, 0);
+  g_mutex_unlock(&v->dec.mu);
+  for (guint k = 0; k < done->len; k++) {
+    decoded *r = done->pdata[k];
+    image_entry *e = NULL;
+    for (int i = 0; i < IMAGE_CACHE && !e; i++) {
+      image_entry *c = &v->images[i];
+      if (c->path && c->state == IMG_LOADING && c->box_w == r->box_w && c->box_h == r->box_h &&
+          strcmp(c->path, r->path) == 0)
+        e = c;
+    }
+    if (e) {
+      e->state = r->surf ? IMG_READY : IMG_FAILED;
+      e->surf = r->surf;
+    } else if (r->surf) {
+      cairo_surface_destroy(r->surf); /* evicted while it was decoding */
+    }
+    g_free(r->path);
+    g_free(r);
+  }
+  g_ptr_array_unref(done);
+  v->image_epoch++;
+}
+
+/* The image at path fitted into box: its state, and in *img its pixels when ready (borrowed,
+ * owned by the cache). The first use of a (path, box) queues its decoding. */
+static image_state
+image_get(lc_overlay_view *v, const char *path, int box_w, int box_h, cairo_surface_t **img)
+{
+  *img = NULL;
   image_entry *victim = &v->images[0];
   for (int i = 0; i < IMAGE_CACHE; i++) {
     image_entry *e = &v->images[i];
     if (e->path && e->box_w == box_w && e->box_h == box_h && strcmp(e->path, path) == 0) {
       e->used = ++v->image_clock;
-      return e->surf;
+      *img = e->surf;
+      return e->state;
     }
     if (!e->path || (victim->path && e->used < victim->used))
       victim = e;
   }
-  char *why = NULL;
-  gint64 t0 = g_get_monotonic_time();
-  cairo_surface_t *s = load_image(v, path, box_w, box_h, &why);
-  if (!s) {
-    LC_WARN(lc__overlay_room(v->o), NULL, "overlay image \"%s\": %s; drawing a placeholder", path, why);
-  } else {
-    LC_DEBUG(lc__overlay_room(v->o), NULL, "overlay image \"%s\" decoded to %dx%d in %lld us", path,
-             cairo_image_surface_get_width(s), cairo_image_surface_get_height(s),
-             (long long)(g_get_monotonic_time() - t0));
-  }
-  g_free(why);
   g_free(victim->path);
   if (victim->surf)
     cairo_surface_destroy(victim->surf);
-  victim->path = g_strdup(path);
-  victim->box_w = box_w;
-  victim->box_h = box_h;
-  victim->surf = s;
-  victim->used = ++v->image_clock;
-  return s;
+  *victim = (image_entry){g_strdup(path), box_w, box_h, IMG_LOADING, NULL, ++v->image_clock};
+  if (!v->dec.pool)
+    v->dec.pool = g_thread_pool_new(decode_run, NULL, 1, FALSE, NULL); /* GLib's shared threads */
+  decode_job *job = g_new(decode_job, 1);
+  *job = (decode_job){&v->dec, g_strdup(path), box_w, box_h, lc__overlay_image_root(v->o), lc__overlay_room(v->o)};
+  g_mutex_lock(&v->dec.mu);
+  v->dec.pending++;
+  g_mutex_unlock(&v->dec.mu);
+  g_thread_pool_push(v->dec.pool, job, NULL);
+  return IMG_LOADING;
 }
 
 /* A picture frame with a sun and a hill: "there should be an image here". */
@@ -515,15 +611,22 @@ draw_placeholder(cairo_t *cr, double x, double y, double w, double h, double r)
   cairo_fill(cr);
 }
 
-/* The image fitted and centred in the box, or the placeholder; clipped to rounded corners. */
-static void
+/* The image fitted and centred in the box, the placeholder when it cannot be drawn, an empty
+ * box while it loads (returns false then); clipped to rounded corners. */
+static bool
 draw_image(lc_overlay_view *v, cairo_t *cr, const char *path, double x, double y, int bw, int bh, double r,
            double alpha, bool backdrop)
 {
-  cairo_surface_t *img = path ? image_get(v, path, bw, bh) : NULL;
-  if (!img) {
+  cairo_surface_t *img = NULL;
+  image_state st = path ? image_get(v, path, bw, bh, &img) : IMG_FAILED;
+  if (st == IMG_FAILED) {
     draw_placeholder(cr, x, y, bw, bh, r);
-    return;
+    return true;
+  }
+  if (st == IMG_LOADING) {
+    if (backdrop)
+      fill_rounded(cr, x, y, bw, bh, r, (rgba){1, 1, 1, 0.95});
+    return false;
   }
   int iw = cairo_image_surface_get_width(img), ih = cairo_image_surface_get_height(img);
   cairo_save(cr);
@@ -536,6 +639,7 @@ draw_image(lc_overlay_view *v, cairo_t *cr, const char *path, double x, double y
   cairo_set_source_surface(cr, img, x + (bw - iw) / 2, y + (bh - ih) / 2);
   cairo_paint_with_alpha(cr, alpha);
   cairo_restore(cr);
+  return true;
 }
 
 /* ---- elements ---- */
@@ -549,7 +653,8 @@ typedef struct {
   int64_t now_ms;
   int W; /* the element's width from its placement, px */
   double u;
-  cairo_t *cr; /* set by canvas(), destroyed by render() */
+  cairo_t *cr;  /* set by canvas(), destroyed by render(); NULL: nothing to show yet */
+  bool waiting; /* an image it needs is still loading */
 } ctx;
 
 /* A cleared w x h surface for the element (its old one when the size is the same); w and h
@@ -611,7 +716,7 @@ card(ctx *c)
   {
     fill_rounded(cr, 0, 0, w, h, 1.6 * u, PANEL);
     if (S)
-      draw_image(c->v, cr, el->image, pad, pad, S, S, u, 1.0, true);
+      c->waiting = !draw_image(c->v, cr, el->image, pad, pad, S, S, u, 1.0, true);
     double y = pad;
     fill_rounded(cr, tx, y, badge.w + 1.6 * u, badge_h, badge_h / 2, BADGE);
     text_draw(cr, &badge, tx + 0.8 * u, y + 0.4 * u, WHITE);
@@ -762,11 +867,20 @@ static void
 logo(ctx *c)
 {
   int bw = c->W, bh = MAX((int)(12 * c->u), 1); /* a watermark: at most 12% of the short side tall */
-  cairo_surface_t *img = image_get(c->v, c->el->image, bw, bh);
+  cairo_surface_t *img = NULL;
+  if (image_get(c->v, c->el->image, bw, bh, &img) == IMG_LOADING) {
+    c->waiting = true; /* its size comes from the image: nothing to show until it is decoded */
+    return;
+  }
   int w = img ? cairo_image_surface_get_width(img) : MIN(bw, 2 * bh);
   int h = img ? cairo_image_surface_get_height(img) : bh;
   cairo_t *cr = canvas(c, &w, &h);
-  draw_image(c->v, cr, c->el->image, 0, 0, w, h, 0.8 * c->u, 0.9, false);
+  if (!img) {
+    draw_placeholder(cr, 0, 0, w, h, 0.8 * c->u);
+    return;
+  }
+  cairo_set_source_surface(cr, img, 0, 0); /* the surface is the image's size */
+  cairo_paint_with_alpha(cr, 0.9);
 }
 
 static void
@@ -804,13 +918,18 @@ place(const lc_overlay_view *v, const lc__ov_place *p, int w, int h, int *x, int
   *y = CLAMP(*y, 0, v->fh - h);
 }
 
-static void
-render(lc_overlay_view *v, lc_overlay_element e, int64_t now_ms)
+/* Draws element e into its slot; false when it has nothing to show yet (a logo whose image is
+ * loading). *waiting: an image it needs is still loading. */
+static bool
+render(lc_overlay_view *v, lc_overlay_element e, int64_t now_ms, bool *waiting)
 {
   slot *s = &v->slots[e];
   const lc__ov_elem *el = &v->snap.el[e];
-  ctx c = {v, s, el, now_ms, CLAMP((int)lround(el->place.width * v->fw / 100), 1, v->fw), v->u, NULL};
+  ctx c = {v, s, el, now_ms, CLAMP((int)lround(el->place.width * v->fw / 100), 1, v->fw), v->u, NULL, false};
   draw_fns[e](&c);
+  *waiting = c.waiting;
+  if (!c.cr)
+    return false;
   cairo_destroy(c.cr);
   cairo_surface_flush(s->surf);
   s->rect.element = e;
@@ -820,6 +939,7 @@ render(lc_overlay_view *v, lc_overlay_element e, int64_t now_ms)
   s->rect.pixels = cairo_image_surface_get_data(s->surf);
   place(v, &el->place, s->sw, s->sh, &s->rect.x, &s->rect.y);
   v->renders++;
+  return true;
 }
 
 /* ---- the view ---- */
@@ -848,6 +968,9 @@ lc_overlay_view_new(lc_overlay *o, int width, int height)
   pango_cairo_context_set_font_options(v->pctx, fo);
   cairo_font_options_destroy(fo);
   v->desc = pango_font_description_from_string(lc__overlay_font(o));
+  g_mutex_init(&v->dec.mu);
+  g_cond_init(&v->dec.cond);
+  v->dec.done = g_ptr_array_new();
   /* Load the faces now (fontconfig's first use in the process: ~50-130 ms, a new font map:
    * ~15 ms), not in the first update on the streaming thread. */
   for (int bold = 0; bold < 2; bold++) {
@@ -862,6 +985,20 @@ lc_overlay_view_free(lc_overlay_view *v)
 {
   if (!v)
     return;
+  /* queued jobs see the flag and only free themselves; wait for the one running */
+  g_atomic_int_set(&v->dec.cancelled, 1);
+  if (v->dec.pool)
+    g_thread_pool_free(v->dec.pool, FALSE, TRUE);
+  for (guint k = 0; k < v->dec.done->len; k++) {
+    decoded *r = v->dec.done->pdata[k];
+    if (r->surf)
+      cairo_surface_destroy(r->surf);
+    g_free(r->path);
+    g_free(r);
+  }
+  g_ptr_array_unref(v->dec.done);
+  g_mutex_clear(&v->dec.mu);
+  g_cond_clear(&v->dec.cond);
   for (int e = 0; e < LC_OV_N; e++)
     if (v->slots[e].surf)
       cairo_surface_destroy(v->slots[e].surf);
@@ -884,23 +1021,25 @@ lc_overlay_view_update(lc_overlay_view *v, int64_t now_ms, const lc_overlay_rect
   bool changed = !v->updated_once;
   v->updated_once = true;
   lc__overlay_sync(v->o, &v->snap);
+  images_collect(v);
   for (int e = 0; e < LC_OV_N; e++) {
     slot *s = &v->slots[e];
     const lc__ov_elem *el = &v->snap.el[e];
     int64_t key;
-    bool shown = lc__ov_shown(e, el, now_ms, &key);
-    if (!shown) {
+    if (!lc__ov_shown(e, el, now_ms, &key)) {
       changed |= s->shown;
-      s->shown = false;
+      s->shown = s->valid = false;
       continue;
     }
-    if (s->shown && s->gen == el->gen && s->time_key == key)
+    if (s->valid && s->gen == el->gen && s->time_key == key && !(s->waiting && s->image_epoch != v->image_epoch))
       continue;
-    render(v, e, now_ms);
-    s->shown = true;
+    bool drawn = render(v, e, now_ms, &s->waiting);
+    changed |= drawn || s->shown;
+    s->shown = drawn;
+    s->valid = true;
     s->gen = el->gen;
     s->time_key = key;
-    changed = true;
+    s->image_epoch = v->image_epoch;
   }
   if (changed) {
     v->n_rects = 0;
@@ -926,6 +1065,18 @@ unsigned
 lc__overlay_view_unknown_glyphs(const lc_overlay_view *v)
 {
   return v->unknown_glyphs;
+}
+
+bool
+lc__overlay_view_wait_images(lc_overlay_view *v, int64_t timeout_us)
+{
+  gint64 deadline = g_get_monotonic_time() + timeout_us;
+  g_mutex_lock(&v->dec.mu);
+  while (v->dec.pending > 0 && g_cond_wait_until(&v->dec.cond, &v->dec.mu, deadline))
+    ;
+  bool idle = v->dec.pending == 0;
+  g_mutex_unlock(&v->dec.mu);
+  return idle;
 }
 
 unsigned
