@@ -168,11 +168,12 @@ elem_clear_content(lc__ov_elem *el)
   g_clear_pointer(&el->text, g_free);
   for (int i = 0; i < LC__OV_TICKER_SLOTS; i++)
     g_clear_pointer(&el->ticker[i].name, g_free);
-  guint64 gen = el->gen;
+  guint64 gen = el->gen, sync_gen = el->sync_gen;
   lc__ov_place place = el->place;
   lc__ov_lang lang = el->lang;
   memset(el, 0, sizeof *el);
   el->gen = gen;
+  el->sync_gen = sync_gen;
   el->place = place;
   el->lang = lang;
 }
@@ -189,7 +190,7 @@ lc_overlay_new(const lc_overlay_options *opt)
   o->version = 1;
   o->passthrough = true;
   for (int e = 0; e < LC_OV_N; e++) {
-    o->el[e].gen = 1;
+    o->el[e].gen = o->el[e].sync_gen = 1;
     o->el[e].place = default_place[e];
     o->el[e].lang = LC__OV_LANG_ZH;
   }
@@ -240,6 +241,7 @@ static void
 touch(lc_overlay *o, lc_overlay_element e)
 {
   o->el[e].gen++;
+  o->el[e].sync_gen++;
   o->version++;
 }
 
@@ -656,12 +658,14 @@ lc_overlay_ticker_push(lc_overlay *o, const char *buyer_name, int64_t quantity, 
     if (el->ticker[i].seq)
       last = &el->ticker[i];
   if (last && last->shown_at > now_ms) {
-    /* a line is waiting for its turn: the newer order replaces it (the views copy it again
-     * so they show the newer one when its turn comes) */
+    /* a line is waiting for its turn: the newer order replaces it. Nothing on screen changes,
+     * so views copy it (sync_gen) without drawing again (gen): a burst of hundreds of orders
+     * a second costs no redraws. */
     g_free(last->name);
     last->name = masked;
     last->quantity = quantity;
-    touch(o, LC_OV_TICKER);
+    el->sync_gen++;
+    o->version++;
   } else {
     int64_t at = last ? MAX(now_ms, last->shown_at + LC__OV_TICKER_GAP_MS) : now_ms;
     g_free(el->ticker[0].name);
@@ -763,7 +767,7 @@ lc__overlay_sync(lc_overlay *o, lc__ov_snapshot *snap)
   g_mutex_lock(&o->mu);
   if (snap->version != o->version) {
     for (int e = 0; e < LC_OV_N; e++) {
-      if (snap->el[e].gen == o->el[e].gen)
+      if (snap->el[e].sync_gen == o->el[e].sync_gen)
         continue;
       elem_copy(&snap->el[e], &o->el[e]);
       copied = true;

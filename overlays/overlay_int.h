@@ -49,7 +49,9 @@ typedef struct {
 /* Everything one element draws from. Each element uses its own subset of the content fields;
  * strings are owned (g_free), valid UTF-8 without control characters. */
 typedef struct {
-  guint64 gen; /* changes with any field below (placement, language, content) */
+  guint64 gen;      /* changes with what the element draws (placement, language, content) */
+  guint64 sync_gen; /* changes with gen and with what it does not draw yet (the ticker's
+                     * pending line): views copy the element when this moves */
   lc__ov_place place;
   lc__ov_lang lang;
   bool has; /* content set (card, flash, coupon, logo, text); the ticker uses its lines */
@@ -68,7 +70,7 @@ typedef struct {
   lc__ov_elem el[LC_OV_N];
 } lc__ov_snapshot;
 
-/* Copies the elements whose generation differs from snap's into snap, under o's mutex.
+/* Copies the elements whose sync_gen differs from snap's into snap, under o's mutex.
  * Returns true when anything was copied. Allocates only for the copied elements. */
 bool lc__overlay_sync(lc_overlay *o, lc__ov_snapshot *snap);
 void lc__ov_snapshot_clear(lc__ov_snapshot *snap);

@@ -384,6 +384,39 @@ test_countdown(void)
   lc_overlay_unref(o);
 }
 
+/* A burst of orders: the waiting line is replaced without drawing; it shows at its turn. */
+static void
+test_ticker_burst(void)
+{
+  lc_overlay *o = lc_overlay_new(NULL);
+  lc_overlay_view *v = lc_overlay_view_new(o, 1280, 720);
+  lc_overlay_ticker_push(o, "Lin", 1, T0);
+  bool changed;
+  const lc_overlay_rect *r = update_get(v, T0, LC_OV_TICKER, &changed);
+  g_assert_true(changed);
+  int h1 = r->height;
+  lc_overlay_ticker_push(o, "Amy", 1, T0 + 10); /* scheduled for T0 + 2000: redrawn once */
+  update_get(v, T0 + 10, LC_OV_TICKER, NULL);
+  unsigned renders = lc__overlay_view_renders(v);
+  for (int i = 0; i < 200; i++) {
+    g_autofree char *name = g_strdup_printf("Buyer%d", i);
+    lc_overlay_ticker_push(o, name, 1, T0 + 20 + i);
+    update_get(v, T0 + 20 + i, LC_OV_TICKER, &changed);
+    g_assert_false(changed);
+  }
+  g_assert_cmpuint(lc__overlay_view_renders(v), ==, renders);
+  r = update_get(v, T0 + 2000, LC_OV_TICKER, &changed);
+  g_assert_true(changed);
+  g_assert_cmpint(r->height, >, h1); /* two lines now */
+  json_t *st = lc_overlay_status(o, T0 + 2000);
+  json_t *lines = json_object_get(json_object_get(json_object_get(json_object_get(st, "elements"), "ticker"),
+                                                  "content"), "lines");
+  g_assert_cmpstr(json_string_value(json_array_get(lines, 1)), ==, "Buy** 刚刚买了 1 件");
+  json_decref(st);
+  lc_overlay_view_free(v);
+  lc_overlay_unref(o);
+}
+
 /* ---- visibility, placement ---- */
 
 static void
@@ -853,6 +886,7 @@ main(int argc, char **argv)
   write_file(svg, logo_svg, strlen(logo_svg));
   g_test_add_func("/overlays/render/cjk_not_tofu", test_cjk_not_tofu);
   g_test_add_func("/overlays/render/countdown", test_countdown);
+  g_test_add_func("/overlays/render/ticker_burst", test_ticker_burst);
   g_test_add_func("/overlays/render/hidden_gives_no_rect", test_hidden_gives_no_rect);
   g_test_add_func("/overlays/render/rects_inside_frame", test_rects_inside_frame);
   g_test_add_func("/overlays/render/same_layout_every_size", test_same_layout_every_size);
