@@ -282,15 +282,18 @@ room_get(lc_app_overlays *ov, const char *room)
   r->overlay = lc_overlay_new(&opt);
   r->currency = g_strdup("CNY");
   r->exponent = 2;
-  /* [overlays] lang first, then the room's own object (checked when the room was created) */
-  json_t *base = json_pack("{s:s}", "lang", ov->lang);
+  /* the room's own object (checked when the room was created), its lang defaulting to
+   * [overlays] lang: a configuration resets every field it leaves out */
+  const json_t *own = lc_room_overlays(lr);
+  json_t *cfg = own ? json_deep_copy(own) : json_object();
+  if (!json_object_get(cfg, "lang"))
+    json_object_set_new(cfg, "lang", json_string(ov->lang));
   char *err = NULL;
-  if (lc_overlay_configure(r->overlay, base, &err) != 0 ||
-      (lc_room_overlays(lr) && lc_overlay_configure(r->overlay, lc_room_overlays(lr), &err) != 0)) {
+  if (lc_overlay_configure(r->overlay, cfg, &err) != 0) {
     LC_WARN(room, NULL, "room overlays ignored: %s", err);
-    g_clear_pointer(&err, g_free);
+    g_free(err);
   }
-  json_decref(base);
+  json_decref(cfg);
   g_hash_table_insert(ov->by_room, r->room, r);
   seed(ov, r);
   return r;
@@ -526,8 +529,18 @@ cmd_configure(lc_ctl_req *req, json_t *args, gpointer user)
   room_ov *r = cmd_room(user, req, args);
   if (!r)
     return;
+  json_t *given = json_object_get(args, "config");
+  if (!json_is_object(given)) {
+    lc_ctl_req_fail(req, "invalid_argument", "config (an overlays object) is required");
+    return;
+  }
+  json_t *cfg = json_deep_copy(given); /* lang defaults to [overlays] lang, as at creation */
+  if (!json_object_get(cfg, "lang"))
+    json_object_set_new(cfg, "lang", json_string(((lc_app_overlays *)user)->lang));
   char *err = NULL;
-  if (lc_overlay_configure(r->overlay, json_object_get(args, "config"), &err) != 0) {
+  int rc = lc_overlay_configure(r->overlay, cfg, &err);
+  json_decref(cfg);
+  if (rc != 0) {
     lc_ctl_req_fail(req, "invalid_argument", "config.%s", err ? err : "invalid");
     g_free(err);
     return;

@@ -82,6 +82,31 @@ def test_room_overlays_config_and_moderator_commands(server):
     assert out.returncode == 0, out
 
 
+def test_server_language_is_the_default_and_a_room_may_override_it():
+    s = lc.Server(extra=["overlays.lang=en"]).start()
+    try:
+        with s.ctl() as c:
+            assert c.call("room.create", {"id": "a"})["ok"]
+            assert c.call("room.create", {"id": "b", "overlays": {"lang": "zh-CN",
+                                                                  "elements": {"ticker": {"visible": False}}}})["ok"]
+            assert c.call("overlay.status", {"room": "a"})["result"]["lang"] == "en"
+            st = c.call("overlay.status", {"room": "b"})["result"]
+            assert st["lang"] == "zh-CN" and el(st, "ticker")["visible"] is False, st
+            # a configuration describes the whole scene: lang falls back to the server's
+            st = c.call("overlay.configure", {"room": "b", "config": {"elements": {}}})["result"]
+            assert st["lang"] == "en" and el(st, "ticker")["visible"] is True, st
+        assert s.stop() == 0, s.log_text()[-3000:]
+    finally:
+        s.close()
+    bad = lc.Server(extra=["overlays.lang=fr"])
+    try:
+        proc = bad.spawn()
+        assert proc.wait(timeout=60) != 0
+        assert "overlays.lang" in bad.log_text(), bad.log_text()[-2000:]
+    finally:
+        bad.close()
+
+
 def test_show_events_drive_the_scene():
     """Pin -> card; a flash sale -> banner with stock; the last units bought over websockets ->
     SOLD OUT; the buyers' masked names in the ticker."""
