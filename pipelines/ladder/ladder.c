@@ -611,4 +611,5 @@ lc_ladder_get_stats(lc_ladder *l, lc_ladder_stats *out)
   out->source_height = g_atomic_int_get(&l->src_h);
   lc__ladder_lat_get(&l->lat, &out->latency_samples, &out->latency_p50_us, &out->latency_p99_us);
   lc__ladder_lat_get_overlay(&l->lat, &out->overlay_changes, &out->overlay_drawn_us, &out->overlay_out_us);
+  out->overlay_cpu_us = __atomic_load_n(&l->lat.ov_cpu_ns, __ATOMIC_RELAXED) / 1000;
 }

@@ -116,5 +116,8 @@ typedef struct {
    * (g_get_monotonic_time, µs; out 0 while pending). All 0 without an overlay. */
   uint64_t overlay_changes;
   int64_t overlay_drawn_us, overlay_out_us;
+  /* CPU time the overlay stage has spent (its thread's clock: scene updates and rendering,
+   * conversion, frame copies, blending), µs. */
+  uint64_t overlay_cpu_us;
 } lc_ladder_stats;
 void lc_ladder_get_stats(lc_ladder *l, lc_ladder_stats *out);

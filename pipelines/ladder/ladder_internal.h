@@ -64,6 +64,7 @@ typedef struct {
   uint64_t ov_changes;
   int64_t ov_drawn_us, ov_out_us;
   GstClockTime ov_rt;
+  uint64_t ov_cpu_ns; /* __atomic: CPU time of the overlay stage (its thread's clock) */
 } lc__ladder_lat;
 
 void lc__ladder_lat_init(lc__ladder_lat *lat);
@@ -79,6 +80,8 @@ void lc__ladder_lat_get(lc__ladder_lat *lat, unsigned *n, int64_t *p50_us, int64
 void lc__ladder_lat_note_overlay(lc__ladder_lat *lat, GstClockTime rt);
 /* The latest overlay change: see the fields above. */
 void lc__ladder_lat_get_overlay(lc__ladder_lat *lat, uint64_t *changes, int64_t *drawn_us, int64_t *out_us);
+/* The overlay stage spent ns of CPU (any thread, lock-free). */
+void lc__ladder_lat_add_overlay_cpu(lc__ladder_lat *lat, uint64_t ns);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Rungs (ladder_rung.c) */

@@ -30,6 +30,8 @@
 #include "ladder/ladder_internal.h"
 #include "ladder/ovblend.h"
 
+#include <time.h>
+
 #include <gst/video/gstvideofilter.h>
 #include <gst/video/gstvideopool.h>
 #include <gst/video/video.h>
@@ -134,11 +136,26 @@ set_info(GstVideoFilter *filter, GstCaps *incaps, GstVideoInfo *in, GstCaps *out
   return TRUE;
 }
 
-/* Every frame, before basetransform decides passthrough (the decoder's streaming thread). */
-static void
-before_transform(GstBaseTransform *trans, GstBuffer *buf)
+/* The streaming thread's CPU clock, ns (the stage's cost in lc_ladder_stats). */
+static uint64_t
+thread_cpu_ns(void)
 {
-  LcLadderOverlay *self = (LcLadderOverlay *)trans;
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+account(LcLadderOverlay *self, uint64_t since_ns)
+{
+  if (self->lat)
+    lc__ladder_lat_add_overlay_cpu(self->lat, thread_cpu_ns() - since_ns);
+}
+
+/* The scene's rectangles for this frame: re-converted when they changed. */
+static void
+update(LcLadderOverlay *self, GstBaseTransform *trans, GstBuffer *buf)
+{
   const lc_overlay_rect *rects = NULL;
   unsigned n = 0;
   if (!self->view || !lc_overlay_view_update(self->view, g_get_real_time() / 1000, &rects, &n))
@@ -157,6 +174,16 @@ before_transform(GstBaseTransform *trans, GstBuffer *buf)
   }
 }
 
+/* Every frame, before basetransform decides passthrough (the decoder's streaming thread). */
+static void
+before_transform(GstBaseTransform *trans, GstBuffer *buf)
+{
+  LcLadderOverlay *self = (LcLadderOverlay *)trans;
+  uint64_t t0 = thread_cpu_ns();
+  update(self, trans, buf);
+  account(self, t0);
+}
+
 /* Where the frame to blend goes: passthrough or a writable input is used as is; otherwise a
  * pool frame gets a copy of the picture and the input's timestamps and flags. */
 static GstFlowReturn
@@ -167,6 +194,7 @@ prepare_output_buffer(GstBaseTransform *trans, GstBuffer *in, GstBuffer **out)
     *out = in;
     return GST_FLOW_OK;
   }
+  uint64_t t0 = thread_cpu_ns();
   GstBuffer *b = NULL;
   GstFlowReturn ret = gst_buffer_pool_acquire_buffer(self->pool, &b, NULL);
   if (ret != GST_FLOW_OK)
@@ -191,6 +219,7 @@ prepare_output_buffer(GstBaseTransform *trans, GstBuffer *in, GstBuffer **out)
   }
   gst_buffer_copy_into(b, in, GST_BUFFER_COPY_FLAGS | GST_BUFFER_COPY_TIMESTAMPS, 0, -1);
   *out = b;
+  account(self, t0);
   return GST_FLOW_OK;
 }
 
@@ -200,9 +229,11 @@ transform_frame_ip(GstVideoFilter *filter, GstVideoFrame *f)
   LcLadderOverlay *self = (LcLadderOverlay *)filter;
   if (GST_VIDEO_FRAME_WIDTH(f) != self->w || GST_VIDEO_FRAME_HEIGHT(f) != self->h)
     return GST_FLOW_OK; /* cannot happen (set_info sized everything); never blend out of bounds */
+  uint64_t t0 = thread_cpu_ns();
   lc_ovblend_i420(self->blend, GST_VIDEO_FRAME_PLANE_DATA(f, 0), GST_VIDEO_FRAME_PLANE_STRIDE(f, 0),
                   GST_VIDEO_FRAME_PLANE_DATA(f, 1), GST_VIDEO_FRAME_PLANE_STRIDE(f, 1),
                   GST_VIDEO_FRAME_PLANE_DATA(f, 2), GST_VIDEO_FRAME_PLANE_STRIDE(f, 2));
+  account(self, t0);
   return GST_FLOW_OK;
 }
 

@@ -101,6 +101,12 @@ lc__ladder_lat_get_overlay(lc__ladder_lat *lat, uint64_t *changes, int64_t *draw
   g_mutex_unlock(&lat->lock);
 }
 
+void
+lc__ladder_lat_add_overlay_cpu(lc__ladder_lat *lat, uint64_t ns)
+{
+  __atomic_add_fetch(&lat->ov_cpu_ns, ns, __ATOMIC_RELAXED);
+}
+
 static int
 cmp_i64(const void *a, const void *b)
 {

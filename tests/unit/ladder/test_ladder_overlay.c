@@ -842,6 +842,7 @@ test_ladder_card(void)
   run_ladder(hub, "off", m, NULL, NULL, &off);
   g_assert_true(off.had_source);
   g_assert_cmpuint(off.st.overlay_changes, ==, 0);
+  g_assert_cmpuint(off.st.overlay_cpu_us, ==, 0);
 
   /* On: the room's overlay, empty until the card is set half-way. */
   ov_source src = {.o = new_overlay("on")};
@@ -900,9 +901,11 @@ test_ladder_card(void)
   g_assert_cmpfloat(src_card, >, 30.0);
 
   /* The stats saw the change drawn and leave on a rung. */
-  g_test_message("overlay: %" G_GUINT64_FORMAT " change(s), drawn -> out %.1f ms", on.st.overlay_changes,
-                 (on.st.overlay_out_us - on.st.overlay_drawn_us) / 1000.0);
+  g_test_message("overlay: %" G_GUINT64_FORMAT " change(s), drawn -> out %.1f ms, stage CPU %.1f ms",
+                 on.st.overlay_changes, (on.st.overlay_out_us - on.st.overlay_drawn_us) / 1000.0,
+                 on.st.overlay_cpu_us / 1000.0);
   g_assert_cmpuint(on.st.overlay_changes, ==, 1);
+  g_assert_cmpuint(on.st.overlay_cpu_us, >, 0); /* the stage's own CPU time is accounted */
   g_assert_cmpint(on.st.overlay_drawn_us, >, 0);
   g_assert_cmpint(on.st.overlay_out_us, >=, on.st.overlay_drawn_us);
 
