@@ -112,20 +112,20 @@ set_pool(LcLadderOverlay *self, GstCaps *caps, const GstVideoInfo *in)
   return true;
 }
 
-/* Caps (the decoder's streaming thread): a view at the negotiated size. Nothing is blended until
- * the next frame's update draws at that size. */
+/* Caps (the decoder's streaming thread): a new view at the negotiated size, whose first update
+ * (the next frame) draws everything at that size and colour. A view kept across caps would
+ * report "nothing changed" and leave the emptied blend empty. */
 static gboolean
 set_info(GstVideoFilter *filter, GstCaps *incaps, GstVideoInfo *in, GstCaps *outcaps, GstVideoInfo *out)
 {
   LcLadderOverlay *self = (LcLadderOverlay *)filter;
   int w = GST_VIDEO_INFO_WIDTH(in), h = GST_VIDEO_INFO_HEIGHT(in);
-  if (!self->view || w != self->w || h != self->h) {
-    lc_overlay_view_free(self->view);
-    self->view = lc_overlay_view_new(self->ov, w, h);
-    self->w = w;
-    self->h = h;
+  if (!self->view || w != self->w || h != self->h)
     LC_INFO(self->room_id, NULL, "overlays drawn at %dx%d", w, h);
-  }
+  lc_overlay_view_free(self->view);
+  self->view = lc_overlay_view_new(self->ov, w, h); /* NULL (size refused, logged): no overlays */
+  self->w = w;
+  self->h = h;
   self->color = frame_color(in);
   if (!set_pool(self, incaps, in))
     return FALSE;
@@ -190,10 +190,12 @@ static GstFlowReturn
 prepare_output_buffer(GstBaseTransform *trans, GstBuffer *in, GstBuffer **out)
 {
   LcLadderOverlay *self = (LcLadderOverlay *)trans;
-  if (gst_base_transform_is_passthrough(trans) || gst_buffer_is_writable(in) || !self->pool) {
+  if (gst_base_transform_is_passthrough(trans) || gst_buffer_is_writable(in)) {
     *out = in;
     return GST_FLOW_OK;
   }
+  if (!self->pool)
+    return GST_FLOW_NOT_NEGOTIATED; /* never blend into a frame someone else holds */
   uint64_t t0 = thread_cpu_ns();
   GstBuffer *b = NULL;
   GstFlowReturn ret = gst_buffer_pool_acquire_buffer(self->pool, &b, NULL);

@@ -303,6 +303,18 @@ test_stage_card(void)
   g_assert_cmpuint(g_hash_table_size(seen), <=, 2);
   g_hash_table_unref(seen);
 
+  /* New caps mid-stream (same size, another matrix): the card is drawn again at once, in the
+   * new colours, still only inside its rectangle. */
+  char *caps709 = g_strdup_printf("video/x-raw,format=I420,width=%d,height=%d,framerate=30/1,colorimetry=bt709",
+                                  ST_W, ST_H);
+  gst_harness_set_src_caps_str(s.h, caps709);
+  g_free(caps709);
+  luma *f6 = stage_frame(&s, NULL);
+  g_assert_cmpfloat(psnr(f6, ref, exact, true, NULL), <, 20.0);
+  g_assert_cmpfloat(psnr(f6, ref, exact, false, NULL), ==, 99.0);
+  g_assert_cmpfloat(psnr(f6, f1, exact, true, NULL), <, 99.0); /* BT.709: other Y values */
+  luma_free(f6);
+
   g_array_unref(exact);
   g_array_unref(rects);
   luma_free(f0);
