@@ -537,7 +537,8 @@ lc_ladder_new(const char *room_id, lc_media_room *media, lc_ladder_input input, 
     LC_INFO(room_id, NULL, "overlays: no passthrough rung (the room's overlay configuration)");
     l->cfg.passthrough = false;
     if (l->cfg.n_rungs == 0) {
-      lc_error_set(err, "ladder", "no rung, and the room's overlays forbid the passthrough rung: nothing to produce");
+      lc_error_set(err, "ladder",
+                   "no rung, and the room's overlays forbid the passthrough rung: nothing to produce");
       goto fail;
     }
   }

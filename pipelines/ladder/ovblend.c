@@ -271,8 +271,8 @@ lc_ovblend_set(lc_ovblend *b, const lc_overlay_rect *rects, unsigned n, int fram
         *r = (prect){.element = rc->element, .x = x0, .y = y0, .w = w, .h = h};
         r->src = g_new(uint32_t, (gsize)w * h);
         for (int j = 0; j < h; j++)
-          memcpy(r->src + (gsize)j * w, rc->pixels + (gsize)(y0 - rc->y + j) * (gsize)rc->stride + (gsize)(x0 - rc->x) * 4,
-                 (gsize)w * 4);
+          memcpy(r->src + (gsize)j * w,
+                 rc->pixels + (gsize)(y0 - rc->y + j) * (gsize)rc->stride + (gsize)(x0 - rc->x) * 4, (gsize)w * 4);
         if (!convert(r, &k)) {
           prect_clear(r);
           continue;

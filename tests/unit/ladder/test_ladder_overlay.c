@@ -6,14 +6,15 @@
  * input, bit for bit); cleared, the next frame is the input again; the flash sale's countdown
  * gives a different flash image in each wall-clock second and the same one within a second.
  *
- * The whole ladder (ES input, a static SMPTE pattern, rungs 360p + 180p, passthrough on): one run
+ * The whole ladder (ES input, a static colour-cube picture, rungs 360p + 180p, passthrough on): one run
  * without overlays, one with an overlay whose card is set half-way. Frames are matched across the
  * runs by RTP timestamp (source frame index), so a frame a rung's leaky queue dropped is simply
  * absent. Checked on the decoded rungs: frames before the card equal the overlay-off run (PSNR);
  * the first frame after it carries it; from then on the card region differs from the off run and
  * everything outside the card (dilated by the codec's reach) stays within encoder noise of it
  * (PSNR > 35 dB); the 180p rung carries it scaled; the "source" rendition stays clean; the ladder's
- * stats saw the change leave on a rung. A third run with {"passthrough": false} has no "source".
+ * stats saw the change leave on a rung. A run with {"passthrough": false} has no "source"; a
+ * WHIP publisher's ladder (RTP front-end) carries the card too.
  *
  * No fixed sleeps: every wait is for output (a condition variable with a deadline), and the
  * countdown test waits for the wall clock itself to pass a second boundary. */
@@ -447,12 +448,13 @@ codec_data(GstSample *s)
   return bytes_of(gst_value_get_buffer(v));
 }
 
-/* A static SMPTE picture, H.264 without B-frames (so the "source" rung exists) + AAC. */
+/* A static picture (videotestsrc "colors": every pixel different, no noise), H.264 without
+ * B-frames (so the "source" rung exists) + AAC. */
 static material *
 make_material(void)
 {
   char *desc = g_strdup_printf(
-      "videotestsrc num-buffers=%d pattern=smpte ! video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 "
+      "videotestsrc num-buffers=%d pattern=colors ! video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 "
       "! x264enc speed-preset=superfast tune=zerolatency key-int-max=30 bitrate=2500 "
       "! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v sync=false wait-on-eos=false "
       "audiotestsrc num-buffers=%d samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! avenc_aac "
@@ -702,8 +704,9 @@ decode_tap(run *u, const char *name, bool strict, luma **last)
   g_assert_nonnull(t);
   GError *e = NULL;
   GstElement *p = gst_parse_launch(
-      "appsrc name=src format=time caps=application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96 "
-      "! rtph264depay ! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
+      "appsrc name=src format=time "
+      "caps=application/x-rtp,media=video,encoding-name=H264,clock-rate=90000,payload=96 ! rtph264depay "
+      "! h264parse ! avdec_h264 ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
       &e);
   g_assert_no_error(e);
   GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src"), *sink = gst_bin_get_by_name(GST_BIN(p), "sink");
@@ -834,6 +837,109 @@ run_ladder(lc_media_hub *hub, const char *room_id, material *m, ov_source *src, 
   run_clear(&u);
 }
 
+/* RTP H.264 of the same picture as make_material, as a WHIP publisher sends it: packets with
+ * their keyframe flag (first packet of an IDR access unit), grouped per frame. */
+typedef struct {
+  GPtrArray *pkts; /* GBytes */
+  GArray *frame_of; /* int: frame index of each packet */
+  GArray *key;      /* gboolean: keyframe flag of each packet */
+} rtp_material;
+
+static rtp_material *
+make_rtp_material(void)
+{
+  char *desc = g_strdup_printf(
+      "videotestsrc num-buffers=%d pattern=colors ! video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 "
+      "! x264enc speed-preset=superfast tune=zerolatency key-int-max=30 bitrate=2500 "
+      "! rtph264pay config-interval=-1 pt=96 mtu=1200 ! appsink name=r sync=false wait-on-eos=false",
+      FRAMES, SRC_W, SRC_H);
+  GError *e = NULL;
+  GstElement *p = gst_parse_launch(desc, &e);
+  g_free(desc);
+  g_assert_no_error(e);
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  GstBus *bus = gst_element_get_bus(p);
+  GstMessage *msg = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull(msg);
+  g_assert_cmpint(GST_MESSAGE_TYPE(msg), ==, GST_MESSAGE_EOS);
+  gst_message_unref(msg);
+  gst_object_unref(bus);
+  rtp_material *m = g_new0(rtp_material, 1);
+  m->pkts = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+  m->frame_of = g_array_new(FALSE, FALSE, sizeof(int));
+  m->key = g_array_new(FALSE, FALSE, sizeof(gboolean));
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(p), "r");
+  GstSample *smp;
+  int frame = 0;
+  gboolean au_start = TRUE;
+  while ((smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0))) {
+    GstBuffer *b = gst_sample_get_buffer(smp);
+    GBytes *bytes = bytes_of(b);
+    gsize n;
+    const guint8 *d = g_bytes_get_data(bytes, &n);
+    gboolean key = au_start && !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+    g_ptr_array_add(m->pkts, bytes);
+    g_array_append_val(m->frame_of, frame);
+    g_array_append_val(m->key, key);
+    au_start = n > 1 && (d[1] & 0x80); /* marker: the next packet starts a frame */
+    if (au_start)
+      frame++;
+    gst_sample_unref(smp);
+  }
+  gst_object_unref(sink);
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(p);
+  g_assert_cmpint(frame, ==, FRAMES);
+  return m;
+}
+
+static void
+rtp_material_free(rtp_material *m)
+{
+  g_ptr_array_unref(m->pkts);
+  g_array_unref(m->frame_of);
+  g_array_unref(m->key);
+  g_free(m);
+}
+
+/* A ladder on the RTP front-end (a WHIP publisher's rendition), card shown from the start. */
+static void
+run_rtp_ladder(lc_media_hub *hub, rtp_material *m, ov_source *src, result *res)
+{
+  memset(res, 0, sizeof(*res));
+  lc_media_room *room = lc_media_hub_open(hub, "whip");
+  run u;
+  run_init(&u, room);
+  lc_rendition_info info = {.kind = LC_MEDIA_VIDEO, .clock_rate = 90000, .payload_type = LC_MEDIA_PT_H264,
+                            .width = SRC_W, .height = SRC_H};
+  g_strlcpy(info.name, "whip-in", sizeof(info.name));
+  lc_rendition *in = lc_rendition_new(&info, 5000); /* the publisher's; not in the room */
+  lc_ladder_config cfg = config(src);
+  char *err = NULL;
+  lc_ladder *l = lc_ladder_new("whip", room, LC_LADDER_INPUT_RTP, &cfg, on_error, &u, &err);
+  g_assert_null(err);
+  g_assert_cmpint(lc_ladder_attach_rtp(l, in), ==, 0);
+  for (guint i = 0; i < m->pkts->len; i++) {
+    int frame = g_array_index(m->frame_of, int, i);
+    if (frame >= PACE_LEAD && (i == 0 || g_array_index(m->frame_of, int, i - 1) != frame) &&
+        !wait_index(&u, rungs, frame - PACE_LEAD))
+      g_error("RTP frame %d: the rungs are stuck at %d/%d", frame, last_index(&u, "360p"), last_index(&u, "180p"));
+    gsize n;
+    const uint8_t *d = g_bytes_get_data(g_ptr_array_index(m->pkts, i), &n);
+    lc_rendition_push_rtp(in, d, n, g_array_index(m->key, gboolean, i));
+  }
+  if (!wait_index(&u, rungs, FRAMES - 1))
+    g_error("RTP: the last frame did not come out");
+  g_assert_cmpint(u.errors, ==, 0);
+  lc_ladder_get_stats(l, &res->st);
+  res->had_source = lc_media_room_find(room, "source") != NULL;
+  res->f360 = decode_tap(&u, "360p", true, NULL);
+  res->f180 = decode_tap(&u, "180p", true, NULL);
+  lc_ladder_free(l);
+  run_clear(&u);
+  lc_rendition_unref(in);
+}
+
 /* Frames at index i of both (skipped when a rung's queue dropped one of them). */
 static bool
 pair(GPtrArray *a, GPtrArray *b, int i, luma **x, luma **y)
@@ -920,6 +1026,31 @@ test_ladder_card(void)
   g_assert_cmpuint(on.st.overlay_cpu_us, >, 0); /* the stage's own CPU time is accounted */
   g_assert_cmpint(on.st.overlay_drawn_us, >, 0);
   g_assert_cmpint(on.st.overlay_out_us, >=, on.st.overlay_drawn_us);
+
+  /* A WHIP publisher (RTP front-end): its rungs carry the card too (set before it starts). */
+  rtp_material *rm = make_rtp_material();
+  ov_source whip = {.o = new_overlay("whip")};
+  set_card(whip.o);
+  result w;
+  run_rtp_ladder(hub, rm, &whip, &w);
+  g_assert_cmpint(whip.calls, ==, 1);
+  g_assert_false(w.had_source); /* the publisher's own rendition is the passthrough */
+  luma *wl = NULL, *ol = NULL;
+  for (int i = FRAMES - 1; i >= 0 && !wl; i--)
+    wl = g_ptr_array_index(w.f360, i);
+  for (int i = FRAMES - 1; i >= 0 && !ol; i--)
+    ol = g_ptr_array_index(off.f360, i);
+  g_assert_nonnull(wl);
+  g_assert_nonnull(ol);
+  double w_in = psnr(wl, ol, card, true, NULL), w_out = psnr(wl, ol, card_wide, false, NULL);
+  g_test_message("WHIP input, 360p last frame against the ES overlay-off run: card region %.1f dB, "
+                 "outside %.1f dB", w_in, w_out);
+  g_assert_cmpfloat(w_in, <, 20.0);
+  g_assert_cmpfloat(w_out, >, 30.0); /* another encode of the same picture */
+  g_assert_cmpuint(w.st.overlay_changes, >=, 1);
+  result_clear(&w);
+  lc_overlay_unref(whip.o);
+  rtp_material_free(rm);
 
   g_array_unref(card);
   g_array_unref(card_wide);
