@@ -13,8 +13,18 @@
  * (wrong), missed = IDR access units whose first packet is not flagged, sps_first = flagged
  * packets that carry the SPS (rtph264pay puts AUD, SPS, PPS in one STAP-A before the IDR).
  *
+ *
+ * --overlays: the room has an lc_overlay (overlays/overlay.h) with every element on: the card
+ * (--card-image), a flash sale counting down, a coupon, the buyer ticker (an order every 3 s), the
+ * logo (--logo), a moderator's text. Events: once a second, at .500 on the wall clock (away from
+ * the countdown's turns at .000 and the ticker's at .250), the card's price changes; "overlay"
+ * in the JSON gives event -> first frame carrying it drawn by the overlay stage (drawn_*) and
+ * leaving as RTP on a rung (out_*; lc_ladder_stats), p50/p99 in ms over the events, and the
+ * samples themselves (drawn_ms, out_ms); stage_cpu_s is the overlay stage's own CPU time
+ * (lc_ladder_stats.overlay_cpu_us: scene updates and rendering, conversion, copies, blending).
+ *
  * Usage: ladderbench --input FILE.ts [--rungs SPEC] [--preset veryfast] [--keyframe-ms 2000]
- *                    [--speed 1.0] [--passthrough] */
+ *                    [--speed 1.0] [--passthrough] [--overlays [--card-image PNG] [--logo PNG]] */
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <stdio.h>
@@ -24,6 +34,7 @@
 
 #include "ladder/ladder.h"
 #include "media/hub.h"
+#include "overlays/overlay.h"
 
 typedef struct {
   GBytes *data;
@@ -245,6 +256,108 @@ load(const char *path, GArray *video, GArray *audio, GBytes **avcc, GBytes **asc
   return rc;
 }
 
+/* ---- overlays ---- */
+
+typedef struct {
+  lc_overlay *o;
+  const char *card_image;
+  int64_t next_event_s;   /* wall-clock second of the next price change (at .500) */
+  int64_t next_order_s;   /* wall-clock second of the next ticker order (at .250) */
+  int64_t pending_us;     /* monotonic time of the event not yet seen on a rung, or 0 */
+  unsigned events;
+  GArray *drawn_ms, *out_ms; /* double, per event */
+} overlay_bench;
+
+static lc_overlay *
+overlay_for(const char *room_id, gpointer user)
+{
+  return ((overlay_bench *)user)->o;
+}
+
+static void
+set_card_price(overlay_bench *ob, bool alt)
+{
+  lc_overlay_card card = {.title = "真空保温杯 600ml 双层不锈钢", .price = alt ? "¥59.00" : "¥69.00",
+                          .original_price = "¥99.00", .image = ob->card_image};
+  lc_overlay_set_card(ob->o, &card);
+}
+
+/* Every element on. The flash sale ends on a whole second, so its countdown turns at .000. */
+static void
+overlay_setup(overlay_bench *ob, const char *card_image, const char *logo, double media_s)
+{
+  lc_overlay_options opt = {.room = "bench"};
+  ob->o = lc_overlay_new(&opt);
+  ob->card_image = card_image;
+  ob->drawn_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  ob->out_ms = g_array_new(FALSE, FALSE, sizeof(double));
+  int64_t now_ms = g_get_real_time() / 1000;
+  set_card_price(ob, false);
+  lc_overlay_flash fl = {.title = "限时秒杀 保温杯", .price = "¥49.00",
+                         .ends_at_ms = (now_ms / 1000 + (int64_t)media_s + 600) * 1000, .stock_left = 23,
+                         .stock_total = 100};
+  lc_overlay_set_flash(ob->o, &fl);
+  lc_overlay_set_coupon(ob->o, "满 200 减 30", now_ms + 3600 * 1000);
+  lc_overlay_set_logo(ob->o, logo);
+  char *err = NULL;
+  if (lc_overlay_set_text(ob->o, "今晚 8 点返场 · 关注主播不迷路", &err) != 0) {
+    fprintf(stderr, "ladderbench: overlay text: %s\n", err);
+    g_free(err);
+  }
+  lc_overlay_ticker_push(ob->o, "Lin Wei", 2, now_ms);
+  ob->next_event_s = now_ms / 1000 + 2; /* after the first frames: the stage exists */
+  ob->next_order_s = now_ms / 1000 + 1;
+}
+
+/* Called between pushes (main thread): samples the stats for a pending event (the first blended
+ * change drawn after it carries it: the stage reads the latest scene), then fires what is due
+ * (fire false: sampling only, once pushing stopped). */
+static void
+overlay_tick(overlay_bench *ob, lc_ladder *l, bool fire)
+{
+  int64_t now_ms = g_get_real_time() / 1000;
+  if (ob->pending_us) {
+    lc_ladder_stats st;
+    lc_ladder_get_stats(l, &st);
+    if (st.overlay_drawn_us >= ob->pending_us && st.overlay_out_us >= st.overlay_drawn_us) {
+      double drawn = (st.overlay_drawn_us - ob->pending_us) / 1000.0;
+      double out = (st.overlay_out_us - ob->pending_us) / 1000.0;
+      g_array_append_val(ob->drawn_ms, drawn);
+      g_array_append_val(ob->out_ms, out);
+      ob->pending_us = 0;
+    }
+  }
+  if (!fire)
+    return;
+  if (now_ms >= ob->next_order_s * 1000 + 250) {
+    const char *buyer = ob->next_order_s % 2 ? "王小明" : "Chen Jie";
+    lc_overlay_ticker_push(ob->o, buyer, 1 + ob->next_order_s % 3, now_ms);
+    ob->next_order_s = now_ms / 1000 + 3;
+  }
+  if (now_ms >= ob->next_event_s * 1000 + 500 && !ob->pending_us) {
+    ob->pending_us = g_get_monotonic_time();
+    set_card_price(ob, ob->events % 2 == 0);
+    ob->events++;
+    ob->next_event_s = now_ms / 1000 + 1;
+  }
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double
+pct(GArray *a, double p)
+{
+  if (a->len == 0)
+    return 0;
+  g_array_sort(a, cmp_double);
+  return g_array_index(a, double, (guint)((a->len - 1) * p));
+}
+
 static void
 iterate(void)
 {
@@ -281,7 +394,8 @@ main(int argc, char **argv)
   char *input = NULL, *rungs = NULL, *preset = NULL;
   int keyframe_ms = 2000;
   double speed = 1.0;
-  gboolean passthrough = FALSE;
+  gboolean passthrough = FALSE, overlays = FALSE;
+  char *card_image = NULL, *logo = NULL;
   GOptionEntry entries[] = {
       {"input", 0, 0, G_OPTION_ARG_FILENAME, &input, "MPEG-TS file with H.264 + AAC", "FILE"},
       {"rungs", 0, 0, G_OPTION_ARG_STRING, &rungs, "ladder (default: the server's default)", "SPEC"},
@@ -289,6 +403,9 @@ main(int argc, char **argv)
       {"keyframe-ms", 0, 0, G_OPTION_ARG_INT, &keyframe_ms, "keyframe interval (2000)", "MS"},
       {"speed", 0, 0, G_OPTION_ARG_DOUBLE, &speed, "push pace relative to real time (1.0)", "X"},
       {"passthrough", 0, 0, G_OPTION_ARG_NONE, &passthrough, "enable the source rung", NULL},
+      {"overlays", 0, 0, G_OPTION_ARG_NONE, &overlays, "every overlay element on, a change a second", NULL},
+      {"card-image", 0, 0, G_OPTION_ARG_FILENAME, &card_image, "the card's product image", "PNG"},
+      {"logo", 0, 0, G_OPTION_ARG_FILENAME, &logo, "the logo image", "PNG"},
       {NULL}};
   GOptionContext *ctx = g_option_context_new("- transcode ladder benchmark");
   g_option_context_add_main_entries(ctx, entries, NULL);
@@ -323,6 +440,13 @@ main(int argc, char **argv)
   if (load(input, video, audio, &avcc, &asc) != 0)
     return 1;
 
+  overlay_bench ob = {0};
+  if (overlays) {
+    double est_s = video->len / 30.0;
+    overlay_setup(&ob, card_image, logo, est_s);
+    cfg.overlay_for = overlay_for;
+    cfg.overlay_user = &ob;
+  }
   lc_media_hub *hub = lc_media_hub_new();
   lc_media_room *room = lc_media_hub_open(hub, "bench");
   lc_ladder *l = lc_ladder_new("bench", room, LC_LADDER_INPUT_ES, &cfg, NULL, NULL, &err);
@@ -357,6 +481,8 @@ main(int argc, char **argv)
     }
     iterate();
     subscribe_new(room, counters);
+    if (overlays)
+      overlay_tick(&ob, l, true);
   }
   /* Drain: until no rung produced anything for 300 ms (at most 5 s). */
   int64_t end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
@@ -368,6 +494,8 @@ main(int argc, char **argv)
     int total = 0;
     for (guint j = 0; j < counters->len; j++)
       total += g_atomic_int_get(&((counter *)g_ptr_array_index(counters, j))->frames);
+    if (overlays)
+      overlay_tick(&ob, l, false); /* samples the last event; fires no new one */
     if (total != last_total) {
       last_total = total;
       quiet_since = g_get_monotonic_time();
@@ -411,7 +539,24 @@ main(int argc, char **argv)
            c->sps_first);
     firstv = false;
   }
-  printf("}}\n");
+  printf("}");
+  if (overlays) {
+    printf(", \"overlay\": {\"events\": %u, \"samples\": %u, \"changes\": %" G_GUINT64_FORMAT
+           ", \"stage_cpu_s\": %.4f, \"drawn_p50_ms\": %.2f, \"drawn_p99_ms\": %.2f, \"out_p50_ms\": %.2f, "
+           "\"out_p99_ms\": %.2f",
+           ob.events, ob.out_ms->len, st.overlay_changes, st.overlay_cpu_us / 1e6, pct(ob.drawn_ms, 0.5),
+           pct(ob.drawn_ms, 0.99), pct(ob.out_ms, 0.5), pct(ob.out_ms, 0.99));
+    GArray *lists[2] = {ob.drawn_ms, ob.out_ms};
+    const char *names[2] = {"drawn_ms", "out_ms"};
+    for (int k = 0; k < 2; k++) {
+      printf(", \"%s\": [", names[k]);
+      for (guint j = 0; j < lists[k]->len; j++)
+        printf("%s%.2f", j ? ", " : "", g_array_index(lists[k], double, j));
+      printf("]");
+    }
+    printf("}");
+  }
+  printf("}\n");
 
   for (guint j = 0; j < counters->len; j++) {
     counter *c = g_ptr_array_index(counters, j);
@@ -428,6 +573,13 @@ main(int argc, char **argv)
   g_bytes_unref(avcc);
   if (asc)
     g_bytes_unref(asc);
+  if (overlays) {
+    lc_overlay_unref(ob.o);
+    g_array_unref(ob.drawn_ms);
+    g_array_unref(ob.out_ms);
+  }
+  g_free(card_image);
+  g_free(logo);
   g_free(input);
   g_free(rungs);
   g_free(preset);
