@@ -52,8 +52,10 @@ int lc_overlay_element_from_name(const char *name);
 /* Process-wide options (the [overlays] config section); strings copied. */
 typedef struct {
   const char *font;       /* pango family list, e.g. "WenQuanYi Micro Hei, Noto Sans CJK SC" (NULL: that) */
-  const char *image_root; /* relative image paths resolve here (NULL: the working directory);
-                           * a relative path with a ".." component is refused (placeholder) */
+  const char *image_root; /* every image path resolves inside it, a leading '/' included (catalog
+                           * images are web paths: "/demo/img/x.svg"); a ".." component or a
+                           * symlink leading out of it is refused (placeholder). NULL: paths
+                           * are used as given (tests) */
   const char *room;       /* the room id on this overlay's log lines (NULL: none) */
 } lc_overlay_options;
 
@@ -73,7 +75,7 @@ int lc_overlay_configure(lc_overlay *o, const json_t *cfg, char **err);
 /* False when the configuration asked for no passthrough rung. */
 bool lc_overlay_passthrough_allowed(lc_overlay *o);
 
-/* Moderator controls. set_visible: 0 (always succeeds for a valid element). place: anchor name,
+/* Moderator controls. set_visible cannot fail for a valid element. place: anchor name,
  * margins in % (0..45), width in % (5..100; <= 0 keeps the current width): LC_EINVAL + *err
  * naming what is wrong ("anchor: must be one of ...", "margin x: must be from 0 to 45"). */
 void lc_overlay_set_visible(lc_overlay *o, lc_overlay_element e, bool visible);

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -460,11 +461,31 @@ load_image(const char *root, const char *path, int box_w, int box_h, char **why)
     *why = g_strdup("a URL: overlays draw local files only (the catalog's image files)");
     return NULL;
   }
-  if (!g_path_is_absolute(path) && has_dotdot(path)) {
-    *why = g_strdup("a relative path with \"..\"");
+  if (has_dotdot(path)) {
+    *why = g_strdup("a path with \"..\"");
     return NULL;
   }
-  g_autofree char *full = g_path_is_absolute(path) || !root ? g_strdup(path) : g_build_filename(root, path, NULL);
+  /* With a root, every path is inside it: a leading '/' is the root's (catalog images are web
+   * paths such as /demo/img/x.svg), and a symlink that leads out of it is refused. */
+  g_autofree char *full = NULL;
+  if (root) {
+    while (*path == '/')
+      path++;
+    full = g_build_filename(root, path, NULL);
+    g_autofree char *real_root = realpath(root, NULL);
+    g_autofree char *real = realpath(full, NULL);
+    if (!real || !real_root) {
+      *why = g_strdup(g_strerror(errno));
+      return NULL;
+    }
+    size_t n = strlen(real_root);
+    if (strncmp(real, real_root, n) != 0 || (real[n] != '/' && real[n] != '\0')) {
+      *why = g_strdup("a link that leads out of overlays.image_root");
+      return NULL;
+    }
+  } else {
+    full = g_strdup(path);
+  }
   GBytes *bytes = read_image_file(full, why);
   if (!bytes)
     return NULL;

@@ -581,8 +581,6 @@ lc_app_free(lc_app *app)
   }
   lc_app_media_free(app->media); /* publishers and viewers go first: no more media events */
   app->media = NULL;
-  lc_app_overlays_free(app->overlays); /* the ladders that rendered them are gone */
-  app->overlays = NULL;
   lc_store_close(app->store);
   lc_control_free(app->control);
   lc_http_free(app->http); /* closes the websockets: sessions leave their shows */
@@ -595,6 +593,9 @@ lc_app_free(lc_app *app)
   lc_session_free(app->session);
   if (app->shows)
     g_hash_table_destroy(app->shows);
+  /* after the store's last completions (they reach the shows, hence the overlays) and the
+   * ladders that rendered them */
+  lc_app_overlays_free(app->overlays);
   lc_wordfilter_free(app->chat_filter);
   lc_wordfilter_free(app->ad_filter);
   g_free(app->jwt_secret);

@@ -56,33 +56,8 @@ money(room_ov *r, json_int_t minor)
   return lc_money_format(r->currency, r->exponent, minor);
 }
 
-/* A catalog image reference as a file under image_root: catalog images are web paths
- * ("/demo/img/x.svg") served from the web root; URLs pass through (the renderer draws a
- * placeholder for them); a path that climbs out of the root is refused (placeholder). */
-static char *
-image_path(lc_app_overlays *ov, const char *image)
-{
-  if (!image || !*image)
-    return NULL;
-  if (strstr(image, "://") || g_str_has_prefix(image, "data:"))
-    return g_strdup(image);
-  char **parts = g_strsplit(image, "/", -1);
-  bool ok = true;
-  for (char **p = parts; *p; p++)
-    if (strcmp(*p, "..") == 0)
-      ok = false;
-  g_strfreev(parts);
-  if (!ok) {
-    LC_WARN(NULL, NULL, "image %s climbs out of overlays.image_root: not shown", image);
-    return g_strdup("invalid:");
-  }
-  while (*image == '/')
-    image++;
-  return g_build_filename(ov->image_root, image, NULL);
-}
-
 static void
-set_card(lc_app_overlays *ov, room_ov *r, const json_t *product)
+set_card(room_ov *r, const json_t *product)
 {
   if (!json_is_object(product)) {
     lc_overlay_set_card(r->overlay, NULL);
@@ -101,17 +76,18 @@ set_card(lc_app_overlays *ov, room_ov *r, const json_t *product)
   }
   char *p = price >= 0 ? money(r, price) : g_strdup("");
   char *o = original > price ? money(r, original) : NULL;
-  char *img = image_path(ov, json_string_value(json_object_get(product, "image")));
+  /* a catalog image is a web path ("/demo/img/x.svg"): the renderer resolves it inside
+   * overlays.image_root (the web root by default) and refuses what leads out of it */
+  const char *img = json_string_value(json_object_get(product, "image"));
   lc_overlay_card card = {.title = json_string_value(json_object_get(product, "title")),
                           .price = p,
                           .original_price = o,
-                          .image = img};
+                          .image = img && *img ? img : NULL};
   if (!card.title)
     card.title = "";
   lc_overlay_set_card(r->overlay, &card);
   g_free(p);
   g_free(o);
-  g_free(img);
 }
 
 static void
@@ -162,43 +138,109 @@ flash_stock(room_ov *r, const json_t *data, bool sold_out)
   lc_overlay_set_flash(r->overlay, &r->flash);
 }
 
+/* A coupon's banner text: its title, else its terms in the room's language ("满 200 减 30",
+ * "立减 ¥30", "9 折" / "¥30 off orders over ¥200", "¥30 off", "10% off"); never its id. */
+static char *
+coupon_text(lc_app_overlays *ov, room_ov *r, const json_t *c)
+{
+  const char *title = json_string_value(json_object_get(c, "title"));
+  if (title && *title)
+    return g_strdup(title);
+  const char *kind = json_string_value(json_object_get(c, "kind"));
+  json_t *st = lc_overlay_status(r->overlay, 0);
+  bool zh = g_strcmp0(json_string_value(json_object_get(st, "lang")), "en") != 0;
+  json_decref(st);
+  json_int_t off = json_integer_value(json_object_get(c, "amount_off"));
+  json_int_t min = json_integer_value(json_object_get(c, "min_spend"));
+  json_int_t pct = json_integer_value(json_object_get(c, "percent_off"));
+  char *a = money(r, off), *m = money(r, min), *out;
+  if (kind && strcmp(kind, "percent") == 0) {
+    if (zh && pct % 10 == 0)
+      out = g_strdup_printf("%d 折", (int)(10 - pct / 10));
+    else if (zh)
+      out = g_strdup_printf("%d 折", (int)(100 - pct));
+    else
+      out = g_strdup_printf("%d%% off", (int)pct);
+  } else if (kind && strcmp(kind, "threshold") == 0) {
+    /* 满减 amounts are said in whole units: "满 200 减 30" */
+    json_int_t unit = 1;
+    for (int i = 0; i < r->exponent; i++)
+      unit *= 10;
+    if (zh && min % unit == 0 && off % unit == 0)
+      out = g_strdup_printf("满 %" JSON_INTEGER_FORMAT " 减 %" JSON_INTEGER_FORMAT, min / unit, off / unit);
+    else
+      out = g_strdup_printf(zh ? "满 %s 减 %s" : "%2$s off orders over %1$s", m, a);
+  } else {
+    out = g_strdup_printf(zh ? "立减 %s" : "%s off", a);
+  }
+  g_free(a);
+  g_free(m);
+  (void)ov;
+  return out;
+}
+
 static void
 coupon_show(lc_app_overlays *ov, room_ov *r, const json_t *c)
 {
-  const char *title = json_string_value(json_object_get(c, "title"));
-  if (!title || !*title)
-    title = json_string_value(json_object_get(c, "id"));
-  int64_t until = now_ms() + ov->coupon_banner_ms;
+  int64_t now = now_ms(), until = now + ov->coupon_banner_ms;
+  json_int_t starts = json_integer_value(json_object_get(c, "starts_at"));
   json_int_t ends = json_integer_value(json_object_get(c, "ends_at"));
+  if (starts > now)
+    return; /* dropped for later: the page shows it when it starts; the picture does not */
   if (ends > 0 && ends < until)
     until = ends;
-  lc_overlay_set_coupon(r->overlay, title, until);
+  char *text = coupon_text(ov, r, c);
+  lc_overlay_set_coupon(r->overlay, text, until);
+  g_free(text);
 }
 
-/* Seeds a new overlay from the show's state: the pinned product and a live sale (a restart
- * or a late ladder shows what viewers of the page see). */
+/* The sale the picture shows, from the show's state: the live one, else one that sold out and
+ * has not ended (the page still shows it, SOLD OUT); none: the banner goes. One set, so no
+ * frame sees the banner cleared in between. */
+static void
+seed_flash(room_ov *r, const json_t *snap)
+{
+  const json_t *shown = NULL;
+  size_t i;
+  json_t *sale;
+  json_array_foreach(json_object_get(snap, "flash_sales"), i, sale) {
+    const char *state = json_string_value(json_object_get(sale, "state"));
+    if (state && strcmp(state, "live") == 0)
+      shown = sale;
+    else if (state && strcmp(state, "sold_out") == 0 && !shown)
+      shown = sale;
+  }
+  if (shown)
+    flash_show(r, shown);
+  else
+    flash_clear(r);
+}
+
+/* The show's public state (transfer full), NULL without a show. */
+static json_t *
+snapshot(lc_app_overlays *ov, room_ov *r)
+{
+  lc_show *show = ov->hooks.show_for ? ov->hooks.show_for(r->room, ov->hooks.user) : NULL;
+  return show ? lc_show_snapshot(show, NULL) : NULL;
+}
+
+/* Seeds an overlay from the show's state: currency, the pinned product and the sale on screen
+ * (a restart or a late ladder shows what viewers of the page see). Setters ignore repeats, so
+ * re-seeding an unchanged scene redraws nothing. */
 static void
 seed(lc_app_overlays *ov, room_ov *r)
 {
-  lc_show *show = ov->hooks.show_for ? ov->hooks.show_for(r->room, ov->hooks.user) : NULL;
-  if (!show)
+  json_t *snap = snapshot(ov, r);
+  if (!snap)
     return;
-  json_t *snap = lc_show_snapshot(show, NULL);
   const char *cur = json_string_value(json_object_get(snap, "currency"));
   if (cur) {
     g_free(r->currency);
     r->currency = g_strdup(cur);
     r->exponent = (int)json_integer_value(json_object_get(snap, "currency_exponent"));
   }
-  set_card(ov, r, json_object_get(json_object_get(snap, "pinned"), "product"));
-  size_t i;
-  json_t *sale;
-  flash_clear(r);
-  json_array_foreach(json_object_get(snap, "flash_sales"), i, sale) {
-    const char *state = json_string_value(json_object_get(sale, "state"));
-    if (state && strcmp(state, "live") == 0)
-      flash_show(r, sale);
-  }
+  set_card(r, json_object_get(json_object_get(snap, "pinned"), "product"));
+  seed_flash(r, snap);
   json_decref(snap);
 }
 
@@ -263,7 +305,18 @@ lc_app_overlays_free(lc_app_overlays *ov)
   g_free(ov);
 }
 
-/* The room's overlay state, created on first use (NULL: disabled or no such room). */
+/* A configuration as the overlay applies it: a copy of cfg (an object, or NULL for none) with
+ * lang defaulting to [overlays] lang, since a configuration resets what it leaves out. */
+static json_t *
+with_lang(lc_app_overlays *ov, const json_t *cfg)
+{
+  json_t *c = cfg ? json_deep_copy(cfg) : json_object();
+  if (!json_object_get(c, "lang"))
+    json_object_set_new(c, "lang", json_string(ov->lang));
+  return c;
+}
+
+/* The room's overlay state, created on first use (NULL: disabled, no such room, or ended). */
 static room_ov *
 room_get(lc_app_overlays *ov, const char *room)
 {
@@ -273,7 +326,10 @@ room_get(lc_app_overlays *ov, const char *room)
   if (r)
     return r;
   lc_room *lr = lc_rooms_get(ov->rooms, room);
-  if (!lr)
+  json_t *rj = lr ? lc_room_to_json(lr, false) : NULL;
+  bool ended = rj && g_strcmp0(json_string_value(json_object_get(rj, "state")), "ended") == 0;
+  json_decref(rj);
+  if (!lr || ended)
     return NULL;
   r = g_new0(room_ov, 1);
   r->room = g_strdup(room);
@@ -284,10 +340,7 @@ room_get(lc_app_overlays *ov, const char *room)
   r->exponent = 2;
   /* the room's own object (checked when the room was created), its lang defaulting to
    * [overlays] lang: a configuration resets every field it leaves out */
-  const json_t *own = lc_room_overlays(lr);
-  json_t *cfg = own ? json_deep_copy(own) : json_object();
-  if (!json_object_get(cfg, "lang"))
-    json_object_set_new(cfg, "lang", json_string(ov->lang));
+  json_t *cfg = with_lang(ov, lc_room_overlays(lr));
   char *err = NULL;
   if (lc_overlay_configure(r->overlay, cfg, &err) != 0) {
     LC_WARN(room, NULL, "room overlays ignored: %s", err);
@@ -309,7 +362,8 @@ lc_app_overlays_for(const char *room, gpointer user)
 void
 lc_app_overlays_room_ended(lc_app_overlays *ov, const char *room)
 {
-  g_hash_table_remove(ov->by_room, room);
+  if (ov)
+    g_hash_table_remove(ov->by_room, room);
 }
 
 /* ---- show events ---- */
@@ -317,9 +371,10 @@ lc_app_overlays_room_ended(lc_app_overlays *ov, const char *room)
 void
 lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_kind kind, const json_t *data)
 {
-  room_ov *r = g_hash_table_lookup(ov->by_room, room);
+  room_ov *r = ov ? g_hash_table_lookup(ov->by_room, room) : NULL;
   if (!r)
     return;
+  guint64 version = lc_overlay_version(r->overlay);
   const char *element = NULL;
   switch (kind) {
   case LC_SHOW_EV_SHOW_RESET:
@@ -328,11 +383,11 @@ lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_
     element = "card";
     break;
   case LC_SHOW_EV_PRODUCT_PINNED:
-    set_card(ov, r, json_object_get(data, "product"));
+    set_card(r, json_object_get(data, "product"));
     element = "card";
     break;
   case LC_SHOW_EV_PRODUCT_UNPINNED:
-    set_card(ov, r, NULL);
+    set_card(r, NULL);
     element = "card";
     break;
   case LC_SHOW_EV_FLASH_STARTED:
@@ -348,9 +403,16 @@ lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_
     element = "flash";
     break;
   case LC_SHOW_EV_FLASH_ENDED: {
+    /* the sale on screen ended: another live one (sales may overlap) takes its place */
     const char *id = json_string_value(json_object_get(data, "sale_id"));
-    if (r->flash_id && id && strcmp(id, r->flash_id) == 0)
-      flash_clear(r);
+    if (r->flash_id && id && strcmp(id, r->flash_id) == 0) {
+      json_t *snap = snapshot(ov, r);
+      if (snap)
+        seed_flash(r, snap);
+      else
+        flash_clear(r);
+      json_decref(snap);
+    }
     element = "flash";
     break;
   }
@@ -361,16 +423,18 @@ lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_
   default:
     return;
   }
-  announce(ov, r, element, lc_show_event_name(kind));
+  if (lc_overlay_version(r->overlay) != version) /* watchers hear of changes, not of events */
+    announce(ov, r, element, lc_show_event_name(kind));
 }
 
 void
 lc_app_overlays_private_event(lc_app_overlays *ov, const char *room, const char *user_id, lc_show_event_kind kind,
                               const json_t *data)
 {
-  room_ov *r = g_hash_table_lookup(ov->by_room, room);
+  room_ov *r = ov ? g_hash_table_lookup(ov->by_room, room) : NULL;
   if (!r || kind != LC_SHOW_EV_ORDER_CREATED)
     return;
+  guint64 version = lc_overlay_version(r->overlay);
   json_int_t qty = 0;
   size_t i;
   json_t *item;
@@ -378,7 +442,8 @@ lc_app_overlays_private_event(lc_app_overlays *ov, const char *room, const char 
     qty += json_integer_value(json_object_get(item, "qty"));
   const char *name = ov->hooks.user_name ? ov->hooks.user_name(room, user_id, ov->hooks.user) : NULL;
   lc_overlay_ticker_push(r->overlay, name ? name : user_id, qty, now_ms());
-  announce(ov, r, "ticker", "order.created");
+  if (lc_overlay_version(r->overlay) != version) /* a burst replaces the waiting line: one event */
+    announce(ov, r, "ticker", "order.created");
 }
 
 /* ---- moderator commands ---- */
@@ -398,7 +463,7 @@ cmd_room(lc_app_overlays *ov, lc_ctl_req *req, json_t *args)
   }
   room_ov *r = room_get(ov, room);
   if (!r)
-    lc_ctl_req_fail(req, "not_found", "no room %s", room);
+    lc_ctl_req_fail(req, "not_found", "no room %s, or it has ended", room);
   return r;
 }
 
@@ -468,9 +533,15 @@ cmd_place(lc_ctl_req *req, json_t *args, gpointer user)
     lc_ctl_req_fail(req, "invalid_argument", "anchor (a string) is required; margin_x, margin_y, width are numbers (%%)");
     return;
   }
+  /* what is left out stays as it is (the width too: lc_overlay_place keeps it for <= 0) */
+  json_t *st = lc_overlay_status(r->overlay, 0);
+  json_t *margin = json_object_get(json_object_get(json_object_get(st, "elements"), lc_overlay_element_name(e)),
+                                   "margin");
+  double x = mx ? json_number_value(mx) : json_number_value(json_array_get(margin, 0));
+  double y = my ? json_number_value(my) : json_number_value(json_array_get(margin, 1));
+  json_decref(st);
   char *err = NULL;
-  if (lc_overlay_place(r->overlay, (lc_overlay_element)e, anchor, mx ? json_number_value(mx) : 0,
-                       my ? json_number_value(my) : 0, w ? json_number_value(w) : 0, &err) != 0) {
+  if (lc_overlay_place(r->overlay, (lc_overlay_element)e, anchor, x, y, w ? json_number_value(w) : 0, &err) != 0) {
     lc_ctl_req_fail(req, "invalid_argument", "%s", err ? err : "bad placement");
     g_free(err);
     return;
@@ -517,9 +588,7 @@ cmd_logo(lc_ctl_req *req, json_t *args, gpointer user)
     lc_ctl_req_fail(req, "invalid_argument", "image (a path under overlays.image_root, at most 1024 bytes; \"\" clears) is required");
     return;
   }
-  char *path = image_path(ov, json_string_value(img));
-  lc_overlay_set_logo(r->overlay, path);
-  g_free(path);
+  lc_overlay_set_logo(r->overlay, json_string_length(img) ? json_string_value(img) : NULL);
   reply_element(ov, req, r, "logo", json_string_length(img) ? "logo set" : "logo cleared");
 }
 
@@ -534,9 +603,7 @@ cmd_configure(lc_ctl_req *req, json_t *args, gpointer user)
     lc_ctl_req_fail(req, "invalid_argument", "config (an overlays object) is required");
     return;
   }
-  json_t *cfg = json_deep_copy(given); /* lang defaults to [overlays] lang, as at creation */
-  if (!json_object_get(cfg, "lang"))
-    json_object_set_new(cfg, "lang", json_string(((lc_app_overlays *)user)->lang));
+  json_t *cfg = with_lang(user, given);
   char *err = NULL;
   int rc = lc_overlay_configure(r->overlay, cfg, &err);
   json_decref(cfg);

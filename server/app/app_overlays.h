@@ -46,5 +46,5 @@ void lc_app_overlays_private_event(lc_app_overlays *ov, const char *room, const 
 /* The room ended: its overlay is dropped (a running ladder keeps its reference until freed). */
 void lc_app_overlays_room_ended(lc_app_overlays *ov, const char *room);
 /* Registers overlay.status, overlay.show, overlay.hide, overlay.place, overlay.text,
- * overlay.configure; "overlay.changed" events go to ctl's watchers from then on (borrowed). */
+ * overlay.logo, overlay.configure; "overlay.changed" events go to ctl's watchers from then on (borrowed). */
 void lc_app_overlays_register(lc_app_overlays *ov, lc_control *ctl);

@@ -608,8 +608,16 @@ test_bad_images_placeholder(void)
   g_autofree char *bad_svg = tmp_path("bad.svg");
   write_file(bad_svg, "<svg><rect", 10);
   g_autofree char *missing = tmp_path("missing.png");
+  /* a good picture outside image_root, reached by a link inside it: refused */
+  g_autofree char *outside_dir = g_dir_make_tmp("lc-outside-XXXXXX", NULL);
+  g_autofree char *outside = g_build_filename(outside_dir, "cup.png", NULL);
+  write_cup_png(outside, 64);
+  g_autofree char *link = tmp_path("escape.png");
+  g_assert_cmpint(symlink(outside, link), ==, 0);
+  /* every path resolves inside image_root: an absolute one outside it is not found there */
   const char *cases[] = {missing, corrupt, truncated, truncated_png, text_file, empty, fifo, tmpdir, bad_svg,
-                         "https://cdn.example.com/cup.png", "../../etc/passwd", "http://[::1]:80/x.svg"};
+                         "https://cdn.example.com/cup.png", "../../etc/passwd", "http://[::1]:80/x.svg", "escape.png",
+                         outside};
 
   lc_overlay_options opt = {.image_root = tmpdir, .room = "room-img"};
   for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -628,6 +636,8 @@ test_bad_images_placeholder(void)
     lc_overlay_view_free(c.v);
     lc_overlay_unref(c.o);
   }
+  g_unlink(outside);
+  g_rmdir(outside_dir);
 }
 
 static void
@@ -645,7 +655,8 @@ test_images_draw(void)
   write_file(svg, logo_svg, strlen(logo_svg));
 
   lc_overlay_options opt = {.image_root = tmpdir};
-  const char *cards[] = {cup, "cup.png", "cup.jpg"}; /* absolute, relative to image_root */
+  /* a web path (leading '/', inside image_root as catalog images are) and relative ones */
+  const char *cards[] = {"/cup.png", "cup.png", "cup.jpg"};
   for (unsigned i = 0; i < G_N_ELEMENTS(cards); i++) {
     lc_overlay *o = lc_overlay_new(&opt);
     lc_overlay_card card = {.title = "杯", .price = "¥1", .image = cards[i]};
