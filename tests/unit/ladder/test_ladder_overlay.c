@@ -31,6 +31,7 @@
 #include "media/hub.h"
 #include "overlays/overlay.h"
 #include "../gst_sanitizer.h"
+#include "es_material.h"
 
 #define WAIT_S 60 /* deadline of a wait for output: only a stuck pipeline gets near it */
 
@@ -413,107 +414,12 @@ test_stage_countdown(void)
 #define CARD_AT 30 /* the card is set once frames 0..CARD_AT-1 are out */
 #define PACE_LEAD 2
 
-typedef struct {
-  GBytes *data;
-  int64_t dts_ms;
-  bool key;
-} es_au;
-
-typedef struct {
-  GArray *video, *audio; /* es_au */
-  GBytes *avcc, *asc;
-} material;
-
-static void
-au_clear(gpointer p)
-{
-  g_bytes_unref(((es_au *)p)->data);
-}
-
-static GBytes *
-bytes_of(GstBuffer *b)
-{
-  GstMapInfo mi;
-  g_assert_true(gst_buffer_map(b, &mi, GST_MAP_READ));
-  GBytes *out = g_bytes_new(mi.data, mi.size);
-  gst_buffer_unmap(b, &mi);
-  return out;
-}
-
-static GBytes *
-codec_data(GstSample *s)
-{
-  const GValue *v = gst_structure_get_value(gst_caps_get_structure(gst_sample_get_caps(s), 0), "codec_data");
-  g_assert_nonnull(v);
-  return bytes_of(gst_value_get_buffer(v));
-}
-
 /* A static picture (videotestsrc "colors": every pixel different, no noise), H.264 without
  * B-frames (so the "source" rung exists) + AAC. */
 static material *
 make_material(void)
 {
-  char *desc = g_strdup_printf(
-      "videotestsrc num-buffers=%d pattern=colors ! video/x-raw,format=I420,width=%d,height=%d,framerate=30/1 "
-      "! x264enc speed-preset=superfast tune=zerolatency key-int-max=30 bitrate=2500 "
-      "! h264parse ! video/x-h264,stream-format=avc,alignment=au ! appsink name=v sync=false wait-on-eos=false "
-      "audiotestsrc num-buffers=%d samplesperbuffer=1024 ! audio/x-raw,rate=44100,channels=2 ! avenc_aac "
-      "! aacparse ! audio/mpeg,stream-format=raw ! appsink name=a sync=false wait-on-eos=false",
-      FRAMES, SRC_W, SRC_H, FRAMES * 44100 / 30 / 1024 + 1);
-  GError *e = NULL;
-  GstElement *p = gst_parse_launch(desc, &e);
-  g_free(desc);
-  g_assert_no_error(e);
-  gst_element_set_state(p, GST_STATE_PLAYING);
-  GstBus *bus = gst_element_get_bus(p);
-  GstMessage *msg = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  g_assert_nonnull(msg);
-  g_assert_cmpint(GST_MESSAGE_TYPE(msg), ==, GST_MESSAGE_EOS);
-  gst_message_unref(msg);
-  gst_object_unref(bus);
-  material *m = g_new0(material, 1);
-  m->video = g_array_new(FALSE, TRUE, sizeof(es_au));
-  m->audio = g_array_new(FALSE, TRUE, sizeof(es_au));
-  g_array_set_clear_func(m->video, au_clear);
-  g_array_set_clear_func(m->audio, au_clear);
-  GstElement *vs = gst_bin_get_by_name(GST_BIN(p), "v"), *as = gst_bin_get_by_name(GST_BIN(p), "a");
-  GstSample *s;
-  GstClockTime t0 = GST_CLOCK_TIME_NONE;
-  while ((s = gst_app_sink_try_pull_sample(GST_APP_SINK(vs), 0))) {
-    GstBuffer *b = gst_sample_get_buffer(s);
-    if (!m->avcc)
-      m->avcc = codec_data(s);
-    if (!GST_CLOCK_TIME_IS_VALID(t0))
-      t0 = GST_BUFFER_PTS(b);
-    es_au au = {.data = bytes_of(b), .dts_ms = (int64_t)((GST_BUFFER_PTS(b) - t0) / GST_MSECOND),
-                .key = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT)};
-    g_array_append_val(m->video, au);
-    gst_sample_unref(s);
-  }
-  while ((s = gst_app_sink_try_pull_sample(GST_APP_SINK(as), 0))) {
-    GstBuffer *b = gst_sample_get_buffer(s);
-    if (!m->asc)
-      m->asc = codec_data(s);
-    es_au au = {.data = bytes_of(b), .dts_ms = (int64_t)((GST_BUFFER_PTS(b) - t0) / GST_MSECOND), .key = true};
-    g_array_append_val(m->audio, au);
-    gst_sample_unref(s);
-  }
-  gst_object_unref(vs);
-  gst_object_unref(as);
-  gst_element_set_state(p, GST_STATE_NULL);
-  gst_object_unref(p);
-  g_assert_cmpuint(m->video->len, ==, FRAMES);
-  return m;
-}
-
-static void
-material_free(material *m)
-{
-  g_array_unref(m->video);
-  g_array_unref(m->audio);
-  g_bytes_unref(m->avcc);
-  g_bytes_unref(m->asc);
-  g_free(m);
+  return make_es_material("colors", SRC_W, SRC_H, "tune=zerolatency bitrate=2500", FRAMES);
 }
 
 /* A rendition's packets; its access units by RTP timestamp. */
@@ -874,7 +780,7 @@ make_rtp_material(void)
   gboolean au_start = TRUE;
   while ((smp = gst_app_sink_try_pull_sample(GST_APP_SINK(sink), 0))) {
     GstBuffer *b = gst_sample_get_buffer(smp);
-    GBytes *bytes = bytes_of(b);
+    GBytes *bytes = buffer_bytes(b);
     gsize n;
     const guint8 *d = g_bytes_get_data(bytes, &n);
     gboolean key = au_start && !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
