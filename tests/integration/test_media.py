@@ -25,10 +25,12 @@ def live_renditions(server, room, names, timeout=30):
 
 def assert_decodes_what_arrived(rung, got, seconds):
     """>= 90% of the frames that reached the tap from the first keyframe on decode, and enough of
-    them arrived: the rung runs at a real frame rate (30 fps on an idle machine; the sanitizer
-    build on 2 shared cores is slower) and the keyframe the tap asked for came within ~1 s."""
+    them arrived: the rung keeps producing (30 fps on an idle machine; the sanitizer build under
+    stress-ng --cpu 1, with a browser test beside it, made 6 fps on the 360p rung of a three-rung
+    ladder: the rungs' leaky queues drop what the encoders cannot take) and the keyframe the tap
+    asked for came within ~1 s. A stalled rung delivers a frame or two, not 4 fps."""
     print("decoded from the tap:", rung, got)
-    assert got["rtp_frames"] >= 0.4 * 30 * seconds, (rung, got)
+    assert got["rtp_frames"] >= 4 * seconds, (rung, got)
     assert got["frames"] >= 0.9 * got["rtp_frames"] - 3, (rung, got)
 
 
