@@ -82,8 +82,8 @@ G_STATIC_ASSERT((int)LWSHUMETH_GET == LC__HTTP_GET && (int)LWSHUMETH_POST == LC_
 
 /* ---- responses ---- */
 
-static void
-response_clear(lc__http_response *res)
+void
+lc__http_response_clear(lc__http_response *res)
 {
   g_free(res->body);
   if (res->has_fd)
@@ -96,7 +96,7 @@ response_clear(lc__http_response *res)
 static void
 session_reset(session *s)
 {
-  response_clear(&s->res);
+  lc__http_response_clear(&s->res);
   s->pending = s->sending = s->head = false;
   s->off = 0;
   s->body_seen = 0;
@@ -774,7 +774,7 @@ preread_refuse(preread *p, const char *why)
     LC_DEBUG(NULL, NULL, "400 not sent: %s", g_strerror(errno));
   (void)shutdown(p->fd, SHUT_WR);
   g_free(text);
-  response_clear(&res);
+  lc__http_response_clear(&res);
   LC_DEBUG(NULL, NULL, "new connection refused before lws: %s", why);
   p->refused = true;
   set_lowat(p->fd, 1);

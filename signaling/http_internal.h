@@ -36,6 +36,9 @@ typedef struct {
   int n_headers;
 } lc__http_response;
 
+/* Frees what a response holds (body, file, header values) and zeroes it. */
+void lc__http_response_clear(lc__http_response *res);
+
 /* Server state shared with the route handlers (read-only for them). */
 typedef struct {
   lc_http_options opts;  /* strings point into the copies below */

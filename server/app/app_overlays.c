@@ -141,7 +141,7 @@ flash_stock(room_ov *r, const json_t *data, bool sold_out)
 /* A coupon's banner text: its title, else its terms in the room's language ("满 200 减 30",
  * "立减 ¥30", "9 折" / "¥30 off orders over ¥200", "¥30 off", "10% off"); never its id. */
 static char *
-coupon_text(lc_app_overlays *ov, room_ov *r, const json_t *c)
+coupon_text(room_ov *r, const json_t *c)
 {
   const char *title = json_string_value(json_object_get(c, "title"));
   if (title && *title)
@@ -175,7 +175,6 @@ coupon_text(lc_app_overlays *ov, room_ov *r, const json_t *c)
   }
   g_free(a);
   g_free(m);
-  (void)ov;
   return out;
 }
 
@@ -189,7 +188,7 @@ coupon_show(lc_app_overlays *ov, room_ov *r, const json_t *c)
     return; /* dropped for later: the page shows it when it starts; the picture does not */
   if (ends > 0 && ends < until)
     until = ends;
-  char *text = coupon_text(ov, r, c);
+  char *text = coupon_text(r, c);
   lc_overlay_set_coupon(r->overlay, text, until);
   g_free(text);
 }

@@ -46,17 +46,6 @@ fx_teardown(fixture *f, gconstpointer data)
   g_free(f->root);
 }
 
-static void
-response_free(lc__http_response *res)
-{
-  g_free(res->body);
-  if (res->has_fd)
-    close(res->fd);
-  for (int i = 0; i < res->n_headers; i++)
-    g_free(res->hvalue[i]);
-  memset(res, 0, sizeof *res);
-}
-
 static const char *
 header(const lc__http_response *res, const char *name)
 {
@@ -66,7 +55,7 @@ header(const lc__http_response *res, const char *name)
   return NULL;
 }
 
-/* Routes method + path; res must be freed with response_free. */
+/* Routes method + path; res must be freed with lc__http_response_clear. */
 static lc__http_routed
 route(fixture *f, int method, bool head, const char *path, lc__http_response *res,
       const lc__http_route **r)
@@ -159,7 +148,7 @@ test_no_route_is_400(fixture *f, gconstpointer data)
   g_assert_cmpint(route(f, LC__HTTP_OPTIONS, false, "*", &res, &r), ==, LC__HTTP_ROUTED_DONE);
   g_assert_null(r);
   assert_error(&res, 400, "bad_request");
-  response_free(&res);
+  lc__http_response_clear(&res);
 }
 
 static void
@@ -177,13 +166,13 @@ test_get_routes_method_rules(fixture *f, gconstpointer data)
       g_assert_cmpint(route(f, refused[j], false, paths[i], &res, &r), ==, LC__HTTP_ROUTED_DONE);
       assert_error(&res, 405, "method_not_allowed");
       g_assert_cmpstr(header(&res, "Allow"), ==, "GET, HEAD, OPTIONS");
-      response_free(&res);
+      lc__http_response_clear(&res);
     }
     g_assert_cmpint(route(f, LC__HTTP_OPTIONS, false, paths[i], &res, &r), ==, LC__HTTP_ROUTED_DONE);
     g_assert_cmpint(res.status, ==, 204);
     g_assert_null(res.body);
     g_assert_cmpstr(header(&res, "Allow"), ==, "GET, HEAD, OPTIONS");
-    response_free(&res);
+    lc__http_response_clear(&res);
   }
 }
 
@@ -204,27 +193,27 @@ test_get_and_head(fixture *f, gconstpointer data)
     if (head)
       g_assert_cmpint(res.file_size, ==, size_get);
     size_get = res.file_size;
-    response_free(&res);
+    lc__http_response_clear(&res);
 
     g_assert_cmpint(route(f, LC__HTTP_GET, head, "/healthz", &res, &r), ==, LC__HTTP_ROUTED_DONE);
     g_assert_cmpint(res.status, ==, 200);
     g_assert_cmpstr(res.content_type, ==, "application/json");
     g_assert_nonnull(strstr(res.body, "\"status\":\"ok\""));
-    response_free(&res);
+    lc__http_response_clear(&res);
 
     /* handlers answer their own errors through the router unchanged */
     g_assert_cmpint(route(f, LC__HTTP_GET, head, "/metrics", &res, &r), ==, LC__HTTP_ROUTED_DONE);
     assert_error(&res, 404, "not_found"); /* no metrics registry in this env */
-    response_free(&res);
+    lc__http_response_clear(&res);
     g_assert_cmpint(route(f, LC__HTTP_GET, head, "/api/rooms", &res, &r), ==, LC__HTTP_ROUTED_DONE);
     assert_error(&res, 503, "unavailable"); /* no room registry */
-    response_free(&res);
+    lc__http_response_clear(&res);
     g_assert_cmpint(route(f, LC__HTTP_GET, head, "/api/other", &res, &r), ==, LC__HTTP_ROUTED_DONE);
     assert_error(&res, 404, "not_found");
-    response_free(&res);
+    lc__http_response_clear(&res);
     g_assert_cmpint(route(f, LC__HTTP_GET, head, "/missing.html", &res, &r), ==, LC__HTTP_ROUTED_DONE);
     assert_error(&res, 404, "not_found");
-    response_free(&res);
+    lc__http_response_clear(&res);
   }
   g_assert_cmpint(size_get, ==, (gint64)strlen("<p>index</p>"));
 }
@@ -239,12 +228,12 @@ test_post_route(fixture *f, gconstpointer data)
   g_assert_true(r->post == lc__http_dev_token);
   g_assert_cmpint(res.status, ==, 0); /* nothing answered yet: the body comes first */
   g_assert_cmpint(res.n_headers, ==, 0);
-  response_free(&res);
+  lc__http_response_clear(&res);
 
   g_assert_cmpint(route(f, LC__HTTP_OPTIONS, false, "/api/dev/token", &res, &r), ==, LC__HTTP_ROUTED_DONE);
   g_assert_cmpint(res.status, ==, 204);
   g_assert_cmpstr(header(&res, "Allow"), ==, "POST, OPTIONS");
-  response_free(&res);
+  lc__http_response_clear(&res);
 
   static const int refused[] = {LC__HTTP_GET, LC__HTTP_PUT, LC__HTTP_PATCH, LC__HTTP_DELETE, LC__HTTP_OTHER};
   for (size_t j = 0; j < G_N_ELEMENTS(refused); j++)
@@ -252,7 +241,7 @@ test_post_route(fixture *f, gconstpointer data)
       g_assert_cmpint(route(f, refused[j], head, "/api/dev/token", &res, &r), ==, LC__HTTP_ROUTED_DONE);
       assert_error(&res, 405, "method_not_allowed");
       g_assert_cmpstr(header(&res, "Allow"), ==, "POST, OPTIONS");
-      response_free(&res);
+      lc__http_response_clear(&res);
     }
 }
 
@@ -277,22 +266,22 @@ test_payment_route(fixture *f, gconstpointer data)
     for (size_t j = 0; j < G_N_ELEMENTS(methods); j++) {
       g_assert_cmpint(route(f, methods[j], false, "/api/payments/callback", &res, &r), ==, LC__HTTP_ROUTED_DONE);
       assert_error(&res, 404, "not_found");
-      response_free(&res);
+      lc__http_response_clear(&res);
     }
   }
   f->env.opts.payment = fake_payment;
   f->env.opts.payment_secret = "secret";
   g_assert_cmpint(route(f, LC__HTTP_POST, false, "/api/payments/callback", &res, &r), ==, LC__HTTP_ROUTED_PAYMENT);
   g_assert_cmpint(res.status, ==, 0);
-  response_free(&res);
+  lc__http_response_clear(&res);
   g_assert_cmpint(route(f, LC__HTTP_OPTIONS, false, "/api/payments/callback", &res, &r), ==, LC__HTTP_ROUTED_DONE);
   g_assert_cmpint(res.status, ==, 204);
   g_assert_cmpstr(header(&res, "Allow"), ==, "POST, OPTIONS");
-  response_free(&res);
+  lc__http_response_clear(&res);
   g_assert_cmpint(route(f, LC__HTTP_GET, true, "/api/payments/callback", &res, &r), ==, LC__HTTP_ROUTED_DONE);
   assert_error(&res, 405, "method_not_allowed");
   g_assert_cmpstr(header(&res, "Allow"), ==, "POST, OPTIONS");
-  response_free(&res);
+  lc__http_response_clear(&res);
 }
 
 static void
@@ -304,19 +293,19 @@ test_cors(fixture *f, gconstpointer data)
   /* none configured: no CORS header anywhere */
   route(f, LC__HTTP_GET, false, "/healthz", &res, &r);
   g_assert_null(header(&res, "Access-Control-Allow-Origin"));
-  response_free(&res);
+  lc__http_response_clear(&res);
 
   f->env.opts.cors_origin = "https://shop.example";
   route(f, LC__HTTP_GET, false, "/healthz", &res, &r);
   g_assert_cmpstr(header(&res, "Access-Control-Allow-Origin"), ==, "https://shop.example");
   g_assert_cmpstr(header(&res, "Vary"), ==, "Origin");
   g_assert_null(header(&res, "Access-Control-Allow-Methods")); /* preflight only */
-  response_free(&res);
+  lc__http_response_clear(&res);
   /* errors of a cors route carry it too, so the browser can read them */
   route(f, LC__HTTP_DELETE, false, "/api/rooms", &res, &r);
   g_assert_cmpint(res.status, ==, 405);
   g_assert_cmpstr(header(&res, "Access-Control-Allow-Origin"), ==, "https://shop.example");
-  response_free(&res);
+  lc__http_response_clear(&res);
   /* preflight: the allowed methods and headers */
   route(f, LC__HTTP_OPTIONS, false, "/api/rooms/demo", &res, &r);
   g_assert_cmpint(res.status, ==, 204);
@@ -324,14 +313,14 @@ test_cors(fixture *f, gconstpointer data)
   g_assert_cmpstr(header(&res, "Access-Control-Allow-Methods"), ==, "GET, HEAD, OPTIONS");
   g_assert_cmpstr(header(&res, "Access-Control-Allow-Headers"), ==, "Content-Type, Authorization");
   g_assert_cmpstr(header(&res, "Access-Control-Max-Age"), ==, "600");
-  response_free(&res);
+  lc__http_response_clear(&res);
   /* routes without cors: static files, metrics, the POST routes */
   static const char *const plain[] = {"/", "/metrics", "/r/demo", "/api/dev/token", "/api/payments/callback"};
   for (size_t i = 0; i < G_N_ELEMENTS(plain); i++) {
     for (int m = LC__HTTP_GET; m <= LC__HTTP_OPTIONS; m++) {
       route(f, m, false, plain[i], &res, &r);
       g_assert_null(header(&res, "Access-Control-Allow-Origin"));
-      response_free(&res);
+      lc__http_response_clear(&res);
     }
   }
   /* "*": no Vary */
@@ -339,7 +328,7 @@ test_cors(fixture *f, gconstpointer data)
   route(f, LC__HTTP_GET, false, "/api/x", &res, &r);
   g_assert_cmpstr(header(&res, "Access-Control-Allow-Origin"), ==, "*");
   g_assert_null(header(&res, "Vary"));
-  response_free(&res);
+  lc__http_response_clear(&res);
 }
 
 int
