@@ -21,6 +21,8 @@ static const struct {
   {LC_EBUSY, "busy", "resource is held by another process"},
   {LC_ESHUTDOWN, "shutting_down", "the server is stopping"},
   {LC_EPERM, "forbidden", "not allowed"},
+  {LC_EAGAIN, "pending", "not ready yet"},
+  {LC_ETIMEDOUT, "timeout", "timed out"},
 };
 
 void

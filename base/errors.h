@@ -16,6 +16,8 @@ enum {
   LC_EBUSY = -10,     /* resource held by someone else (another instance) */
   LC_ESHUTDOWN = -11, /* the server is stopping */
   LC_EPERM = -12,     /* not allowed */
+  LC_EAGAIN = -13,    /* not ready yet: the answer comes later (a callback says when) */
+  LC_ETIMEDOUT = -14, /* what was waited for did not happen in time */
 };
 
 /* Replaces *err (freed with g_free) with "where: message"; for validators that name
