@@ -272,6 +272,12 @@ cache_insert(lc_rendition *r, lc_pkt *p, uint32_t in_ssrc, uint32_t clock_rate, 
 void
 lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyframe)
 {
+  lc_rendition_push_rtp_aged(r, rtp, len, keyframe, 0);
+}
+
+void
+lc_rendition_push_rtp_aged(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyframe, int64_t age_us)
+{
   if (!rtp || len < 12 || len > 65535 || (rtp[0] >> 6) != 2)
     return; /* not RTP: the producer is ours, so this is a bug upstream; drop */
   g_mutex_lock(&r->info_lock);
@@ -286,7 +292,7 @@ lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyf
   p->kind = kind;
   p->keyframe = keyframe;
   p->marker = (rtp[1] & 0x80) != 0;
-  p->produced_us = now;
+  p->produced_us = now - (age_us > 0 ? age_us : 0);
   p->data[1] = (uint8_t)((rtp[1] & 0x80) | (pt & 0x7f));
   lc_wr32(p->data + 8, ssrc);
 
@@ -676,12 +682,21 @@ lc_media_hub_free(lc_media_hub *hub)
 lc_media_room *
 lc_media_hub_open(lc_media_hub *hub, const char *room_id)
 {
+  lc_media_room *m = lc_media_hub_open_ref(hub, room_id);
+  lc_media_room_unref(m); /* the hub keeps its own */
+  return m;
+}
+
+lc_media_room *
+lc_media_hub_open_ref(lc_media_hub *hub, const char *room_id)
+{
   g_mutex_lock(&hub->lock);
   lc_media_room *m = g_hash_table_lookup(hub->rooms, room_id);
   if (!m) {
     m = room_new(room_id);
     g_hash_table_insert(hub->rooms, m->id, m); /* key owned by the room */
   }
+  lc_media_room_ref(m);
   g_mutex_unlock(&hub->lock);
   return m;
 }

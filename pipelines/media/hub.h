@@ -77,6 +77,9 @@ void lc_rendition_set_size(lc_rendition *r, int width, int height);
  * SSRC, seq and ts are rewritten for continuity, PT set to the canonical one. keyframe = this
  * packet starts a keyframe. Caches it and hands it to every sink. */
 void lc_rendition_push_rtp(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyframe);
+/* The same, for a packet that was produced age_us ago elsewhere (a relayed packet: the origin's
+ * age travels with it, so a replayed GOP is seen as old as it is, see rtc fast join). */
+void lc_rendition_push_rtp_aged(lc_rendition *r, const uint8_t *rtp, size_t len, bool keyframe, int64_t age_us);
 /* The producer restarted (or changed): the next pushed packet continues the numbering. */
 void lc_rendition_discontinuity(lc_rendition *r);
 /* Who answers keyframe requests (NULL to clear). Any thread. */
@@ -147,7 +150,10 @@ lc_media_hub *lc_media_hub_new(void);
 void lc_media_hub_free(lc_media_hub *hub);   /* main thread, at stop */
 /* Main thread: the room's media, created empty if absent (transfer none; lives in the hub). */
 lc_media_room *lc_media_hub_open(lc_media_hub *hub, const char *room_id);
-/* Main thread: drops the room from the hub (holders keep their refs; renditions set not live). */
+/* Any thread: the same, transfer full (the caller's reference stays valid whoever closes it). */
+lc_media_room *lc_media_hub_open_ref(lc_media_hub *hub, const char *room_id);
+/* Drops the room from the hub (holders keep their refs; renditions set not live). Main thread,
+ * or the relay thread for the rooms it pulled. */
 void lc_media_hub_close(lc_media_hub *hub, const char *room_id);
 /* Any thread: the room's media (transfer full) or NULL. */
 lc_media_room *lc_media_hub_acquire(lc_media_hub *hub, const char *room_id);
