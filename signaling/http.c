@@ -10,10 +10,12 @@
  *
  * POST routes with a small JSON body (POST /api/dev/token) have a `post` handler in the
  * route table: the body (at most SMALL_BODY bytes) is collected and the handler answers
- * at once. POST /api/payments/callback is the one route with a deferred
- * answer: the body is collected (up to max_body), checked (http_api.c) and handed to
- * the payment hook with an lc_http_pending that keeps the connection waiting until
- * lc_http_pending_reply; a connection that closes meanwhile orphans its pending.
+ * at once. Two answers come later, both through one `hold` (below) that keeps the connection
+ * waiting: POST /api/payments/callback (the body is collected up to max_body, checked in
+ * http_api.c and handed to the payment hook with an lc_http_pending until
+ * lc_http_pending_reply) and a WHEP offer whose room's media is on its way (the prepare hook
+ * keeps an lc_http_wait until lc_http_wait_done, at most LC__HTTP_WAIT_TIMEOUT_S, then 504). A
+ * connection that closes meanwhile orphans its hold; the late answer then only frees it.
  * Main thread only (lws runs in the GLib main context of the loop given to lc_http_new). */
 #define LC_LOG_DOMAIN "http"
 #include "signaling/http_internal.h"
@@ -50,6 +52,8 @@ struct lc_http {
   GQueue prereads;              /* of preread: new connections whose first line is awaited */
 };
 
+typedef struct hold hold;
+
 /* Per connection (lws allocates and zeroes it; it lives as long as the connection). */
 typedef struct {
   lc__http_response res;
@@ -63,13 +67,25 @@ typedef struct {
   bool collect_rtc;   /* ... and it is for http_rtc.c */
   const lc__http_route *collect_post; /* ... and it is for this route's post handler */
   GByteArray *body;   /* the collected body, at most max_body bytes */
-  lc_http_pending *waiting; /* the payment hook has not answered yet */
-  bool reply_ready;   /* res holds the hook's answer: send it when writeable */
+  hold *held;         /* the answer comes later (payment hook, WHEP offer's media wait) */
+  bool reply_ready;   /* res holds the held request's answer: send it when writeable */
 } session;
 
-struct lc_http_pending {
+/* A request held open until its answer can be given: the first member of lc_http_pending
+ * (the payment hook's reply) and of lc_http_wait (a WHEP offer waiting for its room's media).
+ * While the connection is open the session points at the hold and the hold at the session; a
+ * connection that closes first (or a server freed first, which closes them all) orphans it,
+ * and the late answer then only frees it. */
+typedef enum { HOLD_PAYMENT, HOLD_MEDIA } hold_kind;
+
+struct hold {
+  hold_kind kind;     /* HOLD_MEDIA: this is the start of an lc_http_wait */
   struct lws *wsi;
-  session *s;         /* NULL when the connection closed before the answer (orphaned) */
+  session *s;         /* NULL once orphaned */
+};
+
+struct lc_http_pending {
+  hold h;
 };
 
 /* Largest body of a `post` route (small JSON requests). */
@@ -102,14 +118,44 @@ session_reset(session *s)
   s->body_seen = 0;
   s->collect = s->collect_rtc = s->reply_ready = false;
   s->collect_post = NULL;
-  if (s->body) {
-    g_byte_array_unref(s->body);
-    s->body = NULL;
+  g_clear_pointer(&s->body, g_byte_array_unref);
+  if (s->held) {
+    s->held->s = NULL; /* the late answer will just free it */
+    s->held = NULL;
   }
-  if (s->waiting) {
-    s->waiting->s = NULL; /* lc_http_pending_reply will just free it */
-    s->waiting = NULL;
+}
+
+static void
+hold_start(hold *h, hold_kind kind, struct lws *wsi, session *s)
+{
+  h->kind = kind;
+  h->wsi = wsi;
+  h->s = s;
+  s->held = h;
+}
+
+/* Ends the hold: its session, or NULL when the connection has gone (orphaned). */
+static session *
+hold_end(hold *h)
+{
+  session *s = h->s;
+  if (s) {
+    s->held = NULL;
+    h->s = NULL;
   }
+  return s;
+}
+
+/* s->res holds the answer of a request that was held: send it once the connection is
+ * writeable. The answer may come from anywhere on the main thread, mostly outside lws'
+ * service of this connection, where writing is not allowed: hence the writeable callback. */
+static void
+hold_answer(struct lws *wsi, session *s)
+{
+  s->reply_ready = true;
+  lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+  lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL);
+  lws_callback_on_writable(wsi);
 }
 
 static lc_http *
@@ -302,16 +348,11 @@ payment_dispatch(lc_http *http, struct lws *wsi, session *s)
   lc_ipaddr peer;
   json_t *obj = lc__http_payment_check(&http->env, peer_addr(wsi, &peer), sigp, body, len, &s->res);
   s->collect = false;
-  if (s->body) {
-    g_byte_array_unref(s->body);
-    s->body = NULL;
-  }
+  g_clear_pointer(&s->body, g_byte_array_unref);
   if (!obj)
     return send_headers(wsi, s);
   lc_http_pending *p = g_new0(lc_http_pending, 1);
-  p->wsi = wsi;
-  p->s = s;
-  s->waiting = p;
+  hold_start(&p->h, HOLD_PAYMENT, wsi, s);
   /* The store normally answers within milliseconds; never hold the socket forever. */
   lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, PAYMENT_TIMEOUT_S);
   http->env.opts.payment(obj, p, http->env.opts.user); /* may reply (and free p) at once */
@@ -322,22 +363,19 @@ payment_dispatch(lc_http *http, struct lws *wsi, session *s)
 void
 lc_http_pending_reply(lc_http_pending *p, int status, json_t *body)
 {
-  session *s = p->s;
+  session *s = hold_end(&p->h);
   if (!s) {
     LC_DEBUG(NULL, NULL, "payment callback answer %d dropped: the client has gone", status);
     json_decref(body);
     g_free(p);
     return;
   }
-  s->waiting = NULL;
   if (body)
     lc__http_json(&s->res, status, body);
   else
     lc__http_error(&s->res, 500, "internal_error", "no answer");
   lc__http_header(&s->res, "Cache-Control", "no-store");
-  s->reply_ready = true;
-  lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
-  lws_callback_on_writable(p->wsi);
+  hold_answer(p->h.wsi, s);
   g_free(p);
 }
 
@@ -377,22 +415,98 @@ rtc_request_read(struct lws *wsi, rtc_request *r)
   };
 }
 
-/* The WHEP/WHIP request body is complete: answer it. */
+/* A WHEP/WHIP request whose body is in; while a WHEP offer waits for its room's media, it is
+ * held (h, HOLD_MEDIA) with its body in the session's s->body. */
+struct lc_http_wait {
+  hold h;             /* first: a HOLD_MEDIA hold is an lc_http_wait */
+  lc_http *http;
+  rtc_request r;      /* the request; r.rq.path points at path */
+  char *path;         /* owned: lws' header buffer is not ours to keep */
+  bool in_prepare;    /* the prepare hook is running */
+  bool done;          /* lc_http_wait_done came while it ran */
+};
+
+static void
+wait_free(lc_http_wait *w)
+{
+  g_free(w->path);
+  g_free(w);
+}
+
+/* The request of w is over: runs its offer first when run_offer (its wait has ended), so that
+ * s->res holds the answer, then drops the body and frees w. */
+static void
+rtc_finish(lc_http_wait *w, session *s, bool run_offer)
+{
+  const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
+  size_t len = s->body ? s->body->len : 0;
+  if (run_offer)
+    lc__http_rtc_body(&w->http->env, &w->r.rq, body, len, NULL, &s->res);
+  LC_DEBUG(NULL, NULL, "%s (%zu bytes) -> %d", w->path, len, s->res.status);
+  g_clear_pointer(&s->body, g_byte_array_unref);
+  wait_free(w);
+}
+
+/* The WHEP/WHIP request body is complete: answer it, or hold the connection while a WHEP
+ * offer waits for its room's media (the prepare hook kept the wait). */
 static int
 rtc_dispatch(lc_http *http, struct lws *wsi, session *s)
 {
-  rtc_request r;
-  rtc_request_read(wsi, &r);
+  lc_http_wait *w = g_new0(lc_http_wait, 1);
+  w->http = http;
+  rtc_request_read(wsi, &w->r);
+  w->path = g_strndup(w->r.rq.path, w->r.rq.path_len);
+  w->r.rq.path = w->path;
+  s->collect = s->collect_rtc = false;
   const guint8 *body = s->body ? s->body->data : (const guint8 *)"";
   size_t len = s->body ? s->body->len : 0;
-  lc__http_rtc_body(&http->env, &r.rq, body, len, &s->res);
-  s->collect = s->collect_rtc = false;
-  if (s->body) {
-    g_byte_array_unref(s->body);
-    s->body = NULL;
+  w->in_prepare = true;
+  bool held = lc__http_rtc_body(&http->env, &w->r.rq, body, len, w, &s->res);
+  w->in_prepare = false;
+  if (held && !w->done) {
+    hold_start(&w->h, HOLD_MEDIA, wsi, s);
+    lws_set_timer_usecs(wsi, (lws_usec_t)LC__HTTP_WAIT_TIMEOUT_S * LWS_USEC_PER_SEC);
+    LC_DEBUG(NULL, NULL, "%s (%zu bytes): waiting for the room's media", w->path, len);
+    return 0;
   }
-  LC_DEBUG(NULL, NULL, "%.*s (%zu bytes) -> %d", (int)r.rq.path_len, r.rq.path, len, s->res.status);
+  rtc_finish(w, s, held); /* held and done: lc_http_wait_done came inside prepare */
   return send_headers(wsi, s);
+}
+
+void
+lc_http_wait_done(lc_http_wait *w)
+{
+  if (w->in_prepare) {
+    w->done = true; /* rtc_dispatch runs the offer once prepare has returned */
+    return;
+  }
+  session *s = hold_end(&w->h);
+  if (!s) {
+    LC_DEBUG(NULL, NULL, "%s: media wait over, but the client has gone or timed out", w->path);
+    wait_free(w);
+    return;
+  }
+  struct lws *wsi = w->h.wsi;
+  rtc_finish(w, s, true);
+  hold_answer(wsi, s);
+}
+
+/* LWS_CALLBACK_TIMER: a WHEP offer waited LC__HTTP_WAIT_TIMEOUT_S for its room's media in
+ * vain. Its wait is orphaned (lc_http_wait_done will only free it) and 504 answered. */
+static int
+on_timer(struct lws *wsi, session *s)
+{
+  if (!s->held || s->held->kind != HOLD_MEDIA)
+    return 0;
+  lc_http_wait *w = (lc_http_wait *)s->held;
+  hold_end(&w->h);
+  LC_INFO(NULL, NULL, "%s: no media for the offer after %d s: 504", w->path, LC__HTTP_WAIT_TIMEOUT_S);
+  g_clear_pointer(&s->body, g_byte_array_unref);
+  lc__http_error(&s->res, 504, lc_errcode(LC_ETIMEDOUT),
+                 "the room's video did not reach this server in time; try again");
+  lc__http_header(&s->res, "Cache-Control", "no-store");
+  hold_answer(wsi, s);
+  return 0;
 }
 
 /* A POST to a route with a `post` handler (the router did the method rules): sets
@@ -429,10 +543,7 @@ post_dispatch(lc_http *http, struct lws *wsi, session *s)
   }
   s->collect = false;
   s->collect_post = NULL;
-  if (s->body) {
-    g_byte_array_unref(s->body);
-    s->body = NULL;
-  }
+  g_clear_pointer(&s->body, g_byte_array_unref);
   LC_DEBUG(NULL, NULL, "POST %s (%zu bytes) -> %d", r->path, len, s->res.status);
   return send_headers(wsi, s);
 }
@@ -674,6 +785,8 @@ on_lws(struct lws *wsi, int reason, void *user, void *in, size_t len, gpointer d
     return s ? on_body_done(http, wsi, s) : -1;
   case LWS_CALLBACK_HTTP_WRITEABLE:
     return s ? on_writeable(wsi, s) : 0;
+  case LWS_CALLBACK_TIMER:
+    return s ? on_timer(wsi, s) : 0;
   case LWS_CALLBACK_CLOSED_HTTP:
   case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     if (s)
@@ -919,6 +1032,12 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
 fail:
   lc_http_free(http);
   return NULL;
+}
+
+int
+lc__http_port(lc_http *http)
+{
+  return lc__lws_port(http->lws);
 }
 
 unsigned

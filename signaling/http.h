@@ -17,6 +17,8 @@ typedef struct lc_ws lc_ws;
 typedef struct lc_ipguard lc_ipguard;
 /* A request whose answer comes later (after a store commit). */
 typedef struct lc_http_pending lc_http_pending;
+/* A WHEP offer waiting for its room's media (see lc_http_rtc_ops.prepare). */
+typedef struct lc_http_wait lc_http_wait;
 
 /* WebRTC signaling hooks (WHEP playback, WHIP ingest; see http_rtc.c for the routes), main
  * thread. kind is "whep" or "whip". Each returns 0 or an LC_E* error with *why (transfer full,
@@ -31,6 +33,15 @@ typedef struct {
   int (*remove)(const char *kind, const char *room, const char *resource, gpointer user);
   /* Pins a viewer to a rung (NULL: automatic). */
   int (*layer)(const char *room, const char *resource, const char *rung, char **why, gpointer user);
+  /* Optional, WHEP only: called once the offer's body is in, before `offer`. Return 0 to run the
+   * offer now, or LC_EAGAIN after keeping `wait`: the room's media is being fetched (an edge
+   * pulling it from its origin); call lc_http_wait_done(wait) when it is there or failed. The
+   * connection is held at most 15 s (then 504 + {"error":{"code":"timeout",...}} and the wait is
+   * orphaned: lc_http_wait_done then only frees it). Any other error is answered as the offer's
+   * would be (LC_ENOENT -> 404 ...) and `wait` must not be kept. lc_http_wait_done may be called
+   * from inside prepare (before it returns LC_EAGAIN): the offer then runs right after prepare
+   * returns. The offer body waits in the server and reaches `offer` unchanged. */
+  int (*prepare)(const char *kind, const char *room, lc_http_wait *wait, gpointer user);
 } lc_http_rtc_ops;
 
 typedef struct {
@@ -82,10 +93,17 @@ typedef struct {
  * client has gone meanwhile, the answer is dropped. Must be called exactly once. */
 void lc_http_pending_reply(lc_http_pending *p, int status, json_t *body);
 
+/* The media the offer waited for is there, or will not come: the offer now runs (the offer hook
+ * answers as usual, e.g. 404 when the room still has no video). If the client has gone meanwhile,
+ * this only frees w. Call exactly once, on the main thread. */
+void lc_http_wait_done(lc_http_wait *w);
+
 /* Creates the lws context on `loop` and listens. On failure (port in use, bad
  * address) returns NULL and sets *err_msg (transfer full). */
 lc_http *lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg);
 /* Number of open HTTP/websocket connections. */
 unsigned lc_http_connections(lc_http *http);
-/* Closes the listening socket and every connection, destroys the context. NULL ok. */
+/* Closes the listening socket and every connection, destroys the context. Pending answers and
+ * offer waits still outstanding are orphaned: their lc_http_pending_reply / lc_http_wait_done
+ * then only frees them. NULL ok. */
 void lc_http_free(lc_http *http);

@@ -134,9 +134,17 @@ bool lc__http_rtc_route(const char *path, size_t len, const char **kind);
 /* Checks the request before its body: returns true when the body is to be collected and
  * passed to lc__http_rtc_body, else res holds the complete answer. */
 bool lc__http_rtc_begin(const lc__http_env *env, const lc__http_rtc_request *rq, lc__http_response *res);
-/* The body of a POST accepted by lc__http_rtc_begin is in: calls the media hooks, fills res. */
-void lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const guint8 *body, size_t len,
-                       lc__http_response *res);
+/* The body of a POST accepted by lc__http_rtc_begin is in: calls the media hooks, fills res.
+ * A WHEP offer first goes to opts.rtc->prepare with `wait` (when both are set): if prepare keeps
+ * it (LC_EAGAIN), res is left as it was and true returned; the caller holds the request and,
+ * once lc_http_wait_done comes, calls this again with wait NULL to run the offer. False when res
+ * holds the answer (and wait was not kept). */
+bool lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const guint8 *body, size_t len,
+                       lc_http_wait *wait, lc__http_response *res);
+/* Longest hold of a WHEP offer waiting for its room's media, then 504 timeout (http.h). */
+#define LC__HTTP_WAIT_TIMEOUT_S 15
+/* The port the server listens on (for tests that started it on port 0). http.c. */
+int lc__http_port(lc_http *http);
 
 /* ---- the route table (http_router.c, pure) ---- */
 typedef void (*lc__http_get_fn)(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);

@@ -13,6 +13,10 @@
  * closed): a WHIP offer from an address locked out for failed stream keys (opts.auth_guard;
  * the hook's LC_EPERM, or a missing Bearer, counts one failure), then the offer rate of
  * WHEP and WHIP together (opts.session_guard; every offer that passes counts).
+ *
+ * A WHEP offer whose room's media is not on this node yet (an edge that pulls it from its
+ * origin) waits for it: the prepare hook keeps an lc_http_wait and the offer runs when
+ * lc_http_wait_done comes (http.c holds the connection; 504 after LC__HTTP_WAIT_TIMEOUT_S).
  * Main thread only. */
 #define LC_LOG_DOMAIN "http"
 #include "signaling/http_internal.h"
@@ -83,6 +87,7 @@ status_of(int err)
   case LC_ELIMIT:
   case LC_EBUSY:
   case LC_ESHUTDOWN: return 503;
+  case LC_ETIMEDOUT: return 504;
   default: return 500;
   }
 }
@@ -211,9 +216,22 @@ lc__http_rtc_begin(const lc__http_env *env, const lc__http_rtc_request *rq, lc__
   return false;
 }
 
-void
+/* The offer (or its prepare hook) failed with err: 400 bad_offer for LC_EINVAL, else as fail(). */
+static void
+offer_failed(lc__http_response *res, int err, char *why)
+{
+  if (err == LC_EINVAL && !why)
+    why = g_strdup("the SDP offer cannot be served");
+  if (err == LC_EINVAL)
+    lc__http_error(res, 400, "bad_offer", why);
+  else
+    fail(res, err, why);
+  g_free(why);
+}
+
+bool
 lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const guint8 *body, size_t len,
-                  lc__http_response *res)
+                  lc_http_wait *wait, lc__http_response *res)
 {
   char seg[3][MAX_SEGMENT];
   const char *kind = NULL;
@@ -238,11 +256,20 @@ lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const
     }
     json_decref(obj);
     g_free(why);
-    return;
+    return false;
   }
   if (memchr(body, '\0', len)) {
     lc__http_error(res, 400, "bad_offer", "the SDP offer contains a NUL byte");
-    return;
+    return false;
+  }
+  if (wait && ops->prepare && strcmp(kind, "whep") == 0) {
+    int err = ops->prepare(kind, seg[0], wait, env->opts.rtc_user);
+    if (err == LC_EAGAIN)
+      return true; /* the room's media is on its way: the offer runs when it is there */
+    if (err != 0) {
+      offer_failed(res, err, NULL);
+      return false;
+    }
   }
   char *answer = NULL, *resource = NULL;
   int err = ops->offer(kind, seg[0], bearer(rq->authorization), (const char *)body, len, &answer, &resource, &why,
@@ -250,14 +277,8 @@ lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const
   if (err == LC_EPERM && strcmp(kind, "whip") == 0)
     lc__http_auth_failed(env, rq->peer, "wrong WHIP stream key");
   if (err != 0) {
-    if (err == LC_EINVAL && !why)
-      why = g_strdup("the SDP offer cannot be served");
-    if (err == LC_EINVAL)
-      lc__http_error(res, 400, "bad_offer", why);
-    else
-      fail(res, err, why);
-    g_free(why);
-    return;
+    offer_failed(res, err, why);
+    return false;
   }
   res->status = 201;
   res->content_type = SDP_TYPE;
@@ -269,4 +290,5 @@ lc__http_rtc_body(const lc__http_env *env, const lc__http_rtc_request *rq, const
   g_free(location);
   g_free(resource);
   g_free(why);
+  return false;
 }
