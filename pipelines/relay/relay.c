@@ -268,6 +268,8 @@ add_link(lc_relay_link_stats *to, const lc_relay_link_stats *l)
   to->retransmitted += l->retransmitted;
   to->drops += l->drops;
   to->reconnects += l->reconnects;
+  to->dups += l->dups;
+  to->gaps += l->gaps;
 }
 
 void

@@ -12,7 +12,8 @@
  * for a room it does not hold); asks for the renditions that have subscribers here (viewers of
  * this node, or edges served by it), plus what a keyframe request names; relays keyframe requests
  * upstream; reconnects with backoff (first retry after 100 ms, at most 1 s apart) keeping the
- * renditions (same SSRCs, continuous seq/ts through lc_rendition_discontinuity); closed (and its
+ * renditions (same SSRCs; the upstream's numbering continues, the packets a new connection
+ * replays from the keyframe are skipped up to the last one pushed); closed (and its
  * hub room with it) after idle_ms without a subscriber, or when the upstream ends the room.
  * Serving side (a "feed"): one per connected edge; sends the room's rendition list on connect
  * and on change, the packets of the renditions the edge subscribed (starting from the cached
@@ -86,6 +87,8 @@ typedef struct {
   uint64_t reconnects;       /* pull: connections made after the first */
   double rtt_ms;
   char last_error[128];
+  uint64_t dups;             /* pull: packets received twice (a reconnect's replayed GOP), skipped */
+  uint64_t gaps;             /* pull: holes in the upstream's numbering (keyframe asked for) */
 } lc_relay_link_stats;
 
 typedef struct {

@@ -3,6 +3,7 @@
 #define LC_LOG_DOMAIN "relay"
 #include "relay/relay_int.h"
 #include "base/errors.h"
+#include "base/bytes.h"
 #include "base/log.h"
 
 #include <srt/access_control.h>
@@ -20,6 +21,10 @@ typedef struct {
   lc_rendition *r;       /* ours, in the hub room (a ref) */
   gint kf_wanted;        /* atomic: a keyframe request waits to go upstream */
   gint64 wanted_until;   /* atomic: subscribed upstream until then (monotonic us) */
+  bool video;
+  bool have_in;          /* in_ssrc/in_seq: the upstream's numbering of the last packet pushed */
+  uint32_t in_ssrc;
+  uint16_t in_seq;
 } pull_rend;
 
 struct lc__relay_pull {
@@ -37,6 +42,7 @@ struct lc__relay_pull {
   int16_t slot_of[256];  /* upstream index -> slot in rends, -1 unknown (per connection) */
   char sent[LC_RELAY_MAX_RENDITIONS * 16 + 1]; /* the subscription last sent, "a,b," */
   uint64_t packets, bytes, drops, reconnects, recovered;
+  uint64_t dups, gaps;   /* packets skipped as already pushed; holes in the upstream's numbering */
   double rtt_ms;
   char peer_err[128];
   int end_status;        /* when P_DONE: why (LC_E*) */
@@ -144,8 +150,6 @@ failed(lc_relay *r, lc__relay_pull *p, int64_t now)
   if (was_connected) {
     LC_WARN(p->room, NULL, "relay connection to %s lost (%s): reconnecting", r->origin_str,
             p->peer_err[0] ? p->peer_err : "connection closed");
-    for (unsigned i = 0; i < p->n; i++)
-      lc_rendition_discontinuity(p->rends[i].r);
     p->backoff_ms = BACKOFF_FIRST_MS;
   } else {
     p->backoff_ms = MIN(p->backoff_ms * 2, BACKOFF_MAX_MS);
@@ -202,6 +206,7 @@ on_renditions(lc_relay *r, lc__relay_pull *p, const lc_relay_msg *m)
       info.channels = d->channels;
       g_strlcpy(info.fmtp, d->fmtp, sizeof info.fmtp);
       pr->pull = p;
+      pr->video = info.kind == LC_MEDIA_VIDEO;
       g_strlcpy(pr->name, d->name, sizeof pr->name);
       pr->r = lc_rendition_new(&info, r->cfg.cache_ms);
       if (r->cfg.keyframe_throttle_ms)
@@ -227,6 +232,36 @@ on_renditions(lc_relay *r, lc__relay_pull *p, const lc_relay_msg *m)
   }
 }
 
+/* One relayed packet into our rendition. The upstream's numbering is continuous per rendition
+ * (the hub keeps it so across publisher restarts), and a new connection starts from the cached
+ * keyframe: what we already have is skipped, so a reconnect shorter than the GOP loses nothing.
+ * A gap (packets the upstream dropped, or a reconnect longer than its cache) passes through as a
+ * gap (viewers' NACKs miss, they ask for a keyframe) and asks upstream for a keyframe at once. A
+ * new upstream SSRC (the upstream restarted) is a new producer for the hub: numbering continues. */
+static void
+push(lc__relay_pull *p, pull_rend *pr, const lc_relay_msg *m)
+{
+  uint32_t ssrc = lc_rd32(m->rtp + 8);
+  uint16_t seq = lc_rd16(m->rtp + 2);
+  if (pr->have_in && ssrc == pr->in_ssrc) {
+    int16_t d = (int16_t)(uint16_t)(seq - pr->in_seq);
+    if (d <= 0) {
+      p->dups++;
+      return;
+    }
+    if (d > 1 && pr->video) {
+      g_atomic_int_set(&pr->kf_wanted, 1);
+      p->gaps++;
+    }
+  }
+  pr->have_in = true;
+  pr->in_ssrc = ssrc;
+  pr->in_seq = seq;
+  p->packets++;
+  p->bytes += m->rtp_len;
+  lc_rendition_push_rtp_aged(pr->r, m->rtp, m->rtp_len, (m->flags & 1) != 0, m->age_us);
+}
+
 static void
 on_message(lc_relay *r, lc__relay_pull *p, const uint8_t *buf, size_t len, int64_t now)
 {
@@ -237,13 +272,10 @@ on_message(lc_relay *r, lc__relay_pull *p, const uint8_t *buf, size_t len, int64
     p->drops++;
   } else if (m->type == LC_RELAY_MSG_DATA) {
     int slot = p->slot_of[m->index];
-    if (slot < 0) {
+    if (slot < 0)
       p->drops++;
-    } else {
-      p->packets++;
-      p->bytes += m->rtp_len;
-      lc_rendition_push_rtp_aged(p->rends[slot].r, m->rtp, m->rtp_len, (m->flags & 1) != 0, m->age_us);
-    }
+    else
+      push(p, &p->rends[slot], m);
   } else if (m->type == LC_RELAY_MSG_RENDITIONS) {
     on_renditions(r, p, m);
   } else if (m->type == LC_RELAY_MSG_END) {
@@ -338,8 +370,6 @@ lc__relay_pull_reset(lc_relay *r, lc__relay_pull *p, const char *why)
   set_error(p, why);
   close_sock(r, p);
   LC_WARN(p->room, NULL, "relay connection to %s dropped: %s: reconnecting", r->origin_str, why);
-  for (unsigned i = 0; i < p->n; i++)
-    lc_rendition_discontinuity(p->rends[i].r);
   p->backoff_ms = BACKOFF_FIRST_MS;
   p->state = P_WAIT;
   p->next_try_us = g_get_monotonic_time() + BACKOFF_FIRST_MS * 1000;
@@ -456,6 +486,8 @@ lc__relay_pull_stats(lc_relay *r, lc__relay_pull *p, lc_relay_link_stats *out)
   out->drops = p->drops;
   out->reconnects = p->reconnects;
   out->retransmitted = p->recovered;
+  out->dups = p->dups;
+  out->gaps = p->gaps;
   g_strlcpy(out->last_error, p->peer_err, sizeof out->last_error);
   int64_t now = g_get_monotonic_time();
   for (unsigned i = 0; i < p->n && out->n_rungs < G_N_ELEMENTS(out->rungs); i++)

@@ -4,6 +4,7 @@
  * created first and freed last. Taps hold rendition refs of their own. */
 #define LC_LOG_DOMAIN "media"
 #include "app/app_media.h"
+#include "app/app_relay.h"
 #include "base/errors.h"
 #include "ingest/ingest.h"
 #include "ladder/ladder.h"
@@ -20,6 +21,7 @@ struct lc_app_media {
   lc_media_hub *hub;
   lc_ingest *ingest;          /* NULL when RTMP and SRT are both disabled */
   lc_rtc *rtc;                /* NULL when rtc.enabled = false */
+  lc_app_relay *relay;        /* NULL when [relay] neither serves nor pulls */
   GHashTable *taps;           /* "room/rung" -> lc_media_tap* */
   GHashTable *whip_live;      /* without ingest: rooms live through a WHIP publisher (owned ids) */
   GMutex whip_lock;           /* whip_events, whip_src: filled by rtc workers */
@@ -71,11 +73,24 @@ http_offer(const char *kind, const char *room, const char *bearer, const char *s
       LC_INFO(room, NULL, "WHIP publisher session %s", *resource);
     return err;
   }
-  if (!lc_rooms_get(m->rooms, room)) {
-    *why = g_strdup_printf("no room %s", room);
+  /* An edge serves rooms it pulls from upstream: they are not in its own registry. */
+  if (!lc_rooms_get(m->rooms, room) && !lc_app_relay_pulling(m->relay, room)) {
+    const char *failed = lc_app_relay_failure(m->relay, room);
+    *why = failed ? g_strdup_printf("no room %s here, and upstream: %s", room, failed)
+                  : g_strdup_printf("no room %s", room);
     return LC_ENOENT;
   }
   return lc_rtc_whep_offer(m->rtc, room, sdp, len, answer, resource, why);
+}
+
+/* WHEP on an edge: a room that is not here waits for its media from upstream. */
+static int
+http_prepare(const char *kind, const char *room, lc_http_wait *wait, gpointer user)
+{
+  lc_app_media *m = user;
+  if (strcmp(kind, "whep") != 0)
+    return 0;
+  return lc_app_relay_prepare(m->relay, room, wait);
 }
 
 static int
@@ -319,7 +334,7 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
   g_queue_init(&m->whip_events);
   m->ctx = g_main_context_ref_thread_default();
   m->whip_ladder = lc_config_bool(cfg, "media", "whip_ladder");
-  http_ops = (lc_http_rtc_ops){http_offer, http_remove, http_layer};
+  http_ops = (lc_http_rtc_ops){http_offer, http_remove, http_layer, http_prepare};
 
   lc_ladder_config ladder = {
       .passthrough = lc_config_bool(cfg, "media", "passthrough"),
@@ -380,8 +395,12 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
     lc_rtc_set_publish_notify(m->rtc, on_whip_publish, m);
     register_metrics(m);
     m->stats_timer = g_timeout_add_seconds(1, update_metrics, m);
+
     LC_INFO(NULL, NULL, "WebRTC media on udp %s:%d", rcfg.bind, lc_rtc_port(m->rtc));
   }
+  m->relay = lc_app_relay_new(cfg, m->hub, metrics, err_msg);
+  if (!m->relay && *err_msg)
+    goto fail;
   return m;
 
 fail:
@@ -397,6 +416,7 @@ lc_app_media_free(lc_app_media *m)
   if (m->stats_timer)
     g_source_remove(m->stats_timer);
   g_hash_table_destroy(m->taps);
+  lc_app_relay_free(m->relay); /* a producer like ingest; offers still waiting are answered */
   lc_ingest_free(m->ingest); /* its WHIP close callback may call rtc: before lc_rtc_free */
   lc_rtc_free(m->rtc);       /* may report its last WHIP sessions: dropped below */
   g_mutex_lock(&m->whip_lock);
@@ -516,6 +536,8 @@ lc_app_media_status(lc_app_media *m)
   }
   if (m->ingest)
     json_object_set_new(out, "ingest", lc_ingest_status(m->ingest));
+  if (m->relay)
+    json_object_set_new(out, "relay", lc_app_relay_status(m->relay));
   return out;
 }
 
@@ -647,4 +669,5 @@ lc_app_media_register(lc_app_media *m, lc_control *ctl)
   lc_control_register(ctl, "media.untap", "{room, rung}: stop a tap", cmd_untap, m);
   lc_control_register(ctl, "media.keyframe", "{room, rung}: ask the rung's encoder for a keyframe (throttled)",
                       cmd_keyframe, m);
+  lc_app_relay_register(m->relay, ctl);
 }

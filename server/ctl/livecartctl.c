@@ -67,6 +67,8 @@ static const char usage_text[] =
   "  media status [ROOM]                 renditions, viewers and ingest of all rooms / one room\n"
   "  media keyframe ROOM RUNG            ask a rung's encoder for a keyframe (throttled)\n"
   "  media tap ROOM RUNG PORT | media untap ROOM RUNG   copy a rung as plain RTP to 127.0.0.1:PORT\n"
+  "  relay status                        rooms pulled from upstream, edges served, their counters\n"
+  "  relay reset ROOM                    drop the room's relay connections now (they reconnect)\n"
   "  overlay status ROOM                 what the room's video overlays show now\n"
   "  overlay show|hide ROOM ELEMENT      card, flash, coupon, ticker, logo or text\n"
   "  overlay text ROOM TEXT              the free text element (\"\" clears)\n"
@@ -782,6 +784,8 @@ static const mapping show_cmds[] = {
   {{"media", "keyframe"}, "media.keyframe", {"room", "rung"}, {NULL}},
   {{"media", "tap"}, "media.tap", {"room", "rung", "port:int"}, {NULL}},
   {{"media", "untap"}, "media.untap", {"room", "rung"}, {NULL}},
+  {{"relay", "status"}, "relay.status", {NULL}, {NULL}},
+  {{"relay", "reset"}, "relay.reset", {"room"}, {NULL}},
   {{"overlay", "status"}, "overlay.status", {"room"}, {NULL}},
   {{"overlay", "show"}, "overlay.show", {"room", "element"}, {NULL}},
   {{"overlay", "hide"}, "overlay.hide", {"room", "element"}, {NULL}},

@@ -5,7 +5,8 @@ jitter buffer, depayloaders, libav decoders), for the integration tests and by h
     /usr/bin/python3 tests/integration/whep_client.py --url http://127.0.0.1:8080/whep/demo --seconds 5
 
 It POSTs its offer, plays what arrives, counts decoded video frames and audio buffers, and prints
-one JSON object: {"status", "frames", "frames_last_5s", "width", "height", "audio_buffers",
+one JSON object: {"status", "frames", "frames_last_5s", "max_gap_ms" (longest time between two
+decoded frames), "width", "height", "audio_buffers",
 "first_frame_ms", "connect_ms", "location", "pinned"?, "error"?}. Then it DELETEs its session.
 
 libnice skips loopback interfaces when gathering (see docs/webrtc.md): the client adds 127.0.0.1
@@ -174,6 +175,9 @@ class WhepClient:
         self.pipe.set_state(Gst.State.NULL)
         with self.lock:  # still decoding at the end?
             self.result["frames_last_5s"] = sum(1 for t in self.frame_times if t > end - 5)
+            # The longest stall a viewer saw between two decoded frames (0 with fewer than 2).
+            gaps = [b - a for a, b in zip(self.frame_times, self.frame_times[1:])]
+            self.result["max_gap_ms"] = round(max(gaps) * 1000, 1) if gaps else 0
         self.delete()
         return self.result
 
