@@ -125,6 +125,48 @@ def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung)
         pub.wait()
 
 
+def test_chromium_on_an_edge_plays_a_relayed_room():
+    """A second livecartd (an edge: relay.origin = this one) pulls the room when Chromium asks it
+    for the room over WHEP: same checks as on the origin (frames, PLIs, dropped frames)."""
+    import socket
+    secret = "browser-relay-secret-01"
+    origin = lc.Server(extra=["log.level=info", "relay.serve=true", f"relay.secret={secret}", "relay.node_id=o",
+                              f"relay.port={lc.free_port(socket.SOCK_DGRAM)}"])
+    origin.env.update(media_env())
+    origin.start()
+    edge = None
+    pub = None
+    try:
+        create_room(origin, "b5", KEY)
+        pub = ffmpeg_rtmp(origin, "b5", KEY, seconds=60, size="1280x720")
+        wait_for(lambda: "720p" in renditions(origin, "b5"), timeout=30, what="ladder")
+        relay_port = origin.call("media.status")["result"]["relay"]["port"]
+        edge = lc.Server(extra=["log.level=info", f"relay.secret={secret}", "relay.node_id=e",
+                                f"relay.origin=127.0.0.1:{relay_port}"])
+        edge.env.update(media_env())
+        edge.start()
+        res = chromium("whep", edge, "b5", seconds=10, pin="360p")
+        print("chromium on the edge:", res)
+        assert "error" not in res, res
+        assert res["dtlsState"] == "connected"
+        assert res["frameHeight"] == 360, res
+        assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
+        assert res["pliCount"] + res["firCount"] <= 2, res
+        assert_few_frames_dropped(res, seconds=10)
+        pulls = edge.call("relay.status")["result"]["pulls"]
+        assert [p["room"] for p in pulls] == ["b5"], pulls
+    finally:
+        if pub:
+            pub.kill()
+            pub.wait()
+        for s in (edge, origin):
+            if s:
+                rc = s.stop()
+                log = s.log_text()
+                s.close()
+                assert rc == 0, f"livecartd exited with {rc}:\n" + log[-4000:]
+
+
 def test_chromium_whip_publisher_watched_over_whep(server):
     create_room(server, "b2", KEY)
     with server.ctl() as watcher:
