@@ -113,7 +113,7 @@ lc_app_relay_status(lc_app_relay *a)
     json_array_append_new(pulls, link_json(&st->pulls[i]));
   for (unsigned i = 0; i < st->n_feeds; i++)
     json_array_append_new(feeds, link_json(&st->feeds[i]));
-  json_t *o = json_pack("{s:i, s:o, s:o, s:I, s:I}", "port", lc_relay_port(a->relay), "pulls", pulls, "edges", feeds,
+  json_t *o = json_pack("{s:b, s:i, s:o, s:o, s:I, s:I}", "enabled", true, "port", lc_relay_port(a->relay), "pulls", pulls, "edges", feeds,
                         "refused", (json_int_t)st->refused, "pulls_failed", (json_int_t)st->pulls_failed);
   g_free(st);
   return o;
@@ -123,7 +123,7 @@ static void
 cmd_status(lc_ctl_req *req, json_t *args, gpointer user)
 {
   (void)args;
-  lc_ctl_req_reply(req, lc_app_relay_status(user));
+  lc_ctl_req_reply(req, user ? lc_app_relay_status(user) : json_pack("{s:b}", "enabled", false));
 }
 
 static void
@@ -131,6 +131,10 @@ cmd_reset(lc_ctl_req *req, json_t *args, gpointer user)
 {
   lc_app_relay *a = user;
   const char *room = json_string_value(json_object_get(args, "room"));
+  if (!a) {
+    lc_ctl_req_fail(req, "invalid_state", "the relay is off on this node (relay.serve, relay.origin)");
+    return;
+  }
   if (!room) {
     lc_ctl_req_fail(req, "invalid_argument", "room is required");
     return;
@@ -145,8 +149,6 @@ cmd_reset(lc_ctl_req *req, json_t *args, gpointer user)
 void
 lc_app_relay_register(lc_app_relay *a, lc_control *ctl)
 {
-  if (!a)
-    return;
   lc_control_register(ctl, "relay.status", "relay links: rooms pulled from upstream, edges served, counters",
                       cmd_status, a);
   lc_control_register(ctl, "relay.reset", "{room}: drop the room's relay connections now (they reconnect)",

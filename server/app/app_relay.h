@@ -25,5 +25,5 @@ bool lc_app_relay_pulling(lc_app_relay *a, const char *room);
 const char *lc_app_relay_failure(lc_app_relay *a, const char *room);
 /* The "relay" object of media.status (transfer full). */
 json_t *lc_app_relay_status(lc_app_relay *a);
-/* relay.status and relay.reset on the control socket. */
+/* relay.status and relay.reset on the control socket (a NULL a: they say the relay is off). */
 void lc_app_relay_register(lc_app_relay *a, lc_control *ctl);
