@@ -6,7 +6,7 @@
  *   ES:  appsrc(avc) ----------------+
  *   TS:  appsrc(ts) ! tsdemux -------+-> h264parse config-interval=-1 ! capsfilter(avc,au) ! tee(stee)
  *   RTP: appsrc(rtp) ! rtpjitterbuffer ! rtph264depay -+   (WHIP: no audio branch, no "source" rung)
- *     stee ! queue ! avdec_h264 ! videoconvert [! lcoverlay] ! tee(rtee)
+ *     stee ! queue ! avdec_h264 ! videoconvert [! lcoverlay] ! tee(rtee)  (keyframes scheduled here)
  *       rtee ! bin rung-<name>: queue leaky ! lcswscale ! capsfilter(WxH) ! x264enc
  *              ! capsfilter(constrained-baseline) ! rtph264pay ! appsink     (one per rung)
  *     stee ! queue ! rtph264pay ! appsink                            ("source", if cfg->passthrough)
@@ -47,6 +47,7 @@
 #include "ladder/swscale.h"
 #include "overlays/overlay.h"
 
+#include <gst/video/video.h>
 #include <string.h>
 
 #include "base/errors.h"
@@ -223,6 +224,33 @@ rtee_caps_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
     g_free(err);
   }
   g_mutex_unlock(&l->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+/* rtee sink pad, every decoded frame: the scheduled keyframes. Every keyframe_interval_ms of
+ * source time a force-key-unit event goes through rtee right before the frame, so every x264 rung
+ * makes that same frame an IDR: the rungs' GOPs line up (segments of several rungs cut at the
+ * same media times for HLS, and a rung switch lands on the same picture). The encoders' own
+ * key-int-max is twice the interval, a safety net that never fires while this runs. A keyframe
+ * one rung makes for a viewer (PLI) is extra and leaves the schedule alone. A PTS going backwards
+ * or jumping ahead by more than two intervals restarts the schedule at that frame. The decoder's
+ * streaming thread. */
+static GstPadProbeReturn
+rtee_keyframe_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc_ladder *l = user;
+  GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClockTime pts = GST_BUFFER_PTS(buf);
+  if (!GST_CLOCK_TIME_IS_VALID(pts))
+    return GST_PAD_PROBE_OK;
+  GstClockTime interval = (GstClockTime)l->cfg.keyframe_interval_ms * GST_MSECOND;
+  bool restart = !GST_CLOCK_TIME_IS_VALID(l->next_kf_pts) || pts + interval < l->next_kf_pts ||
+                 pts > l->next_kf_pts + 2 * interval;
+  if (!restart && pts < l->next_kf_pts)
+    return GST_PAD_PROBE_OK;
+  l->next_kf_pts = (restart ? pts : l->next_kf_pts) + interval;
+  gst_pad_send_event(pad, gst_video_event_new_downstream_force_key_unit(pts, GST_CLOCK_TIME_NONE,
+                                                                        GST_CLOCK_TIME_NONE, TRUE, 0));
   return GST_PAD_PROBE_OK;
 }
 
@@ -487,6 +515,8 @@ build_pipeline(lc_ladder *l, char **err)
   gst_object_unref(pad);
   pad = gst_element_get_static_pad(rtee, "sink");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, rtee_caps_probe, l, NULL);
+  l->next_kf_pts = GST_CLOCK_TIME_NONE;
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, rtee_keyframe_probe, l, NULL);
   gst_object_unref(pad);
   g_ptr_array_unref(floating);
   return 0;

@@ -184,6 +184,9 @@ struct lc_ladder {
   /* tsdemux streaming thread: */
   bool ts_video_linked, ts_audio_linked;
 
+  /* Decoder streaming thread (the rtee buffer probe): the next aligned keyframe's PTS. */
+  GstClockTime next_kf_pts;
+
   /* h264parse streaming thread (atomics readable anywhere): */
   gint n_aus, reorder, decided;
   uint64_t win_bytes; /* bytes of the decision window (source bitrate estimate) */

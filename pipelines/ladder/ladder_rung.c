@@ -345,7 +345,9 @@ lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, cons
   gst_clear_caps(&caps);
   unsigned fps = (fps_n > 0 && fps_d > 0) ? (unsigned)((fps_n + fps_d - 1) / fps_d) : 30;
   unsigned kint = fps * keyframe_interval_ms / 1000;
-  g_object_set(enc, "bframes", 0u, "key-int-max", MAX(kint, 1u), "bitrate", (guint)def->bitrate_kbps, NULL);
+  /* The ladder schedules the keyframes of all rungs at once (rtee_keyframe_probe in ladder.c):
+   * x264's own interval is only a safety net. */
+  g_object_set(enc, "bframes", 0u, "key-int-max", MAX(2 * kint, 1u), "bitrate", (guint)def->bitrate_kbps, NULL);
   gst_util_set_object_arg(G_OBJECT(enc), "tune", "zerolatency");
   gst_util_set_object_arg(G_OBJECT(enc), "speed-preset", preset);
   caps = gst_caps_from_string("video/x-h264,stream-format=avc,alignment=au,profile=constrained-baseline");

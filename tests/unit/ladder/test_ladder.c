@@ -544,6 +544,85 @@ test_es_bframes(void)
   material_free(m);
 }
 
+/* The RTP timestamps of the keyframes a rung's collector holds, relative to its first packet. */
+static GArray *
+keyframe_offsets(collector *c)
+{
+  GArray *out = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+  g_mutex_lock(&c->lock);
+  uint32_t first = c->pkts->len ? ((lc_pkt *)g_ptr_array_index(c->pkts, 0))->ts : 0;
+  for (guint i = 0; i < c->pkts->len; i++) {
+    lc_pkt *p = g_ptr_array_index(c->pkts, i);
+    uint32_t rel = p->ts - first;
+    if (p->keyframe)
+      g_array_append_val(out, rel);
+  }
+  g_mutex_unlock(&c->lock);
+  return out;
+}
+
+typedef struct {
+  bool requested;
+} kf480_state;
+
+/* One keyframe request on 480p at its 40th frame, between two scheduled keyframes. */
+static void
+kf480_tick(watch *w, gpointer user)
+{
+  kf480_state *k = user;
+  if (k->requested || n_aus(w, "480p") < 40)
+    return;
+  lc_rendition_request_keyframe(watch_get(w, "480p")->r);
+  k->requested = true;
+}
+
+/* The rungs' GOPs line up: every rung has a keyframe every 2 s (keyframe_interval_ms) of source
+ * time, at the same frames, and a viewer's keyframe request on one rung adds one keyframe there
+ * without moving its schedule (x264's own interval would have restarted from the requested one). */
+static void
+test_keyframes_aligned(void)
+{
+  material *m = make_es(1280, 720, 0, 150); /* 5 s: scheduled keyframes at frames 0, 60, 120 */
+  lc_media_hub *hub = lc_media_hub_new();
+  lc_media_room *room = lc_media_hub_open(hub, "room1");
+  watch *w = watch_new(room);
+  lc_ladder_config cfg;
+  default_config(&cfg);
+  char *err = NULL;
+  lc_ladder *l = lc_ladder_new("room1", room, LC_LADDER_INPUT_ES, &cfg, on_ladder_error, w, &err);
+  g_assert_null(err);
+  kf480_state k = {0};
+  push_es(l, m, w, "720p", kf480_tick, &k);
+  static const want_aus want_out[] = {{"720p", 135}, {"480p", 135}, {"360p", 135}, {NULL, 0}};
+  wait_aus(w, want_out);
+  g_assert_cmpint(w->errors, ==, 0);
+  g_assert_true(k.requested);
+  const char *rungs[] = {"720p", "480p", "360p"};
+  for (unsigned i = 0; i < G_N_ELEMENTS(rungs); i++) {
+    GArray *kf = keyframe_offsets(watch_get(w, rungs[i]));
+    GString *list = g_string_new(NULL);
+    unsigned scheduled = 0, extra = 0;
+    for (guint k2 = 0; k2 < kf->len; k2++) {
+      uint32_t rel = g_array_index(kf, uint32_t, k2);
+      g_string_append_printf(list, " %u", rel);
+      if (rel % 180000 == 0)
+        scheduled++;
+      else
+        extra++;
+    }
+    g_test_message("%s keyframes at (90 kHz, from its first packet):%s", rungs[i], list->str);
+    /* The collector starts at a scheduled keyframe (0 or 60); 120 is always in. */
+    g_assert_cmpuint(scheduled, >=, 2);
+    g_assert_cmpuint(extra, ==, strcmp(rungs[i], "480p") == 0 ? 1 : 0);
+    g_string_free(list, TRUE);
+    g_array_unref(kf);
+  }
+  lc_ladder_free(l);
+  watch_free(w);
+  lc_media_hub_free(hub);
+  material_free(m);
+}
+
 static void
 test_es_passthrough(void)
 {
@@ -778,6 +857,7 @@ main(int argc, char **argv)
   g_test_add_func("/ladder/parse_rungs", test_parse_rungs);
   g_test_add_func("/ladder/es_bframes", test_es_bframes);
   g_test_add_func("/ladder/es_passthrough", test_es_passthrough);
+  g_test_add_func("/ladder/keyframes_aligned", test_keyframes_aligned);
   g_test_add_func("/ladder/ts_input", test_ts_input);
   g_test_add_func("/ladder/error_and_bad_input", test_error_and_bad_input);
   g_test_add_func("/ladder/create_free_loop", test_create_free_loop);
