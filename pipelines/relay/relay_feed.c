@@ -201,7 +201,7 @@ lc__relay_feed_accept(lc_relay *r, SRTSOCKET s, const struct sockaddr *peer)
 static void
 on_message(lc_relay *r, lc__relay_feed *f, const uint8_t *buf, size_t len)
 {
-  lc_relay_msg *m = g_new(lc_relay_msg, 1);
+  lc_relay_msg *m = &r->msg;
   const char *why = NULL;
   if (lc_relay_msg_parse(buf, len, m, &why) != 0) {
     LC_WARN(f->rq.room, NULL, "relay: unreadable message from edge %s (%s): %s", f->rq.node, f->peer, why);
@@ -216,7 +216,6 @@ on_message(lc_relay *r, lc__relay_feed *f, const uint8_t *buf, size_t len)
       lc_rendition_request_keyframe(rend);
   }
   (void)r;
-  g_free(m);
 }
 
 void

@@ -46,6 +46,7 @@ struct lc_relay {
   GHashTable *ended;   /* room -> why the last pull of it ended (owned strings: "<code> <reason>") */
   GPtrArray *feeds;    /* lc__relay_feed * */
   int64_t last_stats_us;
+  lc_relay_msg msg;    /* scratch for parsing (relay thread) */
   gint n_feeds;        /* atomic: read by the listen callback */
   guint64 refused, pulls_failed; /* atomic */
   lc_relay_link_stats closed_in, closed_out; /* counters of the links that closed */

@@ -265,7 +265,7 @@ push(lc__relay_pull *p, pull_rend *pr, const lc_relay_msg *m)
 static void
 on_message(lc_relay *r, lc__relay_pull *p, const uint8_t *buf, size_t len, int64_t now)
 {
-  lc_relay_msg *m = g_new(lc_relay_msg, 1);
+  lc_relay_msg *m = &r->msg;
   const char *why = NULL;
   if (lc_relay_msg_parse(buf, len, m, &why) != 0) {
     LC_WARN(p->room, NULL, "relay: unreadable message from %s: %s", r->origin_str, why);
@@ -286,7 +286,6 @@ on_message(lc_relay *r, lc__relay_pull *p, const uint8_t *buf, size_t len, int64
     p->end_status = m->end_code == LC_RELAY_END_LOOP ? LC_ESTATE : LC_ENOENT;
   }
   (void)now;
-  g_free(m);
 }
 
 void
