@@ -85,7 +85,12 @@ lc__relay_tune(lc_relay *r, SRTSOCKET s)
 bool
 lc__relay_send(SRTSOCKET s, const uint8_t *buf, size_t len)
 {
-  return len > 0 && srt_sendmsg2(s, (const char *)buf, (int)len, NULL) == (int)len;
+  /* In order: without TSBPD, libsrt would hand over the messages after a lost one before its
+   * resend (the default for a NULL msgctrl is "not in order"), and the edge would take the resend
+   * for a duplicate. */
+  SRT_MSGCTRL mc = srt_msgctrl_default;
+  mc.inorder = 1;
+  return len > 0 && srt_sendmsg2(s, (const char *)buf, (int)len, &mc) == (int)len;
 }
 
 /* ---- events to the main thread ---- */
@@ -172,12 +177,31 @@ lc__relay_post_ready(lc_relay *r, const char *room, int status, const char *why)
 
 /* ---- the listener (libsrt's handshake thread) ---- */
 
+/* At most 10 refusal lines per second (a flood of bad handshakes must not flood the log); the
+ * next line says how many were left out. Any thread. */
 static int
 refuse(lc_relay *r, SRTSOCKET ns, int code, const char *room, const char *peer, const char *why)
 {
-  LC_WARN(room, NULL, "relay request from %s refused: %s", peer, why);
   srt_setrejectreason(ns, code);
   __atomic_fetch_add(&r->refused, 1, __ATOMIC_RELAXED);
+  gint64 sec = g_get_monotonic_time() / G_USEC_PER_SEC;
+  g_mutex_lock(&r->refuse_lock);
+  if (sec != r->refuse_sec) {
+    r->refuse_sec = sec;
+    r->refuse_logged = 0;
+  }
+  bool log = r->refuse_logged++ < 10;
+  guint64 skipped = log ? r->refuse_skipped : 0;
+  if (log)
+    r->refuse_skipped = 0;
+  else
+    r->refuse_skipped++;
+  g_mutex_unlock(&r->refuse_lock);
+  if (log && skipped)
+    LC_WARN(room, NULL, "relay request from %s refused: %s (and %" G_GUINT64_FORMAT " refusals not logged)", peer,
+            why, skipped);
+  else if (log)
+    LC_WARN(room, NULL, "relay request from %s refused: %s", peer, why);
   return -1;
 }
 
@@ -471,6 +495,8 @@ lc_relay_new(const lc_relay_config *cfg, lc_media_hub *hub, char **err)
   r->lsn = SRT_INVALID_SOCK;
   r->eid = -1;
   g_mutex_init(&r->lock);
+  g_mutex_init(&r->refuse_lock);
+  r->want_times = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_queue_init(&r->cmds);
   g_queue_init(&r->events);
   r->ready = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -478,7 +504,7 @@ lc_relay_new(const lc_relay_config *cfg, lc_media_hub *hub, char **err)
   r->waiters = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, waiters_free);
   r->pulls = g_hash_table_new(g_str_hash, g_str_equal);
   r->socks = g_hash_table_new(g_direct_hash, g_direct_equal);
-  r->ended = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  r->ended = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free); /* lc__relay_ended * */
   r->feeds = g_ptr_array_new();
   r->ctx = g_main_context_ref_thread_default();
 
@@ -579,6 +605,8 @@ lc_relay_free(lc_relay *r)
   g_ptr_array_free(r->feeds, TRUE);
   if (r->ctx)
     g_main_context_unref(r->ctx);
+  g_hash_table_destroy(r->want_times);
+  g_mutex_clear(&r->refuse_lock);
   g_mutex_clear(&r->lock);
   g_free((char *)r->cfg.node_id);
   g_free((char *)r->cfg.secret);
@@ -622,6 +650,13 @@ lc_relay_want(lc_relay *r, const char *room, lc_relay_ready_fn fn, gpointer user
     return LC_EINVAL;
   g_mutex_lock(&r->lock);
   bool ready = g_hash_table_contains(r->ready, room);
+  /* Read by the idle check under the same lock: a pull found ready here is not closed for
+   * idleness before the relay thread sees this want. */
+  if (g_hash_table_size(r->want_times) < 4096 || g_hash_table_contains(r->want_times, room)) {
+    gint64 *t = g_new(gint64, 1);
+    *t = g_get_monotonic_time();
+    g_hash_table_replace(r->want_times, g_strdup(room), t);
+  }
   g_mutex_unlock(&r->lock);
   push_cmd(r, CMD_WANT, room); /* also keeps a ready pull from going idle */
   if (ready)

@@ -159,6 +159,10 @@ static void
 end_feed(lc_relay *r, lc__relay_feed *f, lc_relay_end_code code, const char *why)
 {
   uint8_t buf[LC_RELAY_MAX_MSG];
+  /* Linger so that the END leaves before the socket goes (live mode closes at once otherwise,
+   * and the edge would take the silence for a drop and reconnect). srt_close does not block. */
+  struct linger lg = {1, 2};
+  srt_setsockflag(f->sock, SRTO_LINGER, &lg, sizeof lg);
   lc__relay_send(f->sock, buf, lc_relay_write_end(buf, code, why));
   lc__relay_feed_close(r, f, why);
 }
@@ -166,11 +170,11 @@ end_feed(lc_relay *r, lc__relay_feed *f, lc_relay_end_code code, const char *why
 void
 lc__relay_feed_accept(lc_relay *r, SRTSOCKET s, const struct sockaddr *peer)
 {
-  char sid[LC_RELAY_STREAMID_MAX];
-  int sl = sizeof sid - 1;
+  char sid[LC_RELAY_STREAMID_MAX + 1];
+  int sl = sizeof sid; /* libsrt wants room for its NUL */
   if (srt_getsockflag(s, SRTO_STREAMID, sid, &sl) != 0 || sl < 0)
     sl = 0;
-  sid[sl] = '\0';
+  sid[MIN(sl, LC_RELAY_STREAMID_MAX)] = '\0';
   lc__relay_feed *f = g_new0(lc__relay_feed, 1);
   const char *why = NULL;
   /* The listen callback checked it; a second parse gets the fields (the clock may have moved on:
@@ -306,9 +310,9 @@ feed_tick(lc_relay *r, lc__relay_feed *f, int64_t now)
   if (cur)
     lc_media_room_unref(cur);
   if (!f->media) {
-    const char *ended = g_hash_table_lookup(r->ended, f->rq.room);
-    if (ended) {
-      end_feed(r, f, (lc_relay_end_code)atoi(ended), strchr(ended, ' ') ? strchr(ended, ' ') + 1 : ended);
+    const lc__relay_ended *e = g_hash_table_lookup(r->ended, f->rq.room);
+    if (e && e->at_us >= f->accepted_us) { /* the pull this feed waited for failed */
+      end_feed(r, f, (lc_relay_end_code)e->code, e->reason);
       return;
     }
     if (r->cfg.origin && now - f->accepted_us < (int64_t)r->cfg.connect_timeout_ms * 1000) {

@@ -36,6 +36,11 @@ struct lc_relay {
   GSource *ev_src;
   lc_relay_stats stats;
   GMainContext *ctx;
+  GHashTable *want_times; /* room -> gint64 *: the last lc_relay_want (monotonic us) */
+
+  GMutex refuse_lock;     /* the refusal log's rate (listen callback) */
+  gint64 refuse_sec;
+  guint64 refuse_logged, refuse_skipped;
 
   /* main thread only */
   GHashTable *waiters; /* room -> waiters * */
@@ -43,7 +48,8 @@ struct lc_relay {
   /* relay thread only */
   GHashTable *pulls;   /* room -> lc__relay_pull * */
   GHashTable *socks;   /* SRTSOCKET -> lc__relay_pull * or lc__relay_feed * (tagged by the first field) */
-  GHashTable *ended;   /* room -> why the last pull of it ended (owned strings: "<code> <reason>") */
+  GHashTable *ended;   /* room -> lc__relay_ended *: why the last pull of it failed, for feeds
+                          waiting on it (kept 30 s) */
   GPtrArray *feeds;    /* lc__relay_feed * */
   int64_t last_stats_us;
   lc_relay_msg msg;    /* scratch for parsing (relay thread) */
@@ -51,6 +57,12 @@ struct lc_relay {
   guint64 refused, pulls_failed; /* atomic */
   lc_relay_link_stats closed_in, closed_out; /* counters of the links that closed */
 };
+
+typedef struct {
+  int64_t at_us;       /* when the pull ended */
+  uint8_t code;        /* lc_relay_end_code to pass downstream */
+  char reason[128];
+} lc__relay_ended;
 
 /* What a socket in `socks` belongs to: both structs start with this. */
 typedef enum { LC__RELAY_PULL = 1, LC__RELAY_FEED = 2 } lc__relay_owner;

@@ -12,6 +12,7 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 1000
 #define CONNECT_ATTEMPT_US (2500 * 1000)
+#define DUP_WINDOW 8192 /* packets: more than a 2 s GOP of any rung */
 
 typedef enum { P_WAIT, P_CONNECTING, P_CONNECTED, P_DONE } pull_state;
 
@@ -45,7 +46,8 @@ struct lc__relay_pull {
   uint64_t dups, gaps;   /* packets skipped as already pushed; holes in the upstream's numbering */
   double rtt_ms;
   char peer_err[128];
-  int end_status;        /* when P_DONE: why (LC_E*) */
+  int end_status;        /* when P_DONE: why (LC_E*), 0 = not a failure */
+  uint8_t end_code;      /* when the upstream ended it: its lc_relay_end_code, else 0 */
 };
 
 static void
@@ -245,12 +247,17 @@ push(lc__relay_pull *p, pull_rend *pr, const lc_relay_msg *m)
   uint16_t seq = lc_rd16(m->rtp + 2);
   if (pr->have_in && ssrc == pr->in_ssrc) {
     int16_t d = (int16_t)(uint16_t)(seq - pr->in_seq);
-    if (d <= 0) {
+    /* Behind by less than a replayed GOP can be: seen already. Further behind (a 16-bit wrap
+     * after a long outage): new, with a hole before it. */
+    if (d <= 0 && d > -DUP_WINDOW) {
       p->dups++;
       return;
     }
-    if (d > 1 && pr->video) {
+    if (d != 1 && pr->video) {
       g_atomic_int_set(&pr->kf_wanted, 1);
+      __atomic_store_n(&pr->wanted_until, MAX(__atomic_load_n(&pr->wanted_until, __ATOMIC_RELAXED),
+                                              g_get_monotonic_time() + LC__RELAY_HOLD_US),
+                       __ATOMIC_RELAXED);
       p->gaps++;
     }
   }
@@ -283,7 +290,9 @@ on_message(lc_relay *r, lc__relay_pull *p, const uint8_t *buf, size_t len, int64
     set_error(p, m->reason);
     close_sock(r, p);
     p->state = P_DONE;
-    p->end_status = m->end_code == LC_RELAY_END_LOOP ? LC_ESTATE : LC_ENOENT;
+    p->end_code = m->end_code;
+    /* A room that ended after it played is not a failure; one that never came is. */
+    p->end_status = m->end_code == LC_RELAY_END_LOOP ? LC_ESTATE : p->ready && m->end_code == LC_RELAY_END_GONE ? 0 : LC_ENOENT;
   }
   (void)now;
 }
@@ -400,6 +409,20 @@ lc__relay_pull_free(lc_relay *r, lc__relay_pull *p)
   g_free(p);
 }
 
+/* A viewer's offer wanted the room within idle_ms (lc_relay_want, main thread). Prunes old
+ * entries of the room. */
+static bool
+wanted_lately(lc_relay *r, lc__relay_pull *p, int64_t now)
+{
+  g_mutex_lock(&r->lock);
+  gint64 *t = g_hash_table_lookup(r->want_times, p->room);
+  bool yes = t && now - *t <= (int64_t)r->cfg.idle_ms * 1000;
+  if (t && !yes)
+    g_hash_table_remove(r->want_times, p->room);
+  g_mutex_unlock(&r->lock);
+  return yes;
+}
+
 /* Sends the subscription when it changed, then the keyframe requests waiting. */
 static void
 subscribe(lc_relay *r, lc__relay_pull *p, int64_t now)
@@ -451,7 +474,7 @@ lc__relay_pull_tick(lc_relay *r, int64_t now)
     } else if (p->state == P_CONNECTED) {
       subscribe(r, p, now);
     }
-    if (p->state != P_DONE && now - p->last_used_us > (int64_t)r->cfg.idle_ms * 1000) {
+    if (p->state != P_DONE && now - p->last_used_us > (int64_t)r->cfg.idle_ms * 1000 && !wanted_lately(r, p, now)) {
       LC_INFO(p->room, NULL, "relay: nobody here watched room %s for %u ms: closing the pull", p->room,
               r->cfg.idle_ms);
       p->state = P_DONE;
@@ -462,14 +485,26 @@ lc__relay_pull_tick(lc_relay *r, int64_t now)
         __atomic_fetch_add(&r->pulls_failed, 1, __ATOMIC_RELAXED);
         if (!p->ready)
           lc__relay_post_ready(r, p->room, p->end_status, p->peer_err);
-        g_hash_table_replace(r->ended, g_strdup(p->room),
-                             g_strdup_printf("%d %s", p->end_status == LC_ESTATE ? LC_RELAY_END_LOOP : LC_RELAY_END_UPSTREAM,
-                                             p->peer_err));
+      }
+      if (p->end_status || p->end_code) {
+        lc__relay_ended *e = g_new0(lc__relay_ended, 1);
+        e->at_us = now;
+        e->code = p->end_status == LC_ESTATE ? LC_RELAY_END_LOOP
+                  : p->end_code == LC_RELAY_END_GONE ? LC_RELAY_END_GONE : LC_RELAY_END_UPSTREAM;
+        g_strlcpy(e->reason, p->peer_err, sizeof e->reason);
+        g_hash_table_replace(r->ended, g_strdup(p->room), e);
       }
       lc__relay_pull_free(r, p);
     }
   }
   g_list_free(pulls);
+  /* What ended is told to the feeds waiting then; later requests start afresh. */
+  GHashTableIter it;
+  gpointer k, v;
+  g_hash_table_iter_init(&it, r->ended);
+  while (g_hash_table_iter_next(&it, &k, &v))
+    if (now - ((lc__relay_ended *)v)->at_us > 30 * G_USEC_PER_SEC)
+      g_hash_table_iter_remove(&it);
 }
 
 void

@@ -29,6 +29,7 @@ struct lc_app_media {
   GSource *whip_src;          /* the pending drain on the main context, or NULL */
   GMainContext *ctx;
   bool whip_ladder;           /* [media] whip_ladder: WHIP publishers get the ladder too */
+  bool stopping;              /* lc_app_media_free runs: offers still waiting get 503 */
   lc_app_media_event_fn on_event;
   gpointer user;
   guint stats_timer;
@@ -73,14 +74,22 @@ http_offer(const char *kind, const char *room, const char *bearer, const char *s
       LC_INFO(room, NULL, "WHIP publisher session %s", *resource);
     return err;
   }
-  /* An edge serves rooms it pulls from upstream: they are not in its own registry. */
-  if (!lc_rooms_get(m->rooms, room) && !lc_app_relay_pulling(m->relay, room)) {
-    const char *failed = lc_app_relay_failure(m->relay, room);
-    *why = failed ? g_strdup_printf("no room %s here, and upstream: %s", room, failed)
-                  : g_strdup_printf("no room %s", room);
-    return LC_ENOENT;
+  if (m->stopping) {
+    *why = g_strdup("the server is stopping");
+    return LC_ESHUTDOWN;
   }
-  return lc_rtc_whep_offer(m->rtc, room, sdp, len, answer, resource, why);
+  /* An edge serves rooms it pulls from upstream: they are not in its own registry. */
+  int rc = LC_ENOENT;
+  if (lc_rooms_get(m->rooms, room) || lc_app_relay_pulling(m->relay, room))
+    rc = lc_rtc_whep_offer(m->rtc, room, sdp, len, answer, resource, why);
+  else
+    *why = g_strdup_printf("no room %s", room);
+  const char *failed = rc == LC_ENOENT ? lc_app_relay_failure(m->relay, room) : NULL;
+  if (failed) { /* an edge that could not get the room: say why */
+    g_free(*why);
+    *why = g_strdup_printf("room %s is not on this node, and its upstream relay: %s", room, failed);
+  }
+  return rc;
 }
 
 /* WHEP on an edge: a room that is not here waits for its media from upstream. */
@@ -415,6 +424,7 @@ lc_app_media_free(lc_app_media *m)
     return;
   if (m->stats_timer)
     g_source_remove(m->stats_timer);
+  m->stopping = true;
   g_hash_table_destroy(m->taps);
   lc_app_relay_free(m->relay); /* a producer like ingest; offers still waiting are answered */
   lc_ingest_free(m->ingest); /* its WHIP close callback may call rtc: before lc_rtc_free */

@@ -33,8 +33,11 @@ on_ready(const char *room, int status, const char *why, gpointer user)
   if (status != 0) {
     LC_WARN(room, NULL, "relay: a viewer's offer waited in vain: %s (%s)", why ? why : lc_strerror(status),
             lc_errcode(status));
-    if (po->a->failures)
+    if (po->a->failures) {
+      if (g_hash_table_size(po->a->failures) >= 1024) /* room names come from viewers: bounded */
+        g_hash_table_remove_all(po->a->failures);
       g_hash_table_replace(po->a->failures, g_strdup(room), g_strdup(why ? why : lc_strerror(status)));
+    }
   } else if (po->a->failures) {
     g_hash_table_remove(po->a->failures, room);
   }
@@ -81,7 +84,7 @@ lc_app_relay_pulling(lc_app_relay *a, const char *room)
 const char *
 lc_app_relay_failure(lc_app_relay *a, const char *room)
 {
-  return a && room ? g_hash_table_lookup(a->failures, room) : NULL;
+  return a && room && a->failures ? g_hash_table_lookup(a->failures, room) : NULL;
 }
 
 /* ---- status, commands, metrics ---- */
