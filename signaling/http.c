@@ -43,7 +43,7 @@
 
 struct lc_http {
   lc__http_env env;
-  char *bind, *web_root, *cors; /* owned copies of the option strings */
+  char *bind, *web_root, *cors, *hls_root; /* owned copies of the option strings */
   GMainLoop *loop;              /* ref held */
   lc__lws *lws;                 /* the context and vhost (lws_glue.c) */
   unsigned connections;
@@ -274,6 +274,8 @@ on_writeable(struct lws *wsi, session *s)
   bool last = (gint64)s->off >= total;
   if (lws_write(wsi, buf + LWS_PRE, (size_t)got, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != got)
     return -1;
+  if (res->bytes_counter)
+    lc_metric_add(res->bytes_counter, got);
   if (last)
     return finish(wsi, s);
   lws_callback_on_writable(wsi);
@@ -592,6 +594,16 @@ path_hides_nul(struct lws *wsi, const char *path, int len)
   return false; /* neither fragment: lws cut the line short, the visible part was checked */
 }
 
+/* A header's value (NUL-terminated into buf), or NULL when absent, longer than cap - 1 or sent
+ * more than once (lws keeps each line as a fragment; two Range lines are not one range). */
+static const char *
+single_header(struct lws *wsi, enum lws_token_indexes token, char *buf, int cap)
+{
+  if (lws_hdr_fragment_length(wsi, token, 1) > 0)
+    return NULL;
+  return header_value(wsi, token, buf, cap);
+}
+
 /* Fills s->res for the request; sets *has_body when a request body is still to come. */
 static void
 handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
@@ -613,6 +625,9 @@ handle_request(lc_http *http, struct lws *wsi, session *s, bool *has_body)
       .path = uri,
       .path_len = (size_t)uri_len,
   };
+  char range[128];
+  req.range = single_header(wsi, WSI_TOKEN_HTTP_RANGE, range, sizeof range);
+  req.if_range = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_IF_RANGE) > 0;
   s->head = req.head;
   int args = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
   if ((size_t)uri_len + (size_t)(args > 0 ? args + 1 : 0) > http->env.opts.max_uri) {
@@ -983,6 +998,8 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
   http->env.opts.bind = http->bind;
   http->env.opts.web_root = http->web_root;
   http->env.opts.cors_origin = http->cors;
+  http->hls_root = g_strdup(opts->hls_root ? opts->hls_root : "");
+  http->env.opts.hls_root = http->hls_root;
   http->env.started_us = g_get_monotonic_time();
   http->loop = g_main_loop_ref(loop);
 
@@ -1003,7 +1020,22 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
     LC_WARN(NULL, NULL, "web root %s: %s (static files will answer 404)", http->web_root,
             g_strerror(errno));
   }
+  if (*http->hls_root) {
+    real = realpath(http->hls_root, NULL);
+    if (real) {
+      http->env.hls_root_real = g_strdup(real);
+      free(real);
+    } else {
+      /* normal before the first live room: the ladder creates it */
+      LC_INFO(NULL, NULL, "HLS root %s: %s (looked up again per request until it exists)", http->hls_root,
+              g_strerror(errno));
+    }
+  }
   if (opts->metrics) {
+    http->env.m_hls_requests = lc_metrics_counter(opts->metrics, "livecart_hls_requests_total", NULL,
+                                                  "HTTP requests under /hls/ (GET and HEAD, any answer)");
+    http->env.m_hls_bytes = lc_metrics_counter(opts->metrics, "livecart_hls_bytes_total", NULL,
+                                               "File bytes sent under /hls/ (playlists and segments)");
     http->m_connections = lc_metrics_gauge(opts->metrics, "livecart_http_connections", NULL,
                                            "Open HTTP connections");
     lc_metrics_counter(opts->metrics, "livecart_http_requests_total", "code=\"200\"",
@@ -1058,6 +1090,8 @@ lc_http_free(lc_http *http)
     lc_metric_set(http->m_connections, 0);
   g_main_loop_unref(http->loop);
   g_free(http->env.web_root_real);
+  g_free(http->env.hls_root_real);
+  g_free(http->hls_root);
   g_free(http->bind);
   g_free(http->web_root);
   g_free(http->cors);

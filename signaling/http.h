@@ -2,8 +2,9 @@
  *
  * Routes: GET /healthz, GET /metrics, GET /api/rooms, GET /api/rooms/{id} (the registry's
  * public room objects plus the live fields of the room_fields hook), POST
- * /api/dev/token (development sign-in, off by default), the room page at /r/{room}, and
- * static files from the web root for everything else under "/". Errors are JSON:
+ * /api/dev/token (development sign-in, off by default), the room page at /r/{room}, HLS
+ * playlists and segments from hls_root at /hls/ (docs/http.md), and static files from the
+ * web root for everything else under "/". Errors are JSON:
  * {"error":{"code":"not_found","message":"..."}} with the matching 4xx/5xx status.
  * Main thread only. */
 #pragma once
@@ -87,6 +88,10 @@ typedef struct {
    * WHIP offers; an address over its rate gets 429 + Retry-After before its offer is read. */
   lc_ipguard *auth_guard;
   lc_ipguard *session_guard;
+  /* Folder served at /hls/ (NULL or "": the route answers 404): <hls_root>/<rest> for
+   * /hls/<rest> when it is a .m3u8, .ts, .m4s, .mp4, .aac or .vtt file, never a file outside
+   * the folder, with CORS "*" and byte ranges. It may be created after lc_http_new. */
+  const char *hls_root;
 } lc_http_options;
 
 /* Answers a pending request (status and JSON body, transfer full) and frees p. If the

@@ -145,9 +145,11 @@ static const char page_csp[] =
     "form-action 'self'";
 
 /* Serves the file at path below the web root with `status` (200, or 404 for a page that
- * explains a missing room). Returns the lc__static_open error. */
+ * explains a missing room; a 200 may become a 206 or 416 for req's Range). Returns the
+ * lc__static_open error. */
 static int
-serve_file(const lc__http_env *env, const char *path, size_t path_len, int status, lc__http_response *res)
+serve_file(const lc__http_env *env, const lc__http_request *req, const char *path, size_t path_len, int status,
+           lc__http_response *res)
 {
   int fd = -1;
   gint64 size = 0;
@@ -155,11 +157,7 @@ serve_file(const lc__http_env *env, const char *path, size_t path_len, int statu
   int err = lc__static_open(env->web_root_real, path, path_len, &fd, &size, &mime);
   if (err)
     return err;
-  res->status = status;
-  res->content_type = mime;
-  res->has_fd = true;
-  res->fd = fd;
-  res->file_size = size;
+  lc__static_respond(req, status, fd, size, mime, res);
   lc__http_header(res, "Cache-Control", "no-cache");
   if (g_str_has_prefix(mime, "text/html"))
     lc__http_header(res, "Content-Security-Policy", page_csp);
@@ -169,7 +167,7 @@ serve_file(const lc__http_env *env, const char *path, size_t path_len, int statu
 void
 lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
 {
-  int err = serve_file(env, req->path, req->path_len, 200, res);
+  int err = serve_file(env, req, req->path, req->path_len, 200, res);
   if (err == LC_EINVAL)
     lc__http_error(res, 400, "bad_request", "malformed path");
   else if (err)
@@ -185,7 +183,7 @@ lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__htt
   /* A NUL inside the path makes the copy shorter: not a valid id either. */
   bool known = strlen(id) == n && lc_rooms_valid_id(id) && (!env->opts.rooms || lc_rooms_get(env->opts.rooms, id));
   g_free(id);
-  if (serve_file(env, page, strlen(page), known ? 200 : 404, res) != 0)
+  if (serve_file(env, req, page, strlen(page), known ? 200 : 404, res) != 0)
     lc__http_error(res, 404, "not_found", known ? "the room page is missing from the web root" : "no such room");
 }
 

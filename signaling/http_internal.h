@@ -3,8 +3,9 @@
  * http.c is the HTTP side of the libwebsockets glue: connections, request parsing, writing
  * responses (the context, the vhost and the callback dispatch are lws_glue.c's, which also
  * serves ws.c's websocket protocol; http.c knows lws_glue.h only, not ws.c). http_api.c
- * holds the route handlers and static.c the web-root file lookup; neither touches
- * libwebsockets, they fill an lc__http_response.
+ * holds the route handlers, static.c the file lookup under a root (the web root, the HLS root)
+ * and http_hls.c the /hls/ handler; none of them touches libwebsockets, they fill an
+ * lc__http_response.
  * Main thread only. */
 #pragma once
 #include "signaling/http.h"
@@ -15,11 +16,17 @@
 
 #define LC__HTTP_MAX_HEADERS 8
 
+typedef struct lc_metric lc_metric;
+
 typedef struct {
   const char *method; /* "GET", "HEAD", "POST", ... */
   bool head;          /* HEAD: send the headers of the GET answer, no body */
   const char *path;   /* decoded, starts with '/' */
   size_t path_len;
+  const char *range;  /* the Range header (NUL-terminated, borrowed) or NULL: absent, too long or
+                       * sent more than once (then it is ignored, RFC 9110 allows it) */
+  bool if_range;      /* an If-Range header came: we send no validators, so it never matches and
+                       * Range is ignored (RFC 9110 13.1.5) */
 } lc__http_request;
 
 typedef struct {
@@ -29,7 +36,8 @@ typedef struct {
   size_t body_len;
   bool has_fd;              /* stream fd (owned) instead of body */
   int fd;
-  gint64 file_size;
+  gint64 file_size;         /* bytes of the file to send, from fd's current offset */
+  lc_metric *bytes_counter; /* body bytes written are added here (borrowed; NULL: none) */
   bool close;               /* close the connection after the response */
   const char *hname[LC__HTTP_MAX_HEADERS]; /* extra headers (static names) */
   char *hvalue[LC__HTTP_MAX_HEADERS];      /* owned values */
@@ -43,6 +51,9 @@ void lc__http_response_clear(lc__http_response *res);
 typedef struct {
   lc_http_options opts;  /* strings point into the copies below */
   char *web_root_real;   /* realpath of opts.web_root, or NULL when missing */
+  char *hls_root_real;   /* realpath of opts.hls_root, or NULL when unset or missing at start
+                          * (then resolved per request: the writer creates it later) */
+  lc_metric *m_hls_requests, *m_hls_bytes; /* livecart_hls_*_total, or NULL without metrics */
   gint64 started_us;     /* monotonic time of lc_http_new */
 } lc__http_env;
 
@@ -81,6 +92,12 @@ void lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__htt
 void lc__http_api_unknown(const lc__http_env *env, const lc__http_request *req,
                           lc__http_response *res);
 void lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+/* GET /hls/<rest> (http_hls.c): <opts.hls_root>/<rest> when its extension is .m3u8, .ts, .m4s,
+ * .mp4, .aac or .vtt (the resolved file's too), with Cache-Control by type and byte ranges;
+ * 404 not_found for everything else (no HLS root, a path lc__static_open refuses, another
+ * extension, a directory). Counts opts.metrics' livecart_hls_requests_total and
+ * livecart_hls_bytes_total. */
+void lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
 /* GET /r/{room}: the room page (web root's room.html); 404 with the same page when the
  * room id is malformed or unknown, so the browser still shows a readable answer. */
 void lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
@@ -115,6 +132,29 @@ int lc__static_open(const char *root, const char *path, size_t path_len, int *fd
                     const char **mime);
 /* MIME type for a file name (by extension); application/octet-stream when unknown. */
 const char *lc__static_mime(const char *name);
+/* static.c: fills res with an open file (fd transfer full, size bytes, mime static) answered
+ * with `status`, plus Accept-Ranges: bytes. A 200 to a GET whose req->range is one satisfiable
+ * byte range (and no If-Range) becomes 206 with Content-Range and the fd moved to the range's
+ * first byte; an unsatisfiable one 416 range_not_satisfiable with Content-Range: bytes * /size
+ * (the fd closed); anything else in Range is ignored (the whole file, 200). */
+void lc__static_respond(const lc__http_request *req, int status, int fd, gint64 size, const char *mime,
+                        lc__http_response *res);
+
+/* ---- byte ranges (http_range.c, pure) ---- */
+typedef enum {
+  LC__HTTP_RANGE_NONE,          /* no usable single range: answer with the whole representation */
+  LC__HTTP_RANGE_OK,            /* 206: bytes *first..*last, inclusive, 0 <= first <= last < size */
+  LC__HTTP_RANGE_UNSATISFIABLE, /* 416 with Content-Range: bytes * /size */
+} lc__http_range_kind;
+
+/* A Range header value (len bytes, NUL allowed: it is malformed) against a representation of
+ * size bytes (RFC 9110 14.1.2, 14.2). One range-spec "bytes=a-b", "bytes=a-" or "bytes=-n"
+ * (unit case-insensitive, whitespace around list elements, empty elements skipped): OK with
+ * the clipped range, or UNSATISFIABLE when a >= size or n == 0. NONE (the header is ignored,
+ * as RFC 9110 allows) for anything else: another unit, b < a, bad digits, several ranges, a
+ * suffix range of an empty representation, size < 0. Numbers past G_MAXINT64 saturate. Pure. */
+lc__http_range_kind lc__http_range_parse(const char *value, size_t len, gint64 size, gint64 *first,
+                                         gint64 *last);
 
 /* ---- WHEP / WHIP (http_rtc.c) ---- */
 enum { LC__HTTP_GET, LC__HTTP_POST, LC__HTTP_OPTIONS, LC__HTTP_PUT, LC__HTTP_PATCH, LC__HTTP_DELETE, LC__HTTP_OTHER };
@@ -151,10 +191,17 @@ typedef void (*lc__http_get_fn)(const lc__http_env *env, const lc__http_request 
 typedef void (*lc__http_post_fn)(const lc__http_env *env, const lc__http_request *req, const guint8 *body,
                                  size_t len, lc__http_response *res);
 
+typedef enum {
+  LC__HTTP_CORS_NONE,    /* no CORS headers */
+  LC__HTTP_CORS_CONFIG,  /* Access-Control-Allow-Origin: opts.cors_origin (none when "") */
+  LC__HTTP_CORS_ANY,     /* "*" whatever cors_origin says (public media for players and CDNs on
+                          * any origin), Content-Length/Content-Range exposed, Range allowed */
+} lc__http_cors;
+
 typedef struct {
   const char *path;
   bool prefix;           /* matches path and everything below it */
-  bool cors;             /* Access-Control-Allow-Origin applies */
+  lc__http_cors cors;    /* which CORS headers the route's answers carry */
   lc__http_get_fn fn;    /* GET/HEAD handler; NULL for POST-only routes */
   lc__http_post_fn post; /* POST handler with the whole body; fn and post NULL: the payment callback */
 } lc__http_route;

@@ -9,16 +9,17 @@
 
 /* First match wins. */
 static const lc__http_route routes[] = {
-    {"/healthz", false, true, lc__http_healthz, NULL},
-    {"/metrics", false, false, lc__http_metrics, NULL},
-    {"/api/rooms", false, true, lc__http_rooms, NULL},
-    {"/api/rooms/", true, true, lc__http_room, NULL},
-    {"/api/payments/callback", false, false, NULL, NULL},
-    {"/api/dev/token", false, false, NULL, lc__http_dev_token},
-    {"/api/", true, true, lc__http_api_unknown, NULL},
-    {"/api", false, true, lc__http_api_unknown, NULL},
-    {"/r/", true, false, lc__http_room_page, NULL},
-    {"/", true, false, lc__http_static, NULL},
+    {"/healthz", false, LC__HTTP_CORS_CONFIG, lc__http_healthz, NULL},
+    {"/metrics", false, LC__HTTP_CORS_NONE, lc__http_metrics, NULL},
+    {"/api/rooms", false, LC__HTTP_CORS_CONFIG, lc__http_rooms, NULL},
+    {"/api/rooms/", true, LC__HTTP_CORS_CONFIG, lc__http_room, NULL},
+    {"/api/payments/callback", false, LC__HTTP_CORS_NONE, NULL, NULL},
+    {"/api/dev/token", false, LC__HTTP_CORS_NONE, NULL, lc__http_dev_token},
+    {"/api/", true, LC__HTTP_CORS_CONFIG, lc__http_api_unknown, NULL},
+    {"/api", false, LC__HTTP_CORS_CONFIG, lc__http_api_unknown, NULL},
+    {"/hls/", true, LC__HTTP_CORS_ANY, lc__http_hls, NULL},
+    {"/r/", true, LC__HTTP_CORS_NONE, lc__http_room_page, NULL},
+    {"/", true, LC__HTTP_CORS_NONE, lc__http_static, NULL},
 };
 
 static const char allow_get[] = "GET, HEAD, OPTIONS";
@@ -37,18 +38,23 @@ lc__http_find_route(const char *path, size_t len)
 }
 
 static void
-cors_headers(const lc__http_env *env, lc__http_response *res, bool preflight)
+cors_headers(const lc__http_env *env, lc__http_cors cors, lc__http_response *res, bool preflight)
 {
-  const char *origin = env->opts.cors_origin;
-  if (!origin || !*origin)
+  const char *origin = cors == LC__HTTP_CORS_ANY ? "*" : env->opts.cors_origin;
+  if (cors == LC__HTTP_CORS_NONE || !origin || !*origin)
     return;
   lc__http_header(res, "Access-Control-Allow-Origin", origin);
   if (strcmp(origin, "*") != 0)
     lc__http_header(res, "Vary", "Origin");
   if (preflight) {
     lc__http_header(res, "Access-Control-Allow-Methods", allow_get);
-    lc__http_header(res, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+    /* media requests carry Range (players seek, CDNs fetch pieces), API calls a token */
+    lc__http_header(res, "Access-Control-Allow-Headers",
+                    cors == LC__HTTP_CORS_ANY ? "Range" : "Content-Type, Authorization");
     lc__http_header(res, "Access-Control-Max-Age", "600");
+  } else if (cors == LC__HTTP_CORS_ANY) {
+    /* a player reads the length and range of what it got (hls.js checks Content-Range) */
+    lc__http_header(res, "Access-Control-Expose-Headers", "Content-Length, Content-Range");
   }
 }
 
@@ -92,8 +98,7 @@ lc__http_dispatch_route(const lc__http_env *env, int method, const lc__http_requ
   if (method == LC__HTTP_OPTIONS) {
     res->status = 204;
     lc__http_header(res, "Allow", allow_get);
-    if (r->cors)
-      cors_headers(env, res, true);
+    cors_headers(env, r->cors, res, true);
     return LC__HTTP_ROUTED_DONE;
   }
   if (method != LC__HTTP_GET) { /* HEAD arrives as GET with req->head */
@@ -102,7 +107,6 @@ lc__http_dispatch_route(const lc__http_env *env, int method, const lc__http_requ
   } else {
     r->fn(env, req, res);
   }
-  if (r->cors)
-    cors_headers(env, res, false);
+  cors_headers(env, r->cors, res, false);
   return LC__HTTP_ROUTED_DONE;
 }

@@ -1,4 +1,5 @@
-/* Web root: maps a request path to a file without ever leaving the root. */
+/* Files under a root (the web root, the HLS root): maps a request path to a file without ever
+ * leaving the root, and answers it whole or as one byte range. */
 #define LC_LOG_DOMAIN "http"
 #include "signaling/http_internal.h"
 #include "base/errors.h"
@@ -34,6 +35,13 @@ static const struct {
     {".woff2", "font/woff2"},
     {".woff", "font/woff"},
     {".wasm", "application/wasm"},
+    /* HLS (http_hls.c serves only these under /hls/) */
+    {".m3u8", "application/vnd.apple.mpegurl"},
+    {".ts", "video/mp2t"},
+    {".m4s", "video/iso.segment"},
+    {".mp4", "video/mp4"},
+    {".aac", "audio/aac"},
+    {".vtt", "text/vtt"},
 };
 
 const char *
@@ -111,4 +119,48 @@ fail:
   free(real);
   g_free(joined);
   return err;
+}
+
+void
+lc__static_respond(const lc__http_request *req, int status, int fd, gint64 size, const char *mime,
+                   lc__http_response *res)
+{
+  res->status = status;
+  res->content_type = mime;
+  res->has_fd = true;
+  res->fd = fd;
+  res->file_size = size;
+  lc__http_header(res, "Accept-Ranges", "bytes");
+  /* Ranges are defined for GET only (RFC 9110 14.2): HEAD gets the whole file's headers. */
+  if (status != 200 || req->head || req->if_range || !req->range)
+    return;
+  gint64 first = 0, last = 0;
+  char value[64];
+  switch (lc__http_range_parse(req->range, strlen(req->range), size, &first, &last)) {
+  case LC__HTTP_RANGE_NONE:
+    return;
+  case LC__HTTP_RANGE_UNSATISFIABLE:
+    close(fd);
+    res->has_fd = false;
+    res->fd = -1;
+    res->file_size = 0;
+    lc__http_error(res, 416, "range_not_satisfiable", "the range starts past the end of the file");
+    g_snprintf(value, sizeof value, "bytes */%" G_GINT64_FORMAT, size);
+    lc__http_header(res, "Content-Range", value);
+    return;
+  case LC__HTTP_RANGE_OK:
+    /* a fresh descriptor of a regular file: the sender reads on from here */
+    if (lseek(fd, (off_t)first, SEEK_SET) != (off_t)first) {
+      LC_WARN(NULL, NULL, "cannot seek to byte %" G_GINT64_FORMAT ": %s (sending the whole file)", first,
+              g_strerror(errno));
+      (void)lseek(fd, 0, SEEK_SET);
+      return;
+    }
+    res->status = 206;
+    res->file_size = last - first + 1;
+    g_snprintf(value, sizeof value, "bytes %" G_GINT64_FORMAT "-%" G_GINT64_FORMAT "/%" G_GINT64_FORMAT, first,
+               last, size);
+    lc__http_header(res, "Content-Range", value);
+    return;
+  }
 }

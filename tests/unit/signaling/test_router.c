@@ -118,6 +118,10 @@ test_match_table(void)
       {"/healthz/", lc__http_static, NULL},
       {"/healthzx", lc__http_static, NULL},
       {"/metrics.txt", lc__http_static, NULL},
+      {"/hls/demo/master.m3u8", lc__http_hls, NULL},
+      {"/hls/", lc__http_hls, NULL},
+      {"/hls", lc__http_static, NULL},                   /* /hls/ is a prefix with its slash */
+      {"/hlsx/a.ts", lc__http_static, NULL},
       {"/r/demo", lc__http_room_page, NULL},
       {"/r/", lc__http_room_page, NULL},
       {"/r", lc__http_static, NULL},
@@ -158,7 +162,7 @@ test_get_routes_method_rules(fixture *f, gconstpointer data)
   lc__http_response res;
   const lc__http_route *r;
   static const char *const paths[] = {"/healthz", "/metrics", "/api/rooms", "/api/rooms/x", "/api/nope",
-                                      "/r/demo", "/", "/index.html"};
+                                      "/r/demo", "/", "/index.html", "/hls/demo/master.m3u8"};
   static const int refused[] = {LC__HTTP_POST, LC__HTTP_PUT, LC__HTTP_PATCH, LC__HTTP_DELETE, LC__HTTP_OTHER};
   for (size_t i = 0; i < G_N_ELEMENTS(paths); i++) {
     for (size_t j = 0; j < G_N_ELEMENTS(refused); j++) {
@@ -331,6 +335,47 @@ test_cors(fixture *f, gconstpointer data)
   lc__http_response_clear(&res);
 }
 
+/* /hls/ is public media: "*" whatever cors_origin says, the length and range exposed, Range
+ * allowed in a preflight; its answers without an HLS root are 404 (with CORS). */
+static void
+test_hls_cors(fixture *f, gconstpointer data)
+{
+  (void)data;
+  lc__http_response res;
+  const lc__http_route *r;
+  static const char *const origins[] = {"", "https://shop.example"};
+  for (size_t i = 0; i < G_N_ELEMENTS(origins); i++) {
+    f->env.opts.cors_origin = origins[i];
+    for (int head = 0; head <= 1; head++) {
+      route(f, LC__HTTP_GET, head, "/hls/demo/master.m3u8", &res, &r);
+      assert_error(&res, 404, "not_found"); /* no hls_root */
+      g_assert_cmpstr(header(&res, "Access-Control-Allow-Origin"), ==, "*");
+      g_assert_cmpstr(header(&res, "Access-Control-Expose-Headers"), ==, "Content-Length, Content-Range");
+      g_assert_null(header(&res, "Vary"));
+      g_assert_null(header(&res, "Access-Control-Allow-Methods"));
+      lc__http_response_clear(&res);
+    }
+    route(f, LC__HTTP_OPTIONS, false, "/hls/demo/360p/1-2.ts", &res, &r);
+    g_assert_cmpint(res.status, ==, 204);
+    g_assert_cmpstr(header(&res, "Allow"), ==, "GET, HEAD, OPTIONS");
+    g_assert_cmpstr(header(&res, "Access-Control-Allow-Origin"), ==, "*");
+    g_assert_cmpstr(header(&res, "Access-Control-Allow-Methods"), ==, "GET, HEAD, OPTIONS");
+    g_assert_cmpstr(header(&res, "Access-Control-Allow-Headers"), ==, "Range");
+    g_assert_cmpstr(header(&res, "Access-Control-Max-Age"), ==, "600");
+    lc__http_response_clear(&res);
+    route(f, LC__HTTP_DELETE, false, "/hls/demo/master.m3u8", &res, &r);
+    assert_error(&res, 405, "method_not_allowed");
+    g_assert_cmpstr(header(&res, "Access-Control-Allow-Origin"), ==, "*");
+    lc__http_response_clear(&res);
+  }
+  /* an empty hls_root is off too, even with the folder there */
+  f->env.opts.hls_root = "";
+  f->env.hls_root_real = f->root;
+  route(f, LC__HTTP_GET, false, "/hls/index.html", &res, &r);
+  assert_error(&res, 404, "not_found");
+  lc__http_response_clear(&res);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -343,5 +388,6 @@ main(int argc, char **argv)
   ADD("post", test_post_route);
   ADD("payment", test_payment_route);
   ADD("cors", test_cors);
+  ADD("hls-cors", test_hls_cors);
   return g_test_run();
 }
