@@ -21,17 +21,19 @@ static const char prefix[] = "/hls"; /* the route is "/hls/": the rest keeps its
 static const char cache_live[] = "no-cache";
 static const char cache_forever[] = "public, max-age=31536000, immutable";
 
-static const struct {
+typedef struct {
   const char *ext;
   const char *cache;
-} hls_types[] = {
+} hls_type;
+
+static const hls_type hls_types[] = {
     {".m3u8", cache_live},    {".ts", cache_forever},  {".m4s", cache_forever},
     {".mp4", cache_live},     {".aac", cache_forever}, {".vtt", cache_forever},
 };
 
-/* The Cache-Control of a request path's media type, or NULL when it is not one of ours. */
-static const char *
-hls_cache(const char *path, size_t len)
+/* The media type of a request path (len bytes), or NULL when it is not one of ours. */
+static const hls_type *
+hls_type_of(const char *path, size_t len)
 {
   size_t dot = len;
   for (size_t i = len; i > 0 && path[i - 1] != '/'; i--)
@@ -44,7 +46,7 @@ hls_cache(const char *path, size_t len)
   for (size_t i = 0; i < G_N_ELEMENTS(hls_types); i++) {
     size_t el = strlen(hls_types[i].ext);
     if (len - dot == el && g_ascii_strncasecmp(path + dot, hls_types[i].ext, el) == 0)
-      return hls_types[i].cache;
+      return &hls_types[i];
   }
   return NULL;
 }
@@ -75,8 +77,8 @@ lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_resp
     root = late_root = realpath(env->opts.hls_root, NULL);
   const char *rest = req->path + strlen(prefix);
   size_t rest_len = req->path_len - strlen(prefix);
-  const char *cache = hls_cache(rest, rest_len);
-  if (!cache || !root) {
+  const hls_type *type = hls_type_of(rest, rest_len);
+  if (!type || !root) {
     not_found(res, "no such file");
     goto done;
   }
@@ -85,15 +87,15 @@ lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_resp
     goto done;
   }
   /* A symlink inside the root must not turn a .ts request into another kind of file: the
-   * resolved name's type (mime) must be the requested one (rest has no NUL: it was opened). */
-  if (strcmp(mime, lc__static_mime(rest)) != 0) {
+   * resolved name's type (mime) must be the requested one. */
+  if (strcmp(mime, lc__static_mime(type->ext)) != 0) {
     close(fd);
     not_found(res, "no such file");
     goto done;
   }
   lc__static_respond(req, 200, fd, size, mime, res);
   if (res->status == 200 || res->status == 206) {
-    lc__http_header(res, "Cache-Control", cache);
+    lc__http_header(res, "Cache-Control", type->cache);
     res->bytes_counter = env->m_hls_bytes;
   } else {
     lc__http_header(res, "Cache-Control", "no-cache");

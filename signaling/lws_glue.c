@@ -209,6 +209,7 @@ lc__lws_new(const lc__lws_options *opts, char **err_msg)
       .name = "lc-http",
       .callback = dispatch,
       .per_session_data_size = opts->http_pss,
+      .tx_packet_size = opts->http_tx_packet,
   };
   if (opts->ws) {
     /* Same vhost, second protocol. Marking it the vhost default makes lws choose it

@@ -29,6 +29,8 @@ typedef struct {
   GMainLoop *loop;       /* lws runs in its context (ref held) */
   lc__lws_handler http;  /* every callback of plain HTTP connections */
   size_t http_pss;       /* bytes of per-session data for http */
+  size_t http_tx_packet; /* largest single socket write of a plain HTTP connection (lws'
+                          * tx_packet_size; 0: lws' default, its 4 KiB service buffer) */
   /* Counts an answer the glue wrote itself (a refused upgrade), by status. Optional. */
   void (*answered)(int status, gpointer user);
   gpointer user;         /* passed to http and answered; lc__lws_user returns it */
