@@ -53,6 +53,7 @@ struct lc_relay {
   GPtrArray *feeds;    /* lc__relay_feed * */
   int64_t last_stats_us;
   lc_relay_msg msg;    /* scratch for parsing (relay thread) */
+  unsigned n_connected; /* pulls connected (as of the last tick or connect) */
   gint n_feeds;        /* atomic: read by the listen callback */
   guint64 refused, pulls_failed; /* atomic */
   lc_relay_link_stats closed_in, closed_out; /* counters of the links that closed */
@@ -85,6 +86,9 @@ void lc__relay_account(lc_relay *r, const lc_relay_link_stats *link, bool in);
  * none runs. */
 lc__relay_pull *lc__relay_pull_get(lc_relay *r, const char *room, const lc_relay_request *downstream);
 void lc__relay_pull_on_event(lc_relay *r, lc__relay_pull *p, int events);
+/* Whether any pull is connected; reads every connected pull (see the thread loop for why). */
+bool lc__relay_pull_connected(lc_relay *r);
+void lc__relay_pull_read_all(lc_relay *r);
 /* Connect timers, subscriptions, idle close; frees pulls that ended. */
 void lc__relay_pull_tick(lc_relay *r, int64_t now);
 /* Drops the connection now; it reconnects. */

@@ -168,6 +168,7 @@ connected(lc_relay *r, lc__relay_pull *p)
   int ev = SRT_EPOLL_IN | SRT_EPOLL_ERR;
   srt_epoll_update_usock(r->eid, p->sock, &ev);
   p->state = P_CONNECTED;
+  r->n_connected++; /* recounted every tick */
   p->backoff_ms = BACKOFF_FIRST_MS;
   p->peer_err[0] = '\0';
   if (p->ever_connected)
@@ -334,6 +335,26 @@ lc__relay_pull_on_event(lc_relay *r, lc__relay_pull *p, int events)
   }
 }
 
+bool
+lc__relay_pull_connected(lc_relay *r)
+{
+  return r->n_connected > 0;
+}
+
+void
+lc__relay_pull_read_all(lc_relay *r)
+{
+  if (r->n_connected == 0)
+    return;
+  GList *pulls = g_hash_table_get_values(r->pulls);
+  for (GList *l = pulls; l; l = l->next) {
+    lc__relay_pull *p = l->data;
+    if (p->state == P_CONNECTED)
+      lc__relay_pull_on_event(r, p, SRT_EPOLL_IN);
+  }
+  g_list_free(pulls);
+}
+
 lc__relay_pull *
 lc__relay_pull_get(lc_relay *r, const char *room, const lc_relay_request *downstream)
 {
@@ -463,6 +484,7 @@ subscribe(lc_relay *r, lc__relay_pull *p, int64_t now)
 void
 lc__relay_pull_tick(lc_relay *r, int64_t now)
 {
+  unsigned connected = 0;
   GList *pulls = g_hash_table_get_values(r->pulls);
   for (GList *l = pulls; l; l = l->next) {
     lc__relay_pull *p = l->data;
@@ -495,9 +517,12 @@ lc__relay_pull_tick(lc_relay *r, int64_t now)
         g_hash_table_replace(r->ended, g_strdup(p->room), e);
       }
       lc__relay_pull_free(r, p);
+    } else if (p->state == P_CONNECTED) {
+      connected++;
     }
   }
   g_list_free(pulls);
+  r->n_connected = connected;
   /* What ended is told to the feeds waiting then; later requests start afresh. */
   GHashTableIter it;
   gpointer k, v;
