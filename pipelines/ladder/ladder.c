@@ -129,14 +129,20 @@ add_video_rung(lc_ladder *l, const lc_ladder_rung *def, int fps_n, int fps_d, ch
   lc__ladder_rung *g = lc__ladder_rung_new(l, LC__LADDER_RUNG_X264, def);
   GstElement *bin = NULL; /* floating until added; then the pipeline's (borrowed) */
   bool in_pipeline = false;
-  if (!(bin =
-            lc__ladder_rung_x264_bin(g, l->cfg.keyframe_interval_ms, l->cfg.x264_preset, fps_n, fps_d, err)))
+  bool hls = lc__ladder_hls_on(l);
+  if (!(bin = lc__ladder_rung_x264_bin(g, l->cfg.keyframe_interval_ms, l->cfg.x264_preset, fps_n, fps_d, hls,
+                                       err)))
     goto fail;
   gst_bin_add(GST_BIN(l->pipeline), bin); /* sinks the floating ref: the pipeline owns the bin */
   in_pipeline = true;
   if (!gst_element_sync_state_with_parent(bin)) {
     lc_error_set(err, "ladder", "rung %s: cannot start its branch", def->name);
     goto fail;
+  }
+  if (hls) {
+    l->hls_fps = fps_n > 0 && fps_d > 0 ? (double)fps_n / fps_d : 0;
+    if (lc__ladder_hls_add_rung(l, def, bin, err) != 0)
+      goto fail;
   }
   if (!link_tee(l->rtee, bin)) {
     lc_error_set(err, "ladder", "rung %s: cannot link to the tee", def->name);
@@ -461,6 +467,10 @@ build_pipeline(lc_ladder *l, char **err)
   }
   if (lc__ladder_front_end_make(l, floating, err) != 0)
     goto fail;
+  GstElement *atee = NULL, *adq = NULL; /* HLS: the publisher's AAC to every rung's hlssink2 */
+  if (lc__ladder_hls_on(l) && (!(atee = lc__ladder_hls_prepare(l, floating, err)) ||
+                               !(adq = lc__ladder_make(floating, "queue", "adecq", err))))
+    goto fail;
 
   /* Configure. */
   g_object_set(vparse, "config-interval", -1, NULL);
@@ -494,12 +504,15 @@ build_pipeline(lc_ladder *l, char **err)
   l->vparse = vparse;
   l->aq = aq;
   l->rtee = rtee;
+  l->atee = atee;
 
   /* Link. */
   if (!gst_element_link_many(vparse, vcf, stee, NULL) || !link_tee(stee, dq) ||
       !gst_element_link_many(dq, dec, conv, NULL) ||
       !(ovl ? gst_element_link_many(conv, ovl, rtee, NULL) : gst_element_link(conv, rtee)) ||
-      !gst_element_link_many(aq, aparse, adec, aconv, ares, acf, opus, opay, asink, NULL)) {
+      !(atee ? gst_element_link_many(aq, aparse, atee, NULL) && link_tee(atee, adq) &&
+                   gst_element_link_many(adq, adec, aconv, ares, acf, opus, opay, asink, NULL)
+             : gst_element_link_many(aq, aparse, adec, aconv, ares, acf, opus, opay, asink, NULL))) {
     lc_error_set(err, "ladder", "cannot link the decoding chain");
     goto fail;
   }
@@ -509,6 +522,8 @@ build_pipeline(lc_ladder *l, char **err)
   }
   if (lc__ladder_front_end_link(l, err) != 0)
     goto fail;
+  if (atee)
+    lc__ladder_hls_watch_audio(l, aparse);
   pad = gst_element_get_static_pad(vparse, "src");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, vparse_probe, l,
                     NULL);
@@ -623,6 +638,7 @@ lc_ladder_free(lc_ladder *l)
   g_clear_pointer(&l->acaps, gst_caps_unref);
   lc_media_room_unref(l->media);
   lc_overlay_unref(l->overlay); /* after the pipeline: its overlay stage holds a ref of its own */
+  lc__ladder_hls_free(l);
   g_mutex_clear(&l->lock);
   g_mutex_clear(&l->rtp_lock);
   lc__ladder_lat_clear(&l->lat);

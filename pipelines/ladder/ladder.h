@@ -57,6 +57,13 @@ typedef struct {
    * lc_ladder_new on the main thread; NULL callback: no overlays. */
   lc_overlay *(*overlay_for)(const char *room_id, gpointer user);
   gpointer overlay_user;
+  /* HLS (pipelines/ladder/ladder_hls.c): NULL or "" = none; else every x264 rung is also written
+   * as MPEG-TS segments + a live playlist under <hls_root>/<room>/<rung>/, with the publisher's
+   * AAC (ES and TS inputs; RTP input: none), and <hls_root>/<room>/master.m3u8 lists them.
+   * Borrowed: must outlive every ladder. */
+  const char *hls_root;
+  unsigned hls_segment_s;    /* target segment duration, s (>= the keyframe interval); 0 = 2 */
+  unsigned hls_playlist_len; /* segments in a live playlist; 0 = 6 */
 } lc_ladder_config;
 
 /* Parses "1080p:1920x1080:4500,720p:1280x720:2500,..." into cfg->rungs. 0 or LC_EINVAL + *err. */

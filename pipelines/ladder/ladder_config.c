@@ -132,5 +132,15 @@ lc__ladder_check_config(const lc_ladder_config *in, lc_ladder_config *c, char **
   }
   if (c->cache_ms == 0)
     c->cache_ms = 2000;
+  if (c->hls_segment_s == 0)
+    c->hls_segment_s = 2;
+  if (c->hls_playlist_len == 0)
+    c->hls_playlist_len = 6;
+  if (c->hls_segment_s > 10 || c->hls_segment_s * 1000 < c->keyframe_interval_ms || c->hls_playlist_len < 3 ||
+      c->hls_playlist_len > 100) {
+    lc_error_set(err, "ladder", "hls segment %u s (1..10, >= the keyframe interval) or playlist length %u (3..100) invalid",
+                 c->hls_segment_s, c->hls_playlist_len);
+    return LC_EINVAL;
+  }
   return 0;
 }

@@ -118,10 +118,12 @@ void lc__ladder_rung_free(lc__ladder_rung *g);
  *   keyframe every keyframe_interval_ms, preset) ! capsfilter(constrained-baseline)
  *   ! rtph264pay (MTU 1200, SPS/PPS before every IDR) ! appsink (into g's rendition)
  * fps_n/fps_d: the source frame rate (0: 30 assumed) for the keyframe interval in frames.
+ * encoded_pad: a tee after the profile capsfilter also feeds a ghost src pad "encoded" (the
+ * encoded H.264, for HLS; unlinked, it is dropped).
  * LC_LADDER_SCALER=videoscale swaps the scaler (comparisons). NULL + *err when an element is
  * missing. Any thread. */
 GstElement *lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, const char *preset,
-                                     int fps_n, int fps_d, char **err);
+                                     int fps_n, int fps_d, bool encoded_pad, char **err);
 /* Payloader (rtph264pay, MTU 1200, config-interval -1, zero-latency aggregation) whose sink pad
  * marks access units for g (floating), or NULL. Any thread. */
 GstElement *lc__ladder_rung_h264pay(lc__ladder_rung *g, const char *name);
@@ -143,6 +145,28 @@ void lc__ladder_rung_unpublish(lc__ladder_rung *g);
  * (lc_ovblend_set) and notes the change in lat (borrowed, may be NULL); with no rectangle it is in
  * passthrough (no map, no copy, no blend). room_id (copied) is for its log lines. Any thread. */
 GstElement *lc__ladder_overlay_element(lc_overlay *o, const char *room_id, lc__ladder_lat *lat, const char *name);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* HLS output (ladder_hls.c) */
+
+typedef struct {
+  lc_ladder *l;
+  lc_ladder_rung def;
+  char *codec; /* "avc1.42c01f" once the encoder's caps are known; l->hls_lock */
+} lc__ladder_hls_rung;
+
+/* Whether this ladder writes HLS (cfg.hls_root set, an input with AAC). */
+bool lc__ladder_hls_on(const lc_ladder *l);
+/* Creates the room's folder and the AAC tee "atee" into floating (returned, or NULL + *err).
+ * Main thread, building the pipeline. */
+GstElement *lc__ladder_hls_prepare(lc_ladder *l, GPtrArray *floating, char **err);
+/* Watches aparse's caps for the master playlist's audio codec. */
+void lc__ladder_hls_watch_audio(lc_ladder *l, GstElement *aparse);
+/* The rung's hlssink2 branch from rung_bin's "encoded" pad (and an atee branch for its audio).
+ * A folder that cannot be made is logged and skipped (0). Decoder's streaming thread, l->lock. */
+int lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *rung_bin, char **err);
+/* Frees the HLS bookkeeping (the elements go with the pipeline). After the pipeline stopped. */
+void lc__ladder_hls_free(lc_ladder *l);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* The ladder (ladder.c) */
@@ -186,6 +210,14 @@ struct lc_ladder {
 
   /* Decoder streaming thread (the rtee buffer probe): the next aligned keyframe's PTS. */
   GstClockTime next_kf_pts;
+
+  /* HLS (ladder_hls.c; NULL/0 when off): */
+  GstElement *atee;        /* AAC from aparse to every rung's hlssink2 (borrowed, the pipeline's) */
+  GMutex hls_lock;         /* hls_rungs entries' codec, hls_audio_codec, the master playlist */
+  GPtrArray *hls_rungs;    /* lc__ladder_hls_rung * (owned) */
+  char *hls_audio_codec;
+  gint64 hls_started;      /* unix s: segment names' prefix */
+  double hls_fps;
 
   /* h264parse streaming thread (atomics readable anywhere): */
   gint n_aus, reorder, decided;

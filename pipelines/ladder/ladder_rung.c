@@ -296,7 +296,7 @@ drop_floating(gpointer e)
 
 GstElement *
 lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, const char *preset, int fps_n,
-                         int fps_d, char **err)
+                         int fps_d, bool encoded_pad, char **err)
 {
   const lc_ladder_rung *def = &g->def;
   GPtrArray *floating = g_ptr_array_new_with_free_func(drop_floating);
@@ -359,9 +359,31 @@ lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, cons
   for (guint i = 0; i < floating->len; i++)
     gst_bin_add(GST_BIN(bin), g_ptr_array_index(floating, i));
   g_free(g_ptr_array_steal(floating, NULL)); /* ownership moved to the bin */
-  if (!gst_element_link_many(q, scale, cf, enc, pcf, pay, sink, NULL)) {
+  GstElement *etee = NULL;
+  if (encoded_pad) {
+    g_snprintf(n, sizeof(n), "etee-%s", def->name);
+    etee = gst_element_factory_make("tee", n);
+    if (!etee) {
+      lc_error_set(err, "ladder", "tee missing");
+      goto fail;
+    }
+    g_object_set(etee, "allow-not-linked", TRUE, NULL);
+    gst_bin_add(GST_BIN(bin), etee);
+  }
+  if (!(etee ? gst_element_link_many(q, scale, cf, enc, pcf, etee, NULL) && gst_element_link_many(etee, pay, sink, NULL)
+             : gst_element_link_many(q, scale, cf, enc, pcf, pay, sink, NULL))) {
     lc_error_set(err, "ladder", "rung %s: cannot link its branch", def->name);
     goto fail;
+  }
+  if (etee) {
+    GstPad *tpad = gst_element_request_pad_simple(etee, "src_%u");
+    bool ok = tpad && gst_element_add_pad(bin, gst_ghost_pad_new("encoded", tpad));
+    if (tpad)
+      gst_object_unref(tpad);
+    if (!ok) {
+      lc_error_set(err, "ladder", "rung %s: no encoded pad", def->name);
+      goto fail;
+    }
   }
   qpad = gst_element_get_static_pad(q, "sink");
   if (!gst_element_add_pad(bin, gst_ghost_pad_new("sink", qpad))) {

@@ -474,6 +474,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .dev_token_secret = lc_config_bool(cfg, "auth", "dev_login") ? app->jwt_secret : NULL,
     .auth_guard = app->auth_guard,
     .session_guard = app->session_guard,
+    .hls_root = lc_config_bool(cfg, "hls", "enabled") ? lc_config_string(cfg, "hls", "root") : NULL,
   };
   app->http = lc_http_new(&hopts, loop, err_msg);
   if (!app->http)

@@ -30,6 +30,7 @@ struct lc_app_media {
   GMainContext *ctx;
   bool whip_ladder;           /* [media] whip_ladder: WHIP publishers get the ladder too */
   bool stopping;              /* lc_app_media_free runs: offers still waiting get 503 */
+  char *hls_root;             /* [hls] root when enabled (the ladders borrow it), else NULL */
   lc_app_media_event_fn on_event;
   gpointer user;
   guint stats_timer;
@@ -354,6 +355,12 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
       .overlay_for = overlay_for,
       .overlay_user = overlay_user,
   };
+  if (lc_config_bool(cfg, "hls", "enabled")) {
+    m->hls_root = g_strdup(lc_config_string(cfg, "hls", "root"));
+    ladder.hls_root = m->hls_root;
+    ladder.hls_segment_s = (unsigned)lc_config_int(cfg, "hls", "segment_s");
+    ladder.hls_playlist_len = (unsigned)lc_config_int(cfg, "hls", "playlist_length");
+  }
   g_strlcpy(ladder.x264_preset, lc_config_string(cfg, "media", "x264_preset"), sizeof ladder.x264_preset);
   char *why = NULL;
   if (lc_ladder_parse_rungs(lc_config_string(cfg, "media", "rungs"), &ladder, &why) != 0) {
@@ -441,6 +448,7 @@ lc_app_media_free(lc_app_media *m)
     g_main_context_unref(m->ctx);
   g_hash_table_destroy(m->whip_live);
   lc_media_hub_free(m->hub);
+  g_free(m->hls_root);
   g_free(m);
 }
 

@@ -56,6 +56,7 @@ class Server:
             "rtc.port": str(self.rtc_port),
             "control.socket": self.socket_path,
             "store.path": self.db_path,
+            "hls.root": os.path.join(self.workdir, "hls"),
             "http.web_root": os.path.join(SRCDIR, "web"),
             "commerce.compliance_words": os.path.join(SRCDIR, "conf", "wordfilter", "adlaw.txt"),
             "chat.filter_words": os.path.join(SRCDIR, "conf", "wordfilter", "chat.txt"),

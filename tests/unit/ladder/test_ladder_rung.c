@@ -94,7 +94,7 @@ fixture_setup(fixture *f, gconstpointer data)
 
   f->g = lc__ladder_rung_new(NULL, LC__LADDER_RUNG_X264, &def);
   char *err = NULL;
-  f->bin = lc__ladder_rung_x264_bin(f->g, 2000, "ultrafast", 30, 1, &err);
+  f->bin = lc__ladder_rung_x264_bin(f->g, 2000, "ultrafast", 30, 1, false, &err);
   g_assert_null(err);
   g_assert_nonnull(f->bin);
   gst_object_ref_sink(f->bin);

@@ -1,0 +1,278 @@
+/* HLS output of the ladder (see ladder.h, cfg.hls_root): every x264 rung's encoded H.264 and the
+ * publisher's own AAC (no re-encode) are muxed into MPEG-TS segments by one hlssink2 per rung:
+ *
+ *   rung bin "encoded" pad ! queue ! h264parse ! hlssink2(video)      <room>/<rung>/index.m3u8
+ *   aparse ! atee ! queue ! hlssink2(audio) (one branch per rung)     <room>/<rung>/<t>-%05d.ts
+ *   <room>/master.m3u8: the variants (BANDWIDTH, RESOLUTION, CODECS from the streams' own caps)
+ *
+ * Segments line up across rungs: the ladder schedules every rung's keyframes at the same frames
+ * (rtee_keyframe_probe in ladder.c) and each hlssink2 cuts at the first keyframe at or after the
+ * target duration, so segment N of every rung covers the same media time. hlssink2 sends no
+ * keyframe requests of its own (they would reach one encoder and shift its GOP). Segment names
+ * carry the ladder's start time: a rebuilt ladder never reuses a name a CDN may have cached.
+ * The "source" rung and WHIP (RTP) input without AAC are not written (source GOPs are the
+ * publisher's, not aligned; WHIP audio is Opus).
+ *
+ * Threads: prepare on the main thread (build_pipeline); add_rung in the decoder's streaming thread
+ * with l->lock held (rtee_caps_probe); the caps probes on streaming threads; the master playlist is
+ * written under l->hls_lock whenever a codec becomes known. */
+#define LC_LOG_DOMAIN "ladder"
+#include "ladder/ladder_internal.h"
+#include "base/errors.h"
+#include "base/log.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+static char *
+room_dir(lc_ladder *l)
+{
+  return g_build_filename(l->cfg.hls_root, l->room_id, NULL);
+}
+
+/* "avc1.PPCCLL" from an avc caps' codec_data (AVCDecoderConfigurationRecord), or NULL. */
+static char *
+avc1_of(GstCaps *caps)
+{
+  const GstStructure *st = gst_caps_get_structure(caps, 0);
+  const GValue *v = gst_structure_get_value(st, "codec_data");
+  GstBuffer *cd = v && G_VALUE_HOLDS(v, GST_TYPE_BUFFER) ? gst_value_get_buffer(v) : NULL;
+  GstMapInfo m;
+  if (!cd || !gst_buffer_map(cd, &m, GST_MAP_READ))
+    return NULL;
+  char *s = m.size >= 4 ? g_strdup_printf("avc1.%02x%02x%02x", m.data[1], m.data[2], m.data[3]) : NULL;
+  gst_buffer_unmap(cd, &m);
+  return s;
+}
+
+/* "mp4a.40.N" from aacparse's caps. */
+static char *
+mp4a_of(GstCaps *caps)
+{
+  const char *profile = gst_structure_get_string(gst_caps_get_structure(caps, 0), "profile");
+  int aot = 2; /* LC */
+  if (profile && strcmp(profile, "he-aac-v2") == 0)
+    aot = 29;
+  else if (profile && strcmp(profile, "he-aac") == 0)
+    aot = 5;
+  else if (profile && strcmp(profile, "main") == 0)
+    aot = 1;
+  return g_strdup_printf("mp4a.40.%d", aot);
+}
+
+/* Writes master.m3u8 (atomically: temp file + rename) once every rung's codec is known. */
+static void
+write_master(lc_ladder *l)
+{
+  g_mutex_lock(&l->hls_lock);
+  GString *m = g_string_new("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+  bool complete = l->hls_rungs->len > 0;
+  for (guint i = 0; i < l->hls_rungs->len && complete; i++) {
+    lc__ladder_hls_rung *h = g_ptr_array_index(l->hls_rungs, i);
+    if (!h->codec) {
+      complete = false;
+      break;
+    }
+    /* BANDWIDTH is a peak: x264's rate control overshoots its target on scene changes. */
+    unsigned audio_bps = l->hls_audio_codec ? 160000 : 0;
+    g_string_append_printf(m, "#EXT-X-STREAM-INF:BANDWIDTH=%u,AVERAGE-BANDWIDTH=%u,RESOLUTION=%dx%d,CODECS=\"%s%s%s\"",
+                           (unsigned)h->def.bitrate_kbps * 1250 + audio_bps,
+                           (unsigned)h->def.bitrate_kbps * 1000 + audio_bps, h->def.width, h->def.height, h->codec,
+                           l->hls_audio_codec ? "," : "", l->hls_audio_codec ? l->hls_audio_codec : "");
+    if (l->hls_fps > 0)
+      g_string_append_printf(m, ",FRAME-RATE=%.3f", l->hls_fps);
+    g_string_append_printf(m, "\n%s/index.m3u8\n", h->def.name);
+  }
+  if (complete) {
+    char *dir = room_dir(l);
+    char *path = g_build_filename(dir, "master.m3u8", NULL);
+    GError *e = NULL;
+    if (!g_file_set_contents(path, m->str, (gssize)m->len, &e)) {
+      LC_WARN(l->room_id, NULL, "HLS: cannot write %s: %s", path, e->message);
+      g_clear_error(&e);
+    }
+    g_free(path);
+    g_free(dir);
+  }
+  g_string_free(m, TRUE);
+  g_mutex_unlock(&l->hls_lock);
+}
+
+static GstPadProbeReturn
+video_caps_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc__ladder_hls_rung *h = user;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+  GstCaps *caps;
+  gst_event_parse_caps(ev, &caps);
+  char *codec = avc1_of(caps);
+  if (!codec)
+    return GST_PAD_PROBE_OK;
+  g_mutex_lock(&h->l->hls_lock);
+  bool changed = !h->codec || strcmp(h->codec, codec) != 0;
+  g_free(h->codec);
+  h->codec = codec;
+  g_mutex_unlock(&h->l->hls_lock);
+  if (changed)
+    write_master(h->l);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+audio_caps_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc_ladder *l = user;
+  GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+  if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS)
+    return GST_PAD_PROBE_OK;
+  GstCaps *caps;
+  gst_event_parse_caps(ev, &caps);
+  char *codec = mp4a_of(caps);
+  g_mutex_lock(&l->hls_lock);
+  bool changed = !l->hls_audio_codec || strcmp(l->hls_audio_codec, codec) != 0;
+  g_free(l->hls_audio_codec);
+  l->hls_audio_codec = codec;
+  g_mutex_unlock(&l->hls_lock);
+  if (changed)
+    write_master(l);
+  return GST_PAD_PROBE_OK;
+}
+
+bool
+lc__ladder_hls_on(const lc_ladder *l)
+{
+  return l->cfg.hls_root && *l->cfg.hls_root && l->input != LC_LADDER_INPUT_RTP;
+}
+
+GstElement *
+lc__ladder_hls_prepare(lc_ladder *l, GPtrArray *floating, char **err)
+{
+  g_mutex_init(&l->hls_lock);
+  l->hls_rungs = g_ptr_array_new();
+  l->hls_started = g_get_real_time() / G_USEC_PER_SEC;
+  char *dir = room_dir(l);
+  int rc = g_mkdir_with_parents(dir, 0755);
+  if (rc != 0)
+    LC_WARN(l->room_id, NULL, "HLS: cannot create %s: %s (the room plays over WebRTC only)", dir, g_strerror(errno));
+  g_free(dir);
+  GstElement *atee = lc__ladder_make(floating, "tee", "atee", err);
+  if (atee)
+    g_object_set(atee, "allow-not-linked", TRUE, NULL);
+  return atee;
+}
+
+void
+lc__ladder_hls_watch_audio(lc_ladder *l, GstElement *aparse)
+{
+  GstPad *pad = gst_element_get_static_pad(aparse, "src");
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, audio_caps_probe, l, NULL);
+  gst_object_unref(pad);
+}
+
+int
+lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *rung_bin, char **err)
+{
+  char n[64], *dir = room_dir(l), *rdir = g_build_filename(dir, def->name, NULL);
+  g_free(dir);
+  if (g_mkdir_with_parents(rdir, 0755) != 0) {
+    LC_WARN(l->room_id, NULL, "HLS: cannot create %s: %s", rdir, g_strerror(errno));
+    g_free(rdir);
+    return 0; /* the rung still plays over WebRTC */
+  }
+  GstElement *q = NULL, *parse = NULL, *sink = NULL, *aq = NULL;
+  g_snprintf(n, sizeof n, "hlsq-%s", def->name);
+  q = gst_element_factory_make("queue", n);
+  g_snprintf(n, sizeof n, "hlsparse-%s", def->name);
+  parse = gst_element_factory_make("h264parse", n);
+  g_snprintf(n, sizeof n, "hls-%s", def->name);
+  sink = gst_element_factory_make("hlssink2", n);
+  g_snprintf(n, sizeof n, "hlsaq-%s", def->name);
+  aq = l->atee ? gst_element_factory_make("queue", n) : NULL;
+  if (!q || !parse || !sink || (l->atee && !aq)) {
+    lc_error_set(err, "ladder", "HLS: queue, h264parse or hlssink2 missing (gst-plugins-bad)");
+    GstElement *made[] = {q, parse, sink, aq};
+    for (unsigned i = 0; i < G_N_ELEMENTS(made); i++)
+      if (made[i])
+        gst_object_unref(gst_object_ref_sink(made[i]));
+    g_free(rdir);
+    return LC_EINVAL;
+  }
+  char *loc = g_strdup_printf("%s/%" G_GINT64_FORMAT "-%%05d.ts", rdir, l->hls_started);
+  char *pl = g_build_filename(rdir, "index.m3u8", NULL);
+  g_object_set(sink, "location", loc, "playlist-location", pl, "target-duration", l->cfg.hls_segment_s,
+               "playlist-length", l->cfg.hls_playlist_len, "max-files", l->cfg.hls_playlist_len + 4,
+               "send-keyframe-requests", FALSE, "async-handling", TRUE, NULL);
+  g_free(loc);
+  g_free(pl);
+  g_free(rdir);
+  /* Generous queues: a slow disk delays segments, never the encoders (the WebRTC path). The sink
+   * handles its own asynchronous state changes: added to a playing pipeline, hlssink2 (its
+   * splitmuxsink) would otherwise take the pipeline out of PLAYING until it prerolls, and it never
+   * prerolled (nothing was ever written). */
+  g_object_set(q, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time", (guint64)4 * GST_SECOND, NULL);
+  gst_util_set_object_arg(G_OBJECT(q), "leaky", "downstream");
+  gst_bin_add_many(GST_BIN(l->pipeline), q, parse, sink, NULL);
+  if (aq) {
+    g_object_set(aq, "max-size-buffers", 0u, "max-size-bytes", 0u, "max-size-time", (guint64)4 * GST_SECOND,
+                 NULL);
+    gst_util_set_object_arg(G_OBJECT(aq), "leaky", "downstream");
+    gst_bin_add(GST_BIN(l->pipeline), aq);
+  }
+  lc__ladder_hls_rung *h = g_new0(lc__ladder_hls_rung, 1);
+  h->l = l;
+  h->def = *def;
+  g_mutex_lock(&l->hls_lock);
+  g_ptr_array_add(l->hls_rungs, h); /* freed with the ladder, linked or not */
+  g_mutex_unlock(&l->hls_lock);
+  /* The encoder's avc caps (with codec_data), before h264parse turns them into byte-stream. */
+  GstPad *ppad = gst_element_get_static_pad(q, "sink");
+  gst_pad_add_probe(ppad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, video_caps_probe, h, NULL);
+  gst_object_unref(ppad);
+  /* The branch is linked inside, started, and only then fed: a queue fed before its downstream
+   * runs gets FLUSHING back, pauses its task and never resumes. */
+  bool ok = gst_element_link(q, parse) && gst_element_link_pads(parse, "src", sink, "video") &&
+            (!aq || gst_element_link_pads(aq, "src", sink, "audio"));
+  GstElement *order[] = {sink, parse, q, aq};
+  for (unsigned i = 0; ok && i < G_N_ELEMENTS(order); i++)
+    if (order[i])
+      ok = gst_element_sync_state_with_parent(order[i]);
+  if (ok) {
+    GstPad *enc = gst_element_get_static_pad(rung_bin, "encoded");
+    GstPad *qsink = gst_element_get_static_pad(q, "sink");
+    ok = enc && gst_pad_link(enc, qsink) == GST_PAD_LINK_OK;
+    if (enc)
+      gst_object_unref(enc);
+    gst_object_unref(qsink);
+  }
+  if (ok && aq) {
+    GstPad *tpad = gst_element_request_pad_simple(l->atee, "src_%u");
+    GstPad *aqsink = gst_element_get_static_pad(aq, "sink");
+    ok = tpad && gst_pad_link(tpad, aqsink) == GST_PAD_LINK_OK;
+    if (tpad)
+      gst_object_unref(tpad);
+    gst_object_unref(aqsink);
+  }
+  if (!ok) {
+    lc_error_set(err, "ladder", "HLS: cannot link rung %s to its hlssink2", def->name);
+    return LC_EINVAL;
+  }
+  return 0;
+}
+
+void
+lc__ladder_hls_free(lc_ladder *l)
+{
+  if (!l->hls_rungs)
+    return;
+  for (guint i = 0; i < l->hls_rungs->len; i++) {
+    lc__ladder_hls_rung *h = g_ptr_array_index(l->hls_rungs, i);
+    g_free(h->codec);
+    g_free(h);
+  }
+  g_ptr_array_unref(l->hls_rungs);
+  g_free(l->hls_audio_codec);
+  g_mutex_clear(&l->hls_lock);
+}
