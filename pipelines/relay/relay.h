@@ -38,7 +38,8 @@ typedef struct {
   const char *bind;        /* listen address (IP literal) */
   int port;                /* listen port (UDP); 0 = ephemeral */
   const char *origin;      /* upstream "host:port" (IP literal or name); NULL/"" = pull nothing */
-  unsigned idle_ms;        /* a pull without subscribers is closed after this; 0 = 10000 */
+  unsigned idle_ms;        /* a pull without subscribers is closed this long after its renditions'
+                              3 s hold ran out (so: idle_ms + 3 s after the last viewer); 0 = 10000 */
   unsigned connect_timeout_ms; /* how long lc_relay_want waits for the room's video; 0 = 5000 */
   unsigned max_feeds;      /* edges served at once; 0 = 256 */
   unsigned cache_ms;       /* history of pulled renditions for NACKs; 0 = 2000 */
