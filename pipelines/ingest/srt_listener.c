@@ -11,15 +11,13 @@
 #include "base/errors.h"
 #include "base/log.h"
 #include "ingest/stream_key.h"
+#include "srt/srt_common.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <srt/access_control.h>
 #include <srt/srt.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <syslog.h>
 
 #define MAX_EVENTS 64
 #define POLL_MS 100
@@ -160,17 +158,6 @@ post(lc_srt_listener *l, event *e)
 
 /* ---- the listen callback (libsrt's handshake thread) ------------------------------------ */
 
-static void
-format_sockaddr(const struct sockaddr *sa, char *out, size_t size)
-{
-  char host[NI_MAXHOST], serv[NI_MAXSERV];
-  socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  if (getnameinfo(sa, len, host, sizeof host, serv, sizeof serv, NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-    g_snprintf(out, size, "%s:%s", host, serv);
-  else
-    g_strlcpy(out, "?", size);
-}
-
 static int
 reject_code(int rc)
 {
@@ -190,7 +177,7 @@ on_listen(void *opaq, SRTSOCKET ns, int hsversion, const struct sockaddr *peerad
 {
   lc_srt_listener *l = opaq;
   char peer[64];
-  format_sockaddr(peeraddr, peer, sizeof peer);
+  lc_srt_format_addr(peeraddr, peer, sizeof peer);
   lc_stream_key sk;
   const char *why = NULL;
   if (lc_stream_key_parse_srt(streamid ? streamid : "", &sk, &why) != 0) {
@@ -298,7 +285,7 @@ do_accept(lc_srt_listener *l)
     c->id = ++l->next_id;
     c->sock = s;
     memcpy(c->room, sk.room, sizeof c->room);
-    format_sockaddr((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+    lc_srt_format_addr((struct sockaddr *)&ss, c->peer, sizeof c->peer);
     c->last_data_us = g_get_monotonic_time();
     int ev = SRT_EPOLL_IN | SRT_EPOLL_ERR;
     g_hash_table_insert(l->callers, GINT_TO_POINTER(s), c);
@@ -419,37 +406,6 @@ thread_main(gpointer data)
   return NULL;
 }
 
-/* libsrt's own log lines, through ours (domain "srt"). Any thread. */
-static void
-on_srt_log(void *opaque, int level, const char *file, int line, const char *area, const char *message)
-{
-  /* libsrt warns about every rejected caller: we log those ourselves, with the reason. It also
-   * reports, at error level, the srt_accept that ends each accept loop (a non-blocking listener
-   * with nothing more pending): not a problem, so debug. */
-  lc_log_level lv = level <= LOG_ERR && !strstr(message, "no pending connection") ? LC_LOG_WARN : LC_LOG_DEBUG;
-  while (*message == ':' || *message == ' ')
-    message++;
-  size_t n = strlen(message);
-  while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == ' '))
-    n--;
-  LC_LOG(lv, NULL, NULL, "libsrt: %.*s", (int)n, message);
-}
-
-static void
-init_srt_logging(void)
-{
-  static gsize once;
-  if (g_once_init_enter(&once)) {
-    srt_setloghandler(NULL, on_srt_log);
-    srt_setlogflags(SRT_LOGF_DISABLE_TIME | SRT_LOGF_DISABLE_THREADNAME | SRT_LOGF_DISABLE_SEVERITY |
-                    SRT_LOGF_DISABLE_EOL);
-    srt_setloglevel(LOG_WARNING);
-    g_once_init_leave(&once, 1);
-  }
-}
-
-/* ---- public ----------------------------------------------------------------------------- */
-
 lc_srt_listener *
 lc_srt_listener_new(const lc_srt_listener_config *cfg, const lc_srt_listener_callbacks *cb, gpointer user,
                     char **err)
@@ -475,27 +431,15 @@ lc_srt_listener_new(const lc_srt_listener_config *cfg, const lc_srt_listener_cal
     l->cfg.idle_timeout_ms = 10000;
   if (!l->cfg.auth_timeout_ms)
     l->cfg.auth_timeout_ms = 1000;
-  init_srt_logging();
-  srt_startup();
+  lc_srt_startup();
   const char *bind = cfg->bind && *cfg->bind ? cfg->bind : "0.0.0.0";
   struct sockaddr_storage ss;
-  memset(&ss, 0, sizeof ss);
   int sl;
   if (cfg->port < 0 || cfg->port > 65535) {
     *err = g_strdup_printf("srt port %d outside 0..65535", cfg->port);
     goto fail;
   }
-  struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-  if (inet_pton(AF_INET, bind, &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)cfg->port);
-    sl = sizeof *s4;
-  } else if (inet_pton(AF_INET6, bind, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)cfg->port);
-    sl = sizeof *s6;
-  } else {
+  if (!lc_srt_bind_address(bind, cfg->port, &ss, &sl)) {
     *err = g_strdup_printf("srt bind address '%s' is not an IP address", bind);
     goto fail;
   }
@@ -557,7 +501,7 @@ lc_srt_listener_free(lc_srt_listener *l)
     srt_close(l->lsn); /* waits for a listen callback in progress: it sees `stopping` */
   if (l->eid >= 0)
     srt_epoll_release(l->eid);
-  srt_cleanup();
+  lc_srt_cleanup();
   /* Deliver what is queued (started/ended in order; auth requests are answered "no"). */
   g_mutex_lock(&l->lock);
   if (l->drain) {

@@ -8,6 +8,7 @@
 #include "relay/relay_int.h"
 #include "base/errors.h"
 #include "base/log.h"
+#include "srt/srt_common.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -16,7 +17,6 @@
 #include <openssl/hmac.h>
 #include <srt/access_control.h>
 #include <string.h>
-#include <syslog.h>
 
 #define MAX_EVENTS 64
 #define POLL_MS 10
@@ -50,18 +50,7 @@ typedef struct {
 void
 lc__relay_format_addr(const struct sockaddr *sa, char *out, size_t len)
 {
-  char host[INET6_ADDRSTRLEN] = "?";
-  int port = 0;
-  if (sa && sa->sa_family == AF_INET) {
-    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    port = ntohs(a->sin_port);
-  } else if (sa && sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    port = ntohs(a->sin6_port);
-  }
-  g_snprintf(out, len, "%s:%d", host, port);
+  lc_srt_format_addr(sa, out, len);
 }
 
 void
@@ -379,21 +368,6 @@ thread_main(gpointer data)
   return NULL;
 }
 
-/* ---- libsrt logging (domain "relay") ---- */
-
-static void
-on_srt_log(void *opaque, int level, const char *file, int line, const char *area, const char *message)
-{
-  (void)opaque, (void)file, (void)line, (void)area;
-  lc_log_level lv = level <= LOG_ERR && !strstr(message, "no pending connection") ? LC_LOG_WARN : LC_LOG_DEBUG;
-  while (*message == ':' || *message == ' ')
-    message++;
-  size_t n = strlen(message);
-  while (n > 0 && (message[n - 1] == '\n' || message[n - 1] == ' '))
-    n--;
-  LC_LOG(lv, NULL, NULL, "libsrt: %.*s", (int)n, message);
-}
-
 /* ---- lifecycle ---- */
 
 static bool
@@ -427,19 +401,9 @@ static bool
 listen_on(lc_relay *r, char **err)
 {
   const char *bind = r->cfg.bind && *r->cfg.bind ? r->cfg.bind : "0.0.0.0";
-  struct sockaddr_storage ss = {0};
+  struct sockaddr_storage ss;
   int sl;
-  struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-  if (inet_pton(AF_INET, bind, &s4->sin_addr) == 1) {
-    s4->sin_family = AF_INET;
-    s4->sin_port = htons((uint16_t)r->cfg.port);
-    sl = sizeof *s4;
-  } else if (inet_pton(AF_INET6, bind, &s6->sin6_addr) == 1) {
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons((uint16_t)r->cfg.port);
-    sl = sizeof *s6;
-  } else {
+  if (!lc_srt_bind_address(bind, r->cfg.port, &ss, &sl)) {
     *err = g_strdup_printf("relay.bind '%s' is not an IP address", bind);
     return false;
   }
@@ -526,15 +490,7 @@ lc_relay_new(const lc_relay_config *cfg, lc_media_hub *hub, char **err)
       goto fail;
     lc__relay_format_addr((struct sockaddr *)&r->origin_addr, r->origin_str, sizeof r->origin_str);
   }
-  static gsize once;
-  if (g_once_init_enter(&once)) {
-    srt_setloghandler(NULL, on_srt_log);
-    srt_setlogflags(SRT_LOGF_DISABLE_TIME | SRT_LOGF_DISABLE_THREADNAME | SRT_LOGF_DISABLE_SEVERITY |
-                    SRT_LOGF_DISABLE_EOL);
-    srt_setloglevel(LOG_WARNING);
-    g_once_init_leave(&once, 1);
-  }
-  srt_startup();
+  lc_srt_startup();
   r->srt_started = true;
   r->eid = srt_epoll_create();
   if (r->eid < 0) {
@@ -620,7 +576,7 @@ lc_relay_free(lc_relay *r)
   bool started = r->srt_started;
   g_free(r);
   if (started)
-    srt_cleanup();
+    lc_srt_cleanup();
 }
 
 int
