@@ -182,6 +182,14 @@ lc_metric_set(lc_metric *metric, gint64 value)
   __atomic_store_n(&metric->value, value, __ATOMIC_RELAXED);
 }
 
+void
+lc_metric_catch_up(lc_metric *counter, guint64 total)
+{
+  gint64 delta = (gint64)total - lc_metric_get(counter);
+  if (delta > 0)
+    lc_metric_add(counter, delta);
+}
+
 gint64
 lc_metric_get(const lc_metric *metric)
 {

@@ -24,6 +24,9 @@ lc_metric *lc_metrics_histogram(lc_metrics *m, const char *name, const char *lab
 
 /* Counter: add a non-negative amount. Gauge: add any amount. Any thread. */
 void lc_metric_add(lc_metric *metric, gint64 delta);
+/* Counter mirroring a running total kept elsewhere (a module's own counters): moves it forward to
+ * total, never back. Any thread (one updater at a time). */
+void lc_metric_catch_up(lc_metric *counter, guint64 total);
 /* Gauge: set. Any thread. */
 void lc_metric_set(lc_metric *metric, gint64 value);
 /* Current value of a counter or gauge. Any thread. */

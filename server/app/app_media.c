@@ -164,15 +164,6 @@ ingest_event(const char *room, const char *event, const char *detail, gpointer u
 
 /* ---- metrics ---- */
 
-/* The RTC core keeps cumulative totals; a counter only moves forward, by the difference. */
-static void
-counter_catch_up(lc_metric *counter, guint64 total)
-{
-  gint64 delta = (gint64)total - lc_metric_get(counter);
-  if (delta > 0)
-    lc_metric_add(counter, delta);
-}
-
 /* ---- WHIP publishers: rtc reports them (worker thread), ingest runs them (main thread) ---- */
 
 typedef struct {
@@ -286,17 +277,17 @@ update_metrics(gpointer user)
   lc_metric_set(m->m.sessions, s.sessions);
   lc_metric_set(m->m.viewers, s.viewers);
   lc_metric_set(m->m.publishers, s.publishers);
-  counter_catch_up(m->m.packets, s.packets_sent);
-  counter_catch_up(m->m.bytes, s.bytes_sent);
-  counter_catch_up(m->m.rtx, s.retransmissions);
-  counter_catch_up(m->m.nack_misses, s.nack_misses);
-  counter_catch_up(m->m.keyframes, s.keyframe_requests);
-  counter_catch_up(m->m.queue_drops, s.queue_drops);
-  counter_catch_up(m->m.send_drops, s.send_drops);
-  counter_catch_up(m->m.consent, s.consent_timeouts);
-  counter_catch_up(m->m.dtls_fail, s.dtls_failures);
-  counter_catch_up(m->m.switches, s.rung_switches);
-  counter_catch_up(m->m.plis, s.plis_received);
+  lc_metric_catch_up(m->m.packets, s.packets_sent);
+  lc_metric_catch_up(m->m.bytes, s.bytes_sent);
+  lc_metric_catch_up(m->m.rtx, s.retransmissions);
+  lc_metric_catch_up(m->m.nack_misses, s.nack_misses);
+  lc_metric_catch_up(m->m.keyframes, s.keyframe_requests);
+  lc_metric_catch_up(m->m.queue_drops, s.queue_drops);
+  lc_metric_catch_up(m->m.send_drops, s.send_drops);
+  lc_metric_catch_up(m->m.consent, s.consent_timeouts);
+  lc_metric_catch_up(m->m.dtls_fail, s.dtls_failures);
+  lc_metric_catch_up(m->m.switches, s.rung_switches);
+  lc_metric_catch_up(m->m.plis, s.plis_received);
   return G_SOURCE_CONTINUE;
 }
 

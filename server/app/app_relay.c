@@ -158,14 +158,6 @@ lc_app_relay_register(lc_app_relay *a, lc_control *ctl)
                       cmd_reset, a);
 }
 
-static void
-catch_up(lc_metric *counter, uint64_t total)
-{
-  gint64 delta = (gint64)total - lc_metric_get(counter);
-  if (delta > 0)
-    lc_metric_add(counter, delta);
-}
-
 static gboolean
 update_metrics(gpointer user)
 {
@@ -178,16 +170,16 @@ update_metrics(gpointer user)
   for (unsigned i = 0; i < st->n_pulls; i++)
     rtt = MAX(rtt, st->pulls[i].rtt_ms);
   lc_metric_set(a->m.rtt, (gint64)(rtt * 1000));
-  catch_up(a->m.bytes_in, st->total_in.bytes);
-  catch_up(a->m.bytes_out, st->total_out.bytes);
-  catch_up(a->m.pkts_in, st->total_in.packets);
-  catch_up(a->m.pkts_out, st->total_out.packets);
-  catch_up(a->m.retrans_in, st->total_in.retransmitted);
-  catch_up(a->m.retrans_out, st->total_out.retransmitted);
-  catch_up(a->m.drops_out, st->total_out.drops);
-  catch_up(a->m.reconnects, st->total_in.reconnects);
-  catch_up(a->m.refused, st->refused);
-  catch_up(a->m.failed, st->pulls_failed);
+  lc_metric_catch_up(a->m.bytes_in, st->total_in.bytes);
+  lc_metric_catch_up(a->m.bytes_out, st->total_out.bytes);
+  lc_metric_catch_up(a->m.pkts_in, st->total_in.packets);
+  lc_metric_catch_up(a->m.pkts_out, st->total_out.packets);
+  lc_metric_catch_up(a->m.retrans_in, st->total_in.retransmitted);
+  lc_metric_catch_up(a->m.retrans_out, st->total_out.retransmitted);
+  lc_metric_catch_up(a->m.drops_out, st->total_out.drops);
+  lc_metric_catch_up(a->m.reconnects, st->total_in.reconnects);
+  lc_metric_catch_up(a->m.refused, st->refused);
+  lc_metric_catch_up(a->m.failed, st->pulls_failed);
   g_free(st);
   return G_SOURCE_CONTINUE;
 }
