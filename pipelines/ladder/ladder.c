@@ -255,8 +255,11 @@ rtee_keyframe_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
   if (!restart && pts < l->next_kf_pts)
     return GST_PAD_PROBE_OK;
   l->next_kf_pts = (restart ? pts : l->next_kf_pts) + interval;
+  /* all-headers FALSE, as for a viewer's request (rung_keyframe in ladder_rung.c): with TRUE the
+   * payloader sent the parameter sets as a packet of their own with the marker bit set, and
+   * browsers decoded an SPS/PPS-only frame (test_media's marker test caught it). */
   gst_pad_send_event(pad, gst_video_event_new_downstream_force_key_unit(pts, GST_CLOCK_TIME_NONE,
-                                                                        GST_CLOCK_TIME_NONE, TRUE, 0));
+                                                                        GST_CLOCK_TIME_NONE, FALSE, 0));
   return GST_PAD_PROBE_OK;
 }
 
