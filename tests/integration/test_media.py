@@ -322,7 +322,7 @@ def test_fifty_publish_unpublish_cycles(server, tmp_path):
                     "-c:a", "aac", "-b:a", "64k", "-f", "flv", clip], check=True, timeout=60)
     create_room(server, "cy", KEY)
     url = f"rtmp://127.0.0.1:{server.rtmp_port}/live/cy?key={KEY}"
-    ssrcs = set()
+    ssrcs = {}  # rendition name -> SSRCs seen
     with server.ctl() as watcher:
         assert "error" not in watcher.call("watch", {"room": "cy"})
         for i in range(50):
@@ -332,8 +332,8 @@ def test_fifty_publish_unpublish_cycles(server, tmp_path):
             # the server has noticed the publisher left before the next one comes
             wait_for(lambda: media_state(server, "cy") == "grace", timeout=10, what=f"cycle {i}: publisher lost")
             rends = renditions(server, "cy")
-            if "240p" in rends or "opus" in rends:
-                ssrcs.add(tuple(sorted((n, r["ssrc"]) for n, r in rends.items())))
+            for n, r in rends.items():
+                ssrcs.setdefault(n, set()).add(r["ssrc"])
         status, _, _ = server.request("GET", "/healthz")
         assert status == 200
         events = []
@@ -347,4 +347,7 @@ def test_fifty_publish_unpublish_cycles(server, tmp_path):
     names = [e.get("event") for e in events]
     assert names.count("publish.start") == 1, names
     assert names.count("publish.resumed") == 49, names
-    assert len(ssrcs) == 1, f"renditions kept their SSRCs across 50 publishers: {ssrcs}"
+    # Every rendition kept its SSRC (whether a 1 s clip gets its "source" rung decided in time
+    # varies from cycle to cycle: the set of names may change, the SSRC of a name may not).
+    assert ssrcs and all(len(v) == 1 for v in ssrcs.values()), \
+        f"renditions kept their SSRCs across 50 publishers: {ssrcs}"
