@@ -140,8 +140,10 @@ def test_reset_relay_connection_viewers_continue(nodes):
     # The same origin: its packets continue the rendition (the replayed GOP is skipped).
     before = pull(edge, "r2")["packets"]
     wait_for(lambda: pull(edge, "r2")["packets"] > before + 100, timeout=20, what="media after the reconnect")
+    # No hole: what the new connection replays from its keyframe is skipped up to what the edge
+    # had (duplicates_skipped > 0), or the drop spanned a keyframe and the replay starts after it.
     p = pull(edge, "r2")
-    assert p["duplicates_skipped"] > 0 and p["gaps"] == 0, p
+    assert p["gaps"] == 0, p
     res = finish_client(v)
     assert res.get("status") == 201 and "error" not in res, res
     # One session throughout (no renegotiation), still decoding at the end, no long stall.
@@ -174,8 +176,12 @@ def test_two_level_tree(nodes):
     publish(nodes, origin, "r4")
     mid = nodes.node("mid", origin=origin)
     leaf = nodes.node("leaf", origin=mid)
-    res = whep_client(leaf, "r4", seconds=6, extra=["--pin", "360p"])
+    # Two hops to pull through before the first picture (and a keyframe asked for across both):
+    # 12 s leaves a slow, busy machine room (a 6 s viewer once decoded nothing there).
+    res = whep_client(leaf, "r4", seconds=12, extra=["--pin", "360p"])
+    print("leaf viewer:", res)
     assert res.get("status") == 201 and res["frames"] >= 30 and res["audio_buffers"] > 0, res
+    assert res["frames_last_5s"] > 0, res
     assert [f["node"] for f in feeds(mid, "r4")] == ["leaf"]
     assert [f["node"] for f in feeds(origin, "r4")] == ["mid"]
     assert pull(mid, "r4") is not None
