@@ -118,7 +118,10 @@ def test_chromium_on_a_ladder_rung_sends_no_pli_and_drops_no_frame(server, rung)
         assert res["frameHeight"] == int(rung[:-1]), res
         assert res["framesDecoded"] > res["framesDecodedMid"] > 0, res
         assert res["pliCount"] + res["firCount"] <= 2, res
-        assert res["keyFramesDecoded"] <= 15 / 2 + 3, res
+        # The GOP's 7.5 plus the join's and the pin's: a requested keyframe no longer restarts the
+        # rung's 2 s schedule (the rungs' keyframes are aligned), so it adds one; 11 seen with 0
+        # PLIs. A keyframe loop shows up as PLIs and twice as many keyframes.
+        assert res["keyFramesDecoded"] <= 15 / 2 + 4, res
         assert_few_frames_dropped(res, seconds=15)
     finally:
         pub.kill()
