@@ -41,6 +41,7 @@ typedef struct {
   lc__rtc_wsub *pending;        /* switch target (waits for its keyframe), or NULL */
   int cur_index, pending_index; /* video rung index in the room, -1 */
   int64_t pending_since_us;
+  bool stale_key_skipped;       /* the switch target's one stale keyframe was passed over */
   lc__rtc_track map;
   int64_t last_sr_us;
 } lc__rtc_vtrack;

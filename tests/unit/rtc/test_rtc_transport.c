@@ -133,6 +133,9 @@ fixture_clear(fixture *f)
   lc_media_hub_free(f->hub);
 }
 
+/* The age push() gives its packets (as a relay's replay of its upstream's cache does). */
+static int64_t push_age_us;
+
 /* One synthetic RTP packet into r: a keyframe starts with an FU-A IDR start fragment. */
 static void
 push(lc_rendition *r, uint16_t *seq, uint32_t ts, bool keyframe, bool marker, bool video)
@@ -156,7 +159,7 @@ push(lc_rendition *r, uint16_t *seq, uint32_t ts, bool keyframe, bool marker, bo
     b[13] = keyframe ? 0x85 : 0x9A; /* S bit + IDR */
   }
   (*seq)++;
-  lc_rendition_push_rtp(r, b, video ? sizeof b : 120, keyframe);
+  lc_rendition_push_rtp_aged(r, b, video ? sizeof b : 120, keyframe, push_age_us);
 }
 
 /* A frame of n packets (the first is the keyframe start when keyframe). */
@@ -609,6 +612,50 @@ test_join_requests_keyframe(void)
   g_assert_cmpint(g_atomic_int_get(&f.kf_hi), >=, 1);
   push_frame(f.hi, &f.seq_hi, &f.ts_hi, false, 2); /* still no keyframe: nothing sent */
   push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  client_pump(&c, 1000, have_video, GUINT_TO_POINTER(2));
+  g_assert_cmpuint(c.video->len, ==, 2);
+  g_assert_true(g_array_index(c.video, rx_pkt, 0).keyframe);
+  client_clear(&c);
+  fixture_clear(&f);
+}
+
+/* A viewer waiting for its first keyframe passes over one that is already old (a relay replaying
+ * its upstream's cached GOP would make it a burst of late frames) and starts at the fresh one; a
+ * second old one is taken (nothing fresher is coming). */
+static void
+test_join_skips_a_stale_keyframe(void)
+{
+  fixture f;
+  fixture_init(&f, 0, 1);
+  client c;
+  client_init(&c, &f);
+  g_assert_cmpint(client_post(&c, &f, false, false), ==, 0);
+  g_assert_true(client_handshake(&c));
+  for (int i = 0; i < 100 && g_atomic_int_get(&f.kf_hi) == 0; i++)
+    g_usleep(10000);
+  push_age_us = 1500000;
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2); /* replayed, 1.5 s old: skipped */
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, false, 2);
+  push_age_us = 0;
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, false, 2); /* live, still not a start */
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 3); /* the requested keyframe */
+  client_pump(&c, 1000, have_video, GUINT_TO_POINTER(3));
+  g_assert_cmpuint(c.video->len, ==, 3);
+  g_assert_true(g_array_index(c.video, rx_pkt, 0).keyframe);
+  client_clear(&c);
+
+  fixture_clear(&f);
+
+  fixture_init(&f, 0, 1); /* only old keyframes come: the second one starts the viewer */
+  client_init(&c, &f);
+  g_assert_cmpint(client_post(&c, &f, false, false), ==, 0);
+  g_assert_true(client_handshake(&c));
+  for (int i = 0; i < 100 && g_atomic_int_get(&f.kf_hi) == 0; i++)
+    g_usleep(10000);
+  push_age_us = 1500000;
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  push_frame(f.hi, &f.seq_hi, &f.ts_hi, true, 2);
+  push_age_us = 0;
   client_pump(&c, 1000, have_video, GUINT_TO_POINTER(2));
   g_assert_cmpuint(c.video->len, ==, 2);
   g_assert_true(g_array_index(c.video, rx_pkt, 0).keyframe);
@@ -1380,6 +1427,7 @@ main(int argc, char **argv)
   g_test_init(&argc, &argv, NULL);
   g_test_add_func("/rtc/play", test_play);
   g_test_add_func("/rtc/join_requests_keyframe", test_join_requests_keyframe);
+  g_test_add_func("/rtc/join_skips_a_stale_keyframe", test_join_skips_a_stale_keyframe);
   g_test_add_func("/rtc/nack_pli", test_nack_pli);
   g_test_add_func("/rtc/pin_switch", test_pin_switch);
   g_test_add_func("/rtc/remb_adapt", test_remb_adapt);
