@@ -454,6 +454,9 @@ lc_srt_listener_new(const lc_srt_listener_config *cfg, const lc_srt_listener_cal
   srt_setsockflag(l->lsn, SRTO_TRANSTYPE, &tt, sizeof tt);
   srt_setsockflag(l->lsn, SRTO_RCVSYN, &no, sizeof no);
   srt_setsockflag(l->lsn, SRTO_LATENCY, &lat, sizeof lat);
+  /* libsrt binds with SO_REUSEADDR by default: a second process on the same port would then share
+   * it silently (callers reach one of the two at random). Fail the bind instead. */
+  srt_setsockflag(l->lsn, SRTO_REUSEADDR, &no, sizeof no);
   if (srt_bind(l->lsn, (struct sockaddr *)&ss, sl) != 0) {
     *err = g_strdup_printf("cannot bind SRT to %s:%d/udp: %s", bind, cfg->port, srt_getlasterror_str());
     goto fail;

@@ -413,6 +413,8 @@ listen_on(lc_relay *r, char **err)
     return false;
   }
   lc__relay_tune(r, r->lsn);
+  bool no = false; /* not shared with another process (see srt_listener.c) */
+  srt_setsockflag(r->lsn, SRTO_REUSEADDR, &no, sizeof no);
   if (srt_bind(r->lsn, (struct sockaddr *)&ss, sl) != 0) {
     *err = g_strdup_printf("cannot bind the relay to %s:%d/udp: %s", bind, r->cfg.port, srt_getlasterror_str());
     return false;

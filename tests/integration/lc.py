@@ -100,7 +100,7 @@ class Server:
                 time.sleep(0.05)
             if self.proc.poll() is None:
                 raise RuntimeError("livecartd did not become ready:\n" + self.log_text())
-            if "cannot listen" in self.log_text() and attempt < 2:
+            if ("cannot listen" in self.log_text() or "cannot bind" in self.log_text()) and attempt < 2:
                 self.http_port = None  # lost a port race: pick new ports
                 continue
             raise RuntimeError(f"livecartd exited with {self.proc.returncode}:\n" + self.log_text())

@@ -19,8 +19,19 @@ USES_MEDIA = True  # conftest: livecartd loads GStreamer
 
 
 def live_renditions(server, room, names, timeout=30):
-    return wait_for(lambda: (lambda r: r if all(n in r and r[n]["packets"] > 0 for n in names) else None)(
-        renditions(server, room)), timeout=timeout, what=f"renditions {names} of {room}")
+    seen = {}
+
+    def ready():
+        seen.update(r=renditions(server, room), ingest=media_state(server, room))
+        return all(n in seen["r"] and seen["r"][n]["packets"] > 0 for n in names)
+    try:
+        wait_for(ready, timeout=timeout, what=f"renditions {names} of {room}")
+    except AssertionError as e:  # say what there was: no publisher at all, or rungs missing
+        lines = [ln for ln in server.log_text().splitlines() if f"room={room}" in ln or "SRT" in ln]
+        raise AssertionError(f"{e}; ingest state {seen.get('ingest')!r}, renditions "
+                             f"{ {k: v['packets'] for k, v in seen.get('r', {}).items()} }; log:\n" +
+                             "\n".join(lines[-30:])) from None
+    return seen["r"]
 
 
 def assert_decodes_what_arrived(rung, got, seconds):
