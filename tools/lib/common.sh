@@ -56,3 +56,20 @@ ensure_node_modules() {
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
   fi
 }
+
+# ensure_web_vendor: the browser libraries the viewer pages load, from npm (web/package.json, no
+# CDN): `npm ci` in web/ when its node_modules is missing or stale, then hls.js (the replay page's
+# player) copied into web/vendor/ (git-ignored), which livecartd serves as /vendor/... like any
+# file of the web root.
+ensure_web_vendor() {
+  local web="$lc_root/web" dist="$lc_root/web/node_modules/hls.js"
+  command -v npm >/dev/null || ensure_packages nodejs npm
+  if [ ! -f "$dist/dist/hls.min.js" ] || [ "$web/package-lock.json" -nt "$web/node_modules" ]; then
+    echo "== npm ci in web"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error) && touch "$web/node_modules" || return 1
+  fi
+  mkdir -p "$web/vendor"
+  cmp -s "$dist/dist/hls.min.js" "$web/vendor/hls.min.js" || cp "$dist/dist/hls.min.js" "$web/vendor/hls.min.js" || return 1
+  cmp -s "$dist/dist/hls.worker.js" "$web/vendor/hls.worker.js" || cp "$dist/dist/hls.worker.js" "$web/vendor/hls.worker.js" || return 1
+  cmp -s "$dist/LICENSE" "$web/vendor/hls.js.LICENSE" || cp "$dist/LICENSE" "$web/vendor/hls.js.LICENSE"
+}
