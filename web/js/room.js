@@ -1,12 +1,14 @@
 // The live room page (/r/{room}): video, the show's commerce state, chat. See docs/viewer.md.
-// Modules: show.js (the websocket), state.js (the model), player.js (WHEP), auth.js (tokens),
+// Modules: show.js (the websocket), state.js (the model), shop.js (card, product sheet, cart,
+// checkout, orders, sign-in: shared with the replay page), player.js (WHEP), auth.js (tokens),
 // i18n.js (texts, money), dom.js (helpers). This file renders the model and wires the controls.
 
-import { t, errorText, money, clockTime, countdown, compact, translate } from './i18n.js';
+import { t, errorText, clockTime, countdown, compact, translate } from './i18n.js';
 import { ShowChannel } from './show.js';
 import * as S from './state.js';
+import { createShop, priceOf, stockText } from './shop.js';
 import { Player } from './player.js';
-import { loadIdentity, devSignIn, forget } from './auth.js';
+import { loadIdentity } from './auth.js';
 import { $, h, setText, modal } from './dom.js';
 
 const room = (() => {
@@ -15,16 +17,19 @@ const room = (() => {
 })();
 
 const st = S.emptyState();
-let ident = loadIdentity(room);
-const ch = new ShowChannel({ room, token: ident?.token ?? null });
+const ident0 = loadIdentity(room); // once: it takes a token out of the address
+const ch = new ShowChannel({ room, token: ident0?.token ?? null });
 const video = $('#video');
 const player = new Player(video, `/whep/${encodeURIComponent(room)}`);
 const ui = {
-  fatal: null, info: null, synced: false, product: null, sku: null, qty: 1, order: null, claimChoice: undefined,
-  quote: null, quoting: null, // the cart's server quote {key, quote}, and the one being asked
-  busy: new Set(), likesShown: 0, likesPending: 0, chatWaitUntil: 0, netTimer: 0, netShown: false,
+  fatal: null, info: null, synced: false, likesShown: 0, likesPending: 0, chatWaitUntil: 0, netTimer: 0, netShown: false,
   pinnedKey: '', rungGen: 0, rungTimer: 0, rungStream: 'offline',
 };
+const shop = createShop({
+  room, st, ch, ui, ident: ident0,
+  hooks: { identity: () => renderAll(), orders: () => renderFlash(), busy: () => { renderFlash(); renderChatNotice(); } },
+});
+const { fmt, toast, fail, once, requireUser, openProduct, showOrder } = shop;
 const wall = () => Math.round(performance.timeOrigin + performance.now()); // real time, for the tests
 
 // Exposed for debugging in the console and for the end-to-end tests.
@@ -37,71 +42,6 @@ window.livecart = {
     return { sale: sale.id, state: sale.state, remaining: target - ch.now(), wall: wall(), text: $('#flash-countdown').textContent };
   },
 };
-
-// ---- small pieces ----------------------------------------------------------------------
-
-const fmt = (minor) => money(minor, st.currency, st.exp);
-
-function priceOf(p) {
-  const skus = p.skus ?? [];
-  if (!skus.length) return { price: 0, orig: 0, from: false };
-  const best = skus.reduce((a, b) => (b.price < a.price ? b : a));
-  return { price: best.price, orig: best.original_price ?? 0, from: skus.some((s) => s.price !== best.price) };
-}
-
-function stockText(n) {
-  if (n <= 0) return t('sold_out');
-  return n <= 10 ? t('low_stock', { n }) : t('stock', { n });
-}
-
-function toast(text, { action, timeout = 3500, kind = '' } = {}) {
-  const box = $('#toasts');
-  const el = h('div', { class: `toast ${kind}` }, h('span', { text }));
-  if (action) {
-    el.append(h('button', {
-      type: 'button', class: 'toast-btn', text: action.label,
-      onclick: async (e) => { e.currentTarget.disabled = true; await action.fn(); el.remove(); },
-    }));
-  }
-  box.append(el);
-  while (box.children.length > 4) box.firstChild.remove();
-  // Above any open dialog: a popover shown last is the top of the top layer.
-  const r = $('#stage').getBoundingClientRect();
-  box.style.setProperty('left', `${r.left + r.width / 2}px`);
-  if (box.showPopover) {
-    if (box.matches(':popover-open')) box.hidePopover();
-    box.showPopover();
-  }
-  setTimeout(() => el.remove(), timeout);
-  return el;
-}
-
-function fail(err) {
-  if (err?.code === 'cancelled') return;
-  toast(errorText(err?.code ?? 'internal_error'), { kind: 'error' });
-}
-
-// Runs a request once at a time per key (a double tap does not buy twice).
-async function once(key, fn) {
-  if (ui.busy.has(key)) return undefined;
-  ui.busy.add(key);
-  renderBusy();
-  try {
-    return await fn();
-  } catch (e) {
-    fail(e);
-    return undefined;
-  } finally {
-    ui.busy.delete(key);
-    renderBusy();
-  }
-}
-
-function requireUser() {
-  if (ident) return true;
-  openSignIn(t('sign_in_needed'));
-  return false;
-}
 
 // ---- header, stage ---------------------------------------------------------------------
 
@@ -118,6 +58,7 @@ function renderHeader() {
   $('#viewer-count').setAttribute('aria-label', t('viewers', { n: st.viewers }));
   $('#viewer-count').title = t('viewers', { n: st.viewers });
   const acct = $('#account');
+  const ident = shop.ident;
   setText(acct, ident ? ident.user.name : t('sign_in'));
   acct.setAttribute('aria-label', ident ? t('signed_in_as', { name: ident.user.name }) : t('sign_in'));
 }
@@ -145,7 +86,7 @@ function syncPlayer() {
   renderStage();
 }
 
-// ---- pinned card, bag, product sheet ---------------------------------------------------
+// ---- pinned card, bag -------------------------------------------------------------
 
 function renderPinned() {
   const p = S.pinnedProduct(st);
@@ -166,17 +107,8 @@ function renderPinned() {
   }
   card.hidden = false;
   card.dataset.product = p.id;
-  const img = $('#pinned-img');
-  if (img.getAttribute('src') !== p.image) img.src = p.image ?? '';
-  setText($('#pinned-title'), p.title);
-  const { price, orig, from } = priceOf(p);
-  setText($('#pinned-price'), from ? t('from_price', { price: fmt(price) }) : fmt(price));
-  setText($('#pinned-orig'), orig > price ? fmt(orig) : '');
-  setText($('#pinned-stock'), stockText(p.available ?? 0));
+  shop.renderCard('pinned', p);
   card.dataset.stock = String(p.available ?? 0);
-  const buy = $('#pinned-buy');
-  buy.disabled = st.closed || (p.available ?? 0) <= 0;
-  setText(buy, (p.available ?? 0) <= 0 ? t('sold_out') : t('buy'));
 }
 
 function bagItem(p) {
@@ -203,47 +135,6 @@ function renderBag() {
   $('#side-bag').replaceChildren(...st.products.map(bagItem));
   setText($('#bag-count'), String(st.products.length));
   $('#bag-btn').setAttribute('aria-label', t('bag_count', { n: st.products.length }));
-}
-
-function openProduct(id) {
-  if (!st.products.find((p) => p.id === id) && S.pinnedProduct(st)?.id !== id) return;
-  ui.product = id;
-  const p = st.products.find((x) => x.id === id) ?? S.pinnedProduct(st);
-  const first = (p.skus ?? []).find((s) => s.available > 0) ?? p.skus?.[0];
-  ui.sku = first?.id ?? null;
-  ui.qty = 1;
-  renderProduct();
-  $('#product').showModal();
-}
-
-function renderProduct() {
-  const dlg = $('#product');
-  if (!ui.product) return;
-  const p = st.products.find((x) => x.id === ui.product) ?? S.pinnedProduct(st);
-  if (!p) { dlg.close(); return; }
-  const sku = (p.skus ?? []).find((s) => s.id === ui.sku) ?? p.skus?.[0];
-  setText($('#product-title'), p.title);
-  setText($('#product-sub'), p.subtitle ?? '');
-  const img = $('#product-img');
-  if (img.getAttribute('src') !== p.image) img.src = p.image ?? '';
-  setText($('#product-price'), sku ? fmt(sku.price) : '');
-  setText($('#product-orig'), sku && sku.original_price > sku.price ? fmt(sku.original_price) : '');
-  setText($('#product-stock'), stockText(sku?.available ?? 0));
-  const fs = $('#product-skus');
-  const legend = fs.querySelector('legend');
-  fs.replaceChildren(legend, ...(p.skus ?? []).map((s) => h('label', { class: `sku ${s.available <= 0 ? 'out' : ''}` },
-    h('input', {
-      type: 'radio', name: 'sku', value: s.id, checked: s.id === sku?.id, disabled: s.available <= 0,
-      onchange: () => { ui.sku = s.id; ui.qty = 1; renderProduct(); },
-    }), h('span', { text: s.label }))));
-  const max = Math.max(1, Math.min(maxQty(sku?.id), sku?.available ?? 1));
-  ui.qty = Math.min(Math.max(1, ui.qty), max);
-  setText($('#product-qty'), String(ui.qty));
-  $('#product-minus').disabled = ui.qty <= 1;
-  $('#product-plus').disabled = ui.qty >= max;
-  const out = !sku || sku.available <= 0 || st.closed;
-  $('#product-add').disabled = out || ui.busy.has('cart');
-  $('#product-buy').disabled = out || ui.busy.has('buy');
 }
 
 // ---- flash sale --------------------------------------------------------------------------
@@ -295,248 +186,11 @@ async function flashBuy() {
   if (r?.order) showOrder(r.order);
 }
 
-// ---- cart, coupons, orders ----------------------------------------------------------------
-
-function cart() {
-  return st.me?.cart ?? { items: [], subtotal: 0 };
-}
-
-// The most units of a SKU one line may have: the protocol's limit, or the SKU's hold limit
-// (units one viewer may keep in unpaid orders; 0: none) when lower.
-function maxQty(skuId) {
-  const limit = st.skus.get(skuId)?.sku?.hold_limit ?? 0;
-  return limit > 0 ? Math.min(limit, S.MAX_QTY) : S.MAX_QTY;
-}
-
-// The claim to apply among a quote's offers ({id, coupon_id, discount|null}): the viewer's
-// choice while it applies, else the largest discount; null for none.
-function chooseClaim(offers) {
-  if (ui.claimChoice === '') return null;
-  const usable = (offers ?? []).filter((o) => o.discount !== null && o.discount > 0);
-  return usable.find((o) => o.id === ui.claimChoice) ??
-    usable.reduce((best, o) => (!best || o.discount > best.discount ? o : best), null);
-}
-
-// The server's price of `items` (null: the cart) with the best or chosen claim: one
-// `cart.quote` for the offers, a second with the claim for the totals checkout will charge.
-async function serverQuote(items) {
-  const base = items ? { items } : {};
-  const first = (await ch.request('cart.quote', base)).quote;
-  const offer = chooseClaim(first.claims);
-  if (!offer) return first;
-  return { ...(await ch.request('cart.quote', { ...base, claim_id: offer.id })).quote, claims: first.claims };
-}
-
-// What the cart's quote depends on: lines, usable claims and the choice.
-function quoteKey() {
-  const lines = cart().items.map((it) => `${it.sku}:${it.qty}`).join(',');
-  const claims = (st.me?.claims ?? []).filter((cl) => S.claimState(st, cl) === 'available').map((cl) => cl.id).join(',');
-  return `${lines}|${claims}|${ui.claimChoice ?? '*'}`;
-}
-
-// The cart's quote (a promise): asked when what it depends on changed, rendered when it
-// arrives. A failed quote is remembered under its key (quote null), so it is not retried in
-// a loop; the next change of the cart or claims asks again.
-function refreshQuote() {
-  const key = quoteKey();
-  if (ui.quote?.key === key) return Promise.resolve(ui.quote.quote ?? undefined);
-  if (ui.quoting?.key === key) return ui.quoting.promise;
-  const promise = serverQuote(null).then((quote) => quote, (e) => {
-    if (e?.code !== 'unauthorized') fail(e);
-    return undefined;
-  }).then((quote) => {
-    if (ui.quoting?.key === key) {
-      ui.quoting = null;
-      ui.quote = { key, quote: quote ?? null };
-      if ($('#cart').open) renderCart();
-    }
-    return quote;
-  });
-  ui.quoting = { key, promise };
-  return promise;
-}
-
-function couponDesc(c) {
-  if (!c) return '';
-  if (c.kind === 'threshold') return t('coupon_threshold', { amount: fmt(c.amount_off), min: fmt(c.min_spend) });
-  if (c.kind === 'percent') {
-    const s = t('coupon_percent', { pct: c.percent_off });
-    return c.max_off > 0 ? `${s}, ${t('coupon_cap', { amount: fmt(c.max_off) })}` : s;
-  }
-  const s = t('coupon_fixed', { amount: fmt(c.amount_off) });
-  return c.min_spend > 0 ? `${s}, ${t('coupon_min', { min: fmt(c.min_spend) })}` : s;
-}
-
-function claimable(c) {
-  const now = ch.now();
-  if ((c.remaining ?? 0) <= 0 || (c.starts_at && now < c.starts_at) || (c.ends_at && now >= c.ends_at)) return false;
-  return !st.me?.claims.some((cl) => cl.coupon_id === c.id);
-}
-
-async function claimCoupon(id) {
-  if (!requireUser()) return;
-  const r = await once(`claim:${id}`, () => ch.request('coupon.claim', { coupon_id: id }));
-  if (r?.claim) {
-    S.applyPrivate(st, 'coupon.claimed', { claim: r.claim });
-    if (r.coupon) st.coupons.set(r.coupon.id, r.coupon);
-    toast(t('coupon_claimed', { title: r.coupon?.title || id }));
-    renderCart();
-  }
-}
-
-function renderCart() {
-  const c = cart();
-  const count = c.items.reduce((n, it) => n + it.qty, 0);
-  const badge = $('#cart-count');
-  badge.hidden = count === 0;
-  setText(badge, String(count));
-  $('#cart-btn').setAttribute('aria-label', t('cart_count', { n: count }));
-  const dlg = $('#cart');
-  if (!dlg.open) return;
-  $('#cart-lines').replaceChildren(...c.items.map((it) => h('li', { class: 'cart-line', dataset: { sku: it.sku } },
-    h('img', { src: it.image ?? '', alt: '' }),
-    h('div', { class: 'bag-text' }, h('div', { class: 'bag-title', text: it.title }),
-      h('div', { class: 'muted small', text: it.label ?? '' }),
-      h('b', { class: 'price', text: fmt(it.unit_price) }),
-      it.available < it.qty ? h('div', { class: 'error small', text: stockText(it.available) }) : null),
-    h('div', { class: 'stepper' },
-      h('button', { type: 'button', text: '−', 'aria-label': `${t('decrease')}: ${it.title}`, disabled: ui.busy.has('cart'), onclick: () => setQty(it.sku, it.qty - 1) }),
-      h('output', { text: String(it.qty), 'aria-label': t('quantity') }),
-      h('button', { type: 'button', text: '+', 'aria-label': `${t('increase')}: ${it.title}`, disabled: ui.busy.has('cart') || it.qty >= maxQty(it.sku), onclick: () => setQty(it.sku, it.qty + 1) })),
-    h('button', { type: 'button', class: 'link-btn', text: t('remove'), 'aria-label': `${t('remove')}: ${it.title}`, onclick: () => setQty(it.sku, 0) }))));
-  $('#cart-empty').hidden = c.items.length > 0;
-
-  const offers = [...st.coupons.values()].filter(claimable);
-  $('#coupon-offers').replaceChildren(...offers.map((cp) => h('li', { class: 'coupon', dataset: { coupon: cp.id } },
-    h('div', {}, h('b', { text: cp.title || cp.id }), h('div', { class: 'muted small', text: `${couponDesc(cp)} · ${t('coupon_left', { n: cp.remaining })}` })),
-    h('button', { type: 'button', class: 'ghost-btn small', text: t('claim'), disabled: ui.busy.has(`claim:${cp.id}`), onclick: () => claimCoupon(cp.id) }))));
-
-  // Totals and coupon offers come from the server's quote; until it arrives (or when the
-  // cart changed since) the subtotal is the cart's and the total is left unset.
-  const key = quoteKey();
-  const q = ui.quote?.key === key ? ui.quote.quote : null;
-  if (ui.quote?.key !== key) refreshQuote();
-  const subtotal = q ? q.subtotal : c.subtotal ?? 0;
-  const sel = $('#coupon-select');
-  const opts = [h('option', { value: '', text: t('coupon_none') })];
-  for (const o of q?.claims ?? []) {
-    const cp = st.coupons.get(o.coupon_id);
-    const what = o.discount !== null ? `−${fmt(o.discount)}` : cp?.min_spend ? t('coupon_needs', { min: fmt(cp.min_spend) }) : '';
-    opts.push(h('option', { value: o.id, text: `${cp?.title || o.coupon_id} (${what})`, disabled: o.discount === null }));
-  }
-  sel.replaceChildren(...opts);
-  sel.value = q?.claim_id ?? '';
-  const off = q?.discount ?? 0;
-  setText($('#cart-subtotal'), fmt(subtotal));
-  setText($('#cart-discount'), off ? `−${fmt(off)}` : fmt(0));
-  setText($('#cart-total'), q ? fmt(q.total) : '…');
-  $('#cart-total').dataset.minor = q ? String(q.total) : '';
-  $('#checkout').disabled = !c.items.length || st.closed || ui.busy.has('checkout');
-  renderOrders();
-}
-
-function orderState(o) {
-  return t(`state_${o.state}`);
-}
-
-function renderOrders() {
-  const list = st.me?.orders ?? [];
-  const now = ch.now();
-  $('#orders').replaceChildren(...list.slice(0, 20).map((o) => h('li', { class: `order ${o.state}`, dataset: { order: o.id } },
-    h('span', { class: 'mono', text: o.id }), h('span', { text: orderState(o) }), h('b', { text: fmt(o.total) }),
-    o.state === 'pending' ? h('span', { class: 'muted small', text: t('pay_left', { time: countdown(o.expires_at - now) }) }) : null)));
-}
-
-async function setQty(sku, qty) {
-  const r = await once('cart', () => ch.request(qty > 0 ? 'cart.set' : 'cart.remove', qty > 0 ? { sku, qty } : { sku }));
-  if (r?.cart && st.me) st.me.cart = r.cart;
-  renderCart();
-}
-
-async function addToCart() {
-  if (!requireUser() || !ui.sku) return;
-  const r = await once('cart', () => ch.request('cart.add', { sku: ui.sku, qty: ui.qty }));
-  if (r?.cart) {
-    if (st.me) st.me.cart = r.cart;
-    $('#product').close();
-    toast(t('added'));
-    renderCart();
-  }
-}
-
-async function buyNow() {
-  if (!requireUser() || !ui.sku) return;
-  const req = { items: [{ sku: ui.sku, qty: ui.qty }] };
-  const r = await once('buy', async () => {
-    const q = await serverQuote(req.items); // the best claim for this one line, priced by the server
-    if (q.claim_id) req.claim_id = q.claim_id;
-    return ch.request('checkout', req);
-  });
-  if (r?.order) {
-    $('#product').close();
-    showOrder(r.order);
-  }
-}
-
-async function checkout() {
-  if (!requireUser()) return;
-  const r = await once('checkout', async () => {
-    const q = await refreshQuote(); // the claim shown is the claim applied
-    if (!q) return undefined; // the quote failed and said why
-    return ch.request('checkout', q.claim_id ? { claim_id: q.claim_id } : {});
-  });
-  if (r?.order) {
-    ui.claimChoice = undefined;
-    $('#cart').close();
-    showOrder(r.order);
-  }
-}
-
-function showOrder(order) {
-  S.applyPrivate(st, 'order.created', { order });
-  ui.order = order.id;
-  renderOrder();
-  const dlg = $('#order');
-  if (!dlg.open) dlg.showModal();
-  renderFlash();
-}
-
-function renderOrder() {
-  const o = st.me?.orders.find((x) => x.id === ui.order);
-  const dlg = $('#order');
-  if (!o) return;
-  dlg.dataset.order = o.id;
-  dlg.dataset.state = o.state;
-  setText($('#order-id'), o.id);
-  setText($('#order-subtotal'), fmt(o.subtotal));
-  setText($('#order-discount'), o.discount ? `−${fmt(o.discount)}` : fmt(0));
-  setText($('#order-total'), fmt(o.total));
-  $('#order-total').dataset.minor = String(o.total);
-  $('#order-items').replaceChildren(...(o.items ?? []).map((it) => h('li', {},
-    h('span', { text: `${it.title} · ${it.label ?? ''}` }), h('span', { text: `× ${it.qty}` }), h('b', { text: fmt(it.amount) }))));
-  const now = ch.now();
-  const pending = o.state === 'pending';
-  // The deadline in the viewer's clock: when it shows this time, the server's shows expires_at.
-  setText($('#order-deadline'), pending ? t('pay_by', { time: clockTime(o.expires_at - ch.clock.offset) }) : orderState(o));
-  setText($('#order-left'), pending ? t('pay_left', { time: countdown(o.expires_at - now) }) : '');
-  $('#order-deadline').dataset.expiresAt = String(o.expires_at);
-  $('#order-cancel').hidden = !pending;
-}
-
-async function cancelOrder() {
-  const id = ui.order;
-  const r = await once('cancel', () => ch.request('order.cancel', { order_id: id }));
-  if (r?.order) {
-    S.applyPrivate(st, 'order.cancelled', { order: r.order });
-    renderOrder();
-    renderFlash();
-  }
-}
-
 // ---- chat ----------------------------------------------------------------------------------
 
 function chatItem(m) {
-  const mine = ident && m.user === ident.user.id;
+  const me = shop.ident?.user.id;
+  const mine = me && m.user === me;
   return h('li', { class: `msg ${mine ? 'mine' : ''} ${m.only_me ? 'only-me' : ''}`, dataset: { id: m.id, user: m.user } },
     h('b', { class: 'who', text: m.name ?? m.user }), ' ', h('span', { class: 'text', text: m.text }),
     m.only_me ? h('small', { class: 'only', text: ` (${t('only_you')})` }) : null);
@@ -567,7 +221,7 @@ function renderChatNotice() {
   setText(box, text);
   const input = $('#chat-input');
   input.disabled = blocked || !!ui.fatal || st.closed;
-  input.placeholder = ident ? t('chat_placeholder') : t('chat_signin');
+  input.placeholder = shop.ident ? t('chat_placeholder') : t('chat_signin');
   const wait = Math.ceil((ui.chatWaitUntil - Date.now()) / 1000);
   const send = $('#chat-send');
   send.disabled = blocked || wait > 0 || ui.busy.has('chat') || !!ui.fatal;
@@ -642,60 +296,7 @@ setInterval(() => { // taps are sent in batches (docs/protocol.md: like)
   }
 }, 500);
 
-// ---- sign-in -------------------------------------------------------------------------------
-
-function openSignIn(note) {
-  const dlg = $('#signin');
-  $('#signin-error').hidden = true;
-  setText($('#signin-note'), note ? `${note}. ${t('dev_note')}` : t('dev_note'));
-  $('#signin-who').hidden = !ident;
-  if (ident) setText($('#signin-who'), t('signed_in_as', { name: ident.user.name }));
-  $('#signout').hidden = !ident;
-  $('#signin-field').hidden = !!ident;
-  $('#signin-go').hidden = !!ident;
-  if (!dlg.open) dlg.showModal();
-  if (!ident) $('#signin-name').focus();
-}
-
-async function signIn(e) {
-  e.preventDefault();
-  const name = $('#signin-name').value.trim();
-  if (!name) return;
-  const err = $('#signin-error');
-  try {
-    $('#signin-go').disabled = true;
-    ident = await devSignIn(name);
-    ch.setToken(ident.token); // the snapshot's `me` brings this viewer's mute or ban
-    st.mute = null;
-    st.banned = false;
-    $('#signin').close();
-    renderAll();
-  } catch (x) {
-    err.hidden = false;
-    setText(err, x.status === 404 ? t('sign_in_off') : x.message || errorText('internal_error'));
-  } finally {
-    $('#signin-go').disabled = false;
-  }
-}
-
-function signOut() {
-  forget();
-  ident = null;
-  st.mute = null;
-  st.banned = false;
-  ch.setToken(null);
-  $('#signin').close();
-  renderAll();
-}
-
 // ---- rendering ----------------------------------------------------------------------------
-
-function renderBusy() {
-  renderProduct();
-  renderFlash();
-  renderChatNotice();
-  if ($('#cart').open) renderCart();
-}
 
 function render(changed) {
   const has = (k) => changed.has(k);
@@ -707,10 +308,8 @@ function render(changed) {
   if (has('viewers') || has('stream') || has('closed')) renderHeader();
   if (has('pinned') || has('products') || has('closed')) renderPinned();
   if (has('products') || has('closed')) renderBag();
-  if (has('products') || has('pinned')) renderProduct();
+  shop.render(changed); // the product sheet, the cart, the order sheet
   if (has('flash') || has('products') || has('orders') || has('closed')) renderFlash();
-  if (has('cart') || has('claims') || has('coupons') || has('orders') || has('products')) renderCart();
-  if (has('orders')) renderOrder();
   if (has('chat')) renderChat();
   if (has('slow') || has('mute') || has('closed')) renderChatNotice();
   if (has('likes')) renderLikes();
@@ -735,34 +334,20 @@ ch.addEventListener('event', (e) => {
   const { name, data } = e.detail;
   const changed = S.applyEvent(st, name, data);
   render(changed);
-  if (name === 'coupon.dropped' && claimable(data)) {
-    toast(`🎁 ${t('coupon_drop', { title: data.title || data.id })} · ${couponDesc(data)}`,
-      { timeout: 10000, kind: 'coupon', action: { label: t('claim'), fn: () => claimCoupon(data.id) } });
+  if (name === 'coupon.dropped' && shop.claimable(data)) {
+    toast(`🎁 ${t('coupon_drop', { title: data.title || data.id })} · ${shop.couponDesc(data)}`,
+      { timeout: 10000, kind: 'coupon', action: { label: t('claim'), fn: () => shop.claimCoupon(data.id) } });
   }
 });
 
 ch.addEventListener('private', (e) => {
   const { name, data } = e.detail;
-  const changed = S.applyPrivate(st, name, data, ident?.user.id);
+  const changed = S.applyPrivate(st, name, data, shop.ident?.user.id);
   render(changed);
   if (name === 'chat.muted' && data.until) renderChatNotice();
 });
 
-ch.addEventListener('welcome', (e) => {
-  if (!e.detail.user && ident) { // the server did not accept the token
-    ident = null;
-    forget();
-  }
-  renderHeader();
-});
-
-ch.addEventListener('auth', (e) => {
-  forget();
-  ident = null;
-  renderAll();
-  if (e.detail.hadToken) toast(t('err_token'), { kind: 'error' });
-  else openSignIn(t('sign_in_needed')); // this server has no anonymous viewers
-});
+ch.addEventListener('welcome', renderHeader); // shop.js forgot a token the server refused
 
 ch.addEventListener('status', (e) => {
   const banner = $('#net-banner');
@@ -832,28 +417,13 @@ function wire() {
       refreshRungs();
     }
   });
-  $('#account').addEventListener('click', () => openSignIn());
-  $('#signin-form').addEventListener('submit', signIn);
-  $('#signout').addEventListener('click', signOut);
+  shop.wire();
   $('#pinned-buy').addEventListener('click', () => { const p = S.pinnedProduct(st); if (p) openProduct(p.id); });
   $('#pinned-img').addEventListener('click', () => { const p = S.pinnedProduct(st); if (p) openProduct(p.id); });
   $('#bag-btn').addEventListener('click', () => $('#bag').showModal());
-  $('#cart-btn').addEventListener('click', () => {
-    if (!requireUser()) return;
-    $('#cart').showModal();
-    renderCart();
-  });
-  $('#product-minus').addEventListener('click', () => { ui.qty--; renderProduct(); });
-  $('#product-plus').addEventListener('click', () => { ui.qty++; renderProduct(); });
-  $('#product-add').addEventListener('click', addToCart);
-  $('#product-buy').addEventListener('click', buyNow);
-  $('#product').addEventListener('close', () => { ui.product = null; });
   $('#flash-buy').addEventListener('click', flashBuy);
-  $('#coupon-select').addEventListener('change', (e) => { ui.claimChoice = e.currentTarget.value; renderCart(); });
-  $('#checkout').addEventListener('click', checkout);
-  $('#order-cancel').addEventListener('click', cancelOrder);
   $('#chat-form').addEventListener('submit', sendChat);
-  $('#chat-input').addEventListener('focus', () => { if (!ident) requireUser(); });
+  $('#chat-input').addEventListener('focus', () => { if (!shop.ident) requireUser(); });
   $('#like-btn').addEventListener('click', () => like());
   $('#stage').addEventListener('dblclick', (e) => {
     if (e.target === video || e.target.id === 'hearts' || e.target.id === 'stage') like(e.clientX, e.clientY);
@@ -926,6 +496,5 @@ else ui.fatal = { code: 4004, reason: 'no room in the address' };
 setInterval(() => { // countdowns (flash sale, payment deadline, mute, slow mode)
   renderFlash();
   renderChatNotice();
-  if ($('#order').open) renderOrder();
-  if ($('#cart').open) renderOrders();
+  shop.tick();
 }, 250);
