@@ -23,6 +23,7 @@ static const struct {
   {LC_EPERM, "forbidden", "not allowed"},
   {LC_EAGAIN, "pending", "not ready yet"},
   {LC_ETIMEDOUT, "timeout", "timed out"},
+  {LC_ENOSPC, "no_space", "out of storage space"},
 };
 
 void

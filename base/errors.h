@@ -18,6 +18,7 @@ enum {
   LC_EPERM = -12,     /* not allowed */
   LC_EAGAIN = -13,    /* not ready yet: the answer comes later (a callback says when) */
   LC_ETIMEDOUT = -14, /* what was waited for did not happen in time */
+  LC_ENOSPC = -15,    /* out of storage space: a configured disk cap was reached */
 };
 
 /* Replaces *err (freed with g_free) with "where: message"; for validators that name
