@@ -46,6 +46,12 @@ const en = {
   err_unauthorized: 'Please sign in first', err_not_found: 'Not found', err_invalid_argument: 'Not accepted',
   err_internal_error: 'Something went wrong, please try again', err_closed: 'The show has ended',
   err_generic: 'Something went wrong ({code})', err_token: 'Your sign-in expired; please sign in again',
+  replay: 'Replay', replay_loading: 'Loading the replay…', replay_none: 'This show has no replay yet',
+  replay_failed: 'The replay could not be loaded', replay_no_player: 'This browser cannot play the replay',
+  replay_no_room: 'This room does not exist', replay_streamed: 'Streamed {time}', retry: 'Try again',
+  chapters: 'Products in this show', chapters_none: 'No products were shown in this show',
+  chapter_tag: 'In this part', chapter_go: 'Jump to {time}: {title}',
+  play: 'Play', pause: 'Pause', seek: 'Position in the replay', not_available: 'No longer available',
 };
 
 const zh = {
@@ -93,6 +99,12 @@ const zh = {
   err_unauthorized: '请先登录', err_not_found: '未找到', err_invalid_argument: '请求无效',
   err_internal_error: '出错了，请重试', err_closed: '直播已结束',
   err_generic: '出错了（{code}）', err_token: '登录已过期，请重新登录',
+  replay: '回放', replay_loading: '正在加载回放…', replay_none: '这场直播还没有回放',
+  replay_failed: '回放加载失败', replay_no_player: '此浏览器无法播放回放',
+  replay_no_room: '直播间不存在', replay_streamed: '直播于 {time}', retry: '重试',
+  chapters: '本场讲解商品', chapters_none: '本场直播没有讲解商品',
+  chapter_tag: '讲解回放', chapter_go: '跳到 {time}：{title}',
+  play: '播放', pause: '暂停', seek: '回放进度', not_available: '已下架',
 };
 
 function pickLang(langs) {
@@ -141,7 +153,12 @@ export const dateTime = (ms) => dateFormat.format(new Date(ms));
 
 // mm:ss (or h:mm:ss) for a duration in ms, rounded up so "00:00" means over.
 export function countdown(ms) {
-  const s = Math.max(0, Math.ceil(ms / 1000));
+  return mediaTime(Math.ceil(ms / 1000));
+}
+
+// mm:ss (or h:mm:ss from an hour) for a position in a video, in seconds, rounded down.
+export function mediaTime(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
   const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
   const two = (n) => String(n).padStart(2, '0');
   return h ? `${h}:${two(m)}:${two(r)}` : `${two(m)}:${two(r)}`;
