@@ -79,6 +79,11 @@ async function play(page) {
     visible: li.getBoundingClientRect().width > 0,
   })));
   out.duration = await page.evaluate(() => document.querySelector('#video').duration);
+  // Every visible control says what it is (text, aria-label, label or title).
+  out.unlabelled = await page.evaluate(() => [...document.querySelectorAll('button, select, input, a[href]')]
+    .filter((el) => el.getClientRects().length && !el.closest('dialog:not([open])'))
+    .filter((el) => !((el.getAttribute('aria-label') || '').trim() || el.textContent.trim() || el.labels?.length || el.title))
+    .map((el) => el.outerHTML.slice(0, 80)));
   out.marks = await page.evaluate(() => document.querySelectorAll('#marks i').length);
   out.timeText = await page.evaluate(() => document.querySelector('#time').textContent);
 

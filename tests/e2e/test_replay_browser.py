@@ -154,6 +154,7 @@ def test_replay_plays_seeks_and_buys(env):
     assert [(c["product"], c["time"], c["title"]) for c in res["chapters"]] == [
         (p, media_time(chapters[p]["t"]), chapters[p]["title"]) for p in (A, B)], res["chapters"]
     assert all(c["visible"] for c in res["chapters"]) and res["marks"] == 2, res
+    assert res["unlabelled"] == [], res["unlabelled"]
     # Chapter B: the video lands within a segment of B's time, plays on, and shows B's card.
     seek = res["seek"]
     assert seek["chapter"] == B and abs(seek["landed"] - chapters[B]["t"]) <= 2.0, (seek, chapters[B])
