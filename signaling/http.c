@@ -50,7 +50,7 @@
 
 struct lc_http {
   lc__http_env env;
-  char *bind, *web_root, *cors, *hls_root; /* owned copies of the option strings */
+  char *bind, *web_root, *cors, *hls_root, *record_root; /* owned copies of the option strings */
   GMainLoop *loop;              /* ref held */
   lc__lws *lws;                 /* the context and vhost (lws_glue.c) */
   unsigned connections;
@@ -994,6 +994,23 @@ numeric_address(const char *addr)
   return inet_pton(AF_INET, addr, buf) == 1 || inet_pton(AF_INET6, addr, buf) == 1;
 }
 
+/* realpath of a media folder option ("" = unset: NULL), or NULL when it does not exist yet (normal
+ * before the first live room: its writer creates it; the route looks it up again per request). */
+static char *
+media_root(const char *path, const char *what)
+{
+  if (!*path)
+    return NULL;
+  char *real = realpath(path, NULL);
+  if (!real) {
+    LC_INFO(NULL, NULL, "%s %s: %s (looked up again per request until it exists)", what, path, g_strerror(errno));
+    return NULL;
+  }
+  char *copy = g_strdup(real);
+  free(real);
+  return copy;
+}
+
 lc_http *
 lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
 {
@@ -1007,6 +1024,8 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
   http->env.opts.cors_origin = http->cors;
   http->hls_root = g_strdup(opts->hls_root ? opts->hls_root : "");
   http->env.opts.hls_root = http->hls_root;
+  http->record_root = g_strdup(opts->record_root ? opts->record_root : "");
+  http->env.opts.record_root = http->record_root;
   http->env.started_us = g_get_monotonic_time();
   http->loop = g_main_loop_ref(loop);
 
@@ -1027,22 +1046,17 @@ lc_http_new(const lc_http_options *opts, GMainLoop *loop, char **err_msg)
     LC_WARN(NULL, NULL, "web root %s: %s (static files will answer 404)", http->web_root,
             g_strerror(errno));
   }
-  if (*http->hls_root) {
-    real = realpath(http->hls_root, NULL);
-    if (real) {
-      http->env.hls_root_real = g_strdup(real);
-      free(real);
-    } else {
-      /* normal before the first live room: the ladder creates it */
-      LC_INFO(NULL, NULL, "HLS root %s: %s (looked up again per request until it exists)", http->hls_root,
-              g_strerror(errno));
-    }
-  }
+  http->env.hls_root_real = media_root(http->hls_root, "HLS root");
+  http->env.record_root_real = media_root(http->record_root, "recordings root");
   if (opts->metrics) {
     http->env.m_hls_requests = lc_metrics_counter(opts->metrics, "livecart_hls_requests_total", NULL,
                                                   "HTTP requests under /hls/ (GET and HEAD, any answer)");
     http->env.m_hls_bytes = lc_metrics_counter(opts->metrics, "livecart_hls_bytes_total", NULL,
                                                "File bytes sent under /hls/ (playlists and segments)");
+    http->env.m_rec_requests = lc_metrics_counter(opts->metrics, "livecart_record_http_requests_total", NULL,
+                                                  "HTTP requests under /rec/ (GET and HEAD, any answer)");
+    http->env.m_rec_bytes = lc_metrics_counter(opts->metrics, "livecart_record_http_bytes_total", NULL,
+                                               "File bytes sent under /rec/ (recordings)");
     http->m_connections = lc_metrics_gauge(opts->metrics, "livecart_http_connections", NULL,
                                            "Open HTTP connections");
     lc_metrics_counter(opts->metrics, "livecart_http_requests_total", "code=\"200\"",
@@ -1100,6 +1114,8 @@ lc_http_free(lc_http *http)
   g_free(http->env.web_root_real);
   g_free(http->env.hls_root_real);
   g_free(http->hls_root);
+  g_free(http->env.record_root_real);
+  g_free(http->record_root);
   g_free(http->bind);
   g_free(http->web_root);
   g_free(http->cors);

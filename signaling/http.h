@@ -92,6 +92,12 @@ typedef struct {
    * /hls/<rest> when it is a .m3u8, .ts, .m4s, .mp4, .aac or .vtt file, never a file outside
    * the folder, with CORS "*" and byte ranges. It may be created after lc_http_new. */
   const char *hls_root;
+  /* Folder of the recordings served at /rec/ (NULL or "": 404), with the same rules as /hls/:
+   * <record_root>/<room>/<id>/index.m3u8 and its segments. */
+  const char *record_root;
+  /* GET /api/rooms/{id}/replay: the body for a known room (transfer full) and *status (200, or
+   * 404 with an {"error"} body when it has no recording). NULL hook: the route answers 404. */
+  json_t *(*replay)(const char *room_id, int *status, gpointer user);
 } lc_http_options;
 
 /* Answers a pending request (status and JSON body, transfer full) and frees p. If the

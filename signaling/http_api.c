@@ -111,9 +111,15 @@ lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__http_res
     lc__http_error(res, 503, "unavailable", "the room registry is not ready");
     return;
   }
-  char *id = g_strndup(req->path + strlen(prefix), req->path_len - strlen(prefix));
+  static const char replay[] = "/replay";
+  size_t n = req->path_len - strlen(prefix);
+  bool want_replay = n > strlen(replay) && memcmp(req->path + req->path_len - strlen(replay), replay,
+                                                  strlen(replay)) == 0;
+  if (want_replay)
+    n -= strlen(replay);
+  char *id = g_strndup(req->path + strlen(prefix), n);
   /* g_strndup stops at a NUL: a NUL inside the path makes the id differ in length. */
-  if (strlen(id) != req->path_len - strlen(prefix) || !lc_rooms_valid_id(id)) {
+  if (strlen(id) != n || !lc_rooms_valid_id(id)) {
     lc__http_error(res, 400, lc_errcode(LC_EINVAL), "room id must be 1-64 characters of [a-z0-9_-]");
     goto done;
   }
@@ -122,9 +128,18 @@ lc__http_room(const lc__http_env *env, const lc__http_request *req, lc__http_res
     lc__http_error(res, 404, lc_errcode(LC_ENOENT), "no such room");
     goto done;
   }
+  lc__http_header(res, "Cache-Control", "no-store");
+  if (want_replay) {
+    int status = 404;
+    json_t *body = env->opts.replay ? env->opts.replay(id, &status, env->opts.user) : NULL;
+    if (body)
+      lc__http_json(res, status, body);
+    else
+      lc__http_error(res, 404, lc_errcode(LC_ENOENT), "recording is not enabled");
+    goto done;
+  }
   json_t *obj = lc_room_to_json(room, false);
   add_live_fields(env, obj);
-  lc__http_header(res, "Cache-Control", "no-store");
   lc__http_json(res, 200, json_pack("{s:o}", "room", obj));
 done:
   g_free(id);
@@ -177,8 +192,13 @@ lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__http_r
 void
 lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
 {
-  static const char prefix[] = "/r/", page[] = "/room.html";
+  static const char prefix[] = "/r/", suffix[] = "/replay";
   size_t n = req->path_len - strlen(prefix);
+  /* /r/{room}/replay: the page in replay mode (the recording, chapters) */
+  bool replay = n > strlen(suffix) && memcmp(req->path + req->path_len - strlen(suffix), suffix, strlen(suffix)) == 0;
+  if (replay)
+    n -= strlen(suffix);
+  const char *page = replay ? "/replay.html" : "/room.html";
   char *id = g_strndup(req->path + strlen(prefix), n);
   /* A NUL inside the path makes the copy shorter: not a valid id either. */
   bool known = strlen(id) == n && lc_rooms_valid_id(id) && (!env->opts.rooms || lc_rooms_get(env->opts.rooms, id));

@@ -1,6 +1,7 @@
 /* GET /hls/<rest>: the HLS root (opts.hls_root), written by the transcode ladder, served to
  * players and CDNs: <root>/<room>/master.m3u8, <root>/<room>/<rung>/index.m3u8 and its
- * segments. The writer replaces files by rename, so an open descriptor always reads one whole
+ * segments. GET /rec/<rest>: the recordings (opts.record_root, pipelines/record) by the same
+ * rules: <root>/<room>/<id>/index.m3u8 and its segments. The writer replaces files by rename, so an open descriptor always reads one whole
  * version. Only the media types below are served, whatever else lies in the folder (temporary
  * files, notes): the path rules and the symlink check are the web root's (lc__static_open).
  * Main thread. */
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char prefix[] = "/hls"; /* the route is "/hls/": the rest keeps its '/' */
 
 /* Playlists change with every segment: caches revalidate them each time. Segments (media
  * names carry their start time and sequence number, and are never reused) never change.
@@ -59,24 +59,31 @@ not_found(lc__http_response *res, const char *message)
   lc__http_header(res, "Cache-Control", "no-cache");
 }
 
-void
-lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+/* One media folder: root_opt (the option, "" = off), root_real (its realpath at start or NULL),
+ * prefix = the route without its last '/' (the rest keeps it). */
+typedef struct {
+  const char *root_opt, *root_real, *prefix, *off_message;
+  lc_metric *requests, *bytes;
+} media_folder;
+
+static void
+serve_media(const media_folder *f, const lc__http_request *req, lc__http_response *res)
 {
-  const char *root = env->hls_root_real;
+  const char *root = f->root_real;
   char *late_root = NULL;
   int fd = -1;
   gint64 size = 0;
   const char *mime = NULL;
-  if (env->m_hls_requests)
-    lc_metric_add(env->m_hls_requests, 1);
-  if (!env->opts.hls_root || !*env->opts.hls_root) {
-    not_found(res, "HLS is not enabled");
+  if (f->requests)
+    lc_metric_add(f->requests, 1);
+  if (!f->root_opt || !*f->root_opt) {
+    not_found(res, f->off_message);
     return;
   }
-  if (!root) /* missing at start: the ladder creates it with the first live room */
-    root = late_root = realpath(env->opts.hls_root, NULL);
-  const char *rest = req->path + strlen(prefix);
-  size_t rest_len = req->path_len - strlen(prefix);
+  if (!root) /* missing at start: its writer creates it with the first live room */
+    root = late_root = realpath(f->root_opt, NULL);
+  const char *rest = req->path + strlen(f->prefix);
+  size_t rest_len = req->path_len - strlen(f->prefix);
   const hls_type *type = hls_type_of(rest, rest_len);
   if (!type || !root) {
     not_found(res, "no such file");
@@ -96,11 +103,27 @@ lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_resp
   lc__static_respond(req, 200, fd, size, mime, res);
   if (res->status == 200 || res->status == 206) {
     lc__http_header(res, "Cache-Control", type->cache);
-    res->bytes_counter = env->m_hls_bytes;
+    res->bytes_counter = f->bytes;
   } else {
     lc__http_header(res, "Cache-Control", "no-cache");
   }
 
 done:
   free(late_root);
+}
+
+void
+lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  media_folder f = {env->opts.hls_root, env->hls_root_real, "/hls", "HLS is not enabled", env->m_hls_requests,
+                    env->m_hls_bytes};
+  serve_media(&f, req, res);
+}
+
+void
+lc__http_rec(const lc__http_env *env, const lc__http_request *req, lc__http_response *res)
+{
+  media_folder f = {env->opts.record_root, env->record_root_real, "/rec", "recording is not enabled",
+                    env->m_rec_requests, env->m_rec_bytes};
+  serve_media(&f, req, res);
 }

@@ -53,7 +53,9 @@ typedef struct {
   char *web_root_real;   /* realpath of opts.web_root, or NULL when missing */
   char *hls_root_real;   /* realpath of opts.hls_root, or NULL when unset or missing at start
                           * (then resolved per request: the writer creates it later) */
+  char *record_root_real; /* the same for opts.record_root */
   lc_metric *m_hls_requests, *m_hls_bytes; /* livecart_hls_*_total, or NULL without metrics */
+  lc_metric *m_rec_requests, *m_rec_bytes; /* livecart_record_http_*_total (/rec/) */
   gint64 started_us;     /* monotonic time of lc_http_new */
 } lc__http_env;
 
@@ -98,6 +100,8 @@ void lc__http_static(const lc__http_env *env, const lc__http_request *req, lc__h
  * extension, a directory). Counts opts.metrics' livecart_hls_requests_total and
  * livecart_hls_bytes_total. */
 void lc__http_hls(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
+/* GET /rec/<rest>: the same from opts.record_root (the recordings). */
+void lc__http_rec(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);
 /* GET /r/{room}: the room page (web root's room.html); 404 with the same page when the
  * room id is malformed or unknown, so the browser still shows a readable answer. */
 void lc__http_room_page(const lc__http_env *env, const lc__http_request *req, lc__http_response *res);

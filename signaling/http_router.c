@@ -18,6 +18,7 @@ static const lc__http_route routes[] = {
     {"/api/", true, LC__HTTP_CORS_CONFIG, lc__http_api_unknown, NULL},
     {"/api", false, LC__HTTP_CORS_CONFIG, lc__http_api_unknown, NULL},
     {"/hls/", true, LC__HTTP_CORS_ANY, lc__http_hls, NULL},
+    {"/rec/", true, LC__HTTP_CORS_ANY, lc__http_rec, NULL},
     {"/r/", true, LC__HTTP_CORS_NONE, lc__http_room_page, NULL},
     {"/", true, LC__HTTP_CORS_NONE, lc__http_static, NULL},
 };

@@ -124,7 +124,7 @@ link_tee(GstElement *tee, GstElement *next)
 /* Builds one x264 rung into the running pipeline, links it to rtee and publishes its rendition.
  * The decoder's streaming thread (rtee caps probe), l->lock held. */
 static int
-add_video_rung(lc_ladder *l, const lc_ladder_rung *def, int fps_n, int fps_d, char **err)
+add_video_rung(lc_ladder *l, const lc_ladder_rung *def, bool top, int fps_n, int fps_d, char **err)
 {
   lc__ladder_rung *g = lc__ladder_rung_new(l, LC__LADDER_RUNG_X264, def);
   GstElement *bin = NULL; /* floating until added; then the pipeline's (borrowed) */
@@ -141,7 +141,7 @@ add_video_rung(lc_ladder *l, const lc_ladder_rung *def, int fps_n, int fps_d, ch
   }
   if (hls) {
     l->hls_fps = fps_n > 0 && fps_d > 0 ? (double)fps_n / fps_d : 0;
-    if (lc__ladder_hls_add_rung(l, def, bin, err) != 0)
+    if (lc__ladder_hls_add_rung(l, def, top, bin, err) != 0)
       goto fail;
   }
   if (!link_tee(l->rtee, bin)) {
@@ -199,12 +199,16 @@ rtee_caps_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
   l->rungs_built = true;
   l->built_w = w;
   l->built_h = h;
-  int smallest = -1, built = 0;
+  int smallest = -1, top = -1, built = 0;
   for (unsigned i = 0; i < l->cfg.n_rungs; i++) {
     const lc_ladder_rung *def = &l->cfg.rungs[i];
     if (smallest < 0 || def->height < l->cfg.rungs[smallest].height)
       smallest = (int)i;
+    if (def->height <= h && (top < 0 || def->height > l->cfg.rungs[top].height))
+      top = (int)i;
   }
+  if (top < 0)
+    top = smallest; /* the source is below every rung: the smallest is built, and is the top */
   for (unsigned i = 0; i <= l->cfg.n_rungs; i++) {
     const lc_ladder_rung *def;
     if (i < l->cfg.n_rungs) {
@@ -219,7 +223,7 @@ rtee_caps_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
       def = &l->cfg.rungs[smallest]; /* the source is below every rung: still produce the smallest */
     }
     char *err = NULL;
-    if (add_video_rung(l, def, fn, fd, &err) == 0) {
+    if (add_video_rung(l, def, def == &l->cfg.rungs[top], fn, fd, &err) == 0) {
       built++;
       LC_INFO(l->room_id, NULL, "rung %s: %dx%d %d kbit/s from %dx%d", def->name, def->width, def->height,
               def->bitrate_kbps, w, h);
@@ -400,6 +404,9 @@ on_bus(GstBus *bus, GstMessage *msg, gpointer user)
     g_clear_error(&e);
     break;
   }
+  case GST_MESSAGE_ELEMENT:
+    lc__ladder_hls_on_message(l, msg);
+    break;
   default:
     break;
   }
@@ -525,8 +532,10 @@ build_pipeline(lc_ladder *l, char **err)
   }
   if (lc__ladder_front_end_link(l, err) != 0)
     goto fail;
-  if (atee)
+  if (atee) {
     lc__ladder_hls_watch_audio(l, aparse);
+    lc__ladder_hls_watch_arrival(l, vparse);
+  }
   pad = gst_element_get_static_pad(vparse, "src");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, vparse_probe, l,
                     NULL);

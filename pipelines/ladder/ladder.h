@@ -44,6 +44,9 @@ typedef struct {
   int bitrate_kbps;
 } lc_ladder_rung;
 
+typedef struct lc_ladder_segment lc_ladder_segment; /* below */
+typedef void (*lc_ladder_segment_fn)(const char *room_id, const lc_ladder_segment *seg, gpointer user);
+
 typedef struct {
   lc_ladder_rung rungs[8];
   unsigned n_rungs;
@@ -64,7 +67,21 @@ typedef struct {
   const char *hls_root;
   unsigned hls_segment_s;    /* target segment duration, s (>= the keyframe interval); 0 = 2 */
   unsigned hls_playlist_len; /* segments in a live playlist; 0 = 6 */
+  /* Every finished HLS segment of every rung (recording takes the top one's), NULL = none.
+   * Called on the main thread (the ladder's bus watch), in the order the segments closed. */
+  lc_ladder_segment_fn on_segment;
+  gpointer segment_user;
 } lc_ladder_config;
+
+/* A finished HLS segment (pointers valid during the on_segment call). */
+struct lc_ladder_segment {
+  const char *rung;      /* "720p" */
+  bool top;              /* the ladder's highest x264 rung */
+  const char *path;      /* the segment file, complete (hlssink2 may delete it a few segments later) */
+  unsigned index;        /* its number in the rung's live playlist (hlssink2 counts from 0) */
+  double duration_s;
+  int64_t wall_start_us; /* g_get_real_time() when its first frame went through the pipeline */
+};
 
 /* Parses "1080p:1920x1080:4500,720p:1280x720:2500,..." into cfg->rungs. 0 or LC_EINVAL + *err. */
 int lc_ladder_parse_rungs(const char *spec, lc_ladder_config *cfg, char **err);

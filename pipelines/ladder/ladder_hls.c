@@ -164,6 +164,46 @@ lc__ladder_hls_prepare(lc_ladder *l, GPtrArray *floating, char **err)
   return atee;
 }
 
+/* vparse's sink pad, every buffer and event (the front-end's streaming thread): a frame that
+ * just arrived (appsrc or the TS demuxer hand it on at once) pairs its running time with now. The
+ * smallest difference is the one least delayed by queues: a segment's first frame (its running
+ * time, in the fragment messages) then has the wall time it reached the server, which is when
+ * the moderator's pins of the same moment were made. */
+static GstPadProbeReturn
+arrival_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc_ladder *l = user;
+  if (GST_PAD_PROBE_INFO_TYPE(info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT)
+      gst_event_copy_segment(ev, &l->hls_vsegment);
+    return GST_PAD_PROBE_OK;
+  }
+  GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+  GstClockTime t = GST_BUFFER_DTS_OR_PTS(b);
+  if (l->hls_vsegment.format != GST_FORMAT_TIME || !GST_CLOCK_TIME_IS_VALID(t))
+    return GST_PAD_PROBE_OK;
+  guint64 rt = gst_segment_to_running_time(&l->hls_vsegment, GST_FORMAT_TIME, t);
+  if (!GST_CLOCK_TIME_IS_VALID(rt))
+    return GST_PAD_PROBE_OK;
+  gint64 off = g_get_real_time() - (gint64)(rt / GST_USECOND);
+  gint64 old = __atomic_load_n(&l->hls_wall_offset_us, __ATOMIC_RELAXED);
+  while (off < old && !__atomic_compare_exchange_n(&l->hls_wall_offset_us, &old, off, false, __ATOMIC_RELAXED,
+                                                   __ATOMIC_RELAXED))
+    ;
+  return GST_PAD_PROBE_OK;
+}
+
+void
+lc__ladder_hls_watch_arrival(lc_ladder *l, GstElement *vparse)
+{
+  gst_segment_init(&l->hls_vsegment, GST_FORMAT_UNDEFINED);
+  __atomic_store_n(&l->hls_wall_offset_us, G_MAXINT64, __ATOMIC_RELAXED);
+  GstPad *pad = gst_element_get_static_pad(vparse, "sink");
+  gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, arrival_probe, l, NULL);
+  gst_object_unref(pad);
+}
+
 void
 lc__ladder_hls_watch_audio(lc_ladder *l, GstElement *aparse)
 {
@@ -173,7 +213,7 @@ lc__ladder_hls_watch_audio(lc_ladder *l, GstElement *aparse)
 }
 
 int
-lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *rung_bin, char **err)
+lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, bool top, GstElement *rung_bin, char **err)
 {
   char n[64], *dir = room_dir(l), *rdir = g_build_filename(dir, def->name, NULL);
   g_free(dir);
@@ -205,6 +245,7 @@ lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *run
   g_object_set(sink, "location", loc, "playlist-location", pl, "target-duration", l->cfg.hls_segment_s,
                "playlist-length", l->cfg.hls_playlist_len, "max-files", l->cfg.hls_playlist_len + 4,
                "send-keyframe-requests", FALSE, "async-handling", TRUE, NULL);
+  char *prefix = g_strdup_printf("%s/%" G_GINT64_FORMAT "-", rdir, l->hls_started); /* h->seg_prefix */
   g_free(loc);
   g_free(pl);
   g_free(rdir);
@@ -224,6 +265,9 @@ lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *run
   lc__ladder_hls_rung *h = g_new0(lc__ladder_hls_rung, 1);
   h->l = l;
   h->def = *def;
+  h->top = top;
+  h->sink = sink;
+  h->seg_prefix = prefix;
   g_mutex_lock(&l->hls_lock);
   g_ptr_array_add(l->hls_rungs, h); /* freed with the ladder, linked or not */
   g_mutex_unlock(&l->hls_lock);
@@ -263,6 +307,53 @@ lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *run
 }
 
 void
+lc__ladder_hls_on_message(lc_ladder *l, GstMessage *msg)
+{
+  const GstStructure *st = gst_message_get_structure(msg);
+  if (!st || !l->hls_rungs ||
+      (!gst_structure_has_name(st, "splitmuxsink-fragment-opened") &&
+       !gst_structure_has_name(st, "splitmuxsink-fragment-closed")))
+    return;
+  GstObject *parent = gst_object_get_parent(GST_MESSAGE_SRC(msg)); /* splitmuxsink's hlssink2 */
+  lc__ladder_hls_rung *h = NULL;
+  g_mutex_lock(&l->hls_lock);
+  for (guint i = 0; parent && i < l->hls_rungs->len; i++)
+    if (((lc__ladder_hls_rung *)g_ptr_array_index(l->hls_rungs, i))->sink == (GstElement *)parent)
+      h = g_ptr_array_index(l->hls_rungs, i);
+  g_mutex_unlock(&l->hls_lock);
+  if (parent)
+    gst_object_unref(parent);
+  guint64 rt = 0;
+  if (!h || !gst_structure_get_uint64(st, "running-time", &rt))
+    return;
+  if (gst_structure_has_name(st, "splitmuxsink-fragment-opened")) {
+    h->is_open = true;
+    h->open_rt = rt;
+    /* The arrival time of its first frame (arrival_probe). Not the message's own time: the
+     * muxer opens a fragment once it holds the GOP before it, and the ladder works in bursts. */
+    gint64 off = __atomic_load_n(&l->hls_wall_offset_us, __ATOMIC_RELAXED);
+    h->open_wall_us = off != G_MAXINT64 ? (gint64)(rt / GST_USECOND) + off : g_get_real_time();
+    h->opened++;
+    return;
+  }
+  if (!h->is_open || rt < h->open_rt)
+    return;
+  h->is_open = false;
+  if (!l->cfg.on_segment)
+    return;
+  unsigned index = h->opened - 1;
+  char *path = g_strdup_printf("%s%05u.ts", h->seg_prefix, index); /* hlssink2's name for it */
+  lc_ladder_segment seg = {.rung = h->def.name,
+                           .top = h->top,
+                           .path = path,
+                           .index = index,
+                           .duration_s = (double)(rt - h->open_rt) / GST_SECOND,
+                           .wall_start_us = h->open_wall_us};
+  l->cfg.on_segment(l->room_id, &seg, l->cfg.segment_user);
+  g_free(path);
+}
+
+void
 lc__ladder_hls_free(lc_ladder *l)
 {
   if (!l->hls_rungs)
@@ -270,6 +361,7 @@ lc__ladder_hls_free(lc_ladder *l)
   for (guint i = 0; i < l->hls_rungs->len; i++) {
     lc__ladder_hls_rung *h = g_ptr_array_index(l->hls_rungs, i);
     g_free(h->codec);
+    g_free(h->seg_prefix);
     g_free(h);
   }
   g_ptr_array_unref(l->hls_rungs);

@@ -153,6 +153,14 @@ typedef struct {
   lc_ladder *l;
   lc_ladder_rung def;
   char *codec; /* "avc1.42c01f" once the encoder's caps are known; l->hls_lock */
+  bool top;    /* the highest x264 rung built */
+  /* Main thread (bus messages of its splitmuxsink): */
+  GstElement *sink;       /* its hlssink2 (the pipeline's, borrowed) */
+  char *seg_prefix;       /* the segments' path up to their number: <dir>/<ladder start>- */
+  unsigned opened;        /* fragments opened so far: the next one's index */
+  guint64 open_rt;        /* running time of the open fragment's start */
+  int64_t open_wall_us;
+  bool is_open;
 } lc__ladder_hls_rung;
 
 /* Whether this ladder writes HLS (cfg.hls_root set, an input with AAC). */
@@ -160,11 +168,17 @@ bool lc__ladder_hls_on(const lc_ladder *l);
 /* Creates the room's folder and the AAC tee "atee" into floating (returned, or NULL + *err).
  * Main thread, building the pipeline. */
 GstElement *lc__ladder_hls_prepare(lc_ladder *l, GPtrArray *floating, char **err);
+/* Watches the video arriving at vparse: wall clock <-> running time, for the segments' wall times
+ * (l->hls_wall_offset_us). */
+void lc__ladder_hls_watch_arrival(lc_ladder *l, GstElement *vparse);
 /* Watches aparse's caps for the master playlist's audio codec. */
 void lc__ladder_hls_watch_audio(lc_ladder *l, GstElement *aparse);
 /* The rung's hlssink2 branch from rung_bin's "encoded" pad (and an atee branch for its audio).
  * A folder that cannot be made is logged and skipped (0). Decoder's streaming thread, l->lock. */
-int lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, GstElement *rung_bin, char **err);
+int lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, bool top, GstElement *rung_bin, char **err);
+/* A bus message from inside an hlssink2 (splitmuxsink-fragment-opened/-closed): reports the
+ * finished segments through cfg.on_segment. Main thread. */
+void lc__ladder_hls_on_message(lc_ladder *l, GstMessage *msg);
 /* Frees the HLS bookkeeping (the elements go with the pipeline). After the pipeline stopped. */
 void lc__ladder_hls_free(lc_ladder *l);
 
@@ -217,6 +231,10 @@ struct lc_ladder {
   GPtrArray *hls_rungs;    /* lc__ladder_hls_rung * (owned) */
   char *hls_audio_codec;
   gint64 hls_started;      /* unix s: segment names' prefix */
+  /* min over the video entering vparse of (g_get_real_time() - its running time in µs): the wall
+   * time of a running time, queueing excluded (atomic; G_MAXINT64 until the first frame). */
+  gint64 hls_wall_offset_us;
+  GstSegment hls_vsegment; /* vparse's input segment (its streaming thread) */
   double hls_fps;
 
   /* h264parse streaming thread (atomics readable anywhere): */

@@ -2,6 +2,7 @@
 #include "app/app.h"
 #include "app/app_media.h"
 #include "app/app_overlays.h"
+#include "app/app_record.h"
 #include "control/cmd_show.h"
 #include "control/commands.h"
 #include "control/control.h"
@@ -33,6 +34,7 @@ struct lc_app {
   lc_session *session;
   lc_app_media *media;       /* ingest, ladder, WebRTC */
   lc_app_overlays *overlays; /* what the ladder burns into the rungs */
+  lc_app_record *record;     /* recordings of the live rooms, replay */
   GHashTable *shows;         /* room id -> lc_show* (opened on first use) */
   lc_show_config show_cfg;
   lc_wordfilter *chat_filter, *ad_filter;
@@ -96,6 +98,9 @@ show_event(lc_show *show, gint64 seq, lc_show_event_kind kind, const json_t *dat
   lc_metric_add(app->events_total, 1);
   lc_session_event(app->session, show, seq, kind, data);
   lc_app_overlays_show_event(app->overlays, lc_show_room(show), kind, data);
+  if (kind == LC_SHOW_EV_PRODUCT_PINNED)
+    lc_app_record_pinned(app->record, lc_show_room(show), json_object_get(data, "product"),
+                         json_integer_value(json_object_get(data, "pinned_at")));
   if (kind != LC_SHOW_EV_LIKES && kind != LC_SHOW_EV_VIEWERS) /* aggregates stay on /metrics */
     lc_control_publish(app->control, lc_show_event_name(kind), lc_show_room(show),
                        with_room(lc_show_room(show), data));
@@ -167,9 +172,57 @@ on_media_event(const char *room, lc_app_media_event_kind kind, const char *event
                                   [LC_MEDIA_EV_OTHER] = -1};
   lc_app *app = user;
   lc_control_publish(app->control, event, room, json_deep_copy(data));
+  if (kind == LC_MEDIA_EV_PUBLISH_LOST || kind == LC_MEDIA_EV_PUBLISH_RESUMED)
+    lc_app_record_publish_lost(app->record, room);
+  else if (kind == LC_MEDIA_EV_PUBLISH_END)
+    lc_app_record_publish_end(app->record, room);
   lc_show *show = show_for(room, app);
   if (show && stream_of[kind] >= 0)
     lc_show_set_stream(show, (lc_show_stream_state)stream_of[kind]);
+}
+
+/* ---- recordings: what the show says about products ------------------------------------ */
+
+static json_t *
+record_pinned(const char *room, gpointer user)
+{
+  lc_show *show = show_for(room, user);
+  json_t *snap = show ? lc_show_snapshot(show, NULL) : NULL;
+  json_t *p = json_object_get(json_object_get(snap, "pinned"), "product");
+  json_t *out = json_is_object(p) ? json_incref(p) : NULL;
+  json_decref(snap);
+  return out;
+}
+
+/* The replay's view of a catalog product: its title, image and first SKU at its regular price. */
+static json_t *
+record_product(const char *room, const char *product_id, gpointer user)
+{
+  lc_show *show = show_for(room, user);
+  json_t *snap = show ? lc_show_snapshot(show, NULL) : NULL;
+  json_t *out = NULL, *p;
+  size_t i;
+  json_array_foreach(json_object_get(snap, "products"), i, p)
+  {
+    if (g_strcmp0(json_string_value(json_object_get(p, "id")), product_id) != 0)
+      continue;
+    json_t *sku = json_array_get(json_object_get(p, "skus"), 0);
+    out = json_pack("{s:O, s:O, s:O, s:O}", "title", json_object_get(p, "title"), "price",
+                    sku ? json_object_get(sku, "price") : json_null(), "currency", json_object_get(snap, "currency"),
+                    "sku", sku ? json_object_get(sku, "id") : json_null());
+    if (out && json_object_get(p, "image"))
+      json_object_set(out, "image", json_object_get(p, "image"));
+    break;
+  }
+  json_decref(snap);
+  return out;
+}
+
+static json_t *
+replay_body(const char *room, int *status, gpointer user)
+{
+  lc_app *app = user;
+  return lc_app_record_replay(app->record, room, status);
 }
 
 /* ---- payment callbacks from the merchant's backend ------------------------------------ */
@@ -447,8 +500,10 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   app->overlays = lc_app_overlays_new(cfg, app->rooms, app->ad_filter, &ohooks, err_msg);
   if (!app->overlays)
     goto fail;
+  lc_app_record_hooks rhooks = {record_pinned, record_product, app};
+  app->record = lc_app_record_new(cfg, app->rooms, app->metrics, &rhooks);
   app->media = lc_app_media_new(cfg, app->rooms, app->metrics, on_media_event, app, lc_app_overlays_for,
-                                app->overlays, err_msg);
+                                app->overlays, lc_app_record_segment, app->record, err_msg);
   if (!app->media)
     goto fail;
   if (open_limits(app, cfg, err_msg) != 0)
@@ -475,6 +530,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
     .auth_guard = app->auth_guard,
     .session_guard = app->session_guard,
     .hls_root = lc_config_bool(cfg, "hls", "enabled") ? lc_config_string(cfg, "hls", "root") : NULL,
+    .record_root = lc_app_record_root(app->record),
+    .replay = replay_body,
   };
   app->http = lc_http_new(&hopts, loop, err_msg);
   if (!app->http)
@@ -497,6 +554,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   lc_commands_register_show(app->control, &app->show_cmds);
   lc_app_media_register(app->media, app->control);
   lc_app_overlays_register(app->overlays, app->control);
+  lc_app_record_register(app->record, app->control);
   lc_rooms_set_event_cb(app->rooms, on_room_event, app);
 
   LC_INFO(NULL, NULL, "ready: http=%s:%d control=%s store=%s", hopts.bind, hopts.port, copts.path,
@@ -582,6 +640,8 @@ lc_app_free(lc_app *app)
   }
   lc_app_media_free(app->media); /* publishers and viewers go first: no more media events */
   app->media = NULL;
+  lc_app_record_free(app->record); /* no more segments: the recordings in progress become VOD */
+  app->record = NULL;
   lc_store_close(app->store);
   lc_control_free(app->control);
   lc_http_free(app->http); /* closes the websockets: sessions leave their shows */

@@ -321,7 +321,8 @@ register_metrics(lc_app_media *m)
 
 lc_app_media *
 lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_app_media_event_fn on_event,
-                 gpointer user, lc_app_media_overlay_fn overlay_for, gpointer overlay_user, char **err_msg)
+                 gpointer user, lc_app_media_overlay_fn overlay_for, gpointer overlay_user,
+                 lc_ladder_segment_fn on_segment, gpointer segment_user, char **err_msg)
 {
   lc_app_media *m = g_new0(lc_app_media, 1);
   m->rooms = rooms;
@@ -345,6 +346,8 @@ lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics, lc_
       .keyframe_throttle_ms = (unsigned)lc_config_int(cfg, "media", "keyframe_throttle_ms"),
       .overlay_for = overlay_for,
       .overlay_user = overlay_user,
+      .on_segment = on_segment,
+      .segment_user = segment_user,
   };
   if (lc_config_bool(cfg, "hls", "enabled")) {
     m->hls_root = g_strdup(lc_config_string(cfg, "hls", "root"));

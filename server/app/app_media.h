@@ -2,6 +2,7 @@
  * WebRTC core (WHEP/WHIP), test taps, media control commands and metrics. app.c owns one.
  * Main thread only. */
 #pragma once
+#include "ladder/ladder.h"
 #include "base/config.h"
 #include "control/control.h"
 #include "signaling/http.h"
@@ -33,7 +34,8 @@ typedef lc_overlay *(*lc_app_media_overlay_fn)(const char *room, gpointer user);
  * room's overlay. NULL + *err_msg when one cannot be opened. */
 lc_app_media *lc_app_media_new(const lc_config *cfg, lc_rooms *rooms, lc_metrics *metrics,
                                lc_app_media_event_fn on_event, gpointer user, lc_app_media_overlay_fn overlay_for,
-                               gpointer overlay_user, char **err_msg);
+                               gpointer overlay_user, lc_ladder_segment_fn on_segment, gpointer segment_user,
+                               char **err_msg);
 /* Stops publishers and viewers, frees everything. NULL is fine. */
 void lc_app_media_free(lc_app_media *m);
 /* The WHEP/WHIP hooks for lc_http_options.rtc / rtc_user (NULL when WebRTC is disabled). */

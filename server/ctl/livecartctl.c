@@ -67,6 +67,8 @@ static const char usage_text[] =
   "  media status [ROOM]                 renditions, viewers and ingest of all rooms / one room\n"
   "  media keyframe ROOM RUNG            ask a rung's encoder for a keyframe (throttled)\n"
   "  media tap ROOM RUNG PORT | media untap ROOM RUNG   copy a rung as plain RTP to 127.0.0.1:PORT\n"
+  "  record list [ROOM] | record status   recordings on disk / disk use, errors, rooms being recorded\n"
+  "  record delete ROOM ID               delete a finished recording\n"
   "  relay status                        rooms pulled from upstream, edges served, their counters\n"
   "  relay reset ROOM                    drop the room's relay connections now (they reconnect)\n"
   "  overlay status ROOM                 what the room's video overlays show now\n"
@@ -784,6 +786,9 @@ static const mapping show_cmds[] = {
   {{"media", "keyframe"}, "media.keyframe", {"room", "rung"}, {NULL}},
   {{"media", "tap"}, "media.tap", {"room", "rung", "port:int"}, {NULL}},
   {{"media", "untap"}, "media.untap", {"room", "rung"}, {NULL}},
+  {{"record", "list"}, "record.list", {"room?"}, {NULL}},
+  {{"record", "status"}, "record.status", {NULL}, {NULL}},
+  {{"record", "delete"}, "record.delete", {"room", "id"}, {NULL}},
   {{"relay", "status"}, "relay.status", {NULL}, {NULL}},
   {{"relay", "reset"}, "relay.reset", {"room"}, {NULL}},
   {{"overlay", "status"}, "overlay.status", {"room"}, {NULL}},

@@ -17,6 +17,7 @@ struct lc_room {
   gint64 scheduled_at; /* 0: none */
   gint64 ended_at;     /* 0: not ended */
   json_t *overlays;    /* the room's overlay configuration (opaque here), NULL: none */
+  int record;          /* "record": -1 not set (the server's record.enabled), 0 off, 1 on */
   bool committed;      /* false while its creation is in flight */
 };
 
@@ -77,6 +78,8 @@ lc_room_to_json(const lc_room *r, bool with_secrets)
     json_object_set_new(o, "ended_at", json_integer(r->ended_at));
   if (r->overlays)
     json_object_set(o, "overlays", r->overlays);
+  if (r->record >= 0)
+    json_object_set_new(o, "record", json_boolean(r->record));
   if (with_secrets)
     json_object_set_new(o, "stream_key", json_string(r->stream_key));
   return o;
@@ -91,12 +94,12 @@ room_from_stored(const lc_store_room *s, char **err_msg)
   json_t *o = json_loads(s->data_json, 0, &jerr);
   const char *title = NULL, *creator = NULL, *key = NULL;
   json_int_t created = 0, scheduled = 0, ended = 0;
-  json_t *overlays = NULL;
+  json_t *overlays = NULL, *record = NULL;
   const char *state = intern_state(s->state);
   if (!o || !state ||
-      json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s?I, s?I, s?o}", "title", &title, "creator", &creator,
+      json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s?I, s?I, s?o, s?o}", "title", &title, "creator", &creator,
                      "stream_key", &key, "created_at", &created, "scheduled_at", &scheduled, "ended_at",
-                     &ended, "overlays", &overlays) != 0) {
+                     &ended, "overlays", &overlays, "record", &record) != 0) {
     *err_msg = g_strdup_printf("stored room '%s' is damaged: %s", s->id, jerr.text);
     json_decref(o);
     return NULL;
@@ -111,6 +114,7 @@ room_from_stored(const lc_store_room *s, char **err_msg)
   r->scheduled_at = scheduled;
   r->ended_at = ended;
   r->overlays = json_is_object(overlays) ? json_incref(overlays) : NULL;
+  r->record = json_is_boolean(record) ? json_is_true(record) : -1;
   r->committed = true;
   json_decref(o);
   return r;
@@ -269,12 +273,12 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
 {
   const char *id = NULL, *title = NULL, *creator = NULL, *key = NULL;
   json_int_t scheduled = 0;
-  json_t *overlays = NULL;
+  json_t *overlays = NULL, *record = NULL;
   json_error_t jerr;
   if (!json_is_object(spec) ||
-      json_unpack_ex((json_t *)spec, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s, s?I, s?o}", "id", &id, "title",
+      json_unpack_ex((json_t *)spec, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s, s?I, s?o, s?o}", "id", &id, "title",
                      &title, "creator", &creator, "stream_key", &key, "scheduled_at", &scheduled, "overlays",
-                     &overlays) != 0) {
+                     &overlays, "record", &record) != 0) {
     char *msg = g_strdup_printf("invalid room: %s", json_is_object(spec) ? jerr.text : "not an object");
     cb(LC_EINVAL, msg, NULL, user);
     g_free(msg);
@@ -295,6 +299,10 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
   }
   if (scheduled < 0) {
     cb(LC_EINVAL, "scheduled_at must be a time in ms since the epoch", NULL, user);
+    return;
+  }
+  if (record && !json_is_boolean(record) && !json_is_null(record)) {
+    cb(LC_EINVAL, "record must be true or false", NULL, user);
     return;
   }
   if (overlays && json_is_null(overlays))
@@ -330,6 +338,7 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
   r->created_at = g_get_real_time() / 1000;
   r->scheduled_at = scheduled;
   r->overlays = overlays ? json_deep_copy(overlays) : NULL;
+  r->record = json_is_boolean(record) ? json_is_true(record) : -1;
   insert(rooms, r); /* reserved now so a concurrent create of the same id is refused */
   persist(rooms, r, "room.created", NULL, 0, cb, user);
 }
@@ -425,6 +434,12 @@ void
 lc_rooms_set_overlays_check(lc_rooms *rooms, lc_rooms_overlays_check check)
 {
   rooms->overlays_check = check;
+}
+
+int
+lc_room_record(const lc_room *room)
+{
+  return room->record;
 }
 
 const json_t *

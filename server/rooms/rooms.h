@@ -27,7 +27,7 @@ void lc_rooms_set_event_cb(lc_rooms *rooms, lc_rooms_event_cb cb, gpointer user)
 typedef void (*lc_rooms_done_cb)(int err, const char *message, const json_t *room, gpointer user);
 
 /* Creates a room from a JSON object {"id", "title"?, "creator"?, "stream_key"?,
- * "scheduled_at"?, "overlays"?}. A missing stream key is generated. Validation errors are
+ * "scheduled_at"?, "overlays"?, "record"? (true/false)}. A missing stream key is generated. Validation errors are
  * reported through cb before returning (err LC_EINVAL, LC_EEXIST, LC_ELIMIT). "overlays" is
  * the room's overlay configuration: an object kept as given, checked by the function set
  * with lc_rooms_set_overlays_check (the registry knows nothing of overlays). */
@@ -40,6 +40,9 @@ void lc_rooms_end(lc_rooms *rooms, const char *id, lc_rooms_done_cb cb, gpointer
 /* Validates a room's "overlays" object: 0, or nonzero with *err (g_free) naming the field. */
 typedef int (*lc_rooms_overlays_check)(const json_t *overlays, char **err);
 void lc_rooms_set_overlays_check(lc_rooms *rooms, lc_rooms_overlays_check check);
+/* The room's "record" (optional boolean of room.create): 1 on, 0 off, -1 not set (the server's
+ * record.enabled decides). */
+int lc_room_record(const lc_room *room);
 /* The room's "overlays" object (borrowed) or NULL. */
 const json_t *lc_room_overlays(const lc_room *room);
 
