@@ -416,6 +416,9 @@ on_bus(GstBus *bus, GstMessage *msg, gpointer user)
 /* ---------------------------------------------------------------------------------------------- */
 /* Construction and teardown: the main thread */
 
+/* How long lc_ladder_free waits for the last HLS segments (recordings keep the stream's end). */
+#define HLS_DRAIN_TIMEOUT_US (500 * 1000)
+
 /* Everything but the rungs, into l->pipeline (empty). Elements are made into `floating` (it drops
  * them on failure), configured, then all move to the pipeline at once; from there the pipeline
  * owns them and the locals are borrowed. One error path: what was not moved yet is dropped; what
@@ -634,7 +637,9 @@ lc_ladder_free(lc_ladder *l)
     lc__ladder_rung_unpublish(g_ptr_array_index(l->rungs, i));
   g_mutex_unlock(&l->lock);
   if (l->bus) {
-    gst_bus_remove_watch(l->bus);
+    gst_bus_remove_watch(l->bus); /* the drain takes the bus's messages itself */
+    if (l->pipeline)
+      lc__ladder_hls_drain(l, HLS_DRAIN_TIMEOUT_US);
     gst_object_unref(l->bus);
   }
   if (l->pipeline) {

@@ -354,6 +354,53 @@ lc__ladder_hls_on_message(lc_ladder *l, GstMessage *msg)
 }
 
 void
+lc__ladder_hls_drain(lc_ladder *l, gint64 timeout_us)
+{
+  if (!l->hls_rungs || !l->cfg.on_segment || !l->bus)
+    return;
+  unsigned open = 0;
+  g_mutex_lock(&l->hls_lock);
+  GPtrArray *rungs = g_ptr_array_copy(l->hls_rungs, NULL, NULL);
+  g_mutex_unlock(&l->hls_lock);
+  for (guint i = 0; i < rungs->len; i++) {
+    lc__ladder_hls_rung *h = g_ptr_array_index(rungs, i);
+    if (!h->is_open)
+      continue;
+    open++;
+    /* EOS behind what the branch's queues hold: the muxer writes the fragment out and closes it */
+    for (unsigned k = 0; k < 2; k++) {
+      char *n = g_strconcat(k == 0 ? "hlsq-" : "hlsaq-", h->def.name, NULL);
+      GstElement *q = gst_bin_get_by_name(GST_BIN(l->pipeline), n);
+      GstPad *pad = q ? gst_element_get_static_pad(q, "sink") : NULL;
+      if (pad)
+        gst_pad_send_event(pad, gst_event_new_eos());
+      g_clear_pointer(&pad, gst_object_unref);
+      g_clear_pointer(&q, gst_object_unref);
+      g_free(n);
+    }
+  }
+  gint64 deadline = g_get_monotonic_time() + timeout_us;
+  while (open > 0) {
+    gint64 left = deadline - g_get_monotonic_time();
+    GstMessage *msg = left > 0 ? gst_bus_timed_pop_filtered(l->bus, (GstClockTime)left * GST_USECOND,
+                                                            GST_MESSAGE_ELEMENT)
+                               : NULL;
+    if (!msg)
+      break;
+    const GstStructure *st = gst_message_get_structure(msg);
+    bool closed = st && gst_structure_has_name(st, "splitmuxsink-fragment-closed");
+    lc__ladder_hls_on_message(l, msg);
+    gst_message_unref(msg);
+    if (closed)
+      open--;
+  }
+  if (open > 0)
+    LC_WARN(l->room_id, NULL, "HLS: %u last segment(s) not written within %" G_GINT64_FORMAT " ms", open,
+            timeout_us / 1000);
+  g_ptr_array_unref(rungs);
+}
+
+void
 lc__ladder_hls_free(lc_ladder *l)
 {
   if (!l->hls_rungs)

@@ -179,6 +179,11 @@ int lc__ladder_hls_add_rung(lc_ladder *l, const lc_ladder_rung *def, bool top, G
 /* A bus message from inside an hlssink2 (splitmuxsink-fragment-opened/-closed): reports the
  * finished segments through cfg.on_segment. Main thread. */
 void lc__ladder_hls_on_message(lc_ladder *l, GstMessage *msg);
+/* The segments being written are finished (EOS into each open branch) and reported through
+ * cfg.on_segment, waiting at most timeout_us for the muxers: the end of a stream is recorded.
+ * Before the pipeline stops. Main thread (it takes the ladder's bus messages meanwhile; the
+ * other kinds are dropped: the ladder is going). */
+void lc__ladder_hls_drain(lc_ladder *l, gint64 timeout_us);
 /* Frees the HLS bookkeeping (the elements go with the pipeline). After the pipeline stopped. */
 void lc__ladder_hls_free(lc_ladder *l);
 
