@@ -34,11 +34,21 @@ typedef struct {
   lc_recording *live; /* while in progress */
 } rec_entry;
 
+/* meta.json and index.m3u8 are rewritten whole for every segment (atomic replace), but their
+ * text is not re-serialised: the segments' JSON and playlist lines are kept as text and appended
+ * to, so a segment costs O(1) CPU plus one copy of the text. Re-serialising a 4 h recording
+ * (7200 segments: 800 KB of JSON, 170 KB of playlist) took 35-40 ms of main-thread time per
+ * segment (docs/design.md "Recordings"). */
 struct lc_recording {
   lc_record_store *store;
   rec_entry *e;
   char *dir;
-  json_t *meta;       /* what meta.json says once the current write succeeded */
+  json_t *meta;       /* what meta.json says (segments and marks included) */
+  GString *seg_text;  /* meta's "segments" items as compact JSON, comma-separated */
+  GString *mark_text; /* meta's "marks" items likewise */
+  GString *pl_body;   /* the playlist's segment lines */
+  int64_t longest_ms; /* the longest segment, as printed */
+  double duration_s;
   unsigned next_num;  /* the next segment file's number */
   bool lost;          /* a segment was lost since the last listed one: the next is discontinuous */
   bool stopped;
@@ -46,10 +56,20 @@ struct lc_recording {
   size_t index_len, meta_len;
 };
 
+/* get's parsed meta of a finished recording, kept: a replay page asks for the same few again and
+ * again, and parsing a 4 h one (800 KB) costs ~30 ms of main-thread time, a copy ~2 ms. */
+#define META_CACHE 4
+typedef struct {
+  rec_entry *e;
+  json_t *meta;  /* as get answers it */
+  struct stat st; /* meta.json's when read: a change on disk reads it again */
+} cached_meta;
+
 struct lc_record_store {
   char *root; /* NULL when not configured */
   uint64_t max_bytes;
   GPtrArray *entries; /* rec_entry *, owned */
+  GQueue cache;       /* cached_meta *, most recently used first, at most META_CACHE */
   uint64_t bytes;
   uint64_t segments_written, write_errors;
   char *last_error;
@@ -182,8 +202,30 @@ set_bytes(lc_record_store *s, rec_entry *e, uint64_t bytes)
 }
 
 static void
+cache_free(gpointer p)
+{
+  cached_meta *c = p;
+  json_decref(c->meta);
+  g_free(c);
+}
+
+static void
+cache_forget(lc_record_store *s, rec_entry *e)
+{
+  for (GList *l = s->cache.head; l; l = l->next) {
+    cached_meta *c = l->data;
+    if (c->e == e) {
+      g_queue_delete_link(&s->cache, l);
+      cache_free(c);
+      return;
+    }
+  }
+}
+
+static void
 entry_drop(lc_record_store *s, rec_entry *e)
 {
+  cache_forget(s, e);
   set_bytes(s, e, 0);
   g_ptr_array_remove(s->entries, e);
 }
@@ -212,49 +254,125 @@ entry_newer_first(gconstpointer pa, gconstpointer pb)
   return -strcmp(a->id, b->id);
 }
 
-/* Writes dir's meta.json (and index.m3u8 when with_index), atomically. */
+/* Writes dir's index.m3u8 (unless NULL) and meta.json, atomically. */
 static int
-write_files(const char *dir, const json_t *meta, bool with_index, bool vod, size_t *index_len, size_t *meta_len,
+write_texts(const char *dir, const GString *index, const GString *meta, size_t *index_len, size_t *meta_len,
             char **err)
 {
-  char *m = json_dumps(meta, JSON_COMPACT);
-  char *meta_text = g_strconcat(m, "\n", NULL);
-  free(m);
-  char *index = with_index ? lc__record_playlist(meta, vod) : NULL;
   const char *names[2], *datas[2];
   size_t lens[2];
   unsigned n = 0;
   if (index) {
     names[n] = "index.m3u8";
-    datas[n] = index;
-    lens[n++] = strlen(index);
+    datas[n] = index->str;
+    lens[n++] = index->len;
   }
   names[n] = "meta.json";
-  datas[n] = meta_text;
-  lens[n++] = strlen(meta_text);
+  datas[n] = meta->str;
+  lens[n++] = meta->len;
   int rc = lc__record_write_files(dir, n, names, datas, lens, err);
   if (rc == 0) {
     if (index)
-      *index_len = lens[0];
-    *meta_len = lens[n - 1];
+      *index_len = index->len;
+    *meta_len = meta->len;
   }
-  g_free(index);
-  g_free(meta_text);
   return rc;
 }
 
-/* Writes r's files from r->meta; the summary follows. A failure is counted. */
+/* The same from a whole meta (recovery): serialised here. */
+static int
+write_meta(const char *dir, const json_t *meta, bool vod, size_t *index_len, size_t *meta_len, char **err)
+{
+  char *m = json_dumps(meta, JSON_COMPACT);
+  GString *meta_text = g_string_new(m);
+  g_string_append_c(meta_text, '\n');
+  free(m);
+  char *pl = lc__record_playlist(meta, vod);
+  GString *index = g_string_new(pl);
+  g_free(pl);
+  int rc = write_texts(dir, index, meta_text, index_len, meta_len, err);
+  g_string_free(index, TRUE);
+  g_string_free(meta_text, TRUE);
+  return rc;
+}
+
+/* meta.json's text for r: its scalar fields serialised, then the kept segments and marks text.
+ * Equal to json_dumps(r->meta, JSON_COMPACT) + "\n" (the unit test checks). */
+static GString *
+meta_text(const lc_recording *r)
+{
+  static const char *const head_keys[] = {"version", "room", "id", "state", "started_ms", "ended_ms", "error"};
+  json_t *head = json_object();
+  for (unsigned i = 0; i < G_N_ELEMENTS(head_keys); i++)
+    json_object_set(head, head_keys[i], json_object_get(r->meta, head_keys[i]));
+  char *h = json_dumps(head, JSON_COMPACT);
+  json_decref(head);
+  size_t hl = strlen(h);
+  GString *out = g_string_sized_new(hl + r->seg_text->len + r->mark_text->len + 32);
+  g_string_append_len(out, h, (gssize)hl - 1); /* without its closing brace */
+  free(h);
+  g_string_append(out, ",\"segments\":[");
+  g_string_append_len(out, r->seg_text->str, (gssize)r->seg_text->len);
+  g_string_append(out, "],\"marks\":[");
+  g_string_append_len(out, r->mark_text->str, (gssize)r->mark_text->len);
+  g_string_append(out, "]}\n");
+  return out;
+}
+
+static GString *
+playlist_text(const lc_recording *r, bool vod)
+{
+  GString *out = g_string_sized_new(r->pl_body->len + 200);
+  lc__record_playlist_head(out, r->longest_ms, json_array_size(json_object_get(r->meta, "segments")) > 0, vod);
+  g_string_append_len(out, r->pl_body->str, (gssize)r->pl_body->len);
+  if (vod)
+    g_string_append(out, LC__RECORD_ENDLIST);
+  return out;
+}
+
+/* Appends an item's compact JSON to a comma-separated list. */
+static void
+append_item(GString *list, const json_t *item)
+{
+  char *t = json_dumps(item, JSON_COMPACT);
+  if (list->len)
+    g_string_append_c(list, ',');
+  g_string_append(list, t);
+  free(t);
+}
+
+/* The summary of a recording in progress (without walking its segments). */
+static void
+entry_sync_live(lc_recording *r)
+{
+  rec_entry *e = r->e;
+  e->state = state_name(json_string_value(json_object_get(r->meta, "state")));
+  e->started_ms = json_integer_value(json_object_get(r->meta, "started_ms"));
+  json_t *ended = json_object_get(r->meta, "ended_ms");
+  e->ended_ms = json_is_integer(ended) ? json_integer_value(ended) : -1;
+  e->duration_s = r->duration_s;
+  e->segments = (unsigned)json_array_size(json_object_get(r->meta, "segments"));
+  g_free(e->error);
+  e->error = g_strdup(json_string_value(json_object_get(r->meta, "error")));
+}
+
+/* Writes r's files (index.m3u8 only when with_index); the summary follows. A failure is
+ * counted. */
 static int
 commit(lc_recording *r, bool with_index, bool vod, char **err)
 {
   char *msg = NULL;
-  int rc = write_files(r->dir, r->meta, with_index, vod, &r->index_len, &r->meta_len, &msg);
+  GString *meta = meta_text(r), *index = with_index ? playlist_text(r, vod) : NULL;
+  int rc = write_texts(r->dir, index, meta, &r->index_len, &r->meta_len, &msg);
+  g_string_free(meta, TRUE);
+  if (index)
+    g_string_free(index, TRUE);
   if (rc != 0) {
     note_error(r->store, r->e->room, msg);
     give(err, msg);
     return rc;
   }
-  entry_sync(r->e, r->meta);
+  entry_sync_live(r);
   set_bytes(r->store, r->e, r->seg_bytes + r->index_len + r->meta_len);
   return 0;
 }
@@ -268,13 +386,16 @@ stop(lc_recording *r, const char *reason)
   json_object_set_new(r->meta, "error", error_json(reason));
   LC_WARN(r->e->room, NULL, "recording %s stopped: %s", r->e->id, reason);
   if (commit(r, true, true, NULL) != 0)
-    entry_sync(r->e, r->meta); /* in memory at least; the next write or open puts it on disk */
+    entry_sync_live(r); /* in memory at least; the next write or open puts it on disk */
 }
 
 static void
 recording_free(lc_recording *r)
 {
   json_decref(r->meta);
+  g_string_free(r->seg_text, TRUE);
+  g_string_free(r->mark_text, TRUE);
+  g_string_free(r->pl_body, TRUE);
   g_free(r->dir);
   g_free(r);
 }
@@ -406,7 +527,7 @@ recover(lc_record_store *s, const char *room, const char *id, const char *room_d
   if (json_is_null(json_object_get(meta, "ended_ms")))
     json_object_set_new(meta, "ended_ms", json_integer(meta_last_end(meta)));
   size_t il = 0, ml = 0;
-  if (write_files(dir, meta, true, true, &il, &ml, &msg) != 0) {
+  if (write_meta(dir, meta, true, &il, &ml, &msg) != 0) {
     note_error(s, room, msg);
     g_clear_pointer(&msg, g_free);
   }
@@ -533,6 +654,7 @@ lc_record_store_free(lc_record_store *s)
     lc_recording_finish(r, meta_last_end(r->meta));
   }
   g_ptr_array_free(live, TRUE);
+  g_queue_clear_full(&s->cache, cache_free);
   g_ptr_array_free(s->entries, TRUE);
   g_free(s->root);
   g_free(s->last_error);
@@ -612,7 +734,7 @@ lc_record_start(lc_record_store *s, const char *room, int64_t wall_ms, char **er
                    "state", "recording", "started_ms", (json_int_t)wall_ms, "ended_ms", "error", "segments",
                    "marks");
   size_t il = 0, ml = 0;
-  if (write_files(dir, meta, true, false, &il, &ml, &msg) != 0 || lc__record_fsync_dir(room_dir, &msg) != 0) {
+  if (write_meta(dir, meta, false, &il, &ml, &msg) != 0 || lc__record_fsync_dir(room_dir, &msg) != 0) {
     char *ignored = NULL;
     lc__record_remove_dir(room_dir, id, &ignored);
     g_free(ignored);
@@ -622,11 +744,14 @@ lc_record_start(lc_record_store *s, const char *room, int64_t wall_ms, char **er
   r->store = s;
   r->dir = dir;
   r->meta = meta;
+  r->seg_text = g_string_new(NULL);
+  r->mark_text = g_string_new(NULL);
+  r->pl_body = g_string_new(NULL);
   r->index_len = il;
   r->meta_len = ml;
   r->e = entry_new(s, room, id);
   r->e->live = r;
-  entry_sync(r->e, meta);
+  entry_sync_live(r);
   set_bytes(s, r->e, il + ml);
   LC_INFO(room, NULL, "recording %s started in %s", id, dir);
   g_free(room_dir);
@@ -700,14 +825,26 @@ lc_recording_add_segment(lc_recording *r, const char *src_path, double duration_
     note_error(s, r->e->room, msg);
     goto lost;
   }
-  bool disc = json_array_size(segs) > 0 && (discontinuity || r->lost);
-  json_array_append_new(segs, json_pack("{s:s, s:f, s:I, s:b, s:I}", "uri", name, "duration", dur, "wall_ms",
-                                        (json_int_t)wall_start_ms, "discontinuity", disc, "bytes",
-                                        (json_int_t)bytes));
+  bool first = json_array_size(segs) == 0, disc = !first && (discontinuity || r->lost);
+  json_t *seg = json_pack("{s:s, s:f, s:I, s:b, s:I}", "uri", name, "duration", dur, "wall_ms",
+                          (json_int_t)wall_start_ms, "discontinuity", disc, "bytes", (json_int_t)bytes);
+  /* Appended in memory, then written; undone if the write fails. */
+  size_t seg_mark = r->seg_text->len, pl_mark = r->pl_body->len;
+  int64_t longest = r->longest_ms;
+  double duration = r->duration_s;
+  json_array_append_new(segs, seg);
+  append_item(r->seg_text, seg);
+  lc__record_playlist_entry(r->pl_body, seg, first);
+  r->longest_ms = MAX(r->longest_ms, lc__record_duration_ms(dur));
+  r->duration_s += dur;
   r->seg_bytes += bytes;
   rc = commit(r, true, false, &msg);
   if (rc != 0) {
     json_array_remove(segs, json_array_size(segs) - 1);
+    g_string_truncate(r->seg_text, seg_mark);
+    g_string_truncate(r->pl_body, pl_mark);
+    r->longest_ms = longest;
+    r->duration_s = duration;
     r->seg_bytes -= bytes;
     unlink(dst); /* never listed; a leftover is replaced by the next attempt anyway */
     goto lost;
@@ -744,11 +881,16 @@ lc_recording_mark(lc_recording *r, int64_t wall_ms, const char *kind, json_t *da
     json_decref(data);
     return LC_ELIMIT;
   }
-  json_array_append_new(marks, json_pack("{s:I, s:s, s:o}", "wall_ms", (json_int_t)wall_ms, "kind", kind, "data",
-                                         data ? data : json_null()));
+  json_t *mark = json_pack("{s:I, s:s, s:o}", "wall_ms", (json_int_t)wall_ms, "kind", kind, "data",
+                           data ? data : json_null());
+  size_t mark_at = r->mark_text->len;
+  json_array_append_new(marks, mark);
+  append_item(r->mark_text, mark);
   int rc = commit(r, false, false, err);
-  if (rc != 0)
+  if (rc != 0) {
     json_array_remove(marks, json_array_size(marks) - 1);
+    g_string_truncate(r->mark_text, mark_at);
+  }
   return rc;
 }
 
@@ -776,7 +918,7 @@ lc_recording_finish(lc_recording *r, int64_t wall_ms)
     json_object_set_new(r->meta, "ended_ms", json_integer(ended));
     rc = commit(r, true, true, NULL);
     if (rc != 0)
-      entry_sync(e, r->meta); /* finished here; the next open finishes the files */
+      entry_sync_live(r); /* finished here; the next open finishes the files */
     LC_INFO(e->room, NULL, "recording %s %s: %u segments, %.1f s, %.1f MiB", e->id, e->state, e->segments,
             e->duration_s, (double)e->bytes / MIB);
   }
@@ -824,39 +966,124 @@ lc_record_store_list(lc_record_store *s, const char *room)
   return out;
 }
 
-json_t *
-lc_record_store_get(lc_record_store *s, const char *room, const char *id)
+/* What get adds to a meta: in_progress, duration_s, bytes, each mark's media_s. */
+static void
+decorate(json_t *meta, const rec_entry *e)
 {
-  if (!lc_record_valid_room(room) || (id && !lc_record_valid_id(id)) || !s->root)
-    return NULL;
-  rec_entry *e = NULL;
-  if (id) {
-    e = entry_find(s, room, id);
-  } else {
-    GPtrArray *es = entries_of(s, room);
-    for (guint i = 0; i < es->len && !e; i++)
-      if (!((rec_entry *)es->pdata[i])->live)
-        e = es->pdata[i];
-    g_ptr_array_free(es, TRUE);
-  }
-  if (!e)
-    return NULL;
-  json_t *meta = NULL;
-  if (e->live) {
-    meta = json_deep_copy(e->live->meta);
-  } else {
-    char *dir = g_build_filename(s->root, e->room, e->id, NULL), *msg = NULL;
-    if (read_meta(dir, e->room, e->id, &meta, &msg) != 0)
-      LC_WARN(e->room, NULL, "recording %s: %s", e->id, msg);
-    g_free(msg);
-    g_free(dir);
-    if (!meta)
-      return NULL;
-  }
   json_object_set_new(meta, "in_progress", json_boolean(e->live != NULL));
   json_object_set_new(meta, "duration_s", json_real(meta_duration(meta)));
   json_object_set_new(meta, "bytes", json_integer((json_int_t)e->bytes));
+  lc__record_annotate_marks(meta);
+}
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+  return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* A finished recording's meta as get answers it, borrowed from the cache (valid until the next
+ * call on the store): read and parsed only when meta.json changed since. NULL when unreadable. */
+static json_t *
+finished_meta(lc_record_store *s, rec_entry *e)
+{
+  char *dir = g_build_filename(s->root, e->room, e->id, NULL), *path = g_build_filename(dir, "meta.json", NULL);
+  char *msg = NULL;
+  json_t *meta = NULL;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    LC_WARN(e->room, NULL, "recording %s: %s: %s", e->id, path, g_strerror(errno));
+    goto done;
+  }
+  for (GList *l = s->cache.head; l; l = l->next) {
+    cached_meta *c = l->data;
+    if (c->e != e)
+      continue;
+    if (same_file(&c->st, &st)) {
+      g_queue_unlink(&s->cache, l);
+      g_queue_push_head_link(&s->cache, l);
+      meta = c->meta;
+      goto done;
+    }
+    g_queue_delete_link(&s->cache, l);
+    cache_free(c);
+    break;
+  }
+  if (read_meta(dir, e->room, e->id, &meta, &msg) != 0) {
+    LC_WARN(e->room, NULL, "recording %s: %s", e->id, msg);
+    goto done;
+  }
+  decorate(meta, e);
+  cached_meta *c = g_new0(cached_meta, 1);
+  c->e = e;
+  c->meta = meta;
+  c->st = st;
+  g_queue_push_head(&s->cache, c);
+  if (s->cache.length > META_CACHE)
+    cache_free(g_queue_pop_tail(&s->cache));
+done:
+  g_free(msg);
+  g_free(path);
+  g_free(dir);
   return meta;
+}
+
+/* The recording get and summary answer for: room/id, or the room's newest finished one. */
+static rec_entry *
+pick_entry(lc_record_store *s, const char *room, const char *id)
+{
+  if (!lc_record_valid_room(room) || (id && !lc_record_valid_id(id)) || !s->root)
+    return NULL;
+  if (id)
+    return entry_find(s, room, id);
+  rec_entry *e = NULL;
+  GPtrArray *es = entries_of(s, room);
+  for (guint i = 0; i < es->len && !e; i++)
+    if (!((rec_entry *)es->pdata[i])->live)
+      e = es->pdata[i];
+  g_ptr_array_free(es, TRUE);
+  return e;
+}
+
+json_t *
+lc_record_store_get(lc_record_store *s, const char *room, const char *id)
+{
+  rec_entry *e = pick_entry(s, room, id);
+  if (!e)
+    return NULL;
+  if (!e->live) {
+    json_t *meta = finished_meta(s, e);
+    return meta ? json_deep_copy(meta) : NULL;
+  }
+  json_t *meta = json_deep_copy(e->live->meta);
+  decorate(meta, e);
+  return meta;
+}
+
+json_t *
+lc_record_store_summary(lc_record_store *s, const char *room, const char *id)
+{
+  rec_entry *e = pick_entry(s, room, id);
+  if (!e)
+    return NULL;
+  json_t *marks = NULL;
+  if (e->live) {
+    /* Annotated on a copy of the marks beside the live segments (borrowed). */
+    json_t *tmp = json_pack("{s:O, s:o}", "segments", json_object_get(e->live->meta, "segments"), "marks",
+                            json_deep_copy(json_object_get(e->live->meta, "marks")));
+    lc__record_annotate_marks(tmp);
+    marks = json_incref(json_object_get(tmp, "marks"));
+    json_decref(tmp);
+  } else {
+    json_t *meta = finished_meta(s, e);
+    if (!meta)
+      return NULL;
+    marks = json_deep_copy(json_object_get(meta, "marks"));
+  }
+  json_t *o = entry_json(e);
+  json_object_set_new(o, "marks", marks);
+  return o;
 }
 
 /* Deletes a finished recording's directory and forgets it. */

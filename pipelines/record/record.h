@@ -113,8 +113,16 @@ json_t *lc_record_store_list(lc_record_store *s, const char *room);
  * meta.json unreadable: logged). id NULL = the room's newest finished one. The object is
  * meta.json's {version, room, id, state, started_ms, ended_ms, error, segments [{uri, duration,
  * wall_ms, discontinuity, bytes}], marks [{wall_ms, kind, data}]} plus "in_progress",
- * "duration_s" and "bytes". */
+ * "duration_s", "bytes", and on every mark "media_s" (lc_record_media_time of its wall_ms).
+ * A finished one is read from disk once and then answered from a small cache (LRU of 4) while
+ * its meta.json is unchanged. */
 json_t *lc_record_store_get(lc_record_store *s, const char *room, const char *id);
+
+/* What a replay page needs, without the segments (transfer full, or NULL like get): the
+ * recording's list entry plus "marks" [{wall_ms, kind, data, media_s}]. Cheap: the summary is in
+ * memory, the marks of a finished recording come from get's cache (a copy of a 4 h recording's
+ * whole meta costs ~2-15 ms of main-thread time, its marks microseconds). */
+json_t *lc_record_store_summary(lc_record_store *s, const char *room, const char *id);
 
 /* Deletes a finished recording's directory. 0; LC_EINVAL (invalid names), LC_ENOENT,
  * LC_EBUSY (in progress: finish it first), LC_EIO. */

@@ -3,6 +3,7 @@
 #pragma once
 #include "record/record.h"
 
+#include <glib.h>
 #include <stddef.h>
 
 /* Segment file names: "%05u.ts". */
@@ -13,6 +14,18 @@
  * #EXT-X-DISCONTINUITY before a flagged segment (never the first); #EXT-X-PROGRAM-DATE-TIME on
  * the first segment and on every discontinuity, so a player can show the wall time. */
 char *lc__record_playlist(const json_t *meta, bool vod);
+/* Its pieces, for a recording that appends one segment at a time (the same text by
+ * construction): the header (longest_ms: the longest segment as printed; any: there is one),
+ * one segment's lines, the VOD end. */
+void lc__record_playlist_head(GString *out, int64_t longest_ms, bool any, bool vod);
+void lc__record_playlist_entry(GString *out, const json_t *seg, bool first);
+#define LC__RECORD_ENDLIST "#EXT-X-ENDLIST\n"
+/* A segment's duration in ms as the playlist prints it ("%.3f" of the seconds). */
+int64_t lc__record_duration_ms(double seconds);
+
+/* Sets "media_s" (lc_record_media_time of its wall_ms) on every mark of meta: one pass over the
+ * segments for all the marks. */
+void lc__record_annotate_marks(json_t *meta);
 
 /* Puts src at dst (which must not be listed anywhere: a leftover there is replaced) and makes it
  * durable (fsync of the file). Hard link first when allow_link, a copy when link() fails with

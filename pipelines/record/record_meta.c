@@ -287,33 +287,69 @@ lc_record_meta_parse(const char *buf, size_t len, json_t **out, char **err)
 
 /* ---- media time ---- */
 
-double
-lc_record_media_time(const json_t *meta, int64_t wall_ms)
+typedef struct {
+  double at_ms; /* the segment's first frame, wall time */
+  double dur;   /* seconds */
+} span;
+
+/* The segments' spans (g_free), values a validated meta cannot hold made harmless. */
+static size_t
+spans_of(const json_t *meta, span **out)
 {
   json_t *segs = json_object_get(meta, "segments");
   size_t n = json_array_size(segs);
-  double start = 0, last_start = 0;
+  span *sp = g_new(span, n ? n : 1);
   for (size_t i = 0; i < n; i++) {
     json_t *seg = json_array_get(segs, i);
     double dur = json_number_value(json_object_get(seg, "duration"));
-    int64_t at = json_integer_value(json_object_get(seg, "wall_ms"));
-    if (!(dur > 0 && dur <= LC_RECORD_MAX_SEGMENT_S))
-      dur = 0; /* not a validated meta: skip the value, keep the walk finite */
-    if (wall_ms < at)
+    sp[i].dur = dur > 0 && dur <= LC_RECORD_MAX_SEGMENT_S ? dur : 0;
+    sp[i].at_ms = (double)json_integer_value(json_object_get(seg, "wall_ms")); /* double: no overflow below */
+  }
+  *out = sp;
+  return n;
+}
+
+static double
+span_time(const span *sp, size_t n, int64_t wall_ms)
+{
+  double wall = (double)wall_ms, start = 0, last_start = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (wall < sp[i].at_ms)
       return start; /* before the first (0) or in the gap before this one */
-    if ((double)(wall_ms - at) < dur * 1000.0)
-      return start + (double)(wall_ms - at) / 1000.0;
+    if (wall - sp[i].at_ms < sp[i].dur * 1000.0)
+      return start + (wall - sp[i].at_ms) / 1000.0;
     last_start = start;
-    start += dur;
+    start += sp[i].dur;
   }
   return last_start;
 }
 
+double
+lc_record_media_time(const json_t *meta, int64_t wall_ms)
+{
+  span *sp = NULL;
+  size_t n = spans_of(meta, &sp);
+  double t = span_time(sp, n, wall_ms);
+  g_free(sp);
+  return t;
+}
+
+void
+lc__record_annotate_marks(json_t *meta)
+{
+  span *sp = NULL;
+  size_t n = spans_of(meta, &sp);
+  json_t *m;
+  size_t i;
+  json_array_foreach(json_object_get(meta, "marks"), i, m)
+    json_object_set_new(m, "media_s", json_real(span_time(sp, n, json_integer_value(json_object_get(m, "wall_ms")))));
+  g_free(sp);
+}
+
 /* ---- the playlist ---- */
 
-/* Milliseconds as printed ("%.3f" of the seconds): the playlist and its TARGETDURATION agree. */
-static int64_t
-dur_ms(double d)
+int64_t
+lc__record_duration_ms(double d)
 {
   return (int64_t)llround(d * 1000.0);
 }
@@ -329,6 +365,30 @@ append_pdt(GString *out, int64_t wall_ms)
                          tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
 }
 
+void
+lc__record_playlist_head(GString *out, int64_t longest_ms, bool any, bool vod)
+{
+  int64_t target = any ? MAX((longest_ms + 999) / 1000, 1) : 2;
+  g_string_append_printf(out,
+                         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-TARGETDURATION:%" G_GINT64_FORMAT
+                         "\n#EXT-X-MEDIA-SEQUENCE:0\n",
+                         vod ? "VOD" : "EVENT", target);
+}
+
+void
+lc__record_playlist_entry(GString *out, const json_t *seg, bool first)
+{
+  bool disc = !first && json_is_true(json_object_get(seg, "discontinuity"));
+  if (disc)
+    g_string_append(out, "#EXT-X-DISCONTINUITY\n");
+  if (first || disc)
+    append_pdt(out, json_integer_value(json_object_get(seg, "wall_ms")));
+  int64_t ms = lc__record_duration_ms(json_number_value(json_object_get(seg, "duration")));
+  const char *uri = json_string_value(json_object_get(seg, "uri"));
+  g_string_append_printf(out, "#EXTINF:%" G_GINT64_FORMAT ".%03d,\n%s\n", ms / 1000, (int)(ms % 1000),
+                         uri ? uri : "");
+}
+
 char *
 lc__record_playlist(const json_t *meta, bool vod)
 {
@@ -336,25 +396,12 @@ lc__record_playlist(const json_t *meta, bool vod)
   size_t n = json_array_size(segs);
   int64_t longest = 0;
   for (size_t i = 0; i < n; i++)
-    longest = MAX(longest, dur_ms(json_number_value(json_object_get(json_array_get(segs, i), "duration"))));
-  int64_t target = n ? (longest + 999) / 1000 : 2;
+    longest = MAX(longest, lc__record_duration_ms(json_number_value(json_object_get(json_array_get(segs, i), "duration"))));
   GString *out = g_string_sized_new(160 + 64 * n);
-  g_string_append_printf(out,
-                         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-TARGETDURATION:%" G_GINT64_FORMAT
-                         "\n#EXT-X-MEDIA-SEQUENCE:0\n",
-                         vod ? "VOD" : "EVENT", MAX(target, 1));
-  for (size_t i = 0; i < n; i++) {
-    json_t *seg = json_array_get(segs, i);
-    bool disc = i > 0 && json_is_true(json_object_get(seg, "discontinuity"));
-    if (disc)
-      g_string_append(out, "#EXT-X-DISCONTINUITY\n");
-    if (i == 0 || disc)
-      append_pdt(out, json_integer_value(json_object_get(seg, "wall_ms")));
-    int64_t ms = dur_ms(json_number_value(json_object_get(seg, "duration")));
-    g_string_append_printf(out, "#EXTINF:%" G_GINT64_FORMAT ".%03d,\n%s\n", ms / 1000, (int)(ms % 1000),
-                           json_string_value(json_object_get(seg, "uri")));
-  }
+  lc__record_playlist_head(out, longest, n > 0, vod);
+  for (size_t i = 0; i < n; i++)
+    lc__record_playlist_entry(out, json_array_get(segs, i), i == 0);
   if (vod)
-    g_string_append(out, "#EXT-X-ENDLIST\n");
+    g_string_append(out, LC__RECORD_ENDLIST);
   return g_string_free(out, FALSE);
 }

@@ -67,6 +67,16 @@ check_parsed(json_t *m)
     }
   }
   check(lc_record_media_time(m, 0) == 0 || n > 0);
+
+  /* Every mark's media_s is lc_record_media_time of its wall time. */
+  json_t *copy = json_deep_copy(m), *mark;
+  size_t i;
+  lc__record_annotate_marks(copy);
+  json_array_foreach(json_object_get(copy, "marks"), i, mark) {
+    double t = json_real_value(json_object_get(mark, "media_s"));
+    check(t == lc_record_media_time(m, json_integer_value(json_object_get(mark, "wall_ms"))));
+  }
+  json_decref(copy);
 }
 
 int

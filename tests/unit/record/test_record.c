@@ -146,6 +146,28 @@ jint(json_t *o, const char *k)
   return json_integer_value(json_object_get(o, k));
 }
 
+/* meta.json and index.m3u8 in dir are what serialising the parsed meta.json whole gives (the
+ * store writes them piece by piece). */
+static void
+assert_texts_whole(const char *dir, bool vod)
+{
+  char *txt = read_text(dir, "meta.json", NULL), *err = NULL;
+  json_t *meta = NULL;
+  g_assert_cmpint(lc_record_meta_parse(txt, strlen(txt), &meta, &err), ==, 0);
+  char *whole = json_dumps(meta, JSON_COMPACT);
+  char *whole_nl = g_strconcat(whole, "\n", NULL);
+  g_assert_cmpstr(txt, ==, whole_nl);
+  free(whole);
+  g_free(whole_nl);
+  g_free(txt);
+  txt = read_text(dir, "index.m3u8", NULL);
+  whole = lc__record_playlist(meta, vod);
+  g_assert_cmpstr(txt, ==, whole);
+  g_free(whole);
+  g_free(txt);
+  json_decref(meta);
+}
+
 /* ---- the playlists, meta.json, list and get ---- */
 
 static void
@@ -226,6 +248,7 @@ test_playlist_and_meta(void)
   g_assert_false(exists(dir, "meta.json.tmp", NULL));
 
   /* meta.json on disk parses back to what get answers. */
+  assert_texts_whole(dir, true);
   txt = read_text(dir, "meta.json", NULL);
   json_t *meta = NULL;
   g_assert_cmpint(lc_record_meta_parse(txt, strlen(txt), &meta, &err), ==, 0);
@@ -369,6 +392,16 @@ test_marks(void)
                                     &err), ==, 0);
   g_assert_cmpint(lc_recording_mark(r, T0 + 500, "pin", json_pack("{s:s}", "product_id", "p2"), &err), ==, 0);
   g_assert_cmpint(lc_recording_mark(r, T0 + 600, "note", NULL, &err), ==, 0);
+  char *dir = g_build_filename(f.root, ROOM, lc_recording_id(r), NULL);
+  assert_texts_whole(dir, false);
+  json_t *live_sum = lc_record_store_summary(s, ROOM, lc_recording_id(r));
+  g_assert_true(json_is_true(json_object_get(live_sum, "in_progress")));
+  json_t *lm = json_object_get(live_sum, "marks");
+  g_assert_cmpuint(json_array_size(lm), ==, 3);
+  g_assert_cmpfloat_with_epsilon(json_real_value(json_object_get(json_array_get(lm, 0), "media_s")), 1.5, 1e-9);
+  json_decref(live_sum);
+  g_assert_null(lc_record_store_summary(s, ROOM, NULL)); /* none finished yet */
+  g_assert_null(lc_record_store_summary(s, "../x", NULL));
   /* Refused: kind, data type, data size, time. Data is stolen either way (valgrind checks). */
   g_assert_cmpint(lc_recording_mark(r, T0, "Pin", NULL, &err), ==, LC_EINVAL);
   g_clear_pointer(&err, g_free);
@@ -393,8 +426,39 @@ test_marks(void)
   g_assert_cmpstr(jstr(json_array_get(marks, 2), "kind"), ==, "note");
   g_assert_true(json_is_null(json_object_get(json_array_get(marks, 2), "data")));
   g_assert_cmpfloat_with_epsilon(lc_record_media_time(g, T0 + 1500), 1.5, 1e-9);
+  /* Each mark carries its media time. */
+  g_assert_cmpfloat_with_epsilon(json_real_value(json_object_get(json_array_get(marks, 0), "media_s")), 1.5, 1e-9);
+  g_assert_cmpfloat_with_epsilon(json_real_value(json_object_get(json_array_get(marks, 1), "media_s")), 0.5, 1e-9);
+  g_assert_cmpfloat_with_epsilon(json_real_value(json_object_get(json_array_get(marks, 2), "media_s")), 0.6, 1e-9);
+  /* The summary: the list entry and the marks with their media time, no segments. */
+  json_t *sum = lc_record_store_summary(s, ROOM, NULL);
+  g_assert_cmpstr(jstr(sum, "id"), ==, jstr(g, "id"));
+  g_assert_cmpstr(jstr(sum, "state"), ==, "complete");
+  g_assert_cmpint(jint(sum, "segments"), ==, 1);
+  g_assert_null(json_object_get(sum, "version"));
+  g_assert_true(json_equal(json_object_get(sum, "marks"), marks));
+  json_decref(sum);
+  /* The caller owns what get returns: changing it changes nothing for the next get (cached). */
+  json_array_clear(marks);
+  json_decref(g);
+  g = lc_record_store_get(s, ROOM, NULL);
+  g_assert_cmpuint(json_array_size(json_object_get(g, "marks")), ==, 3);
+  json_decref(g);
+  assert_texts_whole(dir, true);
+  /* meta.json changed on disk (restored from a backup, say): read again, not the cached one. */
+  char *mpath = g_build_filename(dir, "meta.json", NULL), *text = NULL;
+  g_assert_true(g_file_get_contents(mpath, &text, NULL, NULL));
+  json_t *edited = json_loads(text, 0, NULL);
+  json_array_remove(json_object_get(edited, "marks"), 2);
+  g_assert_cmpint(json_dump_file(edited, mpath, JSON_COMPACT), ==, 0);
+  json_decref(edited);
+  g_free(text);
+  g_free(mpath);
+  g = lc_record_store_get(s, ROOM, NULL);
+  g_assert_cmpuint(json_array_size(json_object_get(g, "marks")), ==, 2);
   json_decref(g);
   lc_record_store_free(s);
+  g_free(dir);
   fx_clear(&f);
 }
 
@@ -520,6 +584,7 @@ test_quota(void)
                   "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PROGRAM-DATE-TIME:2024-05-01T18:00:00.000Z\n"
                   "#EXTINF:2.000,\n00000.ts\n#EXTINF:2.000,\n00001.ts\n#EXT-X-ENDLIST\n");
   g_free(txt);
+  assert_texts_whole(dir, true);
   g_assert_cmpint(add(r, &f, 10, 2, T0 + 6000, false, &err), ==, LC_ESTATE);
   g_assert_nonnull(strstr(err, "max_disk_mb"));
   g_clear_pointer(&err, g_free);
@@ -605,6 +670,7 @@ test_write_errors(void)
   g_assert_true(json_is_true(json_object_get(json_array_get(segs, 1), "discontinuity")));
   g_assert_nonnull(jstr(g, "error")); /* the last write error, kept */
   json_decref(g);
+  assert_texts_whole(dir, false); /* the undone appends left nothing behind */
   lc_record_stats st;
   lc_record_store_stats(s, &st);
   g_assert_cmpuint(st.write_errors, ==, 3);
