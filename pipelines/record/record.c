@@ -734,7 +734,9 @@ lc_record_start(lc_record_store *s, const char *room, int64_t wall_ms, char **er
                    "state", "recording", "started_ms", (json_int_t)wall_ms, "ended_ms", "error", "segments",
                    "marks");
   size_t il = 0, ml = 0;
-  if (write_meta(dir, meta, false, &il, &ml, &msg) != 0 || lc__record_fsync_dir(room_dir, &msg) != 0) {
+  /* The new directory entries too: the recording's in its room's, the room's in the root. */
+  if (write_meta(dir, meta, false, &il, &ml, &msg) != 0 || lc__record_fsync_dir(room_dir, &msg) != 0 ||
+      lc__record_fsync_dir(s->root, &msg) != 0) {
     char *ignored = NULL;
     lc__record_remove_dir(room_dir, id, &ignored);
     g_free(ignored);
@@ -789,7 +791,8 @@ lc_recording_add_segment(lc_recording *r, const char *src_path, double duration_
   char *msg = NULL, *dst = NULL;
   int rc = 0;
   /* Kept to the millisecond, as the playlist prints it. */
-  double dur = isfinite(duration_s) ? (double)llround(duration_s * 1000.0) / 1000.0 : 0;
+  double dur = duration_s > 0 && duration_s <= LC_RECORD_MAX_SEGMENT_S ? (double)llround(duration_s * 1000.0) / 1000.0
+                                                                       : 0; /* NaN too */
   if (!src_path || !(dur > 0 && dur <= LC_RECORD_MAX_SEGMENT_S) || wall_start_ms < 0 ||
       wall_start_ms > LC_RECORD_MAX_TIME_MS) {
     lc_error_set(err, "record", "segment: need a path, a duration in [0.001, %g] s and a wall time >= 0",
@@ -909,6 +912,7 @@ lc_recording_finish(lc_recording *r, int64_t wall_ms)
       note_error(s, e->room, msg); /* the next open removes it: its meta still says "recording" */
     else
       LC_INFO(e->room, NULL, "recording %s ended without a segment: removed", e->id);
+    g_rmdir(room_dir); /* the room's only one: fails harmlessly otherwise */
     g_free(room_dir);
     entry_drop(s, e);
   } else {
@@ -1136,11 +1140,17 @@ lc_record_store_sweep(lc_record_store *s, int retention_days, int64_t now_ms)
     rec_entry *e = s->entries->pdata[i];
     if (e->live)
       continue;
-    char *path = g_build_filename(s->root, e->room, e->id, "meta.json", NULL);
+    char *dir = g_build_filename(s->root, e->room, e->id, NULL), *path = g_build_filename(dir, "meta.json", NULL);
     struct stat st;
-    bool old = stat(path, &st) == 0 &&
-               now_ms - ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000) > keep_ms;
+    bool found = stat(path, &st) == 0, gone = !found && errno == ENOENT && !is_dir(dir);
+    bool old = found && now_ms - ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000) > keep_ms;
     g_free(path);
+    g_free(dir);
+    if (gone) { /* removed by hand: forget it */
+      LC_INFO(e->room, NULL, "recording %s is gone from disk", e->id);
+      entry_drop(s, e);
+      continue;
+    }
     if (!old)
       continue;
     char *room = g_strdup(e->room), *id = g_strdup(e->id);

@@ -270,13 +270,16 @@ lc__record_remove_dir(const char *parent, const char *id, char **err)
   char *to = g_build_filename(parent, name, NULL);
   int rc = 0;
   struct stat st;
+  char *msg = NULL;
   /* A trash directory of the same id left by an earlier failure: finish that one first. */
   if (lstat(to, &st) == 0)
     rc = lc__record_remove_trash(parent, name, err);
-  if (rc == 0 && rename(from, to) != 0)
+  if (rc == 0 && rename(from, to) != 0 && errno != ENOENT) /* ENOENT: gone already */
     rc = io_error(err, from, "cannot rename for deletion", errno);
-  if (rc == 0)
-    rc = lc__record_remove_trash(parent, name, err);
+  /* Renamed: the recording is gone. What cannot be emptied now is retried at the next open. */
+  if (rc == 0 && lstat(to, &st) == 0 && lc__record_remove_trash(parent, name, &msg) != 0)
+    LC_WARN(NULL, NULL, "%s (left for the next start)", msg);
+  g_free(msg);
   g_free(name);
   g_free(from);
   g_free(to);

@@ -45,8 +45,9 @@ int lc__record_fsync_dir(const char *dir, char **err);
 
 /* Removes the recording directory parent/id: renames it to parent/.deleting-<id> (atomic: a
  * crash never leaves half a recording), then removes the files this module writes there
- * (NNNNN.ts, index.m3u8, meta.json, *.tmp) and the directory. Foreign files are left (with the
- * .deleting- directory: LC_EIO). 0, or LC_EIO with *err. */
+ * (NNNNN.ts, index.m3u8, meta.json, *.tmp) and the directory. 0 once renamed (or when parent/id
+ * does not exist): what cannot be emptied (foreign files, an error) is logged and left for
+ * lc__record_remove_trash at the next open. LC_EIO with *err when it cannot be renamed. */
 int lc__record_remove_dir(const char *parent, const char *id, char **err);
 
 /* Finishes a removal that a crash interrupted: parent/name is a ".deleting-<id>" directory. */

@@ -686,6 +686,10 @@ test_write_errors(void)
   g_clear_pointer(&err, g_free);
   g_assert_cmpint(add(r, &f, 10, INFINITY, T0, false, &err), ==, LC_EINVAL);
   g_clear_pointer(&err, g_free);
+  g_assert_cmpint(add(r, &f, 10, NAN, T0, false, &err), ==, LC_EINVAL);
+  g_clear_pointer(&err, g_free);
+  g_assert_cmpint(add(r, &f, 10, 1e300, T0, false, &err), ==, LC_EINVAL);
+  g_clear_pointer(&err, g_free);
   g_assert_cmpint(add(r, &f, 10, 2, -1, false, &err), ==, LC_EINVAL);
   g_clear_pointer(&err, g_free);
   /* A symlink as the source is refused (it would link the link). */
@@ -928,8 +932,42 @@ test_delete(void)
   g_assert_cmpuint(st.recordings, ==, 1);
   g_assert_cmpint(lc_record_store_delete(s, ROOM, done, &err), ==, LC_ENOENT);
   g_clear_pointer(&err, g_free);
+
+  /* A foreign file in the directory: the recording is deleted (renamed away, its files
+   * removed); the foreign file is left in the .deleting- directory, never touched. */
+  char *foreign = finished(s, &f, ROOM, T0 + 10000);
+  char *fdir = g_build_filename(f.root, ROOM, foreign, NULL);
+  g_free(make_file(fdir, "notes.txt", 4, 'n'));
+  g_assert_cmpint(lc_record_store_delete(s, ROOM, foreign, &err), ==, 0);
+  g_assert_false(g_file_test(fdir, G_FILE_TEST_EXISTS));
+  char *trash_name = g_strconcat(".deleting-", foreign, NULL);
+  char *trash = g_build_filename(f.root, ROOM, trash_name, NULL);
+  g_assert_true(exists(trash, "notes.txt", NULL));
+  g_assert_false(exists(trash, "meta.json", NULL));
+  g_assert_false(exists(trash, "00000.ts", NULL));
+  g_assert_null(list_one(s, ROOM, foreign));
+
+  /* A recording removed by hand: delete says so without an error, sweep forgets it. */
+  char *by_hand = finished(s, &f, "gone", T0 + 20000), *by_hand2 = finished(s, &f, "gone2", T0 + 30000);
+  char *hd = g_build_filename(f.root, "gone", NULL), *hd2 = g_build_filename(f.root, "gone2", NULL);
+  rm_rf(hd);
+  rm_rf(hd2);
+  g_assert_cmpint(lc_record_store_delete(s, "gone", by_hand, &err), ==, 0);
+  g_assert_cmpint(lc_record_store_sweep(s, 1, T0), ==, 0);
+  g_assert_null(list_one(s, "gone2", by_hand2));
+  lc_record_store_stats(s, &st);
+  g_assert_cmpuint(st.recordings, ==, 1); /* the one in progress */
+
   lc_recording_finish(r, T0);
   lc_record_store_free(s);
+  g_free(hd);
+  g_free(hd2);
+  g_free(by_hand);
+  g_free(by_hand2);
+  g_free(trash);
+  g_free(trash_name);
+  g_free(fdir);
+  g_free(foreign);
   g_free(done);
   fx_clear(&f);
 }
