@@ -72,7 +72,8 @@ lc_recording *lc_record_start(lc_record_store *s, const char *room, int64_t wall
 
 /* Keeps a finished segment (src_path is not modified: hard-linked, or copied when link() fails
  * with EXDEV/EPERM/EMLINK/ENOTSUP) as the next NNNNN.ts, then rewrites index.m3u8 and meta.json.
- * duration_s: (0, LC_RECORD_MAX_SEGMENT_S]; wall_start_ms: the wall time of its first frame;
+ * duration_s: [0.001, LC_RECORD_MAX_SEGMENT_S], kept to the ms as the playlist prints it;
+ * wall_start_ms: the wall time of its first frame;
  * discontinuity: the segment does not continue the previous one (publisher reconnected). Set
  * on the next listed segment anyway after a segment was lost to a write error.
  * Returns 0 once the segment is durable and listed, or:
