@@ -67,11 +67,17 @@ async function play(page) {
     () => window.__replay.ready && window.__replay.rp.state === 'playing' && document.querySelector('#video').currentTime > 0)) && Date.now() - t0;
   steps.push('playing');
 
-  // Plays on: media time against wall time over 3 s, and no 'waiting' meanwhile.
-  const a = { media: await videoTime(page), wall: Date.now(), stalls: await page.evaluate(() => window.__replay.rp.stalls) };
+  // Plays on: media time against wall time over 3 s, no 'waiting' and the frames it dropped meanwhile.
+  const probe = () => page.evaluate(() => {
+    const v = document.querySelector('#video'), q = v.getVideoPlaybackQuality();
+    return { media: v.currentTime, wall: Date.now(), stalls: window.__replay.rp.stalls, frames: q.totalVideoFrames,
+      dropped: q.droppedVideoFrames };
+  });
+  const a = await probe();
   await sleep(3000);
-  const b = { media: await videoTime(page), wall: Date.now(), stalls: await page.evaluate(() => window.__replay.rp.stalls) };
-  out.play = { played: b.media - a.media, wall: (b.wall - a.wall) / 1000, stalls: b.stalls - a.stalls, from: a.media };
+  const b = await probe();
+  out.play = { played: b.media - a.media, wall: (b.wall - a.wall) / 1000, stalls: b.stalls - a.stalls, from: a.media,
+    frames: b.frames - a.frames, dropped: b.dropped - a.dropped };
 
   out.chapters = await page.evaluate(() => [...document.querySelectorAll('#chapters li')].map((li) => ({
     t: Number(li.dataset.t), product: li.dataset.product, time: li.querySelector('.ch-time').textContent,
@@ -142,7 +148,8 @@ async function play(page) {
   });
   out.quality = await page.evaluate(() => {
     const q = document.querySelector('#video').getVideoPlaybackQuality();
-    return { total: q.totalVideoFrames, dropped: q.droppedVideoFrames, errors: window.__replay.rp.errors };
+    return { total: q.totalVideoFrames, dropped: q.droppedVideoFrames, errors: window.__replay.rp.errors,
+      stalls: window.__replay.rp.stalls };
   });
   return out;
 }

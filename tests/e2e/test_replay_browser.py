@@ -149,6 +149,9 @@ def test_replay_plays_seeks_and_buys(env):
     # Plays on with the wall clock, without a stall (3 s measured once playing).
     play = res["play"]
     assert play["played"] >= 0.8 * play["wall"] - 0.3 and play["stalls"] == 0, play
+    # Frames shown, not dropped (a stream Chromium cannot decode drops nearly all; a busy 2-core
+    # machine drops a few).
+    assert play["frames"] >= 30 and play["dropped"] <= 0.25 * play["frames"] + 5, play
     assert abs(res["duration"] - doc["recording"]["duration_s"]) <= 2.5, (res["duration"], doc["recording"])
     # The chapter list: both products, at their times, in order.
     assert [(c["product"], c["time"], c["title"]) for c in res["chapters"]] == [
@@ -172,7 +175,7 @@ def test_replay_plays_seeks_and_buys(env):
     # Phone: the chapters under the video; desktop: beside it. Nothing wider than the window.
     assert res["narrow"]["scrollWidth"] <= 390 and res["narrow"]["panel"][0] >= sum(res["narrow"]["stage"]) - 1, res["narrow"]
     assert res["wide"]["scrollWidth"] <= 1280 and res["wide"]["panel"][0] >= sum(res["wide"]["stage"]), res["wide"]
-    assert res["quality"]["dropped"] <= 0.1 * res["quality"]["total"] + 5 and not res["quality"]["errors"], res["quality"]
+    assert not res["quality"]["errors"], res["quality"]   # no fatal hls.js error all along
 
 
 def test_no_recording_says_so(env):
