@@ -259,11 +259,11 @@ rtee_keyframe_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
   if (!restart && pts < l->next_kf_pts)
     return GST_PAD_PROBE_OK;
   l->next_kf_pts = (restart ? pts : l->next_kf_pts) + interval;
-  /* all-headers FALSE, as for a viewer's request (rung_keyframe in ladder_rung.c): with TRUE the
-   * payloader sent the parameter sets as a packet of their own with the marker bit set, and
-   * browsers decoded an SPS/PPS-only frame (test_media's marker test caught it). */
-  gst_pad_send_event(pad, gst_video_event_new_downstream_force_key_unit(pts, GST_CLOCK_TIME_NONE,
-                                                                        GST_CLOCK_TIME_NONE, FALSE, 0));
+  /* Each rung forces it at its own encoder's input (rung_schedule_probe): a force-key-unit event
+   * sent through the tee went into the rungs' leaky queues, which drop events with the frames
+   * they drop when an encoder falls behind (GstQueue keeps only sticky ones): under load a rung
+   * then made a 4 s GOP, and its HLS segments stopped lining up with the other rungs'. */
+  __atomic_store_n(&l->kf_due_pts, (gint64)pts, __ATOMIC_RELEASE);
   return GST_PAD_PROBE_OK;
 }
 
@@ -546,6 +546,7 @@ build_pipeline(lc_ladder *l, char **err)
   pad = gst_element_get_static_pad(rtee, "sink");
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, rtee_caps_probe, l, NULL);
   l->next_kf_pts = GST_CLOCK_TIME_NONE;
+  __atomic_store_n(&l->kf_due_pts, (gint64)-1, __ATOMIC_RELAXED);
   gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, rtee_keyframe_probe, l, NULL);
   gst_object_unref(pad);
   g_ptr_array_unref(floating);

@@ -106,6 +106,8 @@ typedef struct {
   /* The branch's streaming thread only: */
   bool au_start, au_key;
   GstClockTime au_rt; /* running time of the access unit being payloaded */
+  /* The encoder's input thread: the scheduled keyframe (l->kf_due_pts) already forced here. */
+  gint64 kf_forced_for;
 } lc__ladder_rung;
 
 /* New rung (transfer full); def may be NULL (audio, source). Any thread. */
@@ -229,6 +231,9 @@ struct lc_ladder {
 
   /* Decoder streaming thread (the rtee buffer probe): the next aligned keyframe's PTS. */
   GstClockTime next_kf_pts;
+  /* The PTS of the latest scheduled keyframe (atomic; -1 none): every x264 rung makes the first
+   * frame at or after it an IDR (rung_schedule_probe in ladder_rung.c). */
+  gint64 kf_due_pts;
 
   /* HLS (ladder_hls.c; NULL/0 when off): */
   GstElement *atee;        /* AAC from aparse to every rung's hlssink2 (borrowed, the pipeline's) */

@@ -294,6 +294,25 @@ drop_floating(gpointer e)
   gst_object_unref(gst_object_ref_sink(e));
 }
 
+/* The encoder's sink pad, every raw frame (the rung queue's thread): the first frame at or after
+ * the ladder's latest scheduled keyframe (rtee_keyframe_probe) becomes an IDR, with the event sent
+ * to the encoder right before it. A frame the leaky queue dropped moves the keyframe to the next
+ * one, in this rung only: the GOPs stay aligned to within that frame. */
+static GstPadProbeReturn
+rung_schedule_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc__ladder_rung *g = user;
+  gint64 due = __atomic_load_n(&g->l->kf_due_pts, __ATOMIC_ACQUIRE);
+  GstClockTime pts = GST_BUFFER_PTS(GST_PAD_PROBE_INFO_BUFFER(info));
+  if (due < 0 || due == g->kf_forced_for || !GST_CLOCK_TIME_IS_VALID(pts) || (gint64)pts < due)
+    return GST_PAD_PROBE_OK;
+  g->kf_forced_for = due;
+  /* all-headers FALSE: see rung_keyframe */
+  gst_pad_send_event(pad, gst_video_event_new_downstream_force_key_unit(pts, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE,
+                                                                        FALSE, 0));
+  return GST_PAD_PROBE_OK;
+}
+
 GstElement *
 lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, const char *preset, int fps_n,
                          int fps_d, bool encoded_pad, char **err)
@@ -392,6 +411,12 @@ lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, cons
   }
   gst_object_unref(qpad);
   g->enc = enc;
+  if (g->l) { /* in a ladder: its keyframe schedule (a rung built alone keeps x264's own) */
+    g->kf_forced_for = -1;
+    GstPad *epad = gst_element_get_static_pad(enc, "sink");
+    gst_pad_add_probe(epad, GST_PAD_PROBE_TYPE_BUFFER, rung_schedule_probe, g, NULL);
+    gst_object_unref(epad);
+  }
   g_ptr_array_unref(floating);
   return bin;
 

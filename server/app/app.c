@@ -207,9 +207,10 @@ record_product(const char *room, const char *product_id, gpointer user)
     if (g_strcmp0(json_string_value(json_object_get(p, "id")), product_id) != 0)
       continue;
     json_t *sku = json_array_get(json_object_get(p, "skus"), 0);
-    out = json_pack("{s:O, s:O, s:O, s:O}", "title", json_object_get(p, "title"), "price",
+    out = json_pack("{s:O, s:O, s:O, s:O, s:O}", "title", json_object_get(p, "title"), "price",
                     sku ? json_object_get(sku, "price") : json_null(), "currency", json_object_get(snap, "currency"),
-                    "sku", sku ? json_object_get(sku, "id") : json_null());
+                    "currency_exponent", json_object_get(snap, "currency_exponent"), "sku",
+                    sku ? json_object_get(sku, "id") : json_null());
     if (out && json_object_get(p, "image"))
       json_object_set(out, "image", json_object_get(p, "image"));
     break;

@@ -191,7 +191,7 @@ not_found(int *status, const char *message)
   return json_pack("{s:{s:s, s:s}}", "error", "code", "not_found", "message", message);
 }
 
-/* The chapters of a recording: one per pin mark (a product pinned again right after itself is
+/* The chapters of a recording (its summary): one per pin mark (a product pinned again right after itself is
  * one chapter), at its media time, with the product as the catalog has it now. */
 static json_t *
 chapters_of(lc_app_record *a, const char *room, const json_t *meta)
@@ -209,7 +209,7 @@ chapters_of(lc_app_record *a, const char *room, const json_t *meta)
     if (!pid || (last && strcmp(last, pid) == 0))
       continue;
     last = pid;
-    double t = lc_record_media_time(meta, json_integer_value(json_object_get(m, "wall_ms")));
+    double t = json_real_value(json_object_get(m, "media_s")); /* the store mapped wall -> media */
     json_t *c = json_pack("{s:f, s:s}", "t", t, "product_id", pid);
     json_t *p = a->hooks.product ? a->hooks.product(room, pid, a->hooks.user) : NULL;
     if (p)
@@ -227,7 +227,7 @@ lc_app_record_replay(lc_app_record *a, const char *room, int *status)
 {
   if (!a->store)
     return not_found(status, "recording is off on this server (record.enabled, hls.enabled)");
-  json_t *meta = lc_record_store_get(a->store, room, NULL);
+  json_t *meta = lc_record_store_summary(a->store, room, NULL);
   if (!meta)
     return not_found(status, "this room has no finished recording");
   const char *id = json_string_value(json_object_get(meta, "id"));
