@@ -108,6 +108,10 @@ typedef struct {
   GstClockTime au_rt; /* running time of the access unit being payloaded */
   /* The encoder's input thread: the scheduled keyframe (l->kf_due_pts) already forced here. */
   gint64 kf_forced_for;
+  /* The decoder's thread (rung_admit_probe): the rung's input queue (borrowed), and the scheduled
+   * keyframe frame already let in. */
+  GstElement *q;
+  gint64 kf_admitted_for;
 } lc__ladder_rung;
 
 /* New rung (transfer full); def may be NULL (audio, source). Any thread. */

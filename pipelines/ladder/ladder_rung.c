@@ -294,6 +294,10 @@ drop_floating(gpointer e)
   gst_object_unref(gst_object_ref_sink(e));
 }
 
+/* Raw frames a rung's input queue holds: two as before, plus one slot only the scheduled
+ * keyframe's frame may take. */
+#define RUNG_QUEUE_FRAMES 3u
+
 /* The encoder's sink pad, every raw frame (the rung queue's thread): the first frame at or after
  * the ladder's latest scheduled keyframe (rtee_keyframe_probe) becomes an IDR, with the event sent
  * to the encoder right before it. A frame the leaky queue dropped moves the keyframe to the next
@@ -311,6 +315,28 @@ rung_schedule_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
   gst_pad_send_event(pad, gst_video_event_new_downstream_force_key_unit(pts, GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE,
                                                                         FALSE, 0));
   return GST_PAD_PROBE_OK;
+}
+
+/* The rung queue's sink pad, every raw frame (the decoder's thread, through the rung tee): an
+ * encoder that falls behind loses raw frames instead of delaying the other rungs, but never the
+ * frame of a scheduled keyframe (its PTS is l->kf_due_pts, set by rtee_keyframe_probe for the
+ * frame going through the tee now): that one waits for room (at most one frame's encode), so
+ * every rung makes the same frame an IDR and their GOPs and HLS segments line up to the frame. */
+static GstPadProbeReturn
+rung_admit_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  lc__ladder_rung *g = user;
+  gint64 due = __atomic_load_n(&g->l->kf_due_pts, __ATOMIC_ACQUIRE);
+  GstClockTime pts = GST_BUFFER_PTS(GST_PAD_PROBE_INFO_BUFFER(info));
+  if (due >= 0 && GST_CLOCK_TIME_IS_VALID(pts) && (gint64)pts >= due && g->kf_admitted_for != due) {
+    g->kf_admitted_for = due;
+    return GST_PAD_PROBE_OK;
+  }
+  guint level = 0;
+  g_object_get(g->q, "current-level-buffers", &level, NULL);
+  if (level < RUNG_QUEUE_FRAMES - 1)
+    return GST_PAD_PROBE_OK;
+  return GST_PAD_PROBE_DROP;
 }
 
 GstElement *
@@ -355,9 +381,12 @@ lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, cons
     goto fail;
   }
 
-  /* Leaky: an encoder that falls behind loses raw frames, never delays the others. */
-  g_object_set(q, "max-size-buffers", 2u, "max-size-bytes", 0u, "max-size-time", (guint64)0, NULL);
-  gst_util_set_object_arg(G_OBJECT(q), "leaky", "downstream");
+  /* An encoder that falls behind loses raw frames, never delays the others: in a ladder
+   * rung_admit_probe drops them before the queue (sparing the scheduled keyframe's frame, which
+   * may wait for the one slot kept for it); a rung built alone has a leaky queue. */
+  g_object_set(q, "max-size-buffers", RUNG_QUEUE_FRAMES, "max-size-bytes", 0u, "max-size-time", (guint64)0, NULL);
+  if (!g->l)
+    gst_util_set_object_arg(G_OBJECT(q), "leaky", "downstream");
   caps = gst_caps_new_simple("video/x-raw", "width", G_TYPE_INT, def->width, "height", G_TYPE_INT,
                              def->height, "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
   g_object_set(cf, "caps", caps, NULL);
@@ -412,9 +441,13 @@ lc__ladder_rung_x264_bin(lc__ladder_rung *g, unsigned keyframe_interval_ms, cons
   gst_object_unref(qpad);
   g->enc = enc;
   if (g->l) { /* in a ladder: its keyframe schedule (a rung built alone keeps x264's own) */
-    g->kf_forced_for = -1;
+    g->kf_forced_for = g->kf_admitted_for = -1;
+    g->q = q;
     GstPad *epad = gst_element_get_static_pad(enc, "sink");
     gst_pad_add_probe(epad, GST_PAD_PROBE_TYPE_BUFFER, rung_schedule_probe, g, NULL);
+    gst_object_unref(epad);
+    epad = gst_element_get_static_pad(q, "sink");
+    gst_pad_add_probe(epad, GST_PAD_PROBE_TYPE_BUFFER, rung_admit_probe, g, NULL);
     gst_object_unref(epad);
   }
   g_ptr_array_unref(floating);

@@ -293,6 +293,7 @@ lc_rendition_push_rtp_aged(lc_rendition *r, const uint8_t *rtp, size_t len, bool
   p->keyframe = keyframe;
   p->marker = (rtp[1] & 0x80) != 0;
   p->produced_us = now - (age_us > 0 ? age_us : 0);
+  p->aged = age_us > 500000;
   p->data[1] = (uint8_t)((rtp[1] & 0x80) | (pt & 0x7f));
   lc_wr32(p->data + 8, ssrc);
 

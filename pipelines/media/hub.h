@@ -33,9 +33,12 @@ typedef struct {
   lc_media_kind kind;
   bool keyframe;        /* first packet of a keyframe (IDR access unit; SPS/PPS precede it in the AU) */
   bool marker;          /* RTP marker bit (last packet of a video frame) */
+  bool aged;            /* pushed already older than its producer's live edge by > 500 ms
+                         * (lc_rendition_push_rtp_aged: a relay replaying its upstream's cache) */
   uint16_t seq;         /* as written in data (the rendition's continuous numbering) */
   uint32_t ts;          /* as written in data */
-  int64_t produced_us;  /* the rendition's clock (g_get_monotonic_time()) when the producer pushed it */
+  int64_t produced_us;  /* the rendition's clock (g_get_monotonic_time()) when the producer pushed it,
+                         * less the age it came with (lc_rendition_push_rtp_aged) */
   uint32_t len;         /* bytes in data: the whole RTP packet (header with SSRC/seq/ts final) */
   uint8_t data[];       /* RTP packet, no padding beyond len */
 } lc_pkt;

@@ -148,17 +148,19 @@ track_target(lc__rtc_worker *w, lc__rtc_vtrack *t, lc__rtc_wsub *ws, int index)
   t->stale_key_skipped = false;
 }
 
-/* Whether a pending video track starts at keyframe packet p. A keyframe older than
- * FAST_JOIN_FRESH_US reaches a waiting viewer when a relay replays its upstream's cached GOP: the
- * GOP behind it would arrive as a burst of late frames (the browser drops them or plays behind
- * live), and the keyframe asked for at the join is a frame time behind it. So one stale keyframe
- * per switch is passed over; a second is taken (a relay lagging that much has nothing fresher). */
+/* Whether a pending video track starts at keyframe packet p. A keyframe that was already old
+ * when it was pushed (p->aged) reaches a waiting viewer when a relay replays its upstream's cached
+ * GOP: the GOP behind it would arrive as a burst of late frames (the browser drops them or plays
+ * behind live), and the keyframe asked for at the join is a frame time behind it. So one aged
+ * keyframe per switch is passed over; a second is taken (a relay lagging that much has nothing
+ * fresher). Local packets are never aged: a busy worker that drains them late still starts at
+ * the first keyframe. */
 static bool
-starts_at(lc__rtc_worker *w, lc__rtc_vtrack *t, const lc_pkt *p)
+starts_at(lc__rtc_vtrack *t, const lc_pkt *p)
 {
   if (!p->keyframe)
     return false;
-  if (w->now - p->produced_us > FAST_JOIN_FRESH_US && !t->stale_key_skipped) {
+  if (p->aged && !t->stale_key_skipped) {
     t->stale_key_skipped = true;
     return false;
   }
@@ -209,7 +211,7 @@ fan_out_run(lc__rtc_worker *w, lc__rtc_wsub *ws, lc_pkt *const *pkts, unsigned n
       if (!ok[j])
         continue;
       if (t->cur != ws) {
-        if (t->pending != ws || (t->kind == LC_MEDIA_VIDEO && !starts_at(w, t, pkts[j])))
+        if (t->pending != ws || (t->kind == LC_MEDIA_VIDEO && !starts_at(t, pkts[j])))
           continue;
         track_switched(w, t, ws, pkts[j]); /* removes t from another wsub's list, not this one */
       }
