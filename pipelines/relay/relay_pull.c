@@ -24,6 +24,8 @@ typedef struct {
   gint64 wanted_until;   /* atomic: subscribed upstream until then (monotonic us) */
   bool video;
   bool have_in;          /* in_ssrc/in_seq: the upstream's numbering of the last packet pushed */
+  bool in_set;           /* in the subscription last sent upstream */
+  bool resumed;          /* subscribed again after a pause: its first packet's jump is no gap */
   uint32_t in_ssrc;
   uint16_t in_seq;
 } pull_rend;
@@ -254,7 +256,7 @@ push(lc__relay_pull *p, pull_rend *pr, const lc_relay_msg *m)
       p->dups++;
       return;
     }
-    if (d != 1 && pr->video) {
+    if (d != 1 && pr->video && !pr->resumed) {
       g_atomic_int_set(&pr->kf_wanted, 1);
       __atomic_store_n(&pr->wanted_until, MAX(__atomic_load_n(&pr->wanted_until, __ATOMIC_RELAXED),
                                               g_get_monotonic_time() + LC__RELAY_HOLD_US),
@@ -263,6 +265,7 @@ push(lc__relay_pull *p, pull_rend *pr, const lc_relay_msg *m)
     }
   }
   pr->have_in = true;
+  pr->resumed = false; /* a subscription that paused restarts at the upstream's cached keyframe */
   pr->in_ssrc = ssrc;
   pr->in_seq = seq;
   p->packets++;
@@ -469,6 +472,13 @@ subscribe(lc_relay *r, lc__relay_pull *p, int64_t now)
     if (!lc__relay_send(p->sock, buf, len))
       return; /* send buffer full: next tick */
     g_strlcpy(p->sent, set, sizeof p->sent);
+    for (unsigned i = 0; i < p->n; i++) { /* nobody watched it meanwhile: what it skipped is no hole */
+      pull_rend *pr = &p->rends[i];
+      bool in = __atomic_load_n(&pr->wanted_until, __ATOMIC_RELAXED) > now;
+      if (in && !pr->in_set && pr->have_in)
+        pr->resumed = true;
+      pr->in_set = in;
+    }
     LC_DEBUG(p->room, NULL, "relay: subscribed to [%s] at %s", set, r->origin_str);
   }
   for (unsigned i = 0; i < p->n; i++) {
