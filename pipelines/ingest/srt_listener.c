@@ -430,7 +430,7 @@ lc_srt_listener_new(const lc_srt_listener_config *cfg, const lc_srt_listener_cal
   if (!l->cfg.idle_timeout_ms)
     l->cfg.idle_timeout_ms = 10000;
   if (!l->cfg.auth_timeout_ms)
-    l->cfg.auth_timeout_ms = 1000;
+    l->cfg.auth_timeout_ms = 2500;
   lc_srt_startup();
   const char *bind = cfg->bind && *cfg->bind ? cfg->bind : "0.0.0.0";
   struct sockaddr_storage ss;

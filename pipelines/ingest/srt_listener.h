@@ -19,9 +19,13 @@
  *  - The `data` callback runs on the listener thread (one caller at a time, never concurrently).
  *  - `auth`, `started` and `ended` run on the main thread. auth is asked synchronously from
  *    libsrt's handshake thread (the listen callback) through the main loop, waiting at most
- *    auth_timeout_ms (default 1000): a main loop that does not answer in time (or a stopping
+ *    auth_timeout_ms (default 2500): a main loop that does not answer in time (or a stopping
  *    listener) rejects the caller with SRT_REJX_OVERLOAD. This keeps one auth function, on the
- *    main thread, for RTMP and SRT, with no key snapshot that could go stale.
+ *    main thread, for RTMP and SRT, with no key snapshot that could go stale. 2500 ms stays
+ *    inside a caller's default 3 s connect timeout: with 1000, a main loop busy starting another
+ *    room's ladder (sanitizer build, full suite) rejected ffmpeg, which gives up at the first
+ *    rejection. The wait holds libsrt's receive thread of this port (other callers' packets
+ *    queue meanwhile): it only lasts while the main loop is stalled anyway.
  *  - For each accepted caller: started, then (zero or more data calls and) exactly one ended,
  *    the last one at the latest inside lc_srt_listener_free. */
 #pragma once
@@ -36,7 +40,7 @@ typedef struct {
   int latency_ms;             /* SRTO_LATENCY (default 120) */
   unsigned max_connections;   /* concurrent callers (default 16); more are rejected (overload) */
   unsigned idle_timeout_ms;   /* no payload for this long -> closed (default 10000) */
-  unsigned auth_timeout_ms;   /* wait for the main thread's auth answer (default 1000) */
+  unsigned auth_timeout_ms;   /* wait for the main thread's auth answer (default 2500) */
 } lc_srt_listener_config;
 
 typedef struct lc_srt_listener lc_srt_listener;
