@@ -3,6 +3,7 @@
 #include "app/app_media.h"
 #include "app/app_overlays.h"
 #include "app/app_record.h"
+#include "cluster/cluster.h"
 #include "control/cmd_show.h"
 #include "control/commands.h"
 #include "control/control.h"
@@ -35,6 +36,7 @@ struct lc_app {
   lc_app_media *media;       /* ingest, ladder, WebRTC */
   lc_app_overlays *overlays; /* what the ladder burns into the rungs */
   lc_app_record *record;     /* recordings of the live rooms, replay */
+  lc_cluster *cluster;       /* cluster mode: shows and the room registry on Redis; NULL: one node */
   GHashTable *shows;         /* room id -> lc_show* (opened on first use) */
   lc_show_config show_cfg;
   lc_wordfilter *chat_filter, *ad_filter;
@@ -69,6 +71,12 @@ on_room_event(const char *event, const char *room_id, const json_t *data, gpoint
   lc_metric_add(app->events_total, 1);
   update_room_gauges(app);
   lc_control_publish(app->control, event, room_id, json_deep_copy(data));
+  lc_room *changed = app->cluster ? lc_rooms_get(app->rooms, room_id) : NULL;
+  if (changed) { /* the registry every node polls */
+    json_t *rj = lc_room_to_json(changed, true);
+    lc_cluster_room_put(app->cluster, room_id, rj);
+    json_decref(rj);
+  }
   lc_show *show = g_hash_table_lookup(app->shows, room_id);
   if (strcmp(event, "room.ended") == 0) {
     lc_app_media_room_ended(app->media, room_id);
@@ -140,6 +148,10 @@ show_for(const char *room_id, gpointer user)
   lc_show_sinks sinks = {show_event, show_private, show_alert, app};
   char *err = NULL;
   show = lc_show_open(room_id, app->store, &app->show_cfg, &sinks, &err);
+  if (show && app->cluster && lc_cluster_attach(app->cluster, show, &err) != 0) {
+    lc_show_free(show);
+    show = NULL;
+  }
   if (!show) {
     LC_ERROR(room_id, NULL, "cannot open the show: %s", err);
     g_free(err);
@@ -150,6 +162,84 @@ show_for(const char *room_id, gpointer user)
   json_decref(rj);
   g_hash_table_insert(app->shows, g_strdup(room_id), show);
   return show;
+}
+
+/* ---- cluster mode: the registry every node polls ---------------------------------------- */
+
+static void
+registry_done(int err, const char *message, const json_t *room, gpointer user)
+{
+  if (err != 0)
+    LC_WARN(NULL, NULL, "registry: %s", message);
+}
+
+/* Rooms created, started or ended on other nodes (reg: id -> room JSON with secrets). */
+static void
+cluster_rooms(const json_t *reg, gpointer user)
+{
+  lc_app *app = user;
+  const char *id;
+  json_t *rj;
+  json_object_foreach((json_t *)reg, id, rj)
+  {
+    const char *state = json_string_value(json_object_get(rj, "state"));
+    lc_room *room = lc_rooms_get(app->rooms, id);
+    if (!room) {
+      if (!lc_rooms_valid_id(id) || g_strcmp0(state, "ended") == 0)
+        continue;
+      json_t *spec = json_pack("{s:s}", "id", id);
+      const char *keys[] = {"title", "creator", "stream_key", "scheduled_at", "overlays", "record"};
+      for (unsigned i = 0; i < G_N_ELEMENTS(keys); i++)
+        if (json_object_get(rj, keys[i]))
+          json_object_set(spec, keys[i], json_object_get(rj, keys[i]));
+      lc_rooms_create(app->rooms, spec, registry_done, NULL);
+      json_decref(spec);
+      continue;
+    }
+    json_t *mine = lc_room_to_json(room, false);
+    const char *local = json_string_value(json_object_get(mine, "state"));
+    if (g_strcmp0(state, "ended") == 0 && g_strcmp0(local, "ended") != 0)
+      lc_rooms_end(app->rooms, id, registry_done, NULL);
+    else if (g_strcmp0(state, "live") == 0 && g_strcmp0(local, "scheduled") == 0)
+      lc_rooms_start(app->rooms, id, registry_done, NULL);
+    json_decref(mine);
+  }
+}
+
+static void
+cluster_state(bool up, gpointer user)
+{
+  lc_app *app = user;
+  lc_control_publish(app->control, up ? "cluster.up" : "cluster.down", NULL,
+                     json_pack("{s:s}", "node_id", lc_cluster_node_id(app->cluster)));
+}
+
+static int
+open_cluster(lc_app *app, const lc_config *cfg, char **err_msg)
+{
+  const char *redis = lc_config_string(cfg, "cluster", "redis");
+  if (!*redis)
+    return 0;
+  const char *node = lc_config_string(cfg, "cluster", "node_id");
+  if (strspn(node, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(node)) {
+    *err_msg = g_strdup_printf("cluster.node_id '%s': only letters, digits, '_' and '-'", node);
+    return -1;
+  }
+  lc_cluster_options o = {
+    .redis = redis,
+    .node_id = node,
+    .advertise_url = lc_config_string(cfg, "cluster", "advertise_url"),
+    .accept_volatile = lc_config_bool(cfg, "cluster", "accept_volatile"),
+    .timeout_ms = (int)lc_config_int(cfg, "cluster", "timeout_ms"),
+    .state = cluster_state,
+    .rooms = cluster_rooms,
+    .user = app,
+  };
+  app->cluster = lc_cluster_new(&o, g_main_loop_get_context(app->loop), err_msg);
+  if (!app->cluster)
+    return -1;
+  app->show_cfg.remote = lc_cluster_remote(app->cluster);
+  return 0;
 }
 
 static const char *
@@ -376,6 +466,8 @@ status_json(lc_app *app)
                    lc_config_string(app->cfg, "store", "path"), "schema_version",
                    lc_store_schema_version(app->store), "pending", (int)lc_store_pending(app->store));
   json_object_set_new(st, "media", media);
+  if (app->cluster)
+    json_object_set_new(st, "cluster", lc_cluster_status(app->cluster));
   return st;
 }
 
@@ -497,6 +589,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   if (load_filters(app, cfg, err_msg) != 0)
     goto fail;
   configure_commerce(app, cfg);
+  if (open_cluster(app, cfg, err_msg) != 0)
+    goto fail;
   lc_app_overlays_hooks ohooks = {show_for, viewer_name, app};
   app->overlays = lc_app_overlays_new(cfg, app->rooms, app->ad_filter, &ohooks, err_msg);
   if (!app->overlays)
@@ -653,8 +747,15 @@ lc_app_free(lc_app *app)
   lc_iplist_free(app->limits_exempt);
   lc_ws_free(app->ws);
   lc_session_free(app->session);
-  if (app->shows)
+  if (app->shows) {
+    GHashTableIter it;
+    gpointer show;
+    g_hash_table_iter_init(&it, app->shows);
+    while (g_hash_table_iter_next(&it, NULL, &show))
+      lc_cluster_detach(app->cluster, show);
     g_hash_table_destroy(app->shows);
+  }
+  lc_cluster_free(app->cluster); /* the writes in flight fail ("disconnected"): nobody waits for them */
   /* after the store's last completions (they reach the shows, hence the overlays) and the
    * ladders that rendered them */
   lc_app_overlays_free(app->overlays);

@@ -43,8 +43,8 @@ static const char *const event_names[LC_SHOW_EV_N] = {
     [LC_SHOW_EV_COMPLIANCE_FLAGGED] = "compliance.flagged",
 };
 
-static const char *
-stream_name(lc_show_stream_state st)
+const char *
+lc__stream_name(lc_show_stream_state st)
 {
   static const char *const names[] = {"offline", "live", "reconnecting"};
   return st >= 0 && st < (int)G_N_ELEMENTS(names) ? names[st] : "offline";
@@ -59,13 +59,18 @@ lc_show_event_name(lc_show_event_kind kind)
 gint64
 lc__show_now(lc_show *s)
 {
-  return s->replaying ? s->replay_now : lc_clock_now_ms(s->cfg.clock);
+  return s->replaying || s->rentry ? s->replay_now : lc_clock_now_ms(s->cfg.clock);
 }
 
 void
 lc__show_event(lc_show *s, lc_show_event_kind kind, json_t *data)
 {
-  if (!s->replaying && s->sinks.event) {
+  if (s->replaying) {
+    /* In cluster mode a node that joins late counts the events its stream already made,
+     * so that a seq means the same event on every node. */
+    if (s->cfg.remote)
+      s->seq++;
+  } else if (s->sinks.event) {
     s->seq++;
     s->sinks.event(s, s->seq, kind, data, s->sinks.user);
   }
@@ -98,11 +103,9 @@ lc__show_alert(lc_show *s, lc_show_event_kind kind, json_t *data)
 
 /* ---- throttled aggregates ---------------------------------------------------------- */
 
-static gboolean
-flush_aggregates(gpointer user)
+void
+lc__show_flush_aggregates(lc_show *s)
 {
-  lc_show *s = user;
-  s->throttle_timer = 0;
   GHashTableIter it;
   gpointer key;
   g_hash_table_iter_init(&it, s->dirty_skus);
@@ -123,6 +126,14 @@ flush_aggregates(gpointer user)
                              (json_int_t)sl->sold, "state", lc__sale_state_name(lc__sale_state(s, sl))));
   }
   g_hash_table_remove_all(s->dirty_sales);
+}
+
+static gboolean
+flush_aggregates(gpointer user)
+{
+  lc_show *s = user;
+  s->throttle_timer = 0;
+  lc__show_flush_aggregates(s);
   return G_SOURCE_REMOVE;
 }
 
@@ -151,6 +162,11 @@ schedule_counts(lc_show *s)
 static void
 schedule_flush(lc_show *s)
 {
+  if (s->cfg.remote) {
+    if (!s->replaying && !s->stopping)
+      lc__remote_want_flush(s); /* every node flushes at the same entry */
+    return;
+  }
   if (!s->replaying && !s->stopping && !s->throttle_timer)
     s->throttle_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.throttle_ms, flush_aggregates, s);
 }
@@ -173,14 +189,20 @@ void
 lc__show_dirty_likes(lc_show *s)
 {
   s->dirty_likes = true;
-  schedule_counts(s);
+  if (s->cfg.remote)
+    lc__remote_want_counts(s);
+  else
+    schedule_counts(s);
 }
 
 void
 lc__show_dirty_viewers(lc_show *s)
 {
   s->dirty_viewers = true;
-  schedule_counts(s);
+  if (s->cfg.remote)
+    lc__remote_want_counts(s);
+  else
+    schedule_counts(s);
 }
 
 /* ---- operations and op_id memory ------------------------------------------------------ */
@@ -283,6 +305,10 @@ lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpoint
     answer(done, user, "internal_error", "the show is recovering from a storage error; retry", NULL);
     return NULL;
   }
+  if (s->cfg.remote && !s->rup) {
+    answer(done, user, "unavailable", "the show's shared store does not answer; retry with the same op_id", NULL);
+    return NULL;
+  }
   op_entry *e = NULL;
   if (caller && caller->op_id && *caller->op_id) {
     char *key = op_key(caller->user, caller->op_id);
@@ -315,6 +341,20 @@ op_finish(lc__op *op, const char *code, const char *message, json_t *result)
 {
   answer(op->done, op->user, code, message, result);
   op_entry *e = op->entry;
+  if (e && code && strcmp(code, "unavailable") == 0) {
+    /* Not an answer: the change may or may not be stored. A retry must ask again (and the
+     * store's op_id check gives it the first answer), so nothing is remembered. */
+    GSList *waiters = e->waiters;
+    e->waiters = NULL;
+    for (GSList *l = waiters; l; l = l->next) {
+      waiter *w = l->data;
+      answer(w->done, w->user, code, message, result);
+    }
+    g_slist_free_full(waiters, g_free);
+    g_queue_remove(&op->s->op_order, e);
+    g_hash_table_remove(op->s->ops, e->key);
+    e = NULL;
+  }
   if (e) {
     GSList *waiters = e->waiters;
     e->waiters = NULL;
@@ -350,20 +390,51 @@ void
 lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *result)
 {
   char *key = op_key(user, op_id);
-  if (g_hash_table_contains(s->ops, key)) {
+  op_entry *e = g_hash_table_lookup(s->ops, key);
+  if (e) {
     g_free(key);
+    if (!e->pending)
+      return;
+    /* The same op_id is in flight here and another node wrote it first: the waiters get
+     * the first answer now, the operation itself when the store says "dup". */
+    GSList *waiters = e->waiters;
+    e->waiters = NULL;
+    for (GSList *l = waiters; l; l = l->next) {
+      waiter *w = l->data;
+      answer(w->done, w->user, NULL, NULL, result);
+    }
+    g_slist_free_full(waiters, g_free);
+    op_settle(s, e, NULL, NULL, result);
     return;
   }
-  op_entry *e = op_insert(s, key);
+  e = op_insert(s, key);
   op_settle(s, e, NULL, NULL, result);
+}
+
+bool
+lc__op_answer_remembered(lc__op *op)
+{
+  op_entry *e = op->entry;
+  if (!e || e->pending || !g_hash_table_contains(op->s->ops, e->key) ||
+      g_hash_table_lookup(op->s->ops, e->key) != e)
+    return false;
+  answer_cached(e, op->done, op->user);
+  g_free(op);
+  return true;
+}
+
+gconstpointer
+lc__op_origin(const lc__op *op)
+{
+  return op ? op->origin : NULL;
 }
 
 /* ---- facts: apply, commit, replay ----------------------------------------------- */
 
 /* One applier per kind, the same live and in replay. A kind without a case here does
  * not compile (-Wswitch). f: the catalog and coupon appliers take what they keep. */
-static void
-apply(lc_show *s, lc__fact *f)
+void
+lc__show_apply(lc_show *s, lc__fact *f)
 {
   switch (f->kind) {
   case LC__FACT_CATALOG_LOADED:
@@ -419,9 +490,46 @@ apply(lc_show *s, lc__fact *f)
   }
 }
 
+lc__committed_fn
+lc__show_committed_for(lc__fact_kind kind)
+{
+  switch (kind) {
+  case LC__FACT_CATALOG_LOADED:
+    return lc__committed_catalog;
+  case LC__FACT_PIN:
+    return lc__committed_pin;
+  case LC__FACT_FLASH_SCHEDULED:
+    return lc__committed_flash_scheduled;
+  case LC__FACT_FLASH_STARTED:
+    return lc__committed_flash_started;
+  case LC__FACT_FLASH_ENDED:
+    return lc__committed_flash_ended;
+  case LC__FACT_COUPON_DROPPED:
+    return lc__committed_coupon_dropped;
+  case LC__FACT_COUPON_CLAIMED:
+    return lc__committed_claim;
+  case LC__FACT_CART_SET:
+    return lc__committed_cart;
+  case LC__FACT_ORDER_CREATED:
+    return lc__committed_order_created;
+  case LC__FACT_ORDER_PAID:
+  case LC__FACT_ORDER_CANCELLED:
+  case LC__FACT_ORDER_EXPIRED:
+    return lc__committed_order_closed;
+  case LC__FACT_CHAT_MUTED:
+  case LC__FACT_CHAT_BANNED:
+  case LC__FACT_CHAT_SLOWMODE:
+    return lc__committed_moderation;
+  case LC__FACT_LIKES:
+  case LC__FACT_N:
+    break;
+  }
+  return NULL;
+}
+
 /* The answer a viewer's operation got, for the facts written under a viewer's op_id. */
-static lc__committed_fn
-viewer_answer(lc__fact_kind kind)
+lc__committed_fn
+lc__show_viewer_answer(lc__fact_kind kind)
 {
   switch (kind) {
   case LC__FACT_COUPON_CLAIMED:
@@ -481,8 +589,13 @@ void
 lc__show_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed, gpointer data,
                 GDestroyNotify data_free)
 {
+  if (s->cfg.remote) {
+    g_assert(!data && !data_free); /* every committed step derives from the fact and the state */
+    lc__remote_commit(s, op, f, committed);
+    return;
+  }
   char *text = lc__fact_encode(f); /* before apply, which may take the catalog or coupon */
-  apply(s, f);
+  lc__show_apply(s, f);
   pending_commit *p = g_new0(pending_commit, 1);
   p->s = s;
   p->op = op;
@@ -512,9 +625,9 @@ replay_fact(gint64 id, const char *type, const char *data, gint64 ts, gpointer u
     return;
   }
   s->replay_now = ts;
-  apply(s, f);
+  lc__show_apply(s, f);
   const char *op_id = lc__fact_op_id(f), *who = lc__fact_op_user(f);
-  lc__committed_fn answer_fn = viewer_answer(f->kind);
+  lc__committed_fn answer_fn = lc__show_viewer_answer(f->kind);
   if (op_id && who && answer_fn) {
     json_t *result = answer_fn(s, f, NULL);
     lc__op_remember(s, who, op_id, result);
@@ -679,6 +792,10 @@ lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg, const
     s->sinks = *sinks;
   new_epoch(s);
   state_init(s);
+  if (s->cfg.remote) {
+    lc__remote_init(s); /* the owner feeds the stream (lc_show_remote_entry) */
+    return s;
+  }
   if (replay(s, err_msg) != 0) {
     lc_show_free(s);
     return NULL;
@@ -694,6 +811,7 @@ lc_show_free(lc_show *s)
   if (!s)
     return;
   state_clear(s);
+  lc__remote_clear(s);
   g_free(s->room);
   g_free(s);
 }
@@ -732,6 +850,7 @@ lc_show_stop_timers(lc_show *s)
       sl->timer = 0;
     }
   }
+  lc__remote_stop_timers(s);
   s->stopping = true; /* refuse operations from here on; what is in flight completes normally */
 }
 
@@ -762,9 +881,9 @@ lc_show_snapshot(lc_show *s, const char *user)
   json_t *o = json_pack("{s:s?, s:o, s:o, s:o, s:o, s:I, s:I, s:o, s:I, s:b, s:s}", "currency",
                         s->catalog ? s->catalog->currency : NULL, "products", lc__products_json(s), "pinned",
                         lc__pinned_json(s), "flash_sales", sales, "coupons", lc__coupons_json(s), "likes",
-                        (json_int_t)s->likes, "viewers", (json_int_t)s->viewers, "chat", lc__chat_json(s),
+                        (json_int_t)s->likes, "viewers", (json_int_t)(s->cfg.remote ? s->viewers_total : s->viewers), "chat", lc__chat_json(s),
                         "slow_mode_s", (json_int_t)s->slow_mode_s, "closed", s->closed, "stream",
-                        stream_name(s->stream));
+                        lc__stream_name(s->stream));
   if (s->catalog)
     json_object_set_new(o, "currency_exponent", json_integer(s->catalog->exponent));
   if (user)
@@ -802,16 +921,21 @@ lc_show_stats(lc_show *s)
 void
 lc_show_set_stream(lc_show *s, lc_show_stream_state state)
 {
+  if (s->cfg.remote) { /* every node shows it at the same entry */
+    if (!s->stopping)
+      lc__remote_send(s, NULL, "stream", json_pack("{s:s}", "state", lc__stream_name(state)), NULL, NULL);
+    return;
+  }
   if (s->stream == state)
     return;
   s->stream = state;
-  lc__show_event(s, LC_SHOW_EV_STREAM, json_pack("{s:s}", "state", stream_name(state)));
+  lc__show_event(s, LC_SHOW_EV_STREAM, json_pack("{s:s}", "state", lc__stream_name(state)));
 }
 
 const char *
 lc_show_stream(const lc_show *s)
 {
-  return stream_name(s->stream);
+  return lc__stream_name(s->stream);
 }
 
 gint64

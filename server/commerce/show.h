@@ -24,6 +24,7 @@
 #include <stdbool.h>
 
 #include "commerce/clock.h"
+#include "commerce/show_remote.h"
 #include "commerce/wordfilter.h"
 
 typedef struct lc_show lc_show;
@@ -45,6 +46,8 @@ typedef struct {
   const lc_wordfilter *ad_filter;   /* borrowed, may be NULL */
   lc_clock *clock;                  /* borrowed; NULL: the real clock (lc_clock_real). Every time the
                                      * engine reads and every timer it arms goes through it. */
+  const lc_show_remote *remote;     /* borrowed; NULL: this node's journal (lc_store). Set: cluster
+                                     * mode (show_remote.h): the owner feeds the stream. */
 } lc_show_config;
 
 /* Every kind of report of the engine: room-wide events, private events and moderator

@@ -123,6 +123,14 @@ lc_show_chat_send(lc_show *s, const lc_show_caller *caller, const char *text, lc
     return;
   }
   c->last_msg_ms = now;
+  if (s->cfg.remote && !(s->cfg.chat_filter && lc_wordfilter_match(s->cfg.chat_filter, text, strlen(text), &(const char *){NULL}))) {
+    /* every node shows it at the same entry, numbered by the stream */
+    lc__remote_send(s, op, "chat",
+                    json_pack("{s:s, s:s, s:s, s:I}", "user", caller->user, "name",
+                              caller->name ? caller->name : caller->user, "text", text, "at", (json_int_t)now),
+                    "m", NULL);
+    return;
+  }
   chat_msg *m = g_new0(chat_msg, 1);
   m->id = g_strdup_printf("m-%s-%" G_GINT64_FORMAT, s->epoch, ++s->next_msg);
   m->user = g_strdup(caller->user);
@@ -171,8 +179,8 @@ lc__apply_chat_slowmode(lc_show *s, const lc__fact_chat_slowmode *f)
 }
 
 /* The answer, the private event and the alert carry the fact as the journal has it. */
-static json_t *
-committed_moderation(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_moderation(lc_show *s, const lc__fact *f, gpointer data)
 {
   json_t *fact = lc__fact_to_json(f);
   if (f->kind == LC__FACT_CHAT_SLOWMODE)
@@ -210,7 +218,7 @@ lc_show_chat_mute(lc_show *s, const char *user_id, gint64 seconds, const char *r
   f->u.chat_muted.user = g_strdup(user_id);
   f->u.chat_muted.until = seconds ? lc__show_now(s) + seconds * 1000 : 0;
   f->u.chat_muted.reason = g_strdup(reason);
-  lc__show_commit(s, op, f, committed_moderation, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_moderation, NULL, NULL);
 }
 
 void
@@ -226,7 +234,7 @@ lc_show_chat_ban(lc_show *s, const char *user_id, bool banned, lc_show_done done
   lc__fact *f = lc__fact_new(LC__FACT_CHAT_BANNED);
   f->u.chat_banned.user = g_strdup(user_id);
   f->u.chat_banned.banned = banned;
-  lc__show_commit(s, op, f, committed_moderation, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_moderation, NULL, NULL);
 }
 
 void
@@ -241,7 +249,7 @@ lc_show_chat_slowmode(lc_show *s, gint64 seconds, lc_show_done done, gpointer us
   }
   lc__fact *f = lc__fact_new(LC__FACT_CHAT_SLOWMODE);
   f->u.chat_slowmode.seconds = seconds;
-  lc__show_commit(s, op, f, committed_moderation, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_moderation, NULL, NULL);
 }
 
 void
@@ -250,6 +258,10 @@ lc_show_chat_delete(lc_show *s, const char *message_id, lc_show_done done, gpoin
   lc__op *op = lc__op_begin(s, NULL, done, user);
   if (!op)
     return;
+  if (s->cfg.remote && message_id && g_str_has_prefix(message_id, "m-")) {
+    lc__remote_send(s, op, "chat.deleted", json_pack("{s:s}", "id", message_id), NULL, NULL);
+    return;
+  }
   for (GList *l = s->chat.head; message_id && l; l = l->next) {
     chat_msg *m = l->data;
     if (strcmp(m->id, message_id) == 0) {
@@ -298,6 +310,11 @@ lc_show_like(lc_show *s, const char *user, gint64 count)
 {
   if (count < 1 || count > LC_SHOW_MAX_LIKES)
     return;
+  if (s->cfg.remote) { /* summed by the store; every node shows the total of its counts entries */
+    s->likes_unsent += count;
+    lc__show_dirty_likes(s);
+    return;
+  }
   s->likes += count;
   lc__show_dirty_likes(s);
   if (!s->likes_timer)
@@ -316,4 +333,49 @@ lc_show_viewer(lc_show *s, const char *user, int delta)
       s->anon_joins++;
   }
   lc__show_dirty_viewers(s);
+}
+
+/* ---- cluster mode: chat entries -------------------------------------------------------- */
+
+json_t *
+lc__chat_apply_message(lc_show *s, const json_t *data, const char *n)
+{
+  const char *user = NULL, *name = NULL, *text = NULL;
+  json_int_t at = 0;
+  if (json_unpack((json_t *)data, "{s:s, s:s, s:s, s:I}", "user", &user, "name", &name, "text", &text, "at", &at) != 0)
+    return NULL;
+  chat_msg *m = g_new0(chat_msg, 1);
+  m->id = g_strdup_printf("m-%s-%s", s->epoch, n ? n : "0");
+  m->user = g_strdup(user);
+  m->name = g_strdup(name);
+  m->text = g_strdup(text);
+  m->at = at;
+  json_t *mj = msg_json(m);
+  g_queue_push_tail(&s->chat, m);
+  while ((int)g_queue_get_length(&s->chat) > s->cfg.chat_recent)
+    lc__chat_msg_free(g_queue_pop_head(&s->chat));
+  lc__show_event(s, LC_SHOW_EV_CHAT_MESSAGE, json_incref(mj));
+  return json_pack("{s:o, s:s}", "message", mj, "visibility", "room");
+}
+
+json_t *
+lc__chat_apply_deleted(lc_show *s, const json_t *data)
+{
+  const char *id = json_string_value(json_object_get(data, "id"));
+  if (!id)
+    return NULL;
+  json_t *out = NULL;
+  for (GList *l = s->chat.head; l; l = l->next) {
+    chat_msg *m = l->data;
+    if (strcmp(m->id, id) == 0) {
+      out = json_pack("{s:s, s:s}", "id", m->id, "user", m->user);
+      g_queue_delete_link(&s->chat, l);
+      lc__chat_msg_free(m);
+      break;
+    }
+  }
+  if (!out)
+    out = json_pack("{s:s}", "id", id);
+  lc__show_event(s, LC_SHOW_EV_CHAT_DELETED, json_incref(out));
+  return out;
 }

@@ -6,6 +6,7 @@
 #include "commerce/coupon.h"
 #include "commerce/show.h"
 #include "commerce/show_facts.h"
+#include "commerce/show_remote.h"
 #include "store/store.h"
 
 typedef enum { SALE_SCHEDULED, SALE_LIVE, SALE_SOLD_OUT, SALE_ENDED } sale_state;
@@ -103,6 +104,18 @@ struct lc_show {
   gint64 replay_now;       /* the fact's time while replaying, else 0 */
   lc_show_stream_state stream; /* the video's state as main reports it (0: offline); not show
                                 * state: a rebuild keeps it */
+  /* cluster mode (cfg.remote, show_remote.c); kept by state_clear like the above */
+  GHashTable *rpending;    /* token -> rpending* (show_remote.c): sent, not yet applied */
+  GQueue rwaiting;         /* rpending* answered "dup": wait until their entry is applied */
+  char *rpos;              /* the last stream entry applied */
+  char *rtoken_prefix;     /* "node/nonce/" of this node's tokens */
+  gint64 rtoken;           /* the next token's number */
+  bool rup;                /* the store answers */
+  bool rentry;             /* applying an entry: the time is its ts (replay_now) */
+  gint64 likes_unsent;     /* likes of this node's viewers not reported yet */
+  gint64 viewers_total;    /* every node's viewers, from the last counts entry */
+  guint rtick_timer;       /* a flush tick is due */
+  guint rcounts_timer;     /* a counts report is due */
 
   lc_catalog *catalog;
   gint64 *available;       /* per SKU: units that can still be ordered */
@@ -121,6 +134,7 @@ struct lc_show {
   GQueue expiry;           /* pending order* by expires_at */
   guint expiry_timer;
   gint64 next_order, next_claim, next_sale, next_msg;
+  gint64 catalog_version;  /* catalog.loaded facts applied (cluster gate: decided on this catalog) */
 
   gint64 likes;
   gint64 likes_journaled;
@@ -146,7 +160,9 @@ struct lc_show {
 
 /* ---- show.c: core helpers ------------------------------------------------------ */
 
-/* Current time in ms (the fact's time while replaying). */
+/* "offline" / "live" / "reconnecting" (static). */
+const char *lc__stream_name(lc_show_stream_state st);
+/* Current time in ms (the fact's time while replaying or applying a stream entry). */
 gint64 lc__show_now(lc_show *s);
 /* Emits a room-wide event (not while replaying). data: transfer full. */
 void lc__show_event(lc_show *s, lc_show_event_kind kind, json_t *data);
@@ -179,8 +195,43 @@ typedef json_t *(*lc__committed_fn)(lc_show *s, const lc__fact *f, gpointer data
  * facts such as expiries). data is freed with data_free after. */
 void lc__show_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed, gpointer data,
                      GDestroyNotify data_free);
-/* Remembers an answer for (user, op_id) seen while replaying. result: borrowed. */
+/* Remembers an answer for (user, op_id) seen while replaying, or written by another node:
+ * an operation with that op_id waiting here gets it. result: borrowed. */
 void lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *result);
+/* Answers op with the settled answer of its op_id (written by another node) without
+ * settling it again; false when there is none (evicted). */
+bool lc__op_answer_remembered(lc__op *op);
+/* The requesting connection of an operation. */
+gconstpointer lc__op_origin(const lc__op *op);
+
+/* The applier of every kind (show.c). f: the catalog and coupon appliers take what they keep. */
+void lc__show_apply(lc_show *s, lc__fact *f);
+/* The events and answer of a kind after it is applied (NULL: none; likes). */
+lc__committed_fn lc__show_committed_for(lc__fact_kind kind);
+/* The answer a viewer's operation got, for facts written under a viewer's op_id (NULL: none). */
+lc__committed_fn lc__show_viewer_answer(lc__fact_kind kind);
+/* Sends the throttled stock and sale-stock broadcasts now. */
+void lc__show_flush_aggregates(lc_show *s);
+
+/* ---- show_remote.c (cluster mode) ------------------------------------------------ */
+/* lc__show_commit in cluster mode: sends f with its gate; applied when the stream has it. */
+void lc__remote_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed);
+/* Appends a non-fact entry (chat, chat.deleted, stream, tick.*); op (may be NULL) is
+ * answered when it is applied. data: transfer full. */
+void lc__remote_send(lc_show *s, lc__op *op, const char *type, json_t *data, const char *idseq,
+                     const char *skip_if_last);
+/* Something is dirty: a flush tick is due within throttle_ms. */
+void lc__remote_want_flush(lc_show *s);
+/* Likes or this node's viewers changed: a counts report is due within counts_ms. */
+void lc__remote_want_counts(lc_show *s);
+void lc__remote_init(lc_show *s);
+void lc__remote_clear(lc_show *s);
+void lc__remote_stop_timers(lc_show *s);
+
+/* ---- show_gate.c ------------------------------------------------------------------ */
+/* The gate of f as decided on the current state: ops appended to `ops` (lc_gate_op). */
+void lc__gate_ops(lc_show *s, const lc__fact *f, GArray *ops);
+void lc__gate_ops_free(GArray *ops);
 
 /* ---- appliers: mutate state from a fact, live and in replay (show.c dispatches) --- */
 /* The catalog and coupon appliers take the fact's catalog / coupon (set it NULL). */
@@ -202,6 +253,13 @@ void lc__apply_likes(lc_show *s, const lc__fact_likes *f);
 /* Answers of the viewer operations that write a fact; replay uses them to remember
  * op_ids (events are suppressed while replaying). */
 json_t *lc__committed_cart(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_catalog(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_pin(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_flash_scheduled(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_flash_started(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_flash_ended(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_coupon_dropped(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_moderation(lc_show *s, const lc__fact *f, gpointer data);
 json_t *lc__committed_claim(lc_show *s, const lc__fact *f, gpointer data);
 json_t *lc__committed_order_created(lc_show *s, const lc__fact *f, gpointer data);
 /* order.paid, order.cancelled, order.expired */
@@ -210,6 +268,8 @@ json_t *lc__committed_order_closed(lc_show *s, const lc__fact *f, gpointer data)
 /* ---- show_stock.c ------------------------------------------------------------- */
 sale *lc__sale_find(lc_show *s, const char *id);
 sale_state lc__sale_state(lc_show *s, const sale *sl);
+/* The sale-start announcement (flash.started), once per sale. */
+void lc__sale_announce(lc_show *s, sale *sl);
 const char *lc__sale_state_name(sale_state st);
 json_t *lc__sale_json(lc_show *s, const sale *sl);
 json_t *lc__products_json(lc_show *s);
@@ -234,6 +294,10 @@ void lc__coupon_free(gpointer p);
 
 /* ---- show_chat.c -------------------------------------------------------------- */
 json_t *lc__chat_json(lc_show *s);
+/* Cluster mode: a chat message entry {user, name, text, at} numbered n, and a deletion. Return
+ * the answer (transfer full). */
+json_t *lc__chat_apply_message(lc_show *s, const json_t *data, const char *n);
+json_t *lc__chat_apply_deleted(lc_show *s, const json_t *data);
 chatter *lc__chatter(lc_show *s, const char *user);
 void lc__chatter_free(gpointer p);
 /* The viewer's chat moderation state for "me": muted_until (0 when not muted now),

@@ -244,8 +244,8 @@ lc__apply_coupon_dropped(lc_show *s, lc__fact_coupon_dropped *f)
   g_ptr_array_add(s->coupons, c);
 }
 
-static json_t *
-committed_coupon_dropped(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_coupon_dropped(lc_show *s, const lc__fact *f, gpointer data)
 {
   coupon *c = coupon_find(s, f->u.coupon_dropped.id);
   if (!c)
@@ -276,7 +276,7 @@ lc_show_coupon_drop(lc_show *s, const json_t *spec, lc_show_done done, gpointer 
   lc__fact *f = lc__fact_new(LC__FACT_COUPON_DROPPED);
   f->u.coupon_dropped.id = g_strdup(c->id);
   f->u.coupon_dropped.coupon = c;
-  lc__show_commit(s, op, f, committed_coupon_dropped, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_coupon_dropped, NULL, NULL);
 }
 
 void
@@ -328,7 +328,8 @@ lc_show_coupon_claim(lc_show *s, const lc_show_caller *caller, const char *coupo
     lc__op_fail(op, "coupon_unavailable", "the coupon is not valid now");
   } else {
     lc__fact *f = lc__fact_new(LC__FACT_COUPON_CLAIMED);
-    f->u.coupon_claimed.claim_id = g_strdup_printf("c-%" G_GINT64_FORMAT, s->next_claim + 1);
+    f->u.coupon_claimed.claim_id =
+        s->cfg.remote ? g_strdup("c-") : g_strdup_printf("c-%" G_GINT64_FORMAT, s->next_claim + 1);
     f->u.coupon_claimed.coupon_id = g_strdup(cp->c->id);
     f->u.coupon_claimed.user = g_strdup(caller->user);
     f->u.coupon_claimed.op_id = g_strdup(caller->op_id);
@@ -507,7 +508,8 @@ create_order(lc_show *s, lc__op *op, const lc_show_caller *caller, GArray *items
   gint64 now = lc__show_now(s);
   lc__fact *f = lc__fact_new(LC__FACT_ORDER_CREATED);
   lc__fact_order_created *x = &f->u.order_created;
-  x->id = g_strdup_printf("o-%" G_GINT64_FORMAT, s->next_order + 1);
+  /* in cluster mode the store numbers it (the entry's n) */
+  x->id = s->cfg.remote ? g_strdup("o-") : g_strdup_printf("o-%" G_GINT64_FORMAT, s->next_order + 1);
   x->user = g_strdup(caller->user);
   x->n_items = (int)items->len;
   x->items = (lc__fact_order_item *)(void *)g_array_free(items, FALSE);

@@ -116,6 +116,7 @@ lc__apply_catalog(lc_show *s, lc__fact_catalog *f)
   g_free(s->available);
   g_free(s->low_alerted);
   s->catalog = c;
+  s->catalog_version++;
   s->available = g_new0(gint64, c->n_skus);
   s->low_alerted = g_new0(bool, c->n_skus);
   for (int i = 0; i < c->n_skus; i++)
@@ -139,8 +140,8 @@ lc__apply_catalog(lc_show *s, lc__fact_catalog *f)
   }
 }
 
-static json_t *
-committed_catalog(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_catalog(lc_show *s, const lc__fact *f, gpointer data)
 {
   lc__show_event(s, LC_SHOW_EV_CATALOG_UPDATED,
                  json_pack("{s:s, s:o, s:o}", "currency", s->catalog->currency, "products",
@@ -184,7 +185,7 @@ lc_show_catalog_load(lc_show *s, const json_t *catalog, lc_show_done done, gpoin
   json_decref(hits);
   lc__fact *f = lc__fact_new(LC__FACT_CATALOG_LOADED);
   f->u.catalog.catalog = c;
-  lc__show_commit(s, op, f, committed_catalog, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_catalog, NULL, NULL);
 }
 
 /* ---- pinned card ------------------------------------------------------------------------- */
@@ -196,8 +197,8 @@ lc__apply_pin(lc_show *s, const lc__fact_pin *f)
   s->pinned_at = f->at;
 }
 
-static json_t *
-committed_pin(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_pin(lc_show *s, const lc__fact *f, gpointer data)
 {
   if (s->pinned >= 0) {
     lc__show_event(s, LC_SHOW_EV_PRODUCT_PINNED, lc__pinned_json(s));
@@ -240,7 +241,7 @@ lc_show_pin(lc_show *s, const char *product_id, lc_show_done done, gpointer user
   lc__fact *f = lc__fact_new(LC__FACT_PIN);
   f->u.pin.product = g_strdup(product_id);
   f->u.pin.at = lc__show_now(s);
-  lc__show_commit(s, op, f, committed_pin, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_pin, NULL, NULL);
 }
 
 /* ---- flash sales --------------------------------------------------------------------- */
@@ -365,8 +366,8 @@ lc__apply_flash_ended(lc_show *s, const lc__fact_flash_ended *f)
   lc__stock_add(s, sl->sku, sl->quantity - sl->sold);
 }
 
-static json_t *
-committed_flash_ended(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_flash_ended(lc_show *s, const lc__fact *f, gpointer data)
 {
   sale *sl = lc__sale_find(s, f->u.flash_ended.id);
   json_t *sj = lc__sale_json(s, sl);
@@ -383,10 +384,19 @@ end_sale(lc_show *s, sale *sl, const char *reason, lc__op *op)
   f->u.flash_ended.id = g_strdup(sl->id);
   f->u.flash_ended.reason = g_strdup(reason);
   f->u.flash_ended.at = lc__show_now(s);
-  lc__show_commit(s, op, f, committed_flash_ended, NULL, NULL);
+  lc__show_commit(s, op, f, lc__committed_flash_ended, NULL, NULL);
 }
 
 static void arm_sale(lc_show *s, sale *sl);
+
+void
+lc__sale_announce(lc_show *s, sale *sl)
+{
+  if (sl->announced_live || sl->ended)
+    return;
+  sl->announced_live = true;
+  lc__show_event(s, LC_SHOW_EV_FLASH_STARTED, lc__sale_json(s, sl));
+}
 
 static gboolean
 sale_timer(gpointer user)
@@ -398,8 +408,10 @@ sale_timer(gpointer user)
     return G_SOURCE_REMOVE;
   sale_state st = lc__sale_state(s, sl);
   if (!sl->announced_live && st != SALE_SCHEDULED && !sl->ended) {
-    sl->announced_live = true;
-    lc__show_event(s, LC_SHOW_EV_FLASH_STARTED, lc__sale_json(s, sl));
+    if (s->cfg.remote) /* announced by every node at the same entry */
+      lc__remote_send(s, NULL, "tick.sale", json_pack("{s:s}", "id", sl->id), NULL, NULL);
+    else
+      lc__sale_announce(s, sl);
   }
   if (!sl->ended && lc__show_now(s) >= sl->ends_at)
     end_sale(s, sl, "time", NULL);
@@ -429,14 +441,15 @@ lc__sales_arm(lc_show *s)
   gint64 now = lc__show_now(s);
   for (guint i = 0; i < s->sales->len; i++) {
     sale *sl = g_ptr_array_index(s->sales, i);
-    if (now >= sl->starts_at)
-      sl->announced_live = true; /* viewers learn it from their snapshot */
+    if (now >= sl->starts_at && !s->cfg.remote)
+      sl->announced_live = true; /* viewers learn it from their snapshot (in cluster mode the
+                                  * stream's tick.sale entry says it, on every node alike) */
     arm_sale(s, sl);
   }
 }
 
-static json_t *
-committed_flash_scheduled(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_flash_scheduled(lc_show *s, const lc__fact *f, gpointer data)
 {
   sale *sl = lc__sale_find(s, f->u.flash_scheduled.id);
   json_t *sj = lc__sale_json(s, sl);
@@ -523,13 +536,13 @@ lc_show_flash_schedule(lc_show *s, const json_t *spec, lc_show_done done, gpoint
     x->per_user_limit = limit;
     x->starts_at = starts;
     x->ends_at = ends;
-    lc__show_commit(s, op, f, committed_flash_scheduled, NULL, NULL);
+    lc__show_commit(s, op, f, lc__committed_flash_scheduled, NULL, NULL);
   }
   g_free(auto_id);
 }
 
-static json_t *
-committed_flash_started(lc_show *s, const lc__fact *f, gpointer data)
+json_t *
+lc__committed_flash_started(lc_show *s, const lc__fact *f, gpointer data)
 {
   sale *sl = lc__sale_find(s, f->u.flash_started.id);
   json_t *sj = lc__sale_json(s, sl);
@@ -554,7 +567,7 @@ lc_show_flash_start(lc_show *s, const char *sale_id, lc_show_done done, gpointer
     lc__fact *f = lc__fact_new(LC__FACT_FLASH_STARTED);
     f->u.flash_started.id = g_strdup(sl->id);
     f->u.flash_started.at = lc__show_now(s);
-    lc__show_commit(s, op, f, committed_flash_started, NULL, NULL);
+    lc__show_commit(s, op, f, lc__committed_flash_started, NULL, NULL);
   }
 }
 
