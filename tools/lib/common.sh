@@ -8,12 +8,14 @@ LC_BUILD_PACKAGES="gcc pkg-config meson ninja-build libglib2.0-dev libjansson-de
   libwebsockets-dev libwebsockets-evlib-glib libsrtp2-dev libswscale-dev libavutil-dev libsrt-openssl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-  gstreamer1.0-libav libcairo2-dev libpango1.0-dev libgdk-pixbuf-2.0-dev librsvg2-dev fonts-wqy-microhei"
+  gstreamer1.0-libav libcairo2-dev libpango1.0-dev libgdk-pixbuf-2.0-dev librsvg2-dev fonts-wqy-microhei
+  libhiredis-dev"
 # What the test suites need on top: Debian's python3 with pytest and websockets for the
 # integration tests, clang + its runtime for the libFuzzer targets.
 LC_TEST_PACKAGES="python3 python3-pytest python3-websockets clang libclang-rt-14-dev sqlite3 curl valgrind
   ffmpeg gstreamer1.0-tools gstreamer1.0-nice python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
-  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 chromium nftables iproute2 util-linux fonts-wqy-microhei"
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 chromium nftables iproute2 util-linux fonts-wqy-microhei
+  redis-server redis-tools"
 # Browser tests also need node + npm (preinstalled on these machines; Debian's nodejs/npm otherwise).
 # What the demo needs on top of the build.
 LC_DEMO_PACKAGES="curl ffmpeg fonts-dejavu-core fonts-wqy-microhei"
