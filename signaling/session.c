@@ -636,6 +636,27 @@ lc_session_close_all(lc_session *s)
   }
 }
 
+void
+lc_session_notice(lc_session *s, const char *name, const json_t *data)
+{
+  char *text = lc_proto_private(now_ms(), name, data);
+  lc_ws_msg *m = lc_ws_msg_take(text, strlen(text));
+  GHashTableIter it;
+  gpointer ch;
+  g_hash_table_iter_init(&it, s->chans);
+  while (g_hash_table_iter_next(&it, NULL, &ch)) {
+    GHashTableIter ci;
+    gpointer key;
+    g_hash_table_iter_init(&ci, ((chan *)ch)->conns);
+    while (g_hash_table_iter_next(&ci, &key, NULL)) {
+      conn *c = key;
+      if (c->ws)
+        lc_ws_send(c->ws, m);
+    }
+  }
+  lc_ws_msg_unref(m);
+}
+
 unsigned
 lc_session_viewers(lc_session *s, const char *room)
 {

@@ -37,6 +37,9 @@ void lc_session_event(lc_session *s, lc_show *show, gint64 seq, lc_show_event_ki
  * nobody would receive it. */
 void lc_session_private(lc_session *s, lc_show *show, const char *user, lc_show_event_kind kind,
                         const json_t *data, gconstpointer skip);
+/* Sends every connection (all rooms) an unsequenced {"type":"private","name":name,"data"}:
+ * a state of this node, such as "store" {"state": "reconnecting" | "ok"} in cluster mode. */
+void lc_session_notice(lc_session *s, const char *name, const json_t *data);
 /* Closes every connection with 1001 (the server is stopping): clients reconnect
  * with resume. */
 void lc_session_close_all(lc_session *s);

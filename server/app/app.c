@@ -210,6 +210,10 @@ static void
 cluster_state(bool up, gpointer user)
 {
   lc_app *app = user;
+  /* Viewers keep their media; the page shows that buying waits for the store. */
+  json_t *notice = json_pack("{s:s}", "state", up ? "ok" : "reconnecting");
+  lc_session_notice(app->session, "store", notice);
+  json_decref(notice);
   lc_control_publish(app->control, up ? "cluster.up" : "cluster.down", NULL,
                      json_pack("{s:s}", "node_id", lc_cluster_node_id(app->cluster)));
 }

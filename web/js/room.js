@@ -345,6 +345,18 @@ ch.addEventListener('private', (e) => {
   const changed = S.applyPrivate(st, name, data, shop.ident?.user.id);
   render(changed);
   if (name === 'chat.muted' && data.until) renderChatNotice();
+  if (name === 'store') { // cluster mode: this node lost its shared store; video goes on, buying waits
+    const banner = $('#net-banner');
+    if (data.state === 'reconnecting') {
+      ui.storeShown = true;
+      banner.hidden = false;
+      setText(banner, t('store_lost'));
+    } else if (ui.storeShown) {
+      ui.storeShown = false;
+      if (!ui.netShown) banner.hidden = true;
+      toast(t('conn_back'));
+    }
+  }
 });
 
 ch.addEventListener('welcome', renderHeader); // shop.js forgot a token the server refused
