@@ -82,6 +82,15 @@ on_room_event(const char *event, const char *room_id, const json_t *data, gpoint
     lc_app_media_room_ended(app->media, room_id);
     lc_app_overlays_room_ended(app->overlays, room_id);
   }
+  if (app->cluster && strcmp(event, "room.ended") == 0) {
+    char *err = NULL;
+    int n = lc_cluster_archive(app->cluster, room_id, app->store, app->show_cfg.low_stock_default, &err);
+    if (n < 0)
+      LC_WARN(room_id, NULL, "the ended show's journal was not archived here: %s", err);
+    else if (n > 0)
+      LC_INFO(room_id, NULL, "the ended show's %d facts archived into %s", n, lc_config_string(app->cfg, "store", "path"));
+    g_free(err);
+  }
   if (show && strcmp(event, "room.ended") == 0) {
     lc_show_set_closed(show, true);
     lc_session_close_room(app->session, room_id, "the show has ended");

@@ -6,6 +6,7 @@
 #include "base/log.h"
 #include "cluster/redis.h"
 #include "commerce/show_remote.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -510,6 +511,69 @@ lc_cluster_detach(lc_cluster *c, lc_show *show)
   f->gone = true;
   lc_redis_free(f->conn); /* answers the read in flight ("disconnected"): read_reply sees gone */
   follower_free(f);
+}
+
+/* ---- archive ------------------------------------------------------------------------------- */
+
+static void
+count_fact(gint64 id, const char *type, const char *data, gint64 ts, gpointer user)
+{
+  (*(int *)user)++;
+}
+
+static void
+archived(int err, gpointer user)
+{
+  if (err != 0)
+    LC_ERROR(user, NULL, "archive: a fact could not be stored locally");
+}
+
+int
+lc_cluster_archive(lc_cluster *c, const char *room, lc_store *store, gint64 low_stock_default, char **err)
+{
+  int have = 0;
+  if (lc_store_journal_load(store, room, count_fact, &have) != 0) {
+    *err = g_strdup("cannot read the local journal");
+    return -1;
+  }
+  if (have > 0)
+    return 0;
+  redisContext *r = sync_conn(c, err);
+  if (!r)
+    return -1;
+  char *jkey = key_of(room, "j"), *from = g_strdup("-");
+  int queued = 0, rc = -1;
+  for (;;) {
+    redisReply *rep = redisCommand(r, "XRANGE %s %s + COUNT %d", jkey, from, LOAD_COUNT);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+      *err = g_strdup_printf("reading the stream: %s", !rep ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
+      if (rep)
+        freeReplyObject(rep);
+      break;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+      const redisReply *e = rep->element[i];
+      if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY)
+        continue;
+      const char *t = field(e->element[1], "t"), *d = field(e->element[1], "d"), *n = field(e->element[1], "n");
+      char *text = t && d ? lc_show_remote_fact_text(t, d, n && *n ? n : NULL, low_stock_default) : NULL;
+      if (text) { /* ticks, counts, chat and the video state are not facts */
+        lc_store_journal_append(store, room, t, text, archived, (gpointer)"archive");
+        queued++;
+      }
+      g_free(from);
+      from = g_strconcat("(", e->element[0]->str, NULL);
+    }
+    bool more = rep->elements == LOAD_COUNT;
+    freeReplyObject(rep);
+    if (!more) {
+      rc = queued;
+      break;
+    }
+  }
+  g_free(from);
+  g_free(jkey);
+  return rc;
 }
 
 /* ---- registry ------------------------------------------------------------------------------ */

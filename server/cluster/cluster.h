@@ -50,6 +50,12 @@ int lc_cluster_attach(lc_cluster *c, lc_show *show, char **err);
 /* Stops following (before lc_show_free). */
 void lc_cluster_detach(lc_cluster *c, lc_show *show);
 
+/* Copies the facts of the room's stream into store's journal of the room (blocking read,
+ * queued writes), unless that journal already has facts: an ended show's orders stay on this
+ * node when Redis is trimmed. Returns the facts queued, or -1 and *err. */
+typedef struct lc_store lc_store;
+int lc_cluster_archive(lc_cluster *c, const char *room, lc_store *store, gint64 low_stock_default, char **err);
+
 /* Writes a room into the registry (room: JSON with secrets, borrowed). */
 void lc_cluster_room_put(lc_cluster *c, const char *id, const json_t *room);
 

@@ -266,6 +266,20 @@ number_fact(lc__fact *f, const char *n)
   }
 }
 
+char *
+lc_show_remote_fact_text(const char *type, const char *data, const char *n, gint64 low_stock_default)
+{
+  char *why = NULL;
+  lc__fact *f = lc__fact_decode(type, data, low_stock_default, &why);
+  g_free(why);
+  if (!f)
+    return NULL;
+  number_fact(f, n);
+  char *text = lc__fact_encode(f);
+  lc__fact_free(f);
+  return text;
+}
+
 static json_t *
 apply_fact(lc_show *s, const char *id, const char *type, const char *data, const char *n, rpending *p)
 {

@@ -84,6 +84,10 @@ void lc_show_remote_begin_replay(lc_show *s);
 void lc_show_remote_end_replay(lc_show *s);
 void lc_show_remote_entry(lc_show *s, const char *id, const char *type, const char *data, const char *token,
                           const char *n, gint64 ts);
+/* A stream entry as this node's own journal (lc_store) keeps a fact, with the store's number
+ * written into its id: for the archive of an ended show. NULL for entries that are not facts
+ * or do not decode. transfer full (g_free). */
+char *lc_show_remote_fact_text(const char *type, const char *data, const char *n, gint64 low_stock_default);
 /* The last entry applied ("0-0" before any). */
 const char *lc_show_remote_position(const lc_show *s);
 /* The store went away / came back: while away every write fails at once with
