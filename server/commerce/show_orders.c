@@ -956,6 +956,22 @@ expire_due(gpointer user)
     return G_SOURCE_REMOVE;
   gint64 now = lc__show_now(s);
   order *o;
+  if (s->cfg.remote) {
+    /* Cluster mode: the order stays pending (and queued) until the expiry comes back from the
+     * stream; every node sends it and the gate takes the first. Due orders still pending are
+     * sent again after the answer timeout (the store may have been away). */
+    bool due = false;
+    for (GList *l = s->expiry.head; l && ((order *)l->data)->expires_at <= now; l = l->next)
+      if (((order *)l->data)->state == ORDER_PENDING) {
+        close_order(s, NULL, l->data, LC__FACT_ORDER_EXPIRED, NULL, "not paid in time", NULL);
+        due = true;
+      }
+    if (due)
+      s->expiry_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.remote->answer_timeout_ms, expire_due, s);
+    else
+      lc__expiry_arm(s);
+    return G_SOURCE_REMOVE;
+  }
   while ((o = g_queue_peek_head(&s->expiry)) && (o->state != ORDER_PENDING || o->expires_at <= now)) {
     g_queue_pop_head(&s->expiry);
     if (o->state == ORDER_PENDING)

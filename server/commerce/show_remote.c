@@ -203,8 +203,11 @@ tick_due(gpointer user)
 {
   lc_show *s = user;
   s->rtick_timer = 0;
-  if (g_hash_table_size(s->dirty_skus) || g_hash_table_size(s->dirty_sales))
+  if (g_hash_table_size(s->dirty_skus) || g_hash_table_size(s->dirty_sales)) {
     lc__remote_send(s, NULL, "tick.flush", json_object(), NULL, "tick.flush");
+    /* again if no flush has come back by then (applying one cancels this) */
+    s->rtick_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.remote->answer_timeout_ms, tick_due, s);
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -500,6 +503,10 @@ lc_show_remote_set_up(lc_show *s, bool up)
   LC_INFO(s->room, NULL, "shared store %s", up ? "reachable again: taking operations" : "unreachable: operations fail with unavailable");
   if (up && (g_hash_table_size(s->dirty_skus) || g_hash_table_size(s->dirty_sales)))
     lc__remote_want_flush(s);
+  if (up) { /* what the timers could not write meanwhile: sale announcements and ends, expiries */
+    lc__sales_arm(s);
+    lc__expiry_arm(s);
+  }
   if (up && (s->likes_unsent || s->viewers))
     lc__remote_want_counts(s);
 }

@@ -415,7 +415,7 @@ sale_timer(gpointer user)
   }
   if (!sl->ended && lc__show_now(s) >= sl->ends_at)
     end_sale(s, sl, "time", NULL);
-  else
+  if (s->cfg.remote || sl->ended || lc__show_now(s) < sl->ends_at)
     arm_sale(s, sl);
   return G_SOURCE_REMOVE;
 }
@@ -432,6 +432,13 @@ arm_sale(lc_show *s, sale *sl)
   gint64 now = lc__show_now(s);
   gint64 next = now < sl->starts_at ? sl->starts_at : sl->ends_at;
   gint64 wait = MAX(next - now, 0);
+  if (s->cfg.remote) { /* what was sent (the start's announcement, the end) again if it has not come back */
+    gint64 retry = s->cfg.remote->answer_timeout_ms;
+    if (now >= sl->ends_at)
+      wait = retry;
+    else if (now >= sl->starts_at && !sl->announced_live)
+      wait = MIN(wait, retry);
+  }
   sl->timer = lc_clock_timeout_add(s->cfg.clock, wait, sale_timer, sl);
 }
 
