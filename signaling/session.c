@@ -618,8 +618,9 @@ lc_session_close_room(lc_session *s, const char *room, const char *reason)
   }
 }
 
-void
-lc_session_close_all(lc_session *s)
+/* Calls fn on every open connection of every room. */
+static void
+foreach_conn(lc_session *s, void (*fn)(conn *c, gpointer user), gpointer user)
 {
   GHashTableIter it;
   gpointer ch;
@@ -631,9 +632,27 @@ lc_session_close_all(lc_session *s)
     while (g_hash_table_iter_next(&ci, &key, NULL)) {
       conn *c = key;
       if (c->ws)
-        lc_ws_close(c->ws, 1001, "server shutting down");
+        fn(c, user);
     }
   }
+}
+
+static void
+close_going_away(conn *c, gpointer user)
+{
+  lc_ws_close(c->ws, 1001, "server shutting down");
+}
+
+void
+lc_session_close_all(lc_session *s)
+{
+  foreach_conn(s, close_going_away, NULL);
+}
+
+static void
+send_msg(conn *c, gpointer user)
+{
+  lc_ws_send(c->ws, user);
 }
 
 void
@@ -641,19 +660,7 @@ lc_session_notice(lc_session *s, const char *name, const json_t *data)
 {
   char *text = lc_proto_private(now_ms(), name, data);
   lc_ws_msg *m = lc_ws_msg_take(text, strlen(text));
-  GHashTableIter it;
-  gpointer ch;
-  g_hash_table_iter_init(&it, s->chans);
-  while (g_hash_table_iter_next(&it, NULL, &ch)) {
-    GHashTableIter ci;
-    gpointer key;
-    g_hash_table_iter_init(&ci, ((chan *)ch)->conns);
-    while (g_hash_table_iter_next(&ci, &key, NULL)) {
-      conn *c = key;
-      if (c->ws)
-        lc_ws_send(c->ws, m);
-    }
-  }
+  foreach_conn(s, send_msg, m);
   lc_ws_msg_unref(m);
 }
 

@@ -336,34 +336,34 @@ lc__op_begin(lc_show *s, const lc_show_caller *caller, lc_show_done done, gpoint
   return op;
 }
 
+/* Answers everyone waiting for an entry's op_id (later duplicates of the operation). */
+static void
+answer_waiters(op_entry *e, const char *code, const char *message, const json_t *result)
+{
+  GSList *waiters = e->waiters;
+  e->waiters = NULL;
+  for (GSList *l = waiters; l; l = l->next) {
+    waiter *w = l->data;
+    answer(w->done, w->user, code, message, result);
+  }
+  g_slist_free_full(waiters, g_free);
+}
+
 static void
 op_finish(lc__op *op, const char *code, const char *message, json_t *result)
 {
   answer(op->done, op->user, code, message, result);
   op_entry *e = op->entry;
-  if (e && code && strcmp(code, "unavailable") == 0) {
-    /* Not an answer: the change may or may not be stored. A retry must ask again (and the
-     * store's op_id check gives it the first answer), so nothing is remembered. */
-    GSList *waiters = e->waiters;
-    e->waiters = NULL;
-    for (GSList *l = waiters; l; l = l->next) {
-      waiter *w = l->data;
-      answer(w->done, w->user, code, message, result);
-    }
-    g_slist_free_full(waiters, g_free);
-    g_queue_remove(&op->s->op_order, e);
-    g_hash_table_remove(op->s->ops, e->key);
-    e = NULL;
-  }
   if (e) {
-    GSList *waiters = e->waiters;
-    e->waiters = NULL;
-    for (GSList *l = waiters; l; l = l->next) {
-      waiter *w = l->data;
-      answer(w->done, w->user, code, message, result);
+    answer_waiters(e, code, message, result);
+    if (code && strcmp(code, "unavailable") == 0) {
+      /* Not an answer: the change may or may not be stored. A retry must ask again (and the
+       * store's op_id check gives it the first answer), so nothing is remembered. */
+      g_queue_remove(&op->s->op_order, e);
+      g_hash_table_remove(op->s->ops, e->key);
+    } else {
+      op_settle(op->s, e, code, message, result); /* may evict e itself: the last use */
     }
-    g_slist_free_full(waiters, g_free);
-    op_settle(op->s, e, code, message, result); /* may evict e itself: the last use */
   }
   json_decref(result);
   g_free(op);
@@ -397,13 +397,7 @@ lc__op_remember(lc_show *s, const char *user, const char *op_id, const json_t *r
       return;
     /* The same op_id is in flight here and another node wrote it first: the waiters get
      * the first answer now, the operation itself when the store says "dup". */
-    GSList *waiters = e->waiters;
-    e->waiters = NULL;
-    for (GSList *l = waiters; l; l = l->next) {
-      waiter *w = l->data;
-      answer(w->done, w->user, NULL, NULL, result);
-    }
-    g_slist_free_full(waiters, g_free);
+    answer_waiters(e, NULL, NULL, result);
     op_settle(s, e, NULL, NULL, result);
     return;
   }
