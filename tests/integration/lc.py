@@ -226,3 +226,9 @@ class Ctl:
             msg = self.read_line()
             if "event" in msg:
                 return msg
+
+
+# LC_TEST_REDIS=1 runs a suite in cluster mode: every Server on its own redis-server (issue 15).
+if os.environ.get("LC_TEST_REDIS") == "1":
+    import clusterlib  # noqa: E402 - needs Server defined
+    clusterlib.cluster_mode(Server)
