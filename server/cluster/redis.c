@@ -13,6 +13,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+#define PING_TIMEOUT_MS 2000 /* a new connection is up when its PING is answered within this */
 
 typedef struct {
   GSource base;
@@ -227,6 +228,8 @@ set_state(lc_redis *r, bool up)
     r->state_cb(r, up, r->user);
 }
 
+static void send_ping(lc_redis *r);
+
 static void
 on_connect(const redisAsyncContext *ac, int status)
 {
@@ -244,8 +247,18 @@ on_connect(const redisAsyncContext *ac, int status)
     schedule_retry(r);
     return;
   }
+  /* Up only once it answers: a stopped (hung) Redis still accepts connections in the kernel. */
+  send_ping(r);
+}
+
+static void
+ping_reply(lc_redis *r, const redisReply *reply, const char *err, gpointer user)
+{
+  if (!reply || reply->type == REDIS_REPLY_ERROR)
+    return; /* a timeout drops the connection; a reconnect follows */
   if (r->failures > 0)
-    LC_INFO(NULL, NULL, "redis %s: connected after %" G_GUINT64_FORMAT " failed attempts", r->name, r->failures);
+    LC_INFO(NULL, NULL, "redis %s: answering again after %" G_GUINT64_FORMAT " failed attempts", r->name,
+            r->failures);
   r->failures = 0;
   r->backoff_ms = BACKOFF_MIN_MS;
   set_state(r, true);
@@ -351,20 +364,22 @@ static gboolean
 pending_timeout(gpointer user)
 {
   pending *p = user;
+  lc_redis *r = p->r;
   p->timer = 0;
   pending_finish(p, NULL, "timeout"); /* the pending stays with hiredis until it answers or goes */
+  if (r->ac && !r->freeing) {
+    /* A Redis that does not answer in time is treated as gone: everything queued behind this
+     * command fails now instead of one timeout each, and "up" waits for a PING's answer. */
+    if (r->up || r->failures++ == 0)
+      LC_WARN(NULL, NULL, "redis %s: no answer within the timeout; reconnecting", r->name);
+    redisAsyncDisconnect(r->ac); /* answers p (and the rest) with NULL: p is freed there */
+  }
   return G_SOURCE_REMOVE;
 }
 
-void
-lc_redis_command(lc_redis *r, int argc, const char **argv, const size_t *lens, int timeout_ms, lc_redis_cb cb,
-                 gpointer user)
+static void
+send_cmd(lc_redis *r, int argc, const char **argv, const size_t *lens, int timeout_ms, lc_redis_cb cb, gpointer user)
 {
-  if (!lc_redis_up(r)) {
-    if (cb)
-      cb(r, NULL, "not connected", user);
-    return;
-  }
   pending *p = g_new0(pending, 1);
   p->r = r;
   p->cb = cb;
@@ -382,6 +397,26 @@ lc_redis_command(lc_redis *r, int argc, const char **argv, const size_t *lens, i
     p->timer = g_source_attach(t, r->ctx);
     g_source_unref(t);
   }
+}
+
+void
+lc_redis_command(lc_redis *r, int argc, const char **argv, const size_t *lens, int timeout_ms, lc_redis_cb cb,
+                 gpointer user)
+{
+  if (!lc_redis_up(r)) {
+    if (cb)
+      cb(r, NULL, "not connected", user);
+    return;
+  }
+  send_cmd(r, argc, argv, lens, timeout_ms, cb, user);
+}
+
+static void
+send_ping(lc_redis *r)
+{
+  const char *argv[] = {"PING"};
+  size_t lens[] = {4};
+  send_cmd(r, 1, argv, lens, PING_TIMEOUT_MS, ping_reply, NULL);
 }
 
 void

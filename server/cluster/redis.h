@@ -26,7 +26,9 @@ void lc_redis_addr_clear(lc_redis_addr *a);
 /* "host:port" or the socket path (transfer full). */
 char *lc_redis_addr_string(const lc_redis_addr *a);
 
-/* The connection came up (after a connect or reconnect) or went down. */
+/* The connection came up (connected and answering a PING: a stopped Redis still accepts
+ * connections) or went down (lost, or a command got no answer in time: the connection is
+ * dropped and made again). */
 typedef void (*lc_redis_state_cb)(lc_redis *r, bool up, gpointer user);
 /* An answer (reply borrowed for the call, err NULL; a Redis error reply is a reply of type
  * REDIS_REPLY_ERROR), or no answer: reply NULL and err "not connected", "timeout" or

@@ -568,6 +568,10 @@ def test_redis_frozen_requests_time_out(make_cluster):
         wait_until(lambda node=node: {o["id"] for o in all_orders(node)} == want, 10,
                    f"{node.node_id}: order.list == the 6 acknowledged orders (one per user)")
         assert sale_of(node, "fs1")["sold"] == 6
+    # a command without an answer in time drops the connection: viewers are told, and told again
+    # once a new connection answers a PING
+    for states in notices:
+        assert "reconnecting" in states and states[-1] == "ok", states
     print(f"\nanswers while Redis hung: {sorted(round(t, 2) for _, t in frozen)} s; store notices: {notices[0]}")
 
 
