@@ -227,6 +227,40 @@ cluster_state(bool up, gpointer user)
                      json_pack("{s:s}", "node_id", lc_cluster_node_id(app->cluster)));
 }
 
+typedef struct {
+  lc_app *app;
+  lc_ctl_req *req;
+} cluster_status_call;
+
+static void
+origins_done(const json_t *origins, const char *err, gpointer user)
+{
+  cluster_status_call *call = user;
+  if (!origins) {
+    lc_ctl_req_fail(call->req, "unavailable", "the shared store did not answer: %s", err);
+  } else {
+    json_t *st = lc_cluster_status(call->app->cluster);
+    json_object_set(st, "origins", (json_t *)origins);
+    lc_ctl_req_reply(call->req, st);
+  }
+  g_free(call);
+}
+
+/* cluster.status: this node and every room's origin (where its publisher is). */
+static void
+cmd_cluster_status(lc_ctl_req *req, json_t *args, gpointer user)
+{
+  lc_app *app = user;
+  if (!app->cluster) {
+    lc_ctl_req_fail(req, "invalid_state", "this node is not in a cluster ([cluster] redis is empty)");
+    return;
+  }
+  cluster_status_call *call = g_new0(cluster_status_call, 1);
+  call->app = app;
+  call->req = req;
+  lc_cluster_origins(app->cluster, origins_done, call);
+}
+
 static int
 open_cluster(lc_app *app, const lc_config *cfg, char **err_msg)
 {
@@ -279,6 +313,8 @@ on_media_event(const char *room, lc_app_media_event_kind kind, const char *event
     lc_app_record_publish_lost(app->record, room);
   else if (kind == LC_MEDIA_EV_PUBLISH_END)
     lc_app_record_publish_end(app->record, room);
+  if (app->cluster && (kind == LC_MEDIA_EV_PUBLISH_START || kind == LC_MEDIA_EV_PUBLISH_END))
+    lc_cluster_origin(app->cluster, room, kind == LC_MEDIA_EV_PUBLISH_START);
   lc_show *show = show_for(room, app);
   if (show && stream_of[kind] >= 0)
     lc_show_set_stream(show, (lc_show_stream_state)stream_of[kind]);
@@ -659,6 +695,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
   lc_control_register(app->control, "status", "server status: version, uptime, rooms, store", cmd_status,
                       app);
   lc_commands_register_rooms(app->control, app->rooms);
+  lc_control_register(app->control, "cluster.status",
+                      "cluster mode: this node, its Redis and every room's origin node", cmd_cluster_status, app);
   lc_commands_register_show(app->control, &app->show_cmds);
   lc_app_media_register(app->media, app->control);
   lc_app_overlays_register(app->overlays, app->control);

@@ -626,6 +626,72 @@ poll_rooms(gpointer user)
   return G_SOURCE_CONTINUE;
 }
 
+/* ---- origins ------------------------------------------------------------------------------- */
+
+static const char ORIGIN_DEL_LUA[] =
+    "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+    "if v and cjson.decode(v).node_id == ARGV[2] then redis.call('HDEL', KEYS[1], ARGV[1]) end\n"
+    "return 0\n";
+
+void
+lc_cluster_origin(lc_cluster *c, const char *room, bool here)
+{
+  if (here) {
+    json_t *o = json_pack("{s:s, s:s, s:I}", "node_id", c->node_id, "advertise_url", c->advertise_url, "since",
+                          (json_int_t)(g_get_real_time() / 1000));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    const char *argv[] = {"HSET", "lc:origins", room, text};
+    size_t lens[] = {4, 10, strlen(room), strlen(text)};
+    lc_redis_command(c->w, 4, argv, lens, c->o.timeout_ms, NULL, NULL);
+    free(text);
+  } else {
+    const char *argv[] = {"EVAL", ORIGIN_DEL_LUA, "1", "lc:origins", room, c->node_id};
+    size_t lens[] = {4, strlen(ORIGIN_DEL_LUA), 1, 10, strlen(room), strlen(c->node_id)};
+    lc_redis_command(c->w, 6, argv, lens, c->o.timeout_ms, NULL, NULL);
+  }
+}
+
+typedef struct {
+  void (*cb)(const json_t *origins, const char *err, gpointer user);
+  gpointer user;
+} origins_call;
+
+static void
+origins_reply(lc_redis *r, const redisReply *rep, const char *err, gpointer user)
+{
+  origins_call *oc = user;
+  if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+    oc->cb(NULL, err ? err : (rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected answer"), oc->user);
+    g_free(oc);
+    return;
+  }
+  json_t *all = json_object();
+  for (size_t i = 0; i + 1 < rep->elements; i += 2)
+    if (rep->element[i]->type == REDIS_REPLY_STRING && rep->element[i + 1]->type == REDIS_REPLY_STRING) {
+      json_t *o = json_loads(rep->element[i + 1]->str, 0, NULL);
+      if (json_is_object(o))
+        json_object_set_new(all, rep->element[i]->str, o);
+      else
+        json_decref(o);
+    }
+  oc->cb(all, NULL, oc->user);
+  json_decref(all);
+  g_free(oc);
+}
+
+void
+lc_cluster_origins(lc_cluster *c, void (*cb)(const json_t *origins, const char *err, gpointer user),
+                   gpointer user)
+{
+  origins_call *oc = g_new0(origins_call, 1);
+  oc->cb = cb;
+  oc->user = user;
+  const char *argv[] = {"HGETALL", "lc:origins"};
+  size_t lens[] = {7, 10};
+  lc_redis_command(c->w, 2, argv, lens, c->o.timeout_ms, origins_reply, oc);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
 static void

@@ -59,5 +59,13 @@ int lc_cluster_archive(lc_cluster *c, const char *room, lc_store *store, gint64 
 /* Writes a room into the registry (room: JSON with secrets, borrowed). */
 void lc_cluster_room_put(lc_cluster *c, const char *id, const json_t *room);
 
+/* The room's publisher is on this node (true) or left it (false): lc:origins room -> {node_id,
+ * advertise_url, since}; only this node's own entry is removed. */
+void lc_cluster_origin(lc_cluster *c, const char *room, bool here);
+/* Every room's origin ({room: {node_id, advertise_url, since}}, borrowed), or NULL and err
+ * when Redis did not answer; cb on the main loop. */
+void lc_cluster_origins(lc_cluster *c, void (*cb)(const json_t *origins, const char *err, gpointer user),
+                        gpointer user);
+
 /* {node_id, advertise_url, redis, up} for status (transfer full). */
 json_t *lc_cluster_status(lc_cluster *c);

@@ -239,7 +239,8 @@ def ok(resp):
 class Cluster:
     """A redis-server and n livecartd nodes on it."""
 
-    def __init__(self, n, extra=(), redis=None, node_extra=None):
+    def __init__(self, n, extra=(), redis=None, node_extra=None, env=None):
+        self.env = env or {}  # extra environment of every node (conftest.media_env for publishers)
         self.redis = redis or Redis()
         self.own_redis = redis is None
         self.nodes = []
@@ -257,6 +258,7 @@ class Cluster:
     def add_node(self, node_id, workdir=None):
         node = Node(self.redis.url, node_id, workdir=workdir,
                     extra=self.extra + list(self.node_extra.get(node_id, ())))
+        node.env.update(self.env)
         node.start()
         self.nodes.append(node)
         return node

@@ -682,3 +682,40 @@ def test_show_flow_on_redis(make_cluster, flow):
     c = make_cluster(1)
     showlib.setup_room(c.nodes[0])
     getattr(test_show, flow)(c.nodes[0])
+
+
+# ---- 8. where the publisher is: the origin registry, the video state on every node -------------
+
+def test_origin_and_video_state_reach_every_node(make_cluster):
+    """A creator publishing RTMP to one node: every node's cluster.status names that node as the
+    room's origin, and every node's viewers see the video state ("live", then "offline" when the
+    publisher ends) through the shared stream. A node without a cluster refuses cluster.status."""
+    import medialib
+    from conftest import media_env
+    c = make_cluster(2, extra=["media.grace_s=0", "hls.enabled=false"], env=media_env())
+    origin, other = c.nodes
+    ok(origin.call("room.create", {"id": "demo", "title": "t", "stream_key": "sk_origin_test"}))
+    clusterlib.wait_room(other, "demo")
+    pub = medialib.ffmpeg_rtmp(origin, "demo", "sk_origin_test", seconds=120, size="320x240", fps=15)
+    try:
+        for node in c.nodes:
+            got = wait_until(lambda node=node: ok(node.call("cluster.status")).get("origins", {}).get("demo"), 60,
+                             f"{node.node_id}: cluster.status names the origin of demo")
+            assert got["node_id"] == origin.node_id, got
+            wait_until(lambda node=node: snapshot(node)["state"]["stream"] == "live", 30,
+                       f"{node.node_id}: the show's stream is live")
+    finally:
+        pub.terminate()
+        pub.wait(10)
+    for node in c.nodes:
+        wait_until(lambda node=node: "demo" not in ok(node.call("cluster.status"))["origins"], 30,
+                   f"{node.node_id}: the origin of demo is gone after the publisher ended")
+        wait_until(lambda node=node: snapshot(node)["state"]["stream"] == "offline", 30,
+                   f"{node.node_id}: the show's stream is offline")
+    single = lc.Server(extra=showlib.server_args())
+    try:
+        single.start()
+        r = single.call("cluster.status")
+        assert not r.get("ok") and r["error"]["code"] == "invalid_state", r
+    finally:
+        single.close()
