@@ -7,11 +7,18 @@
  *                prints {"clients","p50_ms","p99_ms","max_ms","received"}.
  *   purchases C  C signed-in viewers send checkout requests with unique op_ids,
  *                keeping --inflight K each, for --seconds S: prints
- *                {"connections","inflight","seconds","acknowledged","rejected","per_second"}.
+ *                {"connections","inflight","seconds","acknowledged","rejected","per_second",
+ *                "reply_latency":{p50,p99,max},"rejected_unavailable"} (after a first line
+ *                {"started":C} when the timed window begins; the first refusals on stderr).
  *   idle N       connect N viewers, print {"connected":N} and wait for SIGTERM
  *                (the caller measures the server's memory meanwhile).
  * Options: --port P --room R --socket CTL --secret S --sku SKU --trigger JSON
- *          --seconds S --inflight K --match TEXT */
+ *          --seconds S --inflight K --match TEXT
+ *          --op-prefix X      purchases: op_ids are cX<i>-<k> (runs against the same show
+ *                             need distinct ones: a repeated op_id is answered from the first)
+ *          --ports P1,P2,...  (cluster mode) viewer i connects to port P[i mod k]; broadcast
+ *                             adds "nodes": the same figures per port, and purchases
+ *                             "acknowledged_per_node". --port is the first one. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,16 +47,22 @@ typedef struct {
   double seen_ms; /* broadcast: arrival of the awaited event */
   int inflight;
   long next_op;
+  double sent_ms[64]; /* purchases: send time of op k at k % 64 (inflight <= 64) */
   bool welcomed;
 } conn;
 
 static struct {
   int port;
-  const char *room, *socket_path, *secret, *sku, *trigger, *match;
+  const char *room, *socket_path, *secret, *sku, *trigger, *match, *op_prefix;
   int seconds, inflight;
-} opt = {8080, "demo", "var/run/livecart.sock", "", "", NULL, "\"name\":\"flash.started\"", 10, 8};
+} opt = {8080, "demo", "var/run/livecart.sock", "", "", NULL, "\"name\":\"flash.started\"", "", 10, 8};
 
-static long acked, rejected;
+#define MAX_PORTS 16
+static int ports[MAX_PORTS], n_ports;
+
+static long acked, rejected, unavailable;
+static long acked_by_port[MAX_PORTS];
+static GArray *ack_ms; /* purchases: acknowledgement latencies (double ms) */
 static int seen_count; /* broadcast: viewers that have seen the awaited event */
 static volatile sig_atomic_t stop_flag;
 
@@ -113,12 +126,12 @@ send_text(conn *c, const char *text)
 }
 
 static int
-connect_ws(void)
+connect_ws(int port)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0)
     die("socket");
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
     die("connect");
@@ -164,8 +177,9 @@ send_checkout(conn *c, int i)
 {
   char msg[256];
   snprintf(msg, sizeof msg,
-           "{\"type\":\"checkout\",\"op_id\":\"c%d-%ld\",\"items\":[{\"sku\":\"%s\",\"qty\":1}]}", i, c->next_op++,
-           opt.sku);
+           "{\"type\":\"checkout\",\"op_id\":\"c%s%d-%ld\",\"items\":[{\"sku\":\"%s\",\"qty\":1}]}",
+           opt.op_prefix, i, c->next_op, opt.sku);
+  c->sent_ms[c->next_op++ % 64] = now_ms();
   send_text(c, msg);
   c->inflight++;
 }
@@ -181,10 +195,22 @@ on_message(conn *c, int i, const char *p, size_t len, int mode)
     seen_count++;
   }
   if (mode == 1 && memmem(p, len, "\"type\":\"reply\"", 14)) {
-    if (memmem(p, len, "\"ok\":true", 9))
+    char tag[96];
+    int tl = snprintf(tag, sizeof tag, "\"op_id\":\"c%.60s%d-", opt.op_prefix, i);
+    const char *at = memmem(p, len, tag, (size_t)tl);
+    if (at && ack_ms) {
+      double ms = now_ms() - c->sent_ms[strtol(at + tl, NULL, 10) % 64];
+      g_array_append_val(ack_ms, ms);
+    }
+    if (memmem(p, len, "\"ok\":true", 9)) {
       acked++;
-    else
-      rejected++;
+      acked_by_port[i % n_ports]++;
+    } else {
+      static const char code[] = "\"code\":\"unavailable\"";
+      unavailable += memmem(p, len, code, sizeof code - 1) != NULL;
+      if (++rejected <= 3) /* what a refusal says, for the caller's report */
+        fprintf(stderr, "refused (connection %d): %.*s\n", i, (int)MIN(len, 400), p);
+    }
     c->inflight--;
     if (!stop_flag)
       send_checkout(c, i);
@@ -269,10 +295,10 @@ control_call(const char *json_line)
 
 /* Reads one sample ("name value") from the server's /metrics; -1 when missing. */
 static double
-metric(const char *name)
+metric(int port, const char *name)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
     die("metrics connect");
@@ -301,6 +327,15 @@ cmp_double(const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* p50 / p99 / max of sorted latencies, as the JSON fields (into out). */
+static void
+percentiles(GString *out, const double *lat, int m)
+{
+  g_string_append_printf(out, "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f", m ? lat[m / 2] : -1.0,
+                         m ? lat[(int)(m * 0.99) < m ? (int)(m * 0.99) : m - 1] : -1.0,
+                         m ? lat[m - 1] : -1.0);
+}
+
 static void
 on_signal(int sig)
 {
@@ -325,13 +360,23 @@ main(int argc, char **argv)
     else if (!strcmp(k, "--sku")) opt.sku = v;
     else if (!strcmp(k, "--trigger")) opt.trigger = v;
     else if (!strcmp(k, "--match")) opt.match = v;
+    else if (!strcmp(k, "--op-prefix")) opt.op_prefix = v;
     else if (!strcmp(k, "--seconds")) opt.seconds = atoi(v);
-    else if (!strcmp(k, "--inflight")) opt.inflight = atoi(v);
+    else if (!strcmp(k, "--inflight")) opt.inflight = MIN(atoi(v), 64);
+    else if (!strcmp(k, "--ports")) {
+      char **parts = g_strsplit(v, ",", -1);
+      for (int j = 0; parts[j] && n_ports < MAX_PORTS; j++)
+        ports[n_ports++] = atoi(parts[j]);
+      g_strfreev(parts);
+    }
     else { fprintf(stderr, "unknown option %s\n", k); return 2; }
   }
   int mode = !strcmp(mode_s, "broadcast") ? 0 : !strcmp(mode_s, "purchases") ? 1 : !strcmp(mode_s, "idle") ? 2 : -1;
   if (mode < 0 || n < 1)
     return 2;
+  if (n_ports == 0)
+    ports[n_ports++] = opt.port;
+  opt.port = ports[0];
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
   int ep = epoll_create1(0);
@@ -342,7 +387,7 @@ main(int argc, char **argv)
   while (opened < n) {
     int wave = MIN(n - opened, 500);
     for (int i = opened; i < opened + wave; i++) {
-      cs[i].fd = connect_ws();
+      cs[i].fd = connect_ws(ports[i % n_ports]);
       cs[i].in = g_byte_array_new();
       struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
       epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &e);
@@ -407,8 +452,11 @@ main(int argc, char **argv)
     for (int i = 0; i < n; i++)
       cs[i].seen_ms = 0;
     seen_count = 0;
-    double fan_sum0 = metric("livecart_show_fanout_seconds_sum");
-    double fan_cnt0 = metric("livecart_show_fanout_seconds_count");
+    double fan_sum0[MAX_PORTS], fan_cnt0[MAX_PORTS];
+    for (int p = 0; p < n_ports; p++) {
+      fan_sum0[p] = metric(ports[p], "livecart_show_fanout_seconds_sum");
+      fan_cnt0[p] = metric(ports[p], "livecart_show_fanout_seconds_count");
+    }
     double t0 = now_ms();
     control_call(opt.trigger);
     double end = now_ms() + 30000;
@@ -426,15 +474,46 @@ main(int argc, char **argv)
       if (cs[i].seen_ms > 0)
         lat[m++] = cs[i].seen_ms - t0;
     qsort(lat, (size_t)m, sizeof *lat, cmp_double);
-    double fan_cnt = metric("livecart_show_fanout_seconds_count") - fan_cnt0;
-    double fan_ms = fan_cnt > 0 ? (metric("livecart_show_fanout_seconds_sum") - fan_sum0) * 1000 / fan_cnt : -1;
-    printf("{\"clients\":%d,\"received\":%d,\"server_fanout_ms\":%.2f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,"
-           "\"max_ms\":%.2f}\n", n, m, fan_ms,
-           m ? lat[m / 2] : -1.0, m ? lat[(int)(m * 0.99) < m ? (int)(m * 0.99) : m - 1] : -1.0,
-           m ? lat[m - 1] : -1.0);
+    /* the server's share: the mean fan-out time of the events sent meanwhile, per node */
+    double fan_ms[MAX_PORTS], fan_all_s = 0, fan_all_n = 0;
+    for (int p = 0; p < n_ports; p++) {
+      double cnt = metric(ports[p], "livecart_show_fanout_seconds_count") - fan_cnt0[p];
+      double sum = metric(ports[p], "livecart_show_fanout_seconds_sum") - fan_sum0[p];
+      fan_ms[p] = cnt > 0 ? sum * 1000 / cnt : -1;
+      if (cnt > 0) {
+        fan_all_s += sum;
+        fan_all_n += cnt;
+      }
+    }
+    GString *out = g_string_new(NULL);
+    g_string_append_printf(out, "{\"clients\":%d,\"received\":%d,\"server_fanout_ms\":%.2f,", n, m,
+                           n_ports == 1 ? fan_ms[0] : fan_all_n > 0 ? fan_all_s * 1000 / fan_all_n : -1.0);
+    percentiles(out, lat, m);
+    if (n_ports > 1) {
+      g_string_append(out, ",\"nodes\":[");
+      for (int p = 0; p < n_ports; p++) {
+        int k = 0;
+        for (int i = p; i < n; i += n_ports)
+          if (cs[i].seen_ms > 0)
+            lat[k++] = cs[i].seen_ms - t0;
+        qsort(lat, (size_t)k, sizeof *lat, cmp_double);
+        int clients = (n - p + n_ports - 1) / n_ports;
+        g_string_append_printf(out, "%s{\"port\":%d,\"clients\":%d,\"received\":%d,\"server_fanout_ms\":%.2f,",
+                               p ? "," : "", ports[p], clients, k, fan_ms[p]);
+        percentiles(out, lat, k);
+        g_string_append(out, "}");
+      }
+      g_string_append(out, "]");
+    }
+    printf("%s}\n", out->str);
+    g_string_free(out, TRUE);
     return m == n ? 0 : 1;
   }
-  /* purchases */
+  /* purchases: a first line when the timed window starts (callers that sample the
+   * servers' CPU over the window wait for it; the result is the last line) */
+  printf("{\"started\":%d}\n", n);
+  fflush(stdout);
+  ack_ms = g_array_new(FALSE, FALSE, sizeof(double));
   for (int i = 0; i < n; i++)
     for (int k = 0; k < opt.inflight; k++)
       send_checkout(&cs[i], i);
@@ -450,7 +529,20 @@ main(int argc, char **argv)
   }
   double secs = (now_ms() - t0) / 1000.0;
   printf("{\"connections\":%d,\"inflight\":%d,\"seconds\":%.2f,\"acknowledged\":%ld,\"rejected\":%ld,"
-         "\"per_second\":%.0f}\n",
+         "\"per_second\":%.0f",
          n, opt.inflight, secs, acked - acked0, rejected, (acked - acked0) / secs);
+  /* the time from sending a checkout to its answer, over every answer of the window */
+  g_array_sort(ack_ms, cmp_double);
+  GString *lat = g_string_new(NULL);
+  percentiles(lat, (const double *)(void *)ack_ms->data, (int)ack_ms->len);
+  printf(",\"reply_latency\":{%s},\"rejected_unavailable\":%ld", lat->str, unavailable);
+  g_string_free(lat, TRUE);
+  if (n_ports > 1) {
+    printf(",\"acknowledged_per_node\":[");
+    for (int p = 0; p < n_ports; p++)
+      printf("%s%ld", p ? "," : "", acked_by_port[p]);
+    printf("]");
+  }
+  printf("}\n");
   return 0;
 }
