@@ -278,6 +278,7 @@ open_cluster(lc_app *app, const lc_config *cfg, char **err_msg)
     .advertise_url = lc_config_string(cfg, "cluster", "advertise_url"),
     .accept_volatile = lc_config_bool(cfg, "cluster", "accept_volatile"),
     .timeout_ms = (int)lc_config_int(cfg, "cluster", "timeout_ms"),
+    .metrics = app->metrics,
     .state = cluster_state,
     .rooms = cluster_rooms,
     .user = app,

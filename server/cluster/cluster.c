@@ -4,6 +4,7 @@
 #include "cluster/cluster.h"
 
 #include "base/log.h"
+#include "base/metrics.h"
 #include "cluster/redis.h"
 #include "commerce/show_remote.h"
 #include "store/store.h"
@@ -17,7 +18,7 @@
 #define LOAD_COUNT 2000  /* entries per XRANGE at attach */
 
 /* KEYS: stream, counters, op ids, viewer counts. ARGV: type, data, token, ts, op_key,
- * idseq, skip_if_last, likes, viewers, node, n_ops, then 8 per op: kind, with_n, field,
+ * idseq, skip_if_last, likes, viewers, node, n_ops, skip_within_ms, then 8 per op: kind, with_n, field,
  * field2, cond, delta, lo, hi. Answers {'ok', id, n} | {'dup', id} | {'gate', index}.
  * Checks first (on a local copy), writes only when every check passed: all or nothing. */
 static const char GATE_LUA[] =
@@ -27,9 +28,16 @@ static const char GATE_LUA[] =
     "  local prev = redis.call('HGET', ops, ARGV[5])\n"
     "  if prev then return {'dup', prev} end\n"
     "end\n"
+    "local tnow = nil\n"
     "if ARGV[7] ~= '' then\n"
     "  local last = redis.call('XREVRANGE', j, '+', '-', 'COUNT', 1)\n"
     "  if last[1] and last[1][2][2] == ARGV[7] then return {'dup', last[1][1]} end\n"
+    "  if tonumber(ARGV[12]) > 0 then\n"
+    "    local t = redis.call('TIME')\n"
+    "    tnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "    local prev = tonumber(redis.call('HGET', g, 't:' .. typ) or '0')\n"
+    "    if tnow - prev < tonumber(ARGV[12]) then return {'dup', '0-0'} end\n"
+    "  end\n"
     "end\n"
     "local vals, order = {}, {}\n"
     "local function get(f)\n"
@@ -49,7 +57,7 @@ static const char GATE_LUA[] =
     "end\n"
     "local nops = tonumber(ARGV[11])\n"
     "for i = 0, nops - 1 do\n"
-    "  local b = 12 + i * 8\n"
+    "  local b = 13 + i * 8\n"
     "  local kind, f, f2, cond = ARGV[b], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]\n"
     "  local d, lo, hi = tonumber(ARGV[b + 5]), ARGV[b + 6], ARGV[b + 7]\n"
     "  if ARGV[b + 1] == '1' then f = f .. n end\n"
@@ -82,6 +90,7 @@ static const char GATE_LUA[] =
     "  vals['lastc'] = key\n"
     "  data = string.format('{\"likes\":%d,\"viewers\":%d}', likes, sum)\n"
     "end\n"
+    "if tnow then put('t:' .. typ, tnow) end\n"
     "if #order > 0 then\n"
     "  local args = {}\n"
     "  for _, f in ipairs(order) do\n"
@@ -109,6 +118,8 @@ struct lc_cluster {
   GHashTable *followers;  /* lc_show* -> follower* */
   guint poll_timer;
   bool polling;
+  lc_metric *writes[4];   /* by lc_show_append_status */
+  lc_metric *store_lost;
 };
 
 struct follower {
@@ -241,23 +252,28 @@ append_reply(lc_redis *r, const redisReply *rep, const char *err, gpointer user)
     send_append(a);
     return;
   }
-  if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 2 || rep->element[0]->type != REDIS_REPLY_STRING) {
-    if (rep && rep->type == REDIS_REPLY_ERROR)
-      LC_ERROR(NULL, NULL, "gate script failed: %s", rep->str);
-    a->cb(LC_SHOW_APPEND_UNAVAILABLE, NULL, -1, a->user);
-    append_call_free(a);
-    return;
+  lc_show_append_status st = LC_SHOW_APPEND_UNAVAILABLE;
+  const char *id = NULL;
+  int gate = -1;
+  if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2 && rep->element[0]->type == REDIS_REPLY_STRING) {
+    const char *what = rep->element[0]->str;
+    const redisReply *e1 = rep->element[1];
+    if (strcmp(what, "gate") == 0 && e1->type == REDIS_REPLY_INTEGER) {
+      st = LC_SHOW_APPEND_GATE;
+      gate = (int)e1->integer;
+    } else if (strcmp(what, "dup") == 0 && e1->type == REDIS_REPLY_STRING) {
+      st = LC_SHOW_APPEND_DUP;
+      id = e1->str;
+    } else if (strcmp(what, "ok") == 0 && e1->type == REDIS_REPLY_STRING) {
+      st = LC_SHOW_APPEND_OK;
+      id = e1->str;
+    }
+  } else if (rep && rep->type == REDIS_REPLY_ERROR) {
+    LC_ERROR(NULL, NULL, "gate script failed: %s", rep->str);
   }
-  const char *st = rep->element[0]->str;
-  const redisReply *e1 = rep->element[1];
-  if (strcmp(st, "gate") == 0 && e1->type == REDIS_REPLY_INTEGER)
-    a->cb(LC_SHOW_APPEND_GATE, NULL, (int)e1->integer, a->user);
-  else if (strcmp(st, "dup") == 0 && e1->type == REDIS_REPLY_STRING)
-    a->cb(LC_SHOW_APPEND_DUP, e1->str, -1, a->user);
-  else if (strcmp(st, "ok") == 0 && e1->type == REDIS_REPLY_STRING)
-    a->cb(LC_SHOW_APPEND_OK, e1->str, -1, a->user);
-  else
-    a->cb(LC_SHOW_APPEND_UNAVAILABLE, NULL, -1, a->user);
+  if (a->c->writes[st])
+    lc_metric_add(a->c->writes[st], 1);
+  a->cb(st, id, gate, a->user);
   append_call_free(a);
 }
 
@@ -301,6 +317,7 @@ remote_append(gpointer ctx, const char *room, const lc_show_append *x, lc_show_a
   g_ptr_array_add(v, num(x->viewers));
   g_ptr_array_add(v, g_strdup(c->node_id));
   g_ptr_array_add(v, num(x->n_ops));
+  g_ptr_array_add(v, num(x->skip_within_ms));
   for (guint i = 0; i < x->n_ops; i++) {
     const lc_gate_op *op = &x->ops[i];
     char kind[2] = {(char)op->kind, 0};
@@ -703,6 +720,8 @@ writer_state(lc_redis *r, bool up, gpointer user)
   g_hash_table_iter_init(&it, c->followers);
   while (g_hash_table_iter_next(&it, &show, NULL))
     lc_show_remote_set_up(show, up);
+  if (!up && c->store_lost)
+    lc_metric_add(c->store_lost, 1);
   if (c->o.state)
     c->o.state(up, c->o.user);
   if (up)
@@ -732,6 +751,18 @@ lc_cluster_new(const lc_cluster_options *o, GMainContext *ctx, char **err)
     return NULL;
   }
   c->remote = (lc_show_remote){remote_append, c, c->node_id, c->o.timeout_ms + 3000};
+  static const char *const results[] = {"ok", "dup", "refused", "unavailable"};
+  for (int i = 0; i < 4; i++) {
+    char *labels = g_strdup_printf("result=\"%s\"", results[i]);
+    c->writes[i] = o->metrics ? lc_metrics_counter(o->metrics, "livecart_cluster_writes_total", labels,
+                                                   "appends to the shared store by outcome (refused: by the gate; "
+                                                   "unavailable: no answer, down, timeout)")
+                              : NULL;
+    g_free(labels);
+  }
+  c->store_lost = o->metrics ? lc_metrics_counter(o->metrics, "livecart_cluster_store_lost_total", NULL,
+                                                  "times this node lost its shared store (Redis)")
+                             : NULL;
   c->w = lc_redis_new(&c->addr, "writer", c->ctx, writer_state, c);
   c->poll_timer = g_timeout_add(POLL_MS, poll_rooms, c);
   char *where = lc_redis_addr_string(&c->addr);

@@ -20,6 +20,7 @@
 #include "commerce/show.h"
 
 typedef struct lc_cluster lc_cluster;
+typedef struct lc_metrics lc_metrics;
 
 typedef struct {
   const char *redis;         /* redis://host:port or unix:/path */
@@ -27,6 +28,7 @@ typedef struct {
   const char *advertise_url; /* how others reach this node (registry, status) */
   bool accept_volatile;      /* start even when Redis does not fsync every write */
   int timeout_ms;            /* a command without answer fails after this */
+  lc_metrics *metrics;       /* optional: livecart_cluster_* */
   /* The shared store went away (false) or came back (true). */
   void (*state)(bool up, gpointer user);
   /* The registry's rooms (id -> room JSON with secrets; borrowed), about once a second. */

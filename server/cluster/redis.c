@@ -27,7 +27,8 @@ typedef struct {
   lc_redis *r;
   lc_redis_cb cb;
   gpointer user;
-  guint timer;
+  gint64 deadline_us;      /* monotonic; 0: none */
+  GList link;              /* in r->fifo */
   bool done;
 } pending;
 
@@ -43,7 +44,9 @@ struct lc_redis {
   bool freeing;
   guint retry_timer;
   int backoff_ms;
-  GHashTable *inflight;  /* pending* -> NULL: what a free must fail */
+  GQueue fifo;           /* pending*, in the order sent (= the order Redis answers) */
+  guint deadline_timer;  /* one timer for every command's deadline */
+  gint64 timer_at;       /* when it fires (monotonic us) */
   guint64 failures;      /* connect failures in a row, for the log */
 };
 
@@ -323,7 +326,7 @@ lc_redis_new(const lc_redis_addr *addr, const char *name, GMainContext *ctx, lc_
   r->state_cb = state;
   r->user = user;
   r->backoff_ms = BACKOFF_MIN_MS;
-  r->inflight = g_hash_table_new(g_direct_hash, g_direct_equal);
+  g_queue_init(&r->fifo);
   connect_now(r);
   return r;
 }
@@ -342,10 +345,6 @@ pending_finish(pending *p, const redisReply *reply, const char *err)
   if (p->done)
     return;
   p->done = true;
-  if (p->timer) {
-    g_source_destroy(g_main_context_find_source_by_id(p->r->ctx, p->timer));
-    p->timer = 0;
-  }
   if (p->cb)
     p->cb(p->r, reply, err, p->user);
 }
@@ -355,26 +354,65 @@ on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
   pending *p = privdata;
   lc_redis *r = p->r;
-  g_hash_table_remove(r->inflight, p);
+  g_queue_unlink(&r->fifo, &p->link);
   pending_finish(p, reply, reply ? NULL : "disconnected");
   g_free(p);
 }
 
+static void arm_deadline(lc_redis *r, gint64 at);
+
+/* The earliest deadline passed? A Redis that does not answer in time is treated as gone:
+ * that command fails with "timeout", everything queued behind it with "disconnected" now
+ * (instead of one timeout each), and "up" waits for a new connection's PING. One timer per
+ * connection, not one per command: thousands of commands in flight are thousands of GSources
+ * GLib would walk on every loop iteration. */
 static gboolean
-pending_timeout(gpointer user)
+deadline_fired(gpointer user)
 {
-  pending *p = user;
-  lc_redis *r = p->r;
-  p->timer = 0;
-  pending_finish(p, NULL, "timeout"); /* the pending stays with hiredis until it answers or goes */
+  lc_redis *r = user;
+  r->deadline_timer = 0;
+  gint64 now = g_get_monotonic_time(), next = 0;
+  pending *late = NULL;
+  for (GList *l = r->fifo.head; l && !late; l = l->next) {
+    pending *p = l->data;
+    if (!p->deadline_us || p->done)
+      continue;
+    if (p->deadline_us <= now)
+      late = p;
+    else if (!next || p->deadline_us < next)
+      next = p->deadline_us;
+  }
+  if (!late) {
+    if (next)
+      arm_deadline(r, next);
+    return G_SOURCE_REMOVE;
+  }
+  pending_finish(late, NULL, "timeout"); /* it stays with hiredis until the context goes */
   if (r->ac && !r->freeing) {
-    /* A Redis that does not answer in time is treated as gone: everything queued behind this
-     * command fails now instead of one timeout each, and "up" waits for a PING's answer. */
     if (r->up || r->failures++ == 0)
-      LC_WARN(NULL, NULL, "redis %s: no answer within the timeout; reconnecting", r->name);
-    redisAsyncDisconnect(r->ac); /* answers p (and the rest) with NULL: p is freed there */
+      LC_WARN(NULL, NULL, "redis %s: no answer within the timeout (%u commands in flight); reconnecting", r->name,
+              g_queue_get_length(&r->fifo));
+    /* Not redisAsyncDisconnect: that waits for the answers still due, which a hung Redis never
+     * sends. Free answers every callback with NULL ("disconnected") and calls on_disconnect. */
+    redisAsyncFree(r->ac);
   }
   return G_SOURCE_REMOVE;
+}
+
+static void
+arm_deadline(lc_redis *r, gint64 at)
+{
+  if (r->deadline_timer) {
+    if (r->timer_at <= at)
+      return;
+    g_source_destroy(g_main_context_find_source_by_id(r->ctx, r->deadline_timer));
+  }
+  gint64 wait_ms = MAX((at - g_get_monotonic_time() + 999) / 1000, 0);
+  GSource *t = g_timeout_source_new((guint)wait_ms);
+  g_source_set_callback(t, deadline_fired, r, NULL);
+  r->deadline_timer = g_source_attach(t, r->ctx);
+  g_source_unref(t);
+  r->timer_at = at;
 }
 
 static void
@@ -390,12 +428,11 @@ send_cmd(lc_redis *r, int argc, const char **argv, const size_t *lens, int timeo
       cb(r, NULL, "not connected", user);
     return;
   }
-  g_hash_table_add(r->inflight, p);
+  p->link.data = p;
+  g_queue_push_tail_link(&r->fifo, &p->link);
   if (timeout_ms > 0) {
-    GSource *t = g_timeout_source_new((guint)timeout_ms);
-    g_source_set_callback(t, pending_timeout, p, NULL);
-    p->timer = g_source_attach(t, r->ctx);
-    g_source_unref(t);
+    p->deadline_us = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    arm_deadline(r, p->deadline_us);
   }
 }
 
@@ -437,7 +474,8 @@ lc_redis_free(lc_redis *r)
   }
   r->ac = NULL;
   source_drop(r);
-  g_hash_table_destroy(r->inflight);
+  if (r->deadline_timer)
+    g_source_destroy(g_main_context_find_source_by_id(r->ctx, r->deadline_timer));
   g_free(r->name);
   lc_redis_addr_clear(&r->addr);
   g_main_context_unref(r->ctx);

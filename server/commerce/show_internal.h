@@ -116,6 +116,7 @@ struct lc_show {
   gint64 viewers_total;    /* every node's viewers, from the last counts entry */
   guint rtick_timer;       /* a flush tick is due */
   guint rcounts_timer;     /* a counts report is due */
+  guint rsweep_timer;      /* entries in flight: fail those not back by their deadline */
 
   lc_catalog *catalog;
   gint64 *available;       /* per SKU: units that can still be ordered */

@@ -21,7 +21,8 @@ typedef struct {
   lc__committed_fn committed;
   GArray *ops;             /* the gate (lc_gate_op), for a refusal's message */
   char *dup_id;            /* "dup": the entry that holds the first answer */
-  guint timer;             /* applied-by deadline after the store said ok */
+  gint64 deadline;         /* after the store said ok: applied by then (ms, the show's clock), else
+                            * the op fails with unavailable; 0: none */
   gint64 likes;            /* counts: likes to give back when it fails */
   bool in_table;           /* in s->rpending */
   bool awaiting_answer;    /* the store has not answered yet */
@@ -48,8 +49,6 @@ rpending_maybe_free(rpending *p)
 {
   if (p->in_table || p->awaiting_answer)
     return;
-  if (p->timer && p->s)
-    lc_clock_source_remove(p->s->cfg.clock, p->timer);
   lc__gate_ops_free(p->ops);
   g_free(p->token);
   g_free(p->dup_id);
@@ -64,12 +63,9 @@ rpending_detach(rpending *p)
   if (!s || !p->in_table)
     return;
   g_hash_table_steal(s->rpending, p->token);
-  g_queue_remove(&s->rwaiting, p);
+  if (p->dup_id)
+    g_queue_remove(&s->rwaiting, p);
   p->in_table = false;
-  if (p->timer) {
-    lc_clock_source_remove(s->cfg.clock, p->timer);
-    p->timer = 0;
-  }
 }
 
 static void
@@ -95,14 +91,30 @@ finish_dup(rpending *p)
   rpending_maybe_free(p);
 }
 
+/* Once a second while entries are in flight: those the store took but that have not come back
+ * by their deadline fail with unavailable (one timer per show, not one per operation). */
 static gboolean
-answer_timeout(gpointer user)
+sweep_late(gpointer user)
 {
-  rpending *p = user;
-  p->timer = 0;
-  LC_WARN(p->s->room, NULL, "entry %s was stored but not applied within %" G_GINT64_FORMAT " ms", p->token,
-          p->s->cfg.remote->answer_timeout_ms);
-  rpending_fail(p, "unavailable", "stored, but this node has not caught up with the show; retry with the same op_id");
+  lc_show *s = user;
+  gint64 now = lc_clock_now_ms(s->cfg.clock);
+  GPtrArray *late = g_ptr_array_new();
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, s->rpending);
+  while (g_hash_table_iter_next(&it, NULL, &v))
+    if (((rpending *)v)->deadline && ((rpending *)v)->deadline <= now)
+      g_ptr_array_add(late, v);
+  if (late->len)
+    LC_WARN(s->room, NULL, "%u entries were stored but not applied within %" G_GINT64_FORMAT " ms", late->len,
+            s->cfg.remote->answer_timeout_ms);
+  for (guint i = 0; i < late->len; i++)
+    rpending_fail(g_ptr_array_index(late, i), "unavailable",
+                  "stored, but this node has not caught up with the show; retry with the same op_id");
+  g_ptr_array_free(late, TRUE);
+  if (g_hash_table_size(s->rpending) > 0)
+    return G_SOURCE_CONTINUE;
+  s->rsweep_timer = 0;
   return G_SOURCE_REMOVE;
 }
 
@@ -118,8 +130,11 @@ append_done(lc_show_append_status st, const char *id, int gate, gpointer user)
   }
   switch (st) {
   case LC_SHOW_APPEND_OK:
-    if (p->op)
-      p->timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.remote->answer_timeout_ms, answer_timeout, p);
+    if (p->op) {
+      p->deadline = lc_clock_now_ms(s->cfg.clock) + s->cfg.remote->answer_timeout_ms;
+      if (!s->rsweep_timer)
+        s->rsweep_timer = lc_clock_timeout_add(s->cfg.clock, 1000, sweep_late, s);
+    }
     break;
   case LC_SHOW_APPEND_DUP:
     p->dup_id = g_strdup(id ? id : "0-0");
@@ -204,7 +219,12 @@ tick_due(gpointer user)
   lc_show *s = user;
   s->rtick_timer = 0;
   if (g_hash_table_size(s->dirty_skus) || g_hash_table_size(s->dirty_sales)) {
-    lc__remote_send(s, NULL, "tick.flush", json_object(), NULL, "tick.flush");
+    lc_show_append a = {0};
+    a.type = "tick.flush";
+    a.data = "{}";
+    a.skip_if_last = "tick.flush";
+    a.skip_within_ms = s->cfg.throttle_ms * 4 / 5; /* one flush per period for the cluster, not per node */
+    send_entry(s, NULL, &a, NULL, NULL, 0);
     /* again if no flush has come back by then (applying one cancels this) */
     s->rtick_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.remote->answer_timeout_ms, tick_due, s);
   }
@@ -433,7 +453,9 @@ lc__remote_stop_timers(lc_show *s)
     lc_clock_source_remove(s->cfg.clock, s->rtick_timer);
   if (s->rcounts_timer)
     lc_clock_source_remove(s->cfg.clock, s->rcounts_timer);
-  s->rtick_timer = s->rcounts_timer = 0;
+  if (s->rsweep_timer)
+    lc_clock_source_remove(s->cfg.clock, s->rsweep_timer);
+  s->rtick_timer = s->rcounts_timer = s->rsweep_timer = 0;
 }
 
 void
@@ -449,10 +471,6 @@ lc__remote_clear(lc_show *s)
     rpending *p = v;
     g_hash_table_iter_steal(&it);
     p->in_table = false;
-    if (p->timer) {
-      lc_clock_source_remove(s->cfg.clock, p->timer);
-      p->timer = 0;
-    }
     if (p->op)
       lc__op_fail(p->op, "shutting_down", "the server is stopping; retry after reconnecting");
     p->op = NULL;

@@ -48,6 +48,7 @@ typedef struct {
   const char *op_key;       /* "user\x1fop_id": idempotent across nodes; NULL: none */
   const char *idseq;        /* allocate the next number of this sequence ("o", "c", "m"); NULL: none */
   const char *skip_if_last; /* do not append when the stream's last entry has this type (ticks) */
+  gint64 skip_within_ms;    /* nor when an entry of this type was appended less than this ago (ticks) */
   const lc_gate_op *ops;
   guint n_ops;
   gint64 likes;             /* counts: likes since the last report */
