@@ -370,6 +370,8 @@ json_t *
 lc__committed_flash_ended(lc_show *s, const lc__fact *f, gpointer data)
 {
   sale *sl = lc__sale_find(s, f->u.flash_ended.id);
+  if (!sl) /* a stream entry its applier skipped (cluster mode: no such SKU or sale here) */
+    return json_object();
   json_t *sj = lc__sale_json(s, sl);
   lc__show_event(s, LC_SHOW_EV_FLASH_ENDED,
                  json_pack("{s:s, s:s, s:I, s:O}", "sale_id", sl->id, "reason", f->u.flash_ended.reason,
@@ -459,6 +461,8 @@ json_t *
 lc__committed_flash_scheduled(lc_show *s, const lc__fact *f, gpointer data)
 {
   sale *sl = lc__sale_find(s, f->u.flash_scheduled.id);
+  if (!sl) /* a stream entry its applier skipped (cluster mode: no such SKU or sale here) */
+    return json_object();
   json_t *sj = lc__sale_json(s, sl);
   /* The sale event carries the SKU's stock after the reservation (sku_available):
    * no separate stock.updated broadcast to every viewer for it. */
@@ -552,6 +556,8 @@ json_t *
 lc__committed_flash_started(lc_show *s, const lc__fact *f, gpointer data)
 {
   sale *sl = lc__sale_find(s, f->u.flash_started.id);
+  if (!sl) /* a stream entry its applier skipped (cluster mode: no such SKU or sale here) */
+    return json_object();
   json_t *sj = lc__sale_json(s, sl);
   sl->announced_live = true;
   lc__show_event(s, LC_SHOW_EV_FLASH_STARTED, json_incref(sj));
