@@ -903,7 +903,8 @@ lc_show_stats(lc_show *s)
   gint64 n_buyers = g_hash_table_size(buyers);
   g_hash_table_destroy(buyers);
   return json_pack("{s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:f, s:s?}", "viewers",
-                   (json_int_t)s->viewers, "peak_viewers", (json_int_t)s->peak_viewers, "unique_viewers",
+                   (json_int_t)(s->cfg.remote ? s->viewers_total : s->viewers), "peak_viewers",
+                   (json_int_t)s->peak_viewers, "unique_viewers",
                    (json_int_t)unique, "likes", (json_int_t)s->likes, "orders", "pending",
                    (json_int_t)by_state[ORDER_PENDING], "paid", (json_int_t)by_state[ORDER_PAID], "cancelled",
                    (json_int_t)by_state[ORDER_CANCELLED], "expired", (json_int_t)by_state[ORDER_EXPIRED],

@@ -217,6 +217,6 @@ void lc_show_chat_slowmode(lc_show *show, gint64 seconds, lc_show_done done, gpo
 
 /* Orders, newest first, optionally of one user and/or in one state. transfer full. */
 json_t *lc_show_orders(lc_show *show, const char *user, const char *state);
-/* {viewers, peak_viewers, unique_viewers, likes, orders:{pending,paid,cancelled,expired},
+/* {viewers (cluster mode: every node's; peak and unique: this node's), peak_viewers, unique_viewers, likes, orders:{pending,paid,cancelled,expired},
  *  gmv_paid, gmv_placed, buyers, conversion, currency}. transfer full. */
 json_t *lc_show_stats(lc_show *show);
