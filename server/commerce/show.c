@@ -527,13 +527,10 @@ lc__show_viewer_answer(lc__fact_kind kind)
 {
   switch (kind) {
   case LC__FACT_COUPON_CLAIMED:
-    return lc__committed_claim;
   case LC__FACT_CART_SET:
-    return lc__committed_cart;
   case LC__FACT_ORDER_CREATED:
-    return lc__committed_order_created;
   case LC__FACT_ORDER_CANCELLED:
-    return lc__committed_order_closed;
+    return lc__show_committed_for(kind);
   default:
     return NULL;
   }

@@ -483,8 +483,16 @@ def test_resume_after_server_side_close(env):
     for n in ("a", "b"):
         b.wait(n, SYNCED, timeout=15, what="the page back")
         b.wait(n, "() => document.querySelector('#pinned').dataset.product === 'k-pan'", what="the new pin")
-    server_seq = ok(ctl(e, "show.snapshot", {"room": ROOM}))["seq"]
-    after = {n: page_sync(e, n) for n in ("a", "b")}
+    # The server's seq and the pages' are read one after the other: an event in between (the
+    # viewer count after the reconnects, a stock flush) makes them differ for a moment. Both
+    # pages must reach the server's seq (and have missed nothing on the way: gaps == 0).
+    deadline = time.monotonic() + 10
+    while True:
+        server_seq = ok(ctl(e, "show.snapshot", {"room": ROOM}))["seq"]
+        after = {n: page_sync(e, n) for n in ("a", "b")}
+        if all(after[n]["seq"] == server_seq for n in after) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     for n in ("a", "b"):
         s, p = after[n], before[n]
         assert s["resumes"] == p["resumes"] + 1 and s["snapshots"] == p["snapshots"], (n, p, s)  # no reload
