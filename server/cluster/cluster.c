@@ -350,9 +350,11 @@ field(const redisReply *fields, const char *name)
   return NULL;
 }
 
-/* Feeds entries ([id, [field, value...]]...) to the show; returns how many. */
+/* Calls fn for each well-formed entry ([id, [field, value...]]...) of a reply; returns how many
+ * and, when last is not NULL, sets it to the last entry's id (borrowed from entries). */
+typedef void (*entry_fn)(const char *id, const redisReply *fields, gpointer user);
 static size_t
-deliver(lc_show *show, const redisReply *entries)
+each_entry(const redisReply *entries, entry_fn fn, gpointer user, const char **last)
 {
   size_t n = 0;
   for (size_t i = 0; entries && entries->type == REDIS_REPLY_ARRAY && i < entries->elements; i++) {
@@ -360,18 +362,59 @@ deliver(lc_show *show, const redisReply *entries)
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
         e->element[1]->type != REDIS_REPLY_ARRAY)
       continue;
-    const redisReply *f = e->element[1];
-    const char *t = field(f, "t"), *d = field(f, "d"), *ts = field(f, "ts");
-    if (!t || !d) {
-      LC_WARN(lc_show_room(show), NULL, "stream entry %s without type or data; skipped", e->element[0]->str);
-      continue;
-    }
-    const char *k = field(f, "k"), *nn = field(f, "n");
-    lc_show_remote_entry(show, e->element[0]->str, t, d, k && *k ? k : NULL, nn && *nn ? nn : NULL,
-                         ts ? g_ascii_strtoll(ts, NULL, 10) : 0);
+    fn(e->element[0]->str, e->element[1], user);
+    if (last)
+      *last = e->element[0]->str;
     n++;
   }
   return n;
+}
+
+/* One entry to the show. */
+static void
+deliver_one(const char *id, const redisReply *f, gpointer user)
+{
+  lc_show *show = user;
+  const char *t = field(f, "t"), *d = field(f, "d"), *ts = field(f, "ts");
+  if (!t || !d) {
+    LC_WARN(lc_show_room(show), NULL, "stream entry %s without type or data; skipped", id);
+    return;
+  }
+  const char *k = field(f, "k"), *nn = field(f, "n");
+  lc_show_remote_entry(show, id, t, d, k && *k ? k : NULL, nn && *nn ? nn : NULL,
+                       ts ? g_ascii_strtoll(ts, NULL, 10) : 0);
+}
+
+/* Every entry of a stream, oldest first, LOAD_COUNT per XRANGE (blocking). The number of
+ * entries, or -1 and *err. */
+static gssize
+read_stream(redisContext *r, const char *jkey, entry_fn fn, gpointer user, char **err)
+{
+  char *from = g_strdup("-");
+  gssize total = 0;
+  for (;;) {
+    redisReply *rep = redisCommand(r, "XRANGE %s %s + COUNT %d", jkey, from, LOAD_COUNT);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+      *err = g_strdup_printf("reading %s: %s", jkey,
+                             !rep ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected answer");
+      if (rep)
+        freeReplyObject(rep);
+      total = -1;
+      break;
+    }
+    const char *last = NULL;
+    total += (gssize)each_entry(rep, fn, user, &last);
+    bool more = rep->elements == LOAD_COUNT && last;
+    if (more) {
+      g_free(from);
+      from = g_strconcat("(", last, NULL);
+    }
+    freeReplyObject(rep);
+    if (!more)
+      break;
+  }
+  g_free(from);
+  return total;
 }
 
 static void read_next(follower *f);
@@ -405,7 +448,7 @@ read_reply(lc_redis *r, const redisReply *rep, const char *err, gpointer user)
     for (size_t i = 0; i < rep->elements; i++) {
       const redisReply *s = rep->element[i];
       if (s->type == REDIS_REPLY_ARRAY && s->elements == 2)
-        deliver(f->show, s->element[1]);
+        each_entry(s->element[1], deliver_one, f->show, NULL);
     }
   } else if (rep && rep->type == REDIS_REPLY_ERROR) {
     LC_WARN(lc_show_room(f->show), NULL, "following the show's stream: %s", rep->str);
@@ -468,31 +511,13 @@ load_stream(lc_cluster *c, lc_show *show, char **err)
   freeReplyObject(rep);
   rep = NULL;
   lc_show_remote_begin_replay(show);
-  char *from = g_strdup("-");
-  size_t total = 0;
-  for (;;) {
-    rep = redisCommand(r, "XRANGE %s %s + COUNT %d", jkey, from, LOAD_COUNT);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-      *err = g_strdup_printf("reading the stream of room %s: %s", room,
-                             !rep ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected answer");
-      break;
-    }
-    total += deliver(show, rep);
-    bool more = rep->elements == LOAD_COUNT;
-    freeReplyObject(rep);
-    rep = NULL;
-    if (!more) {
-      rc = 0;
-      break;
-    }
-    g_free(from);
-    from = g_strconcat("(", lc_show_remote_position(show), NULL);
-  }
-  g_free(from);
+  gssize total = read_stream(r, jkey, deliver_one, show, err);
   lc_show_remote_end_replay(show);
-  if (rc == 0)
-    LC_INFO(room, NULL, "show loaded from the shared stream: %zu entries, epoch %s, at %s", total,
+  if (total >= 0) {
+    rc = 0;
+    LC_INFO(room, NULL, "show loaded from the shared stream: %zd entries, epoch %s, at %s", total,
             lc_show_epoch(show), lc_show_remote_position(show));
+  }
 out:
   if (rep)
     freeReplyObject(rep);
@@ -545,6 +570,27 @@ archived(int err, gpointer user)
     LC_ERROR(user, NULL, "archive: a fact could not be stored locally");
 }
 
+typedef struct {
+  lc_store *store;
+  const char *room;
+  gint64 low_stock_default;
+  int queued;
+} archive_ctx;
+
+/* Facts into the local journal, with the store's number written in; ticks, counts, chat and
+ * the video state are not facts. */
+static void
+archive_one(const char *id, const redisReply *f, gpointer user)
+{
+  archive_ctx *ac = user;
+  const char *t = field(f, "t"), *d = field(f, "d"), *n = field(f, "n");
+  char *text = t && d ? lc_show_remote_fact_text(t, d, n && *n ? n : NULL, ac->low_stock_default) : NULL;
+  if (text) {
+    lc_store_journal_append(ac->store, ac->room, t, text, archived, (gpointer)"archive");
+    ac->queued++;
+  }
+}
+
 int
 lc_cluster_archive(lc_cluster *c, const char *room, lc_store *store, gint64 low_stock_default, char **err)
 {
@@ -558,39 +604,11 @@ lc_cluster_archive(lc_cluster *c, const char *room, lc_store *store, gint64 low_
   redisContext *r = sync_conn(c, err);
   if (!r)
     return -1;
-  char *jkey = key_of(room, "j"), *from = g_strdup("-");
-  int queued = 0, rc = -1;
-  for (;;) {
-    redisReply *rep = redisCommand(r, "XRANGE %s %s + COUNT %d", jkey, from, LOAD_COUNT);
-    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
-      *err = g_strdup_printf("reading the stream: %s", !rep ? r->errstr : rep->type == REDIS_REPLY_ERROR ? rep->str : "?");
-      if (rep)
-        freeReplyObject(rep);
-      break;
-    }
-    for (size_t i = 0; i < rep->elements; i++) {
-      const redisReply *e = rep->element[i];
-      if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[1]->type != REDIS_REPLY_ARRAY)
-        continue;
-      const char *t = field(e->element[1], "t"), *d = field(e->element[1], "d"), *n = field(e->element[1], "n");
-      char *text = t && d ? lc_show_remote_fact_text(t, d, n && *n ? n : NULL, low_stock_default) : NULL;
-      if (text) { /* ticks, counts, chat and the video state are not facts */
-        lc_store_journal_append(store, room, t, text, archived, (gpointer)"archive");
-        queued++;
-      }
-      g_free(from);
-      from = g_strconcat("(", e->element[0]->str, NULL);
-    }
-    bool more = rep->elements == LOAD_COUNT;
-    freeReplyObject(rep);
-    if (!more) {
-      rc = queued;
-      break;
-    }
-  }
-  g_free(from);
+  archive_ctx ac = {store, room, low_stock_default, 0};
+  char *jkey = key_of(room, "j");
+  gssize n = read_stream(r, jkey, archive_one, &ac, err);
   g_free(jkey);
-  return rc;
+  return n < 0 ? -1 : ac.queued;
 }
 
 /* ---- registry ------------------------------------------------------------------------------ */
