@@ -1,0 +1,2 @@
+/* Gifts: placeholder. */
+typedef int lc__show_gifts_placeholder;

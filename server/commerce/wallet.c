@@ -1,0 +1,2 @@
+/* Wallets: placeholder. */
+typedef int lc__wallet_placeholder;
