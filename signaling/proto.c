@@ -20,6 +20,10 @@ static const char *const type_names[LC_MSG_TYPE_COUNT] = {
   [LC_MSG_ORDER_CANCEL] = "order.cancel",
   [LC_MSG_CHAT_SEND] = "chat.send",
   [LC_MSG_CART_QUOTE] = "cart.quote",
+  [LC_MSG_GROUP_START] = "group.start",
+  [LC_MSG_GROUP_JOIN] = "group.join",
+  [LC_MSG_GIFT_SEND] = "gift.send",
+  [LC_MSG_WALLET_TOPUP] = "wallet.topup",
 };
 
 const char *
@@ -48,6 +52,9 @@ lc_msg_clear(lc_msg *m)
   g_free(m->coupon_id);
   g_free(m->order_id);
   g_free(m->text);
+  g_free(m->deal_id);
+  g_free(m->team_id);
+  g_free(m->gift_id);
   memset(m, 0, sizeof *m);
 }
 
@@ -344,6 +351,18 @@ decode_fields(const json_t *o, lc_msg *m, char **message)
     return get_id(o, "order_id", ID_GENERIC, TRUE, &m->order_id, message);
   case LC_MSG_CHAT_SEND:
     return decode_chat(o, m, message);
+  case LC_MSG_GROUP_START:
+  case LC_MSG_GROUP_JOIN: {
+    int rc = m->type == LC_MSG_GROUP_START ? get_id(o, "deal_id", ID_GENERIC, TRUE, &m->deal_id, message)
+                                           : get_id(o, "team_id", ID_GENERIC, TRUE, &m->team_id, message);
+    return rc != 0 ? rc : get_id(o, "claim_id", ID_GENERIC, FALSE, &m->claim_id, message);
+  }
+  case LC_MSG_GIFT_SEND: {
+    int rc = get_id(o, "gift_id", ID_GENERIC, TRUE, &m->gift_id, message);
+    return rc != 0 ? rc : get_small_int(o, "count", 1, LC_PROTO_MAX_GIFT_COUNT, FALSE, 1, &m->count, message);
+  }
+  case LC_MSG_WALLET_TOPUP:
+    return get_int(o, "coins", 1, LC_PROTO_MAX_TOPUP_COINS, TRUE, 0, &m->coins, message);
   case LC_MSG_TYPE_COUNT:
   default:
     break;

@@ -14,6 +14,8 @@
 #define LC_PROTO_MAX_TOKEN 4096     /* longest hello token */
 #define LC_PROTO_MAX_CHAT LC_SHOW_MAX_CHAT_BYTES /* longest chat text in bytes */
 #define LC_PROTO_MAX_ITEMS LC_SHOW_MAX_LINES /* most checkout / quote items */
+#define LC_PROTO_MAX_GIFT_COUNT 99  /* most gifts in one gift.send */
+#define LC_PROTO_MAX_TOPUP_COINS 1000000 /* most coins in one wallet.topup */
 
 typedef enum {
   LC_MSG_HELLO = 0,
@@ -28,6 +30,10 @@ typedef enum {
   LC_MSG_ORDER_CANCEL,
   LC_MSG_CHAT_SEND,
   LC_MSG_CART_QUOTE,
+  LC_MSG_GROUP_START,
+  LC_MSG_GROUP_JOIN,
+  LC_MSG_GIFT_SEND,
+  LC_MSG_WALLET_TOPUP,
   LC_MSG_TYPE_COUNT
 } lc_msg_type;
 
@@ -53,8 +59,8 @@ typedef struct {
   gint64 resume_seq;    /* >= 0 */
   /* ping */
   double c;             /* client clock in ms, any finite number; echo with lc_proto_pong */
-  /* like */
-  int count;            /* 1..100 (default 1) */
+  /* like, gift.send */
+  int count;            /* like: 1..100, gift.send: 1..99 (default 1 for both) */
   /* cart.add (qty 1..LC_SHOW_MAX_QTY), cart.set (qty 0..LC_SHOW_MAX_QTY, 0 removes), cart.remove,
    * flash.buy (qty 1..LC_SHOW_MAX_QTY) */
   char *sku;            /* cart.* only, [A-Za-z0-9_.:-]{1,64} */
@@ -62,7 +68,8 @@ typedef struct {
   /* checkout and cart.quote */
   lc_msg_item *items;   /* NULL when absent/null: the whole cart; else 1..50 entries, no duplicate sku */
   guint n_items;
-  char *claim_id;       /* NULL when absent/null; the coupon claim to apply */
+  char *claim_id;       /* NULL when absent/null; the coupon claim to apply (also group.start,
+                           group.join) */
   /* flash.buy */
   char *sale_id;
   /* coupon.claim */
@@ -71,6 +78,14 @@ typedef struct {
   char *order_id;
   /* chat.send */
   char *text;           /* 1..500 bytes, valid UTF-8, no control characters (C0, DEL, C1) */
+  /* group.start {deal_id, claim_id?} */
+  char *deal_id;
+  /* group.join {team_id, claim_id?} */
+  char *team_id;
+  /* gift.send {gift_id, count?} (count above) */
+  char *gift_id;
+  /* wallet.topup */
+  gint64 coins;         /* 1..LC_PROTO_MAX_TOPUP_COINS */
 } lc_msg;
 
 /* Decodes one client message (len bytes, need not be NUL-terminated; out need not be

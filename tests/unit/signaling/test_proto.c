@@ -42,6 +42,11 @@ decode_err_len(const char *json, size_t len, const char *code_expected, const ch
   g_assert_null(m.sku);
   g_assert_null(m.items);
   g_assert_null(m.text);
+  g_assert_null(m.claim_id);
+  g_assert_null(m.deal_id);
+  g_assert_null(m.team_id);
+  g_assert_null(m.gift_id);
+  g_assert_cmpint(m.coins, ==, 0);
   g_free(message);
   lc_msg_clear(&m);
 }
@@ -325,6 +330,110 @@ test_other_requests(void)
 }
 
 static void
+test_marketing(void)
+{
+  lc_msg m;
+
+  /* group.start {deal_id, claim_id?} */
+  decode_ok("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":\"g1\",\"claim_id\":\"c-3\"}", &m);
+  g_assert_cmpint(m.type, ==, LC_MSG_GROUP_START);
+  g_assert_cmpstr(m.op_id, ==, "a1");
+  g_assert_cmpstr(m.deal_id, ==, "g1");
+  g_assert_cmpstr(m.claim_id, ==, "c-3");
+  g_assert_null(m.team_id);
+  lc_msg_clear(&m);
+  g_assert_null(m.deal_id);
+  g_assert_null(m.claim_id);
+  decode_ok("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":\"g1\",\"claim_id\":null}", &m);
+  g_assert_cmpstr(m.deal_id, ==, "g1");
+  g_assert_null(m.claim_id);
+  lc_msg_clear(&m);
+  decode_ok("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":\"g1\"}", &m);
+  g_assert_null(m.claim_id);
+  lc_msg_clear(&m);
+  decode_err("{\"type\":\"group.start\",\"op_id\":\"a1\"}", "bad_message", "deal_id: required", "a1");
+  decode_err("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":null}", "bad_message", "deal_id", "a1");
+  decode_err("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":\"g 1\"}", "bad_message", "deal_id", "a1");
+  decode_err("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":7}", "bad_message", "deal_id", "a1");
+  decode_err("{\"type\":\"group.start\",\"op_id\":\"a1\",\"deal_id\":\"g1\",\"claim_id\":\"c/3\"}", "bad_message",
+             "claim_id", "a1");
+  decode_err("{\"type\":\"group.start\",\"deal_id\":\"g1\"}", "bad_message", "op_id", NULL);
+
+  /* group.join {team_id, claim_id?} */
+  decode_ok("{\"type\":\"group.join\",\"op_id\":\"a2\",\"team_id\":\"t-7\",\"claim_id\":null}", &m);
+  g_assert_cmpint(m.type, ==, LC_MSG_GROUP_JOIN);
+  g_assert_cmpstr(m.team_id, ==, "t-7");
+  g_assert_null(m.claim_id);
+  g_assert_null(m.deal_id);
+  lc_msg_clear(&m);
+  decode_ok("{\"type\":\"group.join\",\"op_id\":\"a2\",\"team_id\":\"t-7\",\"claim_id\":\"cl.9\"}", &m);
+  g_assert_cmpstr(m.claim_id, ==, "cl.9");
+  lc_msg_clear(&m);
+  decode_err("{\"type\":\"group.join\",\"op_id\":\"a2\"}", "bad_message", "team_id: required", "a2");
+  decode_err("{\"type\":\"group.join\",\"op_id\":\"a2\",\"deal_id\":\"g1\"}", "bad_message", "team_id", "a2");
+  decode_err("{\"type\":\"group.join\",\"op_id\":\"a2\",\"team_id\":\"\"}", "bad_message", "team_id", "a2");
+  decode_err("{\"type\":\"group.join\",\"op_id\":\"a2\",\"team_id\":\"t-7\",\"claim_id\":5}", "bad_message",
+             "claim_id", "a2");
+  decode_err("{\"type\":\"group.join\",\"op_id\":\"a 2\",\"team_id\":\"t-7\"}", "bad_message", "op_id", NULL);
+
+  /* gift.send {gift_id, count? 1-99 default 1} */
+  decode_ok("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":3}", &m);
+  g_assert_cmpint(m.type, ==, LC_MSG_GIFT_SEND);
+  g_assert_cmpstr(m.gift_id, ==, "rose");
+  g_assert_cmpint(m.count, ==, 3);
+  lc_msg_clear(&m);
+  g_assert_null(m.gift_id);
+  decode_ok("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\"}", &m);
+  g_assert_cmpint(m.count, ==, 1);
+  lc_msg_clear(&m);
+  decode_ok("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":null}", &m);
+  g_assert_cmpint(m.count, ==, 1);
+  lc_msg_clear(&m);
+  decode_ok("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":99}", &m);
+  g_assert_cmpint(m.count, ==, 99);
+  lc_msg_clear(&m);
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":100}", "bad_message",
+             "count: must be an integer 1..99", "a3");
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":0}", "bad_message", "count",
+             "a3");
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":-1}", "bad_message", "count",
+             "a3");
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":2.0}", "bad_message", "count",
+             "a3");
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"rose\",\"count\":\"2\"}", "bad_message",
+             "count", "a3");
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"count\":2}", "bad_message", "gift_id: required", "a3");
+  decode_err("{\"type\":\"gift.send\",\"op_id\":\"a3\",\"gift_id\":\"玫瑰\"}", "bad_message", "gift_id", "a3");
+  decode_err("{\"type\":\"gift.send\",\"gift_id\":\"rose\"}", "bad_message", "op_id: required", NULL);
+
+  /* wallet.topup {coins 1-1,000,000} */
+  decode_ok("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":100}", &m);
+  g_assert_cmpint(m.type, ==, LC_MSG_WALLET_TOPUP);
+  g_assert_cmpint(m.coins, ==, 100);
+  lc_msg_clear(&m);
+  g_assert_cmpint(m.coins, ==, 0);
+  decode_ok("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":1}", &m);
+  g_assert_cmpint(m.coins, ==, 1);
+  lc_msg_clear(&m);
+  decode_ok("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":1000000}", &m);
+  g_assert_cmpint(m.coins, ==, 1000000);
+  lc_msg_clear(&m);
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":1000001}", "bad_message",
+             "coins: must be an integer 1..1000000", "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":0}", "bad_message", "coins", "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":-5}", "bad_message", "coins", "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":1e3}", "bad_message", "coins", "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":9223372036854775807}", "bad_message", "coins",
+             "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\"}", "bad_message", "coins: required", "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"op_id\":\"a4\",\"coins\":null}", "bad_message", "coins: required", "a4");
+  decode_err("{\"type\":\"wallet.topup\",\"coins\":100}", "bad_message", "op_id", NULL);
+
+  g_assert_cmpstr(lc_msg_type_name(LC_MSG_GROUP_START), ==, "group.start");
+  g_assert_cmpstr(lc_msg_type_name(LC_MSG_WALLET_TOPUP), ==, "wallet.topup");
+}
+
+static void
 test_chat(void)
 {
   lc_msg m;
@@ -422,7 +531,8 @@ static void
 test_type_names(void)
 {
   const char *names[] = {"hello", "ping", "like", "cart.add", "cart.set", "cart.remove", "checkout",
-                         "flash.buy", "coupon.claim", "order.cancel", "chat.send", "cart.quote"};
+                         "flash.buy", "coupon.claim", "order.cancel", "chat.send", "cart.quote",
+                         "group.start", "group.join", "gift.send", "wallet.topup"};
   g_assert_cmpint(G_N_ELEMENTS(names), ==, LC_MSG_TYPE_COUNT);
   for (int i = 0; i < LC_MSG_TYPE_COUNT; i++)
     g_assert_cmpstr(lc_msg_type_name((lc_msg_type)i), ==, names[i]);
@@ -595,6 +705,7 @@ main(int argc, char **argv)
   g_test_add_func("/proto/checkout", test_checkout);
   g_test_add_func("/proto/cart_quote_and_shared_limits", test_cart_quote_and_shared_limits);
   g_test_add_func("/proto/other_requests", test_other_requests);
+  g_test_add_func("/proto/marketing", test_marketing);
   g_test_add_func("/proto/chat", test_chat);
   g_test_add_func("/proto/envelope_errors", test_envelope_errors);
   g_test_add_func("/proto/type_names", test_type_names);
