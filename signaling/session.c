@@ -8,6 +8,7 @@
 #include "auth/jwt.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "commerce/show_market.h"
 #include "signaling/proto.h"
 #include "signaling/ring.h"
 
@@ -379,6 +380,18 @@ dispatch(conn *c, lc_msg *m)
     break;
   case LC_MSG_CHAT_SEND:
     lc_show_chat_send(show, &caller, m->text, on_result, rc);
+    break;
+  case LC_MSG_GROUP_START:
+    lc_show_group_start(show, &caller, m->deal_id, m->claim_id, on_result, rc);
+    break;
+  case LC_MSG_GROUP_JOIN:
+    lc_show_group_join(show, &caller, m->team_id, m->claim_id, on_result, rc);
+    break;
+  case LC_MSG_GIFT_SEND:
+    lc_show_gift_send(show, &caller, m->gift_id, m->count, on_result, rc);
+    break;
+  case LC_MSG_WALLET_TOPUP:
+    lc_show_wallet_topup(show, &caller, m->coins, on_result, rc);
     break;
   default:
     on_result(&(lc_show_result){"unknown_type", "not a request", NULL}, rc);
