@@ -71,7 +71,8 @@ void
 lc_commands_register_rooms(lc_control *ctl, lc_rooms *rooms)
 {
   lc_control_register(ctl, "rooms.list", "list all rooms", cmd_rooms_list, rooms);
-  lc_control_register(ctl, "room.create", "create a room {id, title?, creator?, stream_key?, scheduled_at?, overlays?}",
+  lc_control_register(ctl, "room.create",
+                      "create a room {id, title?, creator?, stream_key?, scheduled_at?, overlays?, record?, shop?}",
                       cmd_room_create, rooms);
   lc_control_register(ctl, "room.show", "show a room with its stream key {id}", cmd_room_show, rooms);
   lc_control_register(ctl, "room.start", "start a scheduled room: it goes live {id}", cmd_room_start, rooms);

@@ -1,6 +1,7 @@
 /* Moderator commands for rooms on the control socket:
  *   rooms.list {}            -> {"rooms": [ROOM...]}
- *   room.create {id, title?, creator?, stream_key?, scheduled_at?, overlays?} -> {"room": ROOM+stream_key}
+ *   room.create {id, title?, creator?, stream_key?, scheduled_at?, overlays?, record?, shop?}
+ *                          -> {"room": ROOM+stream_key}
  *   room.show {id}           -> {"room": ROOM+stream_key}
  *   room.start {id}          -> {"room": ROOM}   (scheduled -> live)
  *   room.end {id}            -> {"room": ROOM}

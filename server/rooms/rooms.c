@@ -12,6 +12,7 @@ struct lc_room {
   char *title;
   char *creator;
   char *stream_key;
+  char *shop;  /* the shop whose wallets the room's show uses: room.create's "shop", else the id */
   char *state; /* "scheduled" | "live" | "ended" (static strings) */
   gint64 created_at;
   gint64 scheduled_at; /* 0: none */
@@ -49,6 +50,7 @@ room_free(lc_room *r)
   g_free(r->title);
   g_free(r->creator);
   g_free(r->stream_key);
+  g_free(r->shop);
   json_decref(r->overlays);
   g_free(r);
 }
@@ -70,8 +72,8 @@ lc_rooms_valid_id(const char *id)
 json_t *
 lc_room_to_json(const lc_room *r, bool with_secrets)
 {
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", r->id, "title", r->title, "creator",
-                        r->creator, "state", r->state, "created_at", (json_int_t)r->created_at);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}", "id", r->id, "title", r->title, "creator",
+                        r->creator, "shop", r->shop, "state", r->state, "created_at", (json_int_t)r->created_at);
   if (r->scheduled_at)
     json_object_set_new(o, "scheduled_at", json_integer(r->scheduled_at));
   if (r->ended_at)
@@ -92,14 +94,15 @@ room_from_stored(const lc_store_room *s, char **err_msg)
 {
   json_error_t jerr;
   json_t *o = json_loads(s->data_json, 0, &jerr);
-  const char *title = NULL, *creator = NULL, *key = NULL;
+  const char *title = NULL, *creator = NULL, *key = NULL, *shop = NULL;
   json_int_t created = 0, scheduled = 0, ended = 0;
   json_t *overlays = NULL, *record = NULL;
   const char *state = intern_state(s->state);
+  /* "shop" is absent in rooms stored before it existed: their shop is their id */
   if (!o || !state ||
-      json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s?I, s?I, s?o, s?o}", "title", &title, "creator", &creator,
-                     "stream_key", &key, "created_at", &created, "scheduled_at", &scheduled, "ended_at",
-                     &ended, "overlays", &overlays, "record", &record) != 0) {
+      json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s?I, s?I, s?o, s?o, s?s}", "title", &title, "creator",
+                     &creator, "stream_key", &key, "created_at", &created, "scheduled_at", &scheduled, "ended_at",
+                     &ended, "overlays", &overlays, "record", &record, "shop", &shop) != 0) {
     *err_msg = g_strdup_printf("stored room '%s' is damaged: %s", s->id, jerr.text);
     json_decref(o);
     return NULL;
@@ -109,6 +112,7 @@ room_from_stored(const lc_store_room *s, char **err_msg)
   r->title = g_strdup(title);
   r->creator = g_strdup(creator);
   r->stream_key = g_strdup(key);
+  r->shop = g_strdup(shop && lc_rooms_valid_id(shop) ? shop : s->id);
   r->state = (char *)state;
   r->created_at = created;
   r->scheduled_at = scheduled;
@@ -273,12 +277,12 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
 {
   const char *id = NULL, *title = NULL, *creator = NULL, *key = NULL;
   json_int_t scheduled = 0;
-  json_t *overlays = NULL, *record = NULL;
+  json_t *overlays = NULL, *record = NULL, *shop = NULL;
   json_error_t jerr;
   if (!json_is_object(spec) ||
-      json_unpack_ex((json_t *)spec, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s, s?I, s?o, s?o}", "id", &id, "title",
-                     &title, "creator", &creator, "stream_key", &key, "scheduled_at", &scheduled, "overlays",
-                     &overlays, "record", &record) != 0) {
+      json_unpack_ex((json_t *)spec, &jerr, JSON_STRICT, "{s:s, s?s, s?s, s?s, s?I, s?o, s?o, s?o}", "id", &id,
+                     "title", &title, "creator", &creator, "stream_key", &key, "scheduled_at", &scheduled,
+                     "overlays", &overlays, "record", &record, "shop", &shop) != 0) {
     char *msg = g_strdup_printf("invalid room: %s", json_is_object(spec) ? jerr.text : "not an object");
     cb(LC_EINVAL, msg, NULL, user);
     g_free(msg);
@@ -295,6 +299,12 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
   if (key && (strlen(key) < 8 || strlen(key) > 128 || strspn(key, "abcdefghijklmnopqrstuvwxyz"
                                                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(key))) {
     cb(LC_EINVAL, "stream_key must be 8-128 characters of letters, digits, '_' and '-'", NULL, user);
+    return;
+  }
+  if (shop && json_is_null(shop))
+    shop = NULL;
+  if (shop && !(json_is_string(shop) && lc_rooms_valid_id(json_string_value(shop)))) {
+    cb(LC_EINVAL, "shop must be 1-64 characters of a-z, 0-9, '_' and '-'", NULL, user);
     return;
   }
   if (scheduled < 0) {
@@ -334,6 +344,7 @@ lc_rooms_create(lc_rooms *rooms, const json_t *spec, lc_rooms_done_cb cb, gpoint
   r->title = g_strdup(title ? title : id);
   r->creator = g_strdup(creator ? creator : "");
   r->stream_key = key ? g_strdup(key) : new_stream_key();
+  r->shop = g_strdup(shop ? json_string_value(shop) : id);
   r->state = (char *)states[0];
   r->created_at = g_get_real_time() / 1000;
   r->scheduled_at = scheduled;
@@ -446,4 +457,17 @@ const json_t *
 lc_room_overlays(const lc_room *room)
 {
   return room->overlays;
+}
+
+const char *
+lc_room_shop(const lc_room *room)
+{
+  return room->shop;
+}
+
+const char *
+lc_rooms_shop(lc_rooms *rooms, const char *room_id)
+{
+  lc_room *r = lc_rooms_get(rooms, room_id);
+  return r ? r->shop : NULL;
 }

@@ -1,6 +1,6 @@
 /* Room registry: every room the server knows, durable through the store.
  *
- * A room: id ([a-z0-9_-], 1..64), title, creator, stream key, state
+ * A room: id ([a-z0-9_-], 1..64), title, creator, stream key, shop, state
  * scheduled -> live -> ended, timestamps. Changes are written through the store and
  * reported (callback + event) only after commit. Main thread only. */
 #pragma once
@@ -27,7 +27,9 @@ void lc_rooms_set_event_cb(lc_rooms *rooms, lc_rooms_event_cb cb, gpointer user)
 typedef void (*lc_rooms_done_cb)(int err, const char *message, const json_t *room, gpointer user);
 
 /* Creates a room from a JSON object {"id", "title"?, "creator"?, "stream_key"?,
- * "scheduled_at"?, "overlays"?, "record"? (true/false)}. A missing stream key is generated. Validation errors are
+ * "scheduled_at"?, "overlays"?, "record"? (true/false), "shop"?}. A missing stream key is generated.
+ * "shop" ([a-z0-9_-], 1..64; absent or null: the room's id) names the shop whose coin wallets the
+ * room's show uses (docs/marketing.md): rooms of one shop share wallets. Validation errors are
  * reported through cb before returning (err LC_EINVAL, LC_EEXIST, LC_ELIMIT). "overlays" is
  * the room's overlay configuration: an object kept as given, checked by the function set
  * with lc_rooms_set_overlays_check (the registry knows nothing of overlays). */
@@ -45,6 +47,12 @@ void lc_rooms_set_overlays_check(lc_rooms *rooms, lc_rooms_overlays_check check)
 int lc_room_record(const lc_room *room);
 /* The room's "overlays" object (borrowed) or NULL. */
 const json_t *lc_room_overlays(const lc_room *room);
+/* The room's shop (borrowed, never NULL): its "shop" at room.create, else its id. Rooms stored
+ * before "shop" existed have their id. The room's JSON carries it as "shop". */
+const char *lc_room_shop(const lc_room *room);
+/* The shop of the room room_id (borrowed from the registry, valid while the room exists): its
+ * "shop", or the room's id when none was given; NULL when there is no such (committed) room. */
+const char *lc_rooms_shop(lc_rooms *rooms, const char *room_id);
 
 /* Lookup (borrowed) or NULL. */
 lc_room *lc_rooms_get(lc_rooms *rooms, const char *id);

@@ -83,6 +83,13 @@ on_done(int err, const char *message, const json_t *room, gpointer user)
 }
 
 static void
+put_done(int err, gpointer user)
+{
+  g_assert_cmpint(err, ==, 0);
+  *(bool *)user = true;
+}
+
+static void
 wait_for(result *r)
 {
   while (!r->done)
@@ -146,6 +153,9 @@ test_validation(fixture *f, gconstpointer data)
     "{\"id\": \"a\", \"stream_key\": \"short\"}", "{\"id\": \"a\", \"stream_key\": \"has space in it\"}",
     "{\"id\": \"a\", \"scheduled_at\": -5}",
     "{\"id\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+    "{\"id\": \"a\", \"shop\": \"\"}", "{\"id\": \"a\", \"shop\": \"Shop\"}", "{\"id\": \"a\", \"shop\": \"a.b\"}",
+    "{\"id\": \"a\", \"shop\": 7}", "{\"id\": \"a\", \"shop\": \"商店\"}",
+    "{\"id\": \"a\", \"shop\": \"sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss\"}",
   };
   for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
     result r = {0};
@@ -248,6 +258,62 @@ test_overlays_object(fixture *f, gconstpointer data)
   json_decref(none.room);
 }
 
+/* A room's shop: given at creation, else its id; kept across a restart; read by the app
+ * through lc_rooms_shop. */
+static void
+test_shop(fixture *f, gconstpointer data)
+{
+  result a = {0}, b = {0}, c = {0}, bad = {0};
+  g_assert_cmpint(create(f, "{\"id\": \"spring-1\", \"shop\": \"acme_shop-2\"}", &a), ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(a.room, "shop")), ==, "acme_shop-2");
+  g_assert_cmpint(create(f, "{\"id\": \"spring-2\"}", &b), ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(b.room, "shop")), ==, "spring-2");
+  g_assert_cmpint(create(f, "{\"id\": \"spring-3\", \"shop\": null}", &c), ==, 0);
+  g_assert_cmpstr(json_string_value(json_object_get(c.room, "shop")), ==, "spring-3");
+  /* 64 characters is the longest */
+  g_assert_cmpint(create(f, "{\"id\": \"x\", \"shop\": \"ssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss\"}",
+                         &bad), ==, LC_ELIMIT); /* valid, but max_rooms = 3 */
+  g_assert_cmpstr(lc_rooms_shop(f->rooms, "spring-1"), ==, "acme_shop-2");
+  g_assert_cmpstr(lc_rooms_shop(f->rooms, "spring-2"), ==, "spring-2");
+  g_assert_null(lc_rooms_shop(f->rooms, "nope"));
+  g_assert_null(lc_rooms_shop(f->rooms, NULL));
+  g_assert_cmpstr(lc_room_shop(lc_rooms_get(f->rooms, "spring-3")), ==, "spring-3");
+  /* public JSON (events, rooms.list) carries it: it is not a secret */
+  json_t *pub = lc_room_to_json(lc_rooms_get(f->rooms, "spring-1"), false);
+  g_assert_cmpstr(json_string_value(json_object_get(pub, "shop")), ==, "acme_shop-2");
+  json_decref(pub);
+  close_rooms(f);
+  open_rooms(f, 3);
+  g_assert_cmpstr(lc_rooms_shop(f->rooms, "spring-1"), ==, "acme_shop-2");
+  g_assert_cmpstr(lc_rooms_shop(f->rooms, "spring-2"), ==, "spring-2");
+  json_decref(a.room);
+  json_decref(b.room);
+  json_decref(c.room);
+}
+
+/* A room stored before "shop" existed loads with its id as its shop. */
+static void
+test_shop_of_old_room(fixture *f, gconstpointer data)
+{
+  close_rooms(f);
+  char *msg = NULL;
+  f->store = lc_store_open(f->db, NULL, NULL, &msg);
+  g_assert_nonnull(f->store);
+  bool done = false;
+  lc_store_room_put(f->store, "legacy", "live",
+                    "{\"title\":\"old\",\"creator\":\"\",\"stream_key\":\"key-12345678\",\"created_at\":1}",
+                    put_done, &done);
+  while (!done)
+    g_main_context_iteration(NULL, TRUE);
+  f->rooms = lc_rooms_new(f->store, 3, &msg);
+  g_assert_nonnull(f->rooms);
+  lc_rooms_set_event_cb(f->rooms, on_event, f);
+  g_assert_cmpstr(lc_rooms_shop(f->rooms, "legacy"), ==, "legacy");
+  json_t *j = lc_room_to_json(lc_rooms_get(f->rooms, "legacy"), false);
+  g_assert_cmpstr(json_string_value(json_object_get(j, "shop")), ==, "legacy");
+  json_decref(j);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -259,5 +325,7 @@ main(int argc, char **argv)
   ADD("/rooms/end-and-limits", test_end_and_limits);
   ADD("/rooms/persisted-across-reopen", test_persisted_across_reopen);
   ADD("/rooms/overlays-object", test_overlays_object);
+  ADD("/rooms/shop", test_shop);
+  ADD("/rooms/shop-of-old-room", test_shop_of_old_room);
   return g_test_run();
 }
