@@ -1,5 +1,7 @@
 #define LC_LOG_DOMAIN "commands"
 #include "control/cmd_show.h"
+#include "control/cmd_internal.h"
+#include "control/cmd_market.h"
 #include "base/errors.h"
 #include "auth/jwt.h"
 #include "base/log.h"
@@ -9,8 +11,8 @@
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-static lc_show *
-show_arg(lc_ctl_req *req, json_t *args, const lc_show_commands *cfg)
+lc_show *
+lc_cmd_show_arg(lc_ctl_req *req, json_t *args, const lc_show_commands *cfg)
 {
   const char *room = json_string_value(json_object_get(args, "room"));
   if (!room) {
@@ -23,8 +25,8 @@ show_arg(lc_ctl_req *req, json_t *args, const lc_show_commands *cfg)
   return show;
 }
 
-static const char *
-str_arg(lc_ctl_req *req, json_t *args, const char *name, bool required)
+const char *
+lc_cmd_str_arg(lc_ctl_req *req, json_t *args, const char *name, bool required)
 {
   json_t *v = json_object_get(args, name);
   if (!v && !required)
@@ -36,8 +38,8 @@ str_arg(lc_ctl_req *req, json_t *args, const char *name, bool required)
   return json_string_value(v);
 }
 
-static bool
-int_arg(lc_ctl_req *req, json_t *args, const char *name, gint64 *out)
+bool
+lc_cmd_int_arg(lc_ctl_req *req, json_t *args, const char *name, gint64 *out)
 {
   json_t *v = json_object_get(args, name);
   if (!json_is_integer(v)) {
@@ -49,8 +51,8 @@ int_arg(lc_ctl_req *req, json_t *args, const char *name, gint64 *out)
 }
 
 /* The engine's answer -> the control request. */
-static void
-done(const lc_show_result *r, gpointer user)
+void
+lc_cmd_done(const lc_show_result *r, gpointer user)
 {
   lc_ctl_req *req = user;
   if (r->code)
@@ -60,8 +62,8 @@ done(const lc_show_result *r, gpointer user)
 }
 
 /* args without "room", for the engine's spec parsers. transfer full. */
-static json_t *
-without_room(json_t *args)
+json_t *
+lc_cmd_without_room(json_t *args)
 {
   json_t *spec = json_deep_copy(args);
   json_object_del(spec, "room");
@@ -74,10 +76,10 @@ typedef void (*show_str_fn)(lc_show *show, const char *arg, lc_show_done done, g
 static void
 room_and_string(lc_ctl_req *req, json_t *args, gpointer user, const char *field, show_str_fn fn)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *v = show ? str_arg(req, args, field, true) : NULL;
+  lc_show *show = lc_cmd_show_arg(req, args, user);
+  const char *v = show ? lc_cmd_str_arg(req, args, field, true) : NULL;
   if (v)
-    fn(show, v, done, req);
+    fn(show, v, lc_cmd_done, req);
 }
 
 /* ---- commands ----------------------------------------------------------------------- */
@@ -85,7 +87,7 @@ room_and_string(lc_ctl_req *req, json_t *args, gpointer user, const char *field,
 static void
 cmd_catalog_load(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (!show)
     return;
   json_t *catalog = json_object_get(args, "catalog");
@@ -93,7 +95,7 @@ cmd_catalog_load(lc_ctl_req *req, json_t *args, gpointer user)
     lc_ctl_req_fail(req, "invalid_argument", "args.catalog must be the catalog object");
     return;
   }
-  lc_show_catalog_load(show, catalog, done, req);
+  lc_show_catalog_load(show, catalog, lc_cmd_done, req);
 }
 
 static void
@@ -105,19 +107,19 @@ cmd_pin(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_unpin(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (show)
-    lc_show_pin(show, NULL, done, req);
+    lc_show_pin(show, NULL, lc_cmd_done, req);
 }
 
 static void
 cmd_flash_schedule(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (!show)
     return;
-  json_t *spec = without_room(args);
-  lc_show_flash_schedule(show, spec, done, req);
+  json_t *spec = lc_cmd_without_room(args);
+  lc_show_flash_schedule(show, spec, lc_cmd_done, req);
   json_decref(spec);
 }
 
@@ -136,18 +138,18 @@ cmd_flash_stop(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_coupon_drop(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (!show)
     return;
-  json_t *spec = without_room(args);
-  lc_show_coupon_drop(show, spec, done, req);
+  json_t *spec = lc_cmd_without_room(args);
+  lc_show_coupon_drop(show, spec, lc_cmd_done, req);
   json_decref(spec);
 }
 
 static void
 cmd_order_list(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (!show)
     return;
   json_t *u = json_object_get(args, "user"), *st = json_object_get(args, "state"), *lim = json_object_get(args, "limit");
@@ -166,51 +168,51 @@ cmd_order_list(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_order_pay(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *id = show ? str_arg(req, args, "id", true) : NULL;
+  lc_show *show = lc_cmd_show_arg(req, args, user);
+  const char *id = show ? lc_cmd_str_arg(req, args, "id", true) : NULL;
   if (!id)
     return;
   json_t *ref = json_object_get(args, "payment_ref");
-  lc_show_order_pay(show, id, json_is_string(ref) ? json_string_value(ref) : "manual", done, req);
+  lc_show_order_pay(show, id, json_is_string(ref) ? json_string_value(ref) : "manual", lc_cmd_done, req);
 }
 
 static void
 cmd_order_cancel(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *id = show ? str_arg(req, args, "id", true) : NULL;
+  lc_show *show = lc_cmd_show_arg(req, args, user);
+  const char *id = show ? lc_cmd_str_arg(req, args, "id", true) : NULL;
   if (!id)
     return;
   json_t *reason = json_object_get(args, "reason");
-  lc_show_order_cancel_mod(show, id, json_string_value(reason), done, req);
+  lc_show_order_cancel_mod(show, id, json_string_value(reason), lc_cmd_done, req);
 }
 
 static void
 cmd_chat_mute(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *who = show ? str_arg(req, args, "user", true) : NULL;
+  lc_show *show = lc_cmd_show_arg(req, args, user);
+  const char *who = show ? lc_cmd_str_arg(req, args, "user", true) : NULL;
   gint64 seconds;
-  if (who && int_arg(req, args, "seconds", &seconds))
-    lc_show_chat_mute(show, who, seconds, json_string_value(json_object_get(args, "reason")), done, req);
+  if (who && lc_cmd_int_arg(req, args, "seconds", &seconds))
+    lc_show_chat_mute(show, who, seconds, json_string_value(json_object_get(args, "reason")), lc_cmd_done, req);
 }
 
 static void
 cmd_chat_unmute(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *who = show ? str_arg(req, args, "user", true) : NULL;
+  lc_show *show = lc_cmd_show_arg(req, args, user);
+  const char *who = show ? lc_cmd_str_arg(req, args, "user", true) : NULL;
   if (who)
-    lc_show_chat_mute(show, who, 0, NULL, done, req);
+    lc_show_chat_mute(show, who, 0, NULL, lc_cmd_done, req);
 }
 
 static void
 chat_ban(lc_ctl_req *req, json_t *args, gpointer user, bool banned)
 {
-  lc_show *show = show_arg(req, args, user);
-  const char *who = show ? str_arg(req, args, "user", true) : NULL;
+  lc_show *show = lc_cmd_show_arg(req, args, user);
+  const char *who = show ? lc_cmd_str_arg(req, args, "user", true) : NULL;
   if (who)
-    lc_show_chat_ban(show, who, banned, done, req);
+    lc_show_chat_ban(show, who, banned, lc_cmd_done, req);
 }
 
 static void
@@ -234,16 +236,16 @@ cmd_chat_delete(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_chat_slowmode(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   gint64 seconds;
-  if (show && int_arg(req, args, "seconds", &seconds))
-    lc_show_chat_slowmode(show, seconds, done, req);
+  if (show && lc_cmd_int_arg(req, args, "seconds", &seconds))
+    lc_show_chat_slowmode(show, seconds, lc_cmd_done, req);
 }
 
 static void
 cmd_stats(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (show)
     lc_ctl_req_reply(req, lc_show_stats(show));
 }
@@ -251,7 +253,7 @@ cmd_stats(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_snapshot(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  lc_show *show = show_arg(req, args, user);
+  lc_show *show = lc_cmd_show_arg(req, args, user);
   if (show)
     lc_ctl_req_reply(req, json_pack("{s:s, s:I, s:o}", "epoch", lc_show_epoch(show), "seq",
                                     (json_int_t)lc_show_seq(show), "state", lc_show_snapshot(show, NULL)));
@@ -260,7 +262,7 @@ cmd_snapshot(lc_ctl_req *req, json_t *args, gpointer user)
 static void
 cmd_token_mint(lc_ctl_req *req, json_t *args, gpointer user)
 {
-  const char *who = str_arg(req, args, "user", true);
+  const char *who = lc_cmd_str_arg(req, args, "user", true);
   if (!who)
     return;
   json_t *room = json_object_get(args, "room"), *name = json_object_get(args, "name"), *ttl = json_object_get(args, "ttl_s");
@@ -321,4 +323,5 @@ lc_commands_register_show(lc_control *ctl, const lc_show_commands *sc)
   };
   for (unsigned i = 0; i < G_N_ELEMENTS(table); i++)
     lc_control_register(ctl, table[i].cmd, table[i].help, table[i].fn, (gpointer)sc);
+  lc_commands_register_market(ctl, sc);
 }
