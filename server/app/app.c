@@ -15,6 +15,7 @@
 #include "rooms/rooms.h"
 #include "signaling/session.h"
 #include "commerce/show.h"
+#include "commerce/wallet.h"
 #include "store/store.h"
 #include "commerce/wordfilter.h"
 #include "signaling/ws.h"
@@ -38,6 +39,7 @@ struct lc_app {
   lc_app_record *record;     /* recordings of the live rooms, replay */
   lc_cluster *cluster;       /* cluster mode: shows and the room registry on Redis; NULL: one node */
   GHashTable *shows;         /* room id -> lc_show* (opened on first use) */
+  lc_wallets *wallets;       /* coin wallets of every shop, shared by the shows (outlives them) */
   lc_show_config show_cfg;
   lc_wordfilter *chat_filter, *ad_filter;
   char *jwt_secret;
@@ -156,7 +158,10 @@ show_for(const char *room_id, gpointer user)
     return NULL;
   lc_show_sinks sinks = {show_event, show_private, show_alert, app};
   char *err = NULL;
-  show = lc_show_open(room_id, app->store, &app->show_cfg, &sinks, &err);
+  lc_show_config cfg = app->show_cfg;
+  cfg.wallets = app->wallets;
+  cfg.shop = lc_room_shop(room);
+  show = lc_show_open(room_id, app->store, &cfg, &sinks, &err);
   if (show && app->cluster && lc_cluster_attach(app->cluster, show, &err) != 0) {
     lc_show_free(show);
     show = NULL;
@@ -632,6 +637,7 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
                              g_main_loop_get_context(loop), err_msg);
   if (!app->store)
     goto fail;
+  app->wallets = lc_wallets_new(app->store);
   app->rooms = lc_rooms_new(app->store, (unsigned)lc_config_int(cfg, "rooms", "max_rooms"), err_msg);
   if (!app->rooms)
     goto fail;
@@ -807,6 +813,7 @@ lc_app_free(lc_app *app)
       lc_cluster_detach(app->cluster, show);
     g_hash_table_destroy(app->shows);
   }
+  lc_wallets_free(app->wallets);
   lc_cluster_free(app->cluster); /* the writes in flight fail ("disconnected"): nobody waits for them */
   /* after the store's last completions (they reach the shows, hence the overlays) and the
    * ladders that rendered them */

@@ -41,6 +41,15 @@ static const char *const event_names[LC_SHOW_EV_N] = {
     [LC_SHOW_EV_VIEWERS] = "viewers",
     [LC_SHOW_EV_STOCK_LOW] = "stock.low",
     [LC_SHOW_EV_COMPLIANCE_FLAGGED] = "compliance.flagged",
+    [LC_SHOW_EV_PROMO_UPDATED] = "promo.updated",
+    [LC_SHOW_EV_GIFTS_CATALOG] = "gifts.catalog",
+    [LC_SHOW_EV_GIFTS] = "gifts",
+    [LC_SHOW_EV_LEADERBOARD] = "leaderboard",
+    [LC_SHOW_EV_WALLET_UPDATED] = "wallet.updated",
+    [LC_SHOW_EV_GROUP_OPENED] = "group.opened",
+    [LC_SHOW_EV_GROUP_TEAM] = "group.team",
+    [LC_SHOW_EV_GROUP_CLOSED] = "group.closed",
+    [LC_SHOW_EV_GROUP_FORMED] = "group.formed",
 };
 
 const char *
@@ -479,6 +488,24 @@ lc__show_apply(lc_show *s, lc__fact *f)
   case LC__FACT_LIKES:
     lc__apply_likes(s, &f->u.likes);
     break;
+  case LC__FACT_PROMO_SET:
+    lc__apply_promo_set(s, &f->u.promo_set);
+    break;
+  case LC__FACT_GIFTS_LOADED:
+    lc__apply_gifts_loaded(s, &f->u.gifts_loaded);
+    break;
+  case LC__FACT_GIFT_SENT:
+    lc__apply_gift_sent(s, &f->u.gift_sent);
+    break;
+  case LC__FACT_GROUP_OPENED:
+    lc__apply_group_opened(s, &f->u.group_opened);
+    break;
+  case LC__FACT_GROUP_CLOSED:
+    lc__apply_group_closed(s, &f->u.group_closed);
+    break;
+  case LC__FACT_TEAM_FAILED:
+    lc__apply_team_failed(s, &f->u.group_closed);
+    break;
   case LC__FACT_N:
     g_assert_not_reached();
   }
@@ -514,6 +541,17 @@ lc__show_committed_for(lc__fact_kind kind)
   case LC__FACT_CHAT_BANNED:
   case LC__FACT_CHAT_SLOWMODE:
     return lc__committed_moderation;
+  case LC__FACT_PROMO_SET:
+    return lc__committed_promo_set;
+  case LC__FACT_GIFTS_LOADED:
+    return lc__committed_gifts_loaded;
+  case LC__FACT_GIFT_SENT:
+    return lc__committed_gift_sent;
+  case LC__FACT_GROUP_OPENED:
+  case LC__FACT_GROUP_CLOSED:
+    return lc__committed_group_deal;
+  case LC__FACT_TEAM_FAILED:
+    return lc__committed_team_failed;
   case LC__FACT_LIKES:
   case LC__FACT_N:
     break;
@@ -530,6 +568,7 @@ lc__show_viewer_answer(lc__fact_kind kind)
   case LC__FACT_CART_SET:
   case LC__FACT_ORDER_CREATED:
   case LC__FACT_ORDER_CANCELLED:
+  case LC__FACT_GIFT_SENT:
     return lc__show_committed_for(kind);
   default:
     return NULL;
@@ -543,7 +582,29 @@ typedef struct {
   lc__committed_fn committed;
   gpointer data;
   GDestroyNotify data_free;
+  char *wallet_user;  /* the wallet the fact moves coins of, or NULL */
+  gint64 wallet_delta;
 } pending_commit;
+
+/* The coins a fact moves (docs/marketing.md): a gift debits its sender, the payment of a
+ * top-up credits its buyer. Decided before the fact is applied. */
+static gint64
+wallet_delta(lc_show *s, const lc__fact *f, const char **user)
+{
+  *user = NULL;
+  if (f->kind == LC__FACT_GIFT_SENT) {
+    *user = f->u.gift_sent.user;
+    return -f->u.gift_sent.coins;
+  }
+  if (f->kind == LC__FACT_ORDER_PAID) {
+    order *o = g_hash_table_lookup(s->orders, f->u.order_closed.id);
+    if (o && o->state == ORDER_PENDING && o->coins > 0) {
+      *user = o->user;
+      return o->coins;
+    }
+  }
+  return 0;
+}
 
 static void rebuild_when_drained(lc_show *s);
 
@@ -552,6 +613,8 @@ commit_done(int err, gpointer user)
 {
   pending_commit *p = user;
   lc_show *s = p->s;
+  if (err != 0 && p->wallet_user) /* the coins never moved in the store: undo the image */
+    lc_wallets_add(s->wallets, s->shop, p->wallet_user, -p->wallet_delta);
   if (err != 0) {
     LC_ERROR(s->room, NULL, "a fact could not be stored (%s): rebuilding the show from its journal",
              lc_strerror(err));
@@ -573,6 +636,7 @@ commit_done(int err, gpointer user)
   if (p->data_free)
     p->data_free(p->data);
   lc__fact_free(p->fact);
+  g_free(p->wallet_user);
   g_free(p);
 }
 
@@ -586,7 +650,8 @@ lc__show_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed,
     return;
   }
   char *text = lc__fact_encode(f); /* before apply, which may take the catalog or coupon */
-  lc__show_apply(s, f);
+  const char *wuser = NULL;
+  gint64 delta = wallet_delta(s, f, &wuser);
   pending_commit *p = g_new0(pending_commit, 1);
   p->s = s;
   p->op = op;
@@ -594,7 +659,14 @@ lc__show_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committed,
   p->committed = committed;
   p->data = data;
   p->data_free = data_free;
-  lc_store_journal_append(s->store, s->room, lc__fact_type(f->kind), text, commit_done, p);
+  if (wuser && delta) {
+    p->wallet_user = g_strdup(wuser);
+    p->wallet_delta = delta;
+    lc_wallets_add(s->wallets, s->shop, wuser, delta); /* like stock: the next operation sees it */
+  }
+  lc__show_apply(s, f);
+  lc_store_journal_append_wallet(s->store, s->room, lc__fact_type(f->kind), text, s->shop, p->wallet_user,
+                                 p->wallet_delta, commit_done, p);
 }
 
 typedef struct {
@@ -655,6 +727,9 @@ state_init(lc_show *s)
   g_queue_init(&s->op_order);
   s->dirty_skus = g_hash_table_new(g_direct_hash, g_direct_equal);
   s->dirty_sales = g_hash_table_new(g_direct_hash, g_direct_equal);
+  s->promos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)lc_promo_free);
+  lc__group_init(s);
+  lc__gifts_init(s);
 }
 
 static void
@@ -684,6 +759,9 @@ state_clear(lc_show *s)
   g_hash_table_destroy(s->ops);
   g_hash_table_destroy(s->dirty_skus);
   g_hash_table_destroy(s->dirty_sales);
+  g_hash_table_destroy(s->promos);
+  lc__group_clear(s);
+  lc__gifts_clear(s);
   lc_catalog_free(s->catalog);
   g_free(s->available);
   g_free(s->low_alerted);
@@ -714,6 +792,7 @@ replay(lc_show *s, char **err_msg)
   s->likes_journaled = s->likes;
   lc__sales_arm(s);
   lc__expiry_arm(s);
+  lc__group_arm(s);
   return 0;
 }
 
@@ -781,6 +860,13 @@ lc_show_open(const char *room, lc_store *store, const lc_show_config *cfg, const
     s->cfg.clock = lc_clock_real();
   if (sinks)
     s->sinks = *sinks;
+  s->shop = g_strdup(cfg->shop ? cfg->shop : room);
+  s->cfg.shop = s->shop;
+  if (!s->cfg.wallets) {
+    s->own_wallets = lc_wallets_new(store);
+    s->cfg.wallets = s->own_wallets;
+  }
+  s->wallets = s->cfg.wallets;
   new_epoch(s);
   state_init(s);
   if (s->cfg.remote) {
@@ -803,6 +889,8 @@ lc_show_free(lc_show *s)
     return;
   state_clear(s);
   lc__remote_clear(s);
+  lc_wallets_free(s->own_wallets);
+  g_free(s->shop);
   g_free(s->room);
   g_free(s);
 }
@@ -842,6 +930,8 @@ lc_show_stop_timers(lc_show *s)
     }
   }
   lc__remote_stop_timers(s);
+  lc__group_stop_timers(s);
+  lc__gifts_stop_timers(s);
   s->stopping = true; /* refuse operations from here on; what is in flight completes normally */
 }
 
@@ -860,6 +950,8 @@ lc_show_me(lc_show *s, const char *user)
   json_t *me = json_pack("{s:o, s:o, s:o}", "cart", lc__cart_json(s, user), "orders", orders, "claims",
                          lc__claims_json(s, user));
   lc__chat_me(s, user, me);
+  json_object_set_new(me, "wallet", json_pack("{s:I}", "coins", (json_int_t)lc_show_wallet_coins(s, user)));
+  json_object_set_new(me, "teams", lc__group_me_json(s, user));
   return me;
 }
 
@@ -877,6 +969,8 @@ lc_show_snapshot(lc_show *s, const char *user)
                         lc__stream_name(s->stream));
   if (s->catalog)
     json_object_set_new(o, "currency_exponent", json_integer(s->catalog->exponent));
+  json_object_set_new(o, "group_deals", lc__group_deals_json(s));
+  json_object_set_new(o, "gifts", lc__gifts_json(s));
   if (user)
     json_object_set_new(o, "me", lc_show_me(s, user));
   return o;

@@ -48,6 +48,8 @@ typedef struct {
                                      * engine reads and every timer it arms goes through it. */
   const lc_show_remote *remote;     /* borrowed; NULL: this node's journal (lc_store). Set: cluster
                                      * mode (show_remote.h): the owner feeds the stream. */
+  struct lc_wallets *wallets;       /* borrowed coin wallets (wallet.h); NULL: the show keeps its own */
+  const char *shop;                 /* the room's shop (copied); NULL: the room id */
 } lc_show_config;
 
 /* Every kind of report of the engine: room-wide events, private events and moderator
@@ -82,6 +84,15 @@ typedef enum {
   LC_SHOW_EV_VIEWERS,            /* viewers: throttled count */
   LC_SHOW_EV_STOCK_LOW,          /* stock.low: alert */
   LC_SHOW_EV_COMPLIANCE_FLAGGED, /* compliance.flagged: alert */
+  LC_SHOW_EV_PROMO_UPDATED,      /* promo.updated */
+  LC_SHOW_EV_GIFTS_CATALOG,      /* gifts.catalog */
+  LC_SHOW_EV_GIFTS,              /* gifts: throttled, the combos that changed */
+  LC_SHOW_EV_LEADERBOARD,        /* leaderboard: at most once a second */
+  LC_SHOW_EV_WALLET_UPDATED,     /* wallet.updated: private */
+  LC_SHOW_EV_GROUP_OPENED,       /* group.opened */
+  LC_SHOW_EV_GROUP_TEAM,         /* group.team */
+  LC_SHOW_EV_GROUP_CLOSED,       /* group.closed */
+  LC_SHOW_EV_GROUP_FORMED,       /* group.formed: private */
   LC_SHOW_EV_N
 } lc_show_event_kind;
 

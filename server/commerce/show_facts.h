@@ -11,6 +11,7 @@
 #pragma once
 #include "commerce/catalog.h"
 #include "commerce/coupon.h"
+#include "commerce/promo.h"
 
 #include <glib.h>
 #include <jansson.h>
@@ -33,6 +34,12 @@ typedef enum {
   LC__FACT_CHAT_BANNED,     /* "chat.banned" */
   LC__FACT_CHAT_SLOWMODE,   /* "chat.slowmode" */
   LC__FACT_LIKES,           /* "likes" */
+  LC__FACT_PROMO_SET,       /* "promo.set" */
+  LC__FACT_GIFTS_LOADED,    /* "gifts.loaded" */
+  LC__FACT_GIFT_SENT,       /* "gift.sent" */
+  LC__FACT_GROUP_OPENED,    /* "group.opened" */
+  LC__FACT_GROUP_CLOSED,    /* "group.closed" */
+  LC__FACT_TEAM_FAILED,     /* "group.team_failed" */
   LC__FACT_N
 } lc__fact_kind;
 
@@ -80,6 +87,9 @@ typedef struct {
   char *sku;
   gint64 qty, unit_price;
   char *sale_id; /* NULL: a regular purchase */
+  /* the promotion this line got (promo_kind NULL: none; docs/marketing.md) */
+  char *promo_kind, *promo_label;
+  gint64 promo_discount;
 } lc__fact_order_item;
 
 typedef struct {
@@ -91,6 +101,11 @@ typedef struct {
   gint64 created_at, expires_at;
   char *op_id;
   bool from_cart; /* the order emptied these lines from the cart */
+  gint64 promo_discount; /* part of `discount` that promotions took (0: none) */
+  gint64 coins;          /* > 0: a wallet top-up of this many coins (no items) */
+  char *group_deal, *team; /* a group-buy seat: the deal and the team (NULL: not one) */
+  char *member_name;       /* the seat holder's display name */
+  gint64 team_deadline;    /* the team's fill deadline (set by its starter's order) */
 } lc__fact_order_created;
 
 /* order.paid, order.cancelled, order.expired */
@@ -121,6 +136,39 @@ typedef struct {
 } lc__fact_likes;
 
 typedef struct {
+  char *sku;
+  lc_promo *promo; /* owned; NULL clears; the applier takes it (sets NULL) */
+} lc__fact_promo_set;
+
+typedef struct {
+  char *id, *name, *icon, *cls; /* cls: small | big | fullscreen */
+  gint64 coins;
+} lc__gift_def;
+
+typedef struct {
+  lc__gift_def *gifts; /* owned; the applier takes them (sets NULL, n 0) */
+  int n;
+  gint64 coin_cents, creator_pct;
+} lc__fact_gifts_loaded;
+
+typedef struct {
+  gint64 n; /* the gift's number in the show */
+  char *user, *name, *gift_id;
+  gint64 count, coins, value_cents, creator_cents, at;
+  char *op_id;
+} lc__fact_gift_sent;
+
+typedef struct {
+  char *id, *sku;
+  gint64 price, team_size, fill_ms, quantity, per_user_limit, starts_at, ends_at;
+} lc__fact_group_opened;
+
+typedef struct {
+  char *id, *reason; /* group.closed: the deal; group.team_failed: the team */
+  gint64 at;
+} lc__fact_group_closed;
+
+typedef struct {
   lc__fact_kind kind;
   union {
     lc__fact_catalog catalog;
@@ -137,8 +185,18 @@ typedef struct {
     lc__fact_chat_banned chat_banned;
     lc__fact_chat_slowmode chat_slowmode;
     lc__fact_likes likes;
+    lc__fact_promo_set promo_set;
+    lc__fact_gifts_loaded gifts_loaded;
+    lc__fact_gift_sent gift_sent;
+    lc__fact_group_opened group_opened;
+    lc__fact_group_closed group_closed; /* group.closed and group.team_failed */
   } u;
 } lc__fact;
+
+/* A gift catalog spec {gifts: [{id, name, icon?, coins, class}], coin_cents?, creator_pct?} checked
+ * into `out` (zeroed first). false + *why (g_free). Used by gifts.load and the fact decoder. */
+bool lc__gifts_parse(const json_t *spec, lc__fact_gifts_loaded *out, char **why);
+void lc__gift_defs_free(lc__gift_def *g, int n);
 
 /* The journal's type name of a kind ("order.created"; static). */
 const char *lc__fact_type(lc__fact_kind kind);

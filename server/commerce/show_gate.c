@@ -182,6 +182,14 @@ lc__gate_ops(lc_show *s, const lc__fact *f, GArray *ops)
   case LC__FACT_ORDER_EXPIRED:
     gate_order_closed(s, f, ops);
     break;
+  case LC__FACT_PROMO_SET: /* prices changed: orders priced before are refused (cv) */
+    push(ops, LC_GATE_ADD, g_strdup("cv"), 1);
+    break;
+  case LC__FACT_GIFTS_LOADED: /* refused in cluster mode before they get here (show_market.h) */
+  case LC__FACT_GIFT_SENT:
+  case LC__FACT_GROUP_OPENED:
+  case LC__FACT_GROUP_CLOSED:
+  case LC__FACT_TEAM_FAILED:
   case LC__FACT_PIN:
   case LC__FACT_FLASH_STARTED:
   case LC__FACT_CART_SET:

@@ -6,7 +6,9 @@
 #include "commerce/coupon.h"
 #include "commerce/show.h"
 #include "commerce/show_facts.h"
+#include "commerce/show_market.h"
 #include "commerce/show_remote.h"
+#include "commerce/wallet.h"
 #include "store/store.h"
 
 typedef enum { SALE_SCHEDULED, SALE_LIVE, SALE_SOLD_OUT, SALE_ENDED } sale_state;
@@ -48,6 +50,8 @@ typedef struct {
   gint64 qty;
   gint64 unit_price;
   char *sale_id;           /* NULL: a regular purchase */
+  char *promo_kind, *promo_label; /* the promotion the line got (NULL: none) */
+  gint64 promo_discount;
 } order_item;
 
 typedef struct {
@@ -61,6 +65,9 @@ typedef struct {
   gint64 created_at, expires_at, closed_at;
   char *payment_ref;
   char *reason;
+  gint64 promo_discount;   /* part of discount that promotions took */
+  gint64 coins;            /* > 0: a wallet top-up (no items) */
+  char *group_deal, *team_id; /* a group-buy seat (show_group.c), else NULL */
 } order;
 
 typedef struct {
@@ -117,6 +124,10 @@ struct lc_show {
   guint rtick_timer;       /* a flush tick is due */
   guint rcounts_timer;     /* a counts report is due */
   guint rsweep_timer;      /* entries in flight: fail those not back by their deadline */
+  /* coin wallets (wallet.h): not show state, a rebuild keeps them */
+  char *shop;
+  lc_wallets *wallets;     /* cfg.wallets or own_wallets */
+  lc_wallets *own_wallets; /* when the owner gave none */
 
   lc_catalog *catalog;
   gint64 *available;       /* per SKU: units that can still be ordered */
@@ -157,6 +168,25 @@ struct lc_show {
   GHashTable *dirty_sales; /* sale* set */
   bool dirty_likes, dirty_viewers;
   guint likes_timer;
+
+  /* promotions: sku id -> lc_promo* */
+  GHashTable *promos;
+  /* group buy (show_group.c) */
+  GPtrArray *deals;        /* deal*, in open order */
+  GHashTable *teams;       /* id -> team* (owned) */
+  GQueue team_deadlines;   /* open team* by deadline */
+  guint team_timer;
+  /* gifts (show_gifts.c) */
+  lc__gift_def *gifts;     /* the gift catalog */
+  int n_gifts;
+  gint64 coin_cents, creator_pct;
+  GHashTable *gift_totals; /* gift id -> gift_total* */
+  GHashTable *gifters;     /* user -> gifter* */
+  gint64 gift_count, gift_coins, gift_value, gift_creator, next_gift, next_combo;
+  GHashTable *combos;      /* "user\x1fgift" -> combo* (owned) */
+  GHashTable *dirty_combos; /* combo* set */
+  bool board_dirty;
+  guint gifts_timer, board_timer;
 };
 
 /* ---- show.c: core helpers ------------------------------------------------------ */
@@ -292,6 +322,62 @@ void lc__expiry_arm(lc_show *s);
 void lc__order_free(gpointer p);
 void lc__claim_free(gpointer p);
 void lc__coupon_free(gpointer p);
+
+/* Inserts a pending order into the expiry queue by its deadline. */
+void lc__expiry_insert(lc_show *s, order *o);
+/* Applies the user's coupon claim to a subtotal: NULL + *cl, *discount; else the error code and
+ * *message (transfer full). */
+const char *lc__claim_apply(lc_show *s, const char *user, const char *claim_id, gint64 subtotal, claim **cl,
+                            gint64 *discount, char **message);
+/* The caller may buy now (signed in, show open, not stopping...); else op has failed. */
+bool lc__buying_allowed(lc_show *s, lc__op *op, const lc_show_caller *caller);
+/* Creates an order fact for `items` and commits it. items: taken. */
+void lc__order_create(lc_show *s, lc__op *op, const lc_show_caller *caller, GArray *items, gint64 subtotal,
+                      const claim *cl, gint64 discount, gint64 promo_discount, bool from_cart,
+                      void (*fill)(lc__fact_order_created *x, gpointer data), gpointer data);
+
+/* ---- promotions (show_stock.c) ------------------------------------------------------ */
+void lc__apply_promo_set(lc_show *s, lc__fact_promo_set *f);
+json_t *lc__committed_promo_set(lc_show *s, const lc__fact *f, gpointer data);
+/* The SKU's promotion as the snapshot shows it (with "active"), or NULL. transfer full. */
+json_t *lc__promo_json(lc_show *s, const char *sku_id);
+
+/* ---- show_group.c ------------------------------------------------------------------ */
+void lc__group_init(lc_show *s);
+void lc__group_clear(lc_show *s);
+void lc__group_arm(lc_show *s);
+void lc__group_stop_timers(lc_show *s);
+/* The id of a deal that has not ended, or NULL. */
+const char *lc__group_open_deal(lc_show *s);
+void lc__apply_group_opened(lc_show *s, const lc__fact_group_opened *f);
+void lc__apply_group_closed(lc_show *s, const lc__fact_group_closed *f);
+void lc__apply_team_failed(lc_show *s, const lc__fact_group_closed *f);
+json_t *lc__committed_group_deal(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_team_failed(lc_show *s, const lc__fact *f, gpointer data);
+/* Hooks of the order appliers for group-buy seats. */
+void lc__group_order_created(lc_show *s, order *o, const lc__fact_order_created *f);
+void lc__group_order_closed(lc_show *s, order *o, order_state to);
+/* The committed step of a seat's order.created (created) or order.cancelled: the team events.
+ * Returns the team as the buyer sees it (transfer full), or NULL. */
+json_t *lc__group_order_events(lc_show *s, const order *o, bool created);
+/* false: the order is a seat of a team that has not formed. */
+bool lc__group_order_payable(lc_show *s, const order *o);
+/* Adds "group" and "payable" to an order's JSON. */
+void lc__group_order_json(lc_show *s, const order *o, json_t *j);
+json_t *lc__group_deals_json(lc_show *s);
+json_t *lc__group_me_json(lc_show *s, const char *user);
+
+/* ---- show_gifts.c ------------------------------------------------------------------- */
+void lc__gifts_init(lc_show *s);
+void lc__gifts_clear(lc_show *s);
+void lc__gifts_stop_timers(lc_show *s);
+void lc__apply_gifts_loaded(lc_show *s, lc__fact_gifts_loaded *f);
+void lc__apply_gift_sent(lc_show *s, const lc__fact_gift_sent *f);
+json_t *lc__committed_gifts_loaded(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data);
+json_t *lc__gifts_json(lc_show *s);
+/* A display name as others see it: the first character, then asterisks. transfer full. */
+char *lc__mask_name(const char *name);
 
 /* ---- show_chat.c -------------------------------------------------------------- */
 json_t *lc__chat_json(lc_show *s);

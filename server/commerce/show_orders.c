@@ -20,8 +20,8 @@ id_number(const char *id, const char *prefix)
   return n > 0 ? n : 0;
 }
 
-static bool
-buying_allowed(lc_show *s, lc__op *op, const lc_show_caller *caller)
+bool
+lc__buying_allowed(lc_show *s, lc__op *op, const lc_show_caller *caller)
 {
   if (!caller || !caller->user) {
     lc__op_fail(op, "unauthorized", "sign in to shop");
@@ -118,7 +118,7 @@ lc_show_cart_set(lc_show *s, const lc_show_caller *caller, const char *sku, gint
                  lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !buying_allowed(s, op, caller))
+  if (!op || !lc__buying_allowed(s, op, caller))
     return;
   int k = lc_catalog_sku(s->catalog, sku);
   if (k < 0) {
@@ -314,7 +314,7 @@ lc_show_coupon_claim(lc_show *s, const lc_show_caller *caller, const char *coupo
                      gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !buying_allowed(s, op, caller))
+  if (!op || !lc__buying_allowed(s, op, caller))
     return;
   coupon *cp = coupon_find(s, coupon_id);
   gint64 now = lc__show_now(s);
@@ -346,8 +346,12 @@ lc__order_free(gpointer p)
   for (int i = 0; i < o->n_items; i++) {
     g_free(o->items[i].sku_id);
     g_free(o->items[i].sale_id);
+    g_free(o->items[i].promo_kind);
+    g_free(o->items[i].promo_label);
   }
   g_free(o->items);
+  g_free(o->group_deal);
+  g_free(o->team_id);
   g_free(o->id);
   g_free(o->user);
   g_free(o->claim_id);
@@ -380,6 +384,10 @@ lc__order_json(lc_show *s, const order *o)
     }
     if (it->sale_id)
       json_object_set_new(j, "sale_id", json_string(it->sale_id));
+    if (it->promo_kind)
+      json_object_set_new(j, "promotion", json_pack("{s:s, s:s, s:I}", "kind", it->promo_kind, "label",
+                                                    it->promo_label ? it->promo_label : "", "discount",
+                                                    (json_int_t)it->promo_discount));
     json_array_append_new(items, j);
   }
   json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:s?, s:I, s:I}", "id", o->id, "user", o->user, "state",
@@ -395,6 +403,12 @@ lc__order_json(lc_show *s, const order *o)
     json_object_set_new(j, "payment_ref", json_string(o->payment_ref));
   if (o->reason)
     json_object_set_new(j, "reason", json_string(o->reason));
+  json_object_set_new(j, "kind", json_string(o->coins > 0 ? "coins" : "goods"));
+  if (o->coins > 0)
+    json_object_set_new(j, "coins", json_integer(o->coins));
+  json_object_set_new(j, "promo_discount", json_integer(o->promo_discount));
+  json_object_set_new(j, "coupon_discount", json_integer(o->discount - o->promo_discount));
+  lc__group_order_json(s, o, j); /* group, payable */
   return j;
 }
 
@@ -429,6 +443,10 @@ lc__apply_order_created(lc_show *s, const lc__fact_order_created *f)
   o->claim_id = g_strdup(f->claim_id);
   o->created_at = f->created_at;
   o->expires_at = f->expires_at;
+  o->promo_discount = f->promo_discount;
+  o->coins = f->coins;
+  o->group_deal = g_strdup(f->group_deal);
+  o->team_id = g_strdup(f->team);
   o->n_items = f->n_items;
   o->items = g_new0(order_item, o->n_items);
   bool from_cart = f->from_cart;
@@ -440,6 +458,11 @@ lc__apply_order_created(lc_show *s, const lc__fact_order_created *f)
     it->qty = fi->qty;
     it->unit_price = fi->unit_price;
     it->sale_id = g_strdup(fi->sale_id);
+    it->promo_kind = g_strdup(fi->promo_kind);
+    it->promo_label = g_strdup(fi->promo_label);
+    it->promo_discount = fi->promo_discount;
+    if (o->group_deal) /* the deal reserved its units (lc__group_order_created) */
+      continue;
     sale *sl = it->sale_id ? lc__sale_find(s, it->sale_id) : NULL;
     if (sl) {
       sl->sold += it->qty;
@@ -466,6 +489,16 @@ lc__apply_order_created(lc_show *s, const lc__fact_order_created *f)
   }
   g_hash_table_insert(s->orders, o->id, o);
   g_ptr_array_add(s->order_list, o);
+  s->next_order = MAX(s->next_order, id_number(id, "o-"));
+  if (o->group_deal)
+    lc__group_order_created(s, o, f); /* queued for expiry once its team forms */
+  else
+    lc__expiry_insert(s, o);
+}
+
+void
+lc__expiry_insert(lc_show *s, order *o)
+{
   /* Sorted by deadline; nearly always the tail (one TTL), but the TTL may change
    * between runs and clocks may step. */
   GList *after = s->expiry.tail;
@@ -475,7 +508,6 @@ lc__apply_order_created(lc_show *s, const lc__fact_order_created *f)
     g_queue_insert_after(&s->expiry, after, o);
   else
     g_queue_push_head(&s->expiry, o);
-  s->next_order = MAX(s->next_order, id_number(id, "o-"));
 }
 
 json_t *
@@ -489,6 +521,7 @@ lc__committed_order_created(lc_show *s, const lc__fact *f, gpointer data)
   if (f->u.order_created.from_cart)
     lc__show_private(s, o->user, LC_SHOW_EV_CART_UPDATED,
                      json_pack("{s:o}", "cart", lc__cart_json(s, o->user)));
+  json_t *team = o->group_deal ? lc__group_order_events(s, o, true) : NULL;
   for (int i = 0; i < o->n_items; i++) {
     sale *sl = o->items[i].sale_id ? lc__sale_find(s, o->items[i].sale_id) : NULL;
     if (sl && sl->sold >= sl->quantity && !sl->ended)
@@ -497,13 +530,18 @@ lc__committed_order_created(lc_show *s, const lc__fact *f, gpointer data)
   }
   if (!s->replaying && !s->expiry_timer)
     lc__expiry_arm(s);
-  return json_pack("{s:o}", "order", oj);
+  json_t *answer = json_pack("{s:o}", "order", oj);
+  if (team)
+    json_object_set_new(answer, "team", team);
+  return answer;
 }
 
-/* items: lc__fact_order_item, taken (the array is freed, its strings move into the fact). */
-static void
-create_order(lc_show *s, lc__op *op, const lc_show_caller *caller, GArray *items, gint64 subtotal,
-             const claim *cl, gint64 discount, bool from_cart)
+/* items: lc__fact_order_item, taken (the array is freed, its strings move into the fact).
+ * fill: sets the fields of special orders (seats, top-ups) before the commit, or NULL. */
+void
+lc__order_create(lc_show *s, lc__op *op, const lc_show_caller *caller, GArray *items, gint64 subtotal,
+                 const claim *cl, gint64 discount, gint64 promo_discount, bool from_cart,
+                 void (*fill)(lc__fact_order_created *x, gpointer data), gpointer data)
 {
   gint64 now = lc__show_now(s);
   lc__fact *f = lc__fact_new(LC__FACT_ORDER_CREATED);
@@ -521,6 +559,11 @@ create_order(lc_show *s, lc__op *op, const lc_show_caller *caller, GArray *items
   x->expires_at = now + s->cfg.order_ttl_ms;
   x->op_id = g_strdup(caller->op_id);
   x->from_cart = from_cart;
+  x->promo_discount = promo_discount;
+  if (x->total < 0) /* promotions and a coupon together never pay the buyer */
+    x->total = 0;
+  if (fill)
+    fill(x, data);
   lc__show_commit(s, op, f, lc__committed_order_created, NULL, NULL);
 }
 
@@ -530,6 +573,8 @@ order_items_free(GArray *items)
   for (guint i = 0; items && i < items->len; i++) {
     g_free(g_array_index(items, lc__fact_order_item, i).sku);
     g_free(g_array_index(items, lc__fact_order_item, i).sale_id);
+    g_free(g_array_index(items, lc__fact_order_item, i).promo_kind);
+    g_free(g_array_index(items, lc__fact_order_item, i).promo_label);
   }
   if (items)
     g_array_free(items, TRUE);
@@ -574,8 +619,9 @@ typedef struct {
   GArray *items;      /* lc__fact_order_item: the lines as the order fact stores them */
   json_t *quoted;     /* with `quote`: the lines as the quote shows them */
   gint64 subtotal;
+  gint64 promo_discount; /* what promotions took off the lines */
   claim *cl;          /* the claim applied, or NULL */
-  gint64 discount;
+  gint64 discount;    /* promotions + coupon */
   const char *code;   /* NULL: priced; else why not (message in `message`) */
   char *message;
 } pricing;
@@ -655,35 +701,69 @@ price_lines(lc_show *s, const char *user, const lc_show_line *items, guint n_ite
     }
     gint64 price = s->catalog->skus[k].price;
     p->subtotal += qty * price;
-    lc__fact_order_item line = {g_strdup(sku), qty, price, NULL};
-    g_array_append_val(p->items, line);
+    lc__fact_order_item line = {g_strdup(sku), qty, price, NULL, NULL, NULL, 0};
+    const lc_promo *pm = g_hash_table_lookup(s->promos, sku);
+    gint64 off = pm ? lc_promo_discount(pm, price, qty, lc__show_now(s)) : 0;
+    if (off > 0) {
+      line.promo_kind = g_strdup(pm->kind == LC_PROMO_BOGO ? "bogo" : pm->kind == LC_PROMO_PERCENT ? "percent" : "fixed");
+      line.promo_label = g_strdup(pm->label);
+      line.promo_discount = off;
+      p->promo_discount += off;
+    }
     if (p->quoted) {
       const lc_sku *ks = &s->catalog->skus[k];
       const lc_product *pr = &s->catalog->products[ks->product];
-      json_array_append_new(p->quoted,
-                            json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "sku", sku, "product", pr->id,
-                                      "title", pr->title, "label", ks->label, "qty", (json_int_t)qty, "unit_price",
-                                      (json_int_t)price, "amount", (json_int_t)(qty * price), "available",
-                                      (json_int_t)s->available[k], "hold_limit", (json_int_t)limit, "held",
-                                      (json_int_t)mine));
+      json_t *q = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "sku", sku, "product", pr->id,
+                            "title", pr->title, "label", ks->label, "qty", (json_int_t)qty, "unit_price",
+                            (json_int_t)price, "amount", (json_int_t)(qty * price), "available",
+                            (json_int_t)s->available[k], "hold_limit", (json_int_t)limit, "held", (json_int_t)mine);
+      if (off > 0)
+        json_object_set_new(q, "promotion", json_pack("{s:s, s:s, s:I}", "kind", line.promo_kind, "label",
+                                                      line.promo_label, "discount", (json_int_t)off));
+      json_array_append_new(p->quoted, q);
     }
+    g_array_append_val(p->items, line);
   }
   g_free(want);
   if (cart)
     g_array_free(cart, TRUE);
+  p->discount = p->promo_discount;
   if (p->code || !claim_id)
     return;
+  /* the coupon applies after promotions (docs/marketing.md) */
+  gint64 coupon_off = 0;
+  char *msg = NULL;
+  const char *code = lc__claim_apply(s, user, claim_id, p->subtotal - p->promo_discount, &p->cl, &coupon_off, &msg);
+  if (code)
+    pricing_fail(p, code, msg);
+  else
+    p->discount += coupon_off;
+}
+
+const char *
+lc__claim_apply(lc_show *s, const char *user, const char *claim_id, gint64 subtotal, claim **out,
+                gint64 *discount, char **message)
+{
   claim *cl = g_hash_table_lookup(s->claims, claim_id);
   coupon *cp = cl ? coupon_find(s, cl->coupon_id) : NULL;
   const char *why = NULL;
-  if (!cl || strcmp(cl->user, user) != 0)
-    pricing_fail(p, "not_found", g_strdup_printf("no coupon claim '%s' of yours", claim_id));
-  else if (cl->state == CLAIM_USED) /* applying a claim: every refusal is coupon_not_applicable */
-    pricing_fail(p, "coupon_not_applicable", g_strdup_printf("the coupon was used on order %s", cl->order_id));
-  else if (!cp || lc_coupon_discount(cp->c, p->subtotal, lc__show_now(s), &p->discount, &why) != 0)
-    pricing_fail(p, "coupon_not_applicable", g_strdup_printf("the coupon does not apply: %s", why ? why : "unknown coupon"));
-  else
-    p->cl = cl;
+  *out = NULL;
+  *discount = 0;
+  if (!cl || strcmp(cl->user, user) != 0) {
+    *message = g_strdup_printf("no coupon claim '%s' of yours", claim_id);
+    return "not_found";
+  }
+  if (cl->state == CLAIM_USED) { /* applying a claim: every refusal is coupon_not_applicable */
+    *message = g_strdup_printf("the coupon was used on order %s", cl->order_id);
+    return "coupon_not_applicable";
+  }
+  if (!cp || lc_coupon_discount(cp->c, subtotal, lc__show_now(s), discount, &why) != 0) {
+    *message = g_strdup_printf("the coupon does not apply: %s", why ? why : "unknown coupon");
+    *discount = 0;
+    return "coupon_not_applicable";
+  }
+  *out = cl;
+  return NULL;
 }
 
 void
@@ -691,14 +771,15 @@ lc_show_checkout(lc_show *s, const lc_show_caller *caller, const lc_show_line *i
                  const char *claim_id, lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !buying_allowed(s, op, caller))
+  if (!op || !lc__buying_allowed(s, op, caller))
     return;
   pricing p;
   price_lines(s, caller->user, items, n_items, claim_id, true, &p);
   if (p.code)
     lc__op_fail(op, p.code, "%s", p.message);
   else {
-    create_order(s, op, caller, p.items, p.subtotal, p.cl, p.discount, items == NULL);
+    lc__order_create(s, op, caller, p.items, p.subtotal, p.cl, p.discount, p.promo_discount, items == NULL, NULL,
+                     NULL);
     p.items = NULL; /* taken */
   }
   pricing_clear(&p);
@@ -776,8 +857,13 @@ lc_show_cart_quote(lc_show *s, const lc_show_caller *caller, const lc_show_line 
       result = json_pack("{s:{s:s, s:i, s:O, s:I, s:I, s:I, s:s?, s:o}}", "quote", "currency", s->catalog->currency,
                          "currency_exponent", s->catalog->exponent, "items", p.quoted, "subtotal",
                          (json_int_t)p.subtotal, "discount", (json_int_t)p.discount, "total",
-                         (json_int_t)(p.subtotal - p.discount), "claim_id", p.cl ? p.cl->id : NULL, "claims",
-                         claims_quote(s, caller->user, p.subtotal));
+                         (json_int_t)MAX(p.subtotal - p.discount, 0), "claim_id", p.cl ? p.cl->id : NULL, "claims",
+                         claims_quote(s, caller->user, p.subtotal - p.promo_discount));
+    if (result) {
+      json_t *q = json_object_get(result, "quote");
+      json_object_set_new(q, "promo_discount", json_integer(p.promo_discount));
+      json_object_set_new(q, "coupon_discount", json_integer(p.discount - p.promo_discount));
+    }
   }
   r.result = result;
   if (done)
@@ -791,7 +877,7 @@ lc_show_flash_buy(lc_show *s, const lc_show_caller *caller, const char *sale_id,
                   gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !buying_allowed(s, op, caller))
+  if (!op || !lc__buying_allowed(s, op, caller))
     return;
   sale *sl = lc__sale_find(s, sale_id);
   if (!sl) {
@@ -816,7 +902,7 @@ lc_show_flash_buy(lc_show *s, const lc_show_caller *caller, const char *sale_id,
     GArray *items = g_array_new(FALSE, TRUE, sizeof(lc__fact_order_item));
     lc__fact_order_item line = {g_strdup(s->catalog->skus[sl->sku].id), qty, sl->price, g_strdup(sl->id)};
     g_array_append_val(items, line);
-    create_order(s, op, caller, items, qty * sl->price, NULL, 0, false);
+    lc__order_create(s, op, caller, items, qty * sl->price, NULL, 0, 0, false, NULL, NULL);
   }
 }
 
@@ -831,6 +917,10 @@ lc__apply_order_closed(lc_show *s, const lc__fact_order_closed *f, order_state t
   o->closed_at = f->at;
   o->payment_ref = g_strdup(f->payment_ref);
   o->reason = g_strdup(f->reason);
+  if (o->group_deal) {
+    lc__group_order_closed(s, o, to); /* the seat's unit goes back to its deal */
+    goto claim;
+  }
   for (int i = 0; i < o->n_items; i++) /* paid or not, the order no longer holds its units */
     if (!o->items[i].sale_id)
       hold_add(s, o->user, o->items[i].sku_id, -o->items[i].qty);
@@ -849,6 +939,9 @@ lc__apply_order_closed(lc_show *s, const lc__fact_order_closed *f, order_state t
       lc__stock_add(s, lc_catalog_sku(s->catalog, it->sku_id), it->qty);
     }
   }
+claim:
+  if (to == ORDER_PAID)
+    return;
   claim *c = o->claim_id ? g_hash_table_lookup(s->claims, o->claim_id) : NULL;
   if (c && c->order_id && strcmp(c->order_id, o->id) == 0) {
     c->state = CLAIM_AVAILABLE;
@@ -869,6 +962,11 @@ lc__committed_order_closed(lc_show *s, const lc__fact *f, gpointer data)
   json_t *oj = lc__order_json(s, o);
   lc__show_private_answer(s, o->user, kind, json_pack("{s:O}", "order", oj));
   lc__show_alert(s, kind, json_pack("{s:s, s:O}", "room", s->room, "order", oj));
+  if (o->group_deal && kind == LC_SHOW_EV_ORDER_CANCELLED)
+    json_decref(lc__group_order_events(s, o, false)); /* the seat reopened */
+  if (o->coins > 0 && kind == LC_SHOW_EV_ORDER_PAID)
+    lc__show_private(s, o->user, LC_SHOW_EV_WALLET_UPDATED,
+                     json_pack("{s:{s:I}}", "wallet", "coins", (json_int_t)lc_show_wallet_coins(s, o->user)));
   return json_pack("{s:o}", "order", oj);
 }
 
@@ -906,6 +1004,15 @@ pending_order(lc_show *s, lc__op *op, const char *order_id, const char *user)
   return o;
 }
 
+static bool
+payable(lc__op *op, lc_show *s, order *o)
+{
+  if (lc__group_order_payable(s, o))
+    return true;
+  lc__op_fail(op, "invalid_state", "order %s is a seat of team %s, which has not formed yet", o->id, o->team_id);
+  return false;
+}
+
 void
 lc_show_order_cancel(lc_show *s, const lc_show_caller *caller, const char *order_id, lc_show_done done,
                      gpointer user)
@@ -941,7 +1048,7 @@ lc_show_order_pay(lc_show *s, const char *order_id, const char *payment_ref, lc_
   if (!op)
     return;
   order *o = pending_order(s, op, order_id, NULL);
-  if (o)
+  if (o && payable(op, s, o))
     close_order(s, op, o, LC__FACT_ORDER_PAID, payment_ref, NULL, NULL);
 }
 

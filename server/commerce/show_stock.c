@@ -43,6 +43,9 @@ product_json(lc_show *s, int p)
     json_object_set_new(kj, "available", json_integer(avail));
     json_object_set_new(kj, "hold_limit",
                         json_integer(lc_catalog_hold_limit(s->catalog, pr->first_sku + i, s->cfg.hold_limit)));
+    json_t *pm = lc__promo_json(s, s->catalog->skus[pr->first_sku + i].id);
+    if (pm)
+      json_object_set_new(kj, "promotion", pm);
   }
   json_object_set_new(pj, "available", json_integer(total));
   return pj;
@@ -164,6 +167,11 @@ lc_show_catalog_load(lc_show *s, const json_t *catalog, lc_show_done done, gpoin
       lc__op_fail(op, "invalid_state", "flash sale '%s' is not over: stop it before loading a catalog", sl->id);
       return;
     }
+  }
+  const char *deal = lc__group_open_deal(s);
+  if (deal) {
+    lc__op_fail(op, "invalid_state", "group deal '%s' is open: close it before loading a catalog", deal);
+    return;
   }
   char *err = NULL;
   lc_catalog *c = lc_catalog_from_json(catalog, s->cfg.low_stock_default, &err);
@@ -597,4 +605,66 @@ lc_show_flash_stop(lc_show *s, const char *sale_id, lc_show_done done, gpointer 
     lc__op_fail(op, "invalid_state", "flash sale '%s' has ended", sl->id);
   else
     end_sale(s, sl, "stopped", op);
+}
+
+/* ---- promotions ------------------------------------------------------------------------ */
+
+json_t *
+lc__promo_json(lc_show *s, const char *sku_id)
+{
+  const lc_promo *p = g_hash_table_lookup(s->promos, sku_id);
+  if (!p)
+    return NULL;
+  json_t *j = lc_promo_to_json(p);
+  json_object_set_new(j, "active", json_boolean(lc_promo_active(p, lc__show_now(s))));
+  return j;
+}
+
+void
+lc__apply_promo_set(lc_show *s, lc__fact_promo_set *f)
+{
+  if (f->promo)
+    g_hash_table_replace(s->promos, g_strdup(f->sku), f->promo);
+  else
+    g_hash_table_remove(s->promos, f->sku);
+  f->promo = NULL;
+  s->catalog_version++; /* prices changed: an order priced before this is refused by the cluster gate */
+}
+
+json_t *
+lc__committed_promo_set(lc_show *s, const lc__fact *f, gpointer data)
+{
+  json_t *pm = lc__promo_json(s, f->u.promo_set.sku);
+  json_t *ev = json_pack("{s:s, s:o}", "sku", f->u.promo_set.sku, "promotion", pm ? pm : json_null());
+  lc__show_event(s, LC_SHOW_EV_PROMO_UPDATED, json_incref(ev));
+  return ev;
+}
+
+void
+lc_show_promo_set(lc_show *s, const char *sku, const json_t *spec, lc_show_done done, gpointer user)
+{
+  lc__op *op = lc__op_begin(s, NULL, done, user);
+  if (!op)
+    return;
+  if (!s->catalog || !sku || lc_catalog_sku(s->catalog, sku) < 0) {
+    lc__op_fail(op, "not_found", "no SKU '%s' in the catalog", sku ? sku : "");
+    return;
+  }
+  lc_promo *p = NULL;
+  if (spec) {
+    char *err = NULL;
+    p = lc_promo_from_json(spec, &err);
+    if (!p) {
+      lc__op_fail(op, "invalid_argument", "%s", err);
+      g_free(err);
+      return;
+    }
+  } else if (!g_hash_table_contains(s->promos, sku)) {
+    lc__op_fail(op, "not_found", "SKU '%s' has no promotion", sku);
+    return;
+  }
+  lc__fact *f = lc__fact_new(LC__FACT_PROMO_SET);
+  f->u.promo_set.sku = g_strdup(sku);
+  f->u.promo_set.promo = p;
+  lc__show_commit(s, op, f, lc__committed_promo_set, NULL, NULL);
 }

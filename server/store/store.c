@@ -49,6 +49,14 @@ static const char *const migrations[] = {
     "  ts INTEGER NOT NULL"
     ");"
     "CREATE INDEX journal_room ON journal(room, id);",
+    /* 3: coin wallets, one balance per user per shop (docs/marketing.md). Changed only in the
+     * transaction of the journal fact that causes the change (a gift, a paid top-up). */
+    "CREATE TABLE wallets ("
+    "  shop TEXT NOT NULL,"
+    "  user TEXT NOT NULL,"
+    "  coins INTEGER NOT NULL CHECK (coins >= 0),"
+    "  PRIMARY KEY (shop, user)"
+    ") WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)G_N_ELEMENTS(migrations))
 
@@ -62,6 +70,8 @@ enum {
   ST_ROLLBACK_TO,
   ST_ROOM_PUT,
   ST_JOURNAL_APPEND,
+  ST_WALLET_ADD,
+  ST_WALLET_NEW,
   ST_COUNT
 };
 static const char *const stmt_sql[ST_COUNT] = {
@@ -76,6 +86,11 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " ON CONFLICT (id) DO UPDATE SET state = excluded.state,"
                     " data = excluded.data, updated_at = excluded.updated_at",
     [ST_JOURNAL_APPEND] = "INSERT INTO journal (room, type, data, ts) VALUES (?1, ?2, ?3, ?4)",
+    /* a debit below zero violates the CHECK: the write (and its fact) fails */
+    [ST_WALLET_ADD] = "UPDATE wallets SET coins = coins + ?3 WHERE shop = ?1 AND user = ?2",
+    /* a credit to a wallet that has no row yet (an UPSERT would check the CHECK on the
+     * inserted row first, refusing every debit) */
+    [ST_WALLET_NEW] = "INSERT INTO wallets (shop, user, coins) VALUES (?1, ?2, ?3)",
 };
 
 typedef int (*op_exec_fn)(lc_store *store, gpointer data);
@@ -875,6 +890,120 @@ journal_exec(lc_store *s, gpointer data)
   return err;
 }
 
+/* A journal fact that also moves coins of one wallet: row4 + the wallet change. */
+typedef struct {
+  row4 row;
+  char *shop, *user;
+  gint64 delta;
+} wallet_row;
+
+static void
+wallet_row_free(gpointer p)
+{
+  wallet_row *w = p;
+  g_free(w->row.a);
+  g_free(w->row.b);
+  g_free(w->row.c);
+  g_free(w->shop);
+  g_free(w->user);
+  g_free(w);
+}
+
+/* Writer thread: the wallet change first (a debit below zero fails the CHECK), then the fact,
+ * both inside the op's savepoint: either both are stored or neither. */
+static int
+journal_wallet_exec(lc_store *s, gpointer data)
+{
+  wallet_row *w = data;
+  if (g_hash_table_contains(s->failed_rooms, w->row.a))
+    return LC_EIO;
+  int err = 0;
+  for (int which = ST_WALLET_ADD; which <= ST_WALLET_NEW && err == 0; which++) {
+    sqlite3_stmt *st = s->stmts[which];
+    int rc = sqlite3_bind_text(st, 1, w->shop, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_bind_text(st, 2, w->user, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_bind_int64(st, 3, w->delta);
+    if (rc == SQLITE_OK)
+      rc = sqlite3_step(st);
+    err = rc == SQLITE_DONE ? 0 : sql_err(sqlite3_extended_errcode(s->wdb));
+    if (err != 0)
+      LC_WARN(w->row.a, NULL, "database %s: wallet change of %s/%s by %" G_GINT64_FORMAT " failed: %s", s->path,
+              w->shop, w->user, w->delta, sqlite3_errmsg(s->wdb));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (which == ST_WALLET_ADD && err == 0 && sqlite3_changes(s->wdb) > 0)
+      break; /* the wallet existed */
+    if (which == ST_WALLET_ADD && err == 0 && w->delta < 0) {
+      LC_WARN(w->row.a, NULL, "database %s: debit of %s/%s, which has no wallet", s->path, w->shop, w->user);
+      err = LC_EINVAL;
+    }
+  }
+  if (err == 0)
+    err = exec_row4(s, ST_JOURNAL_APPEND, &w->row, w->row.a, "journal append");
+  if (err != 0)
+    g_hash_table_add(s->failed_rooms, g_strdup(w->row.a));
+  return err;
+}
+
+void
+lc_store_journal_append_wallet(lc_store *store, const char *room, const char *type, char *data_json,
+                               const char *shop, const char *wallet_user, gint64 delta, lc_store_done_cb cb,
+                               gpointer user)
+{
+  if (shop == NULL || wallet_user == NULL || delta == 0) {
+    lc_store_journal_append(store, room, type, data_json, cb, user);
+    return;
+  }
+  op *o = g_new0(op, 1);
+  o->cb = cb;
+  o->user = user;
+  o->is_write = true;
+  if (room == NULL || room[0] == '\0' || type == NULL || type[0] == '\0' || data_json == NULL) {
+    LC_WARN(room, NULL, "rejected journal write: invalid room, type or data");
+    o->err = LC_EINVAL;
+    g_free(data_json);
+  } else {
+    wallet_row *w = g_new0(wallet_row, 1);
+    w->row.a = g_strdup(room);
+    w->row.b = g_strdup(type);
+    w->row.c = data_json;
+    w->row.n = g_get_real_time() / 1000;
+    w->shop = g_strdup(shop);
+    w->user = g_strdup(wallet_user);
+    w->delta = delta;
+    o->exec = journal_wallet_exec;
+    o->data = w;
+    o->free_data = wallet_row_free;
+  }
+  enqueue(store, o);
+}
+
+int
+lc_store_wallets_load(lc_store *store, const char *shop, lc_store_wallet_fn fn, gpointer user)
+{
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(store->rdb, "SELECT user, coins FROM wallets WHERE shop = ?1", -1, &st, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_bind_text(st, 1, shop, -1, SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK)
+    goto fail;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *u = (const char *)sqlite3_column_text(st, 0);
+    fn(u ? u : "", sqlite3_column_int64(st, 1), user);
+  }
+  if (rc != SQLITE_DONE)
+    goto fail;
+  sqlite3_finalize(st);
+  return 0;
+fail:
+  LC_ERROR(NULL, NULL, "database %s: loading the wallets of shop %s failed: %s", store->path, shop,
+           sqlite3_errmsg(store->rdb));
+  sqlite3_finalize(st);
+  return LC_EIO;
+}
+
 void
 lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
                         lc_store_done_cb cb, gpointer user)
@@ -930,7 +1059,7 @@ fail:
 static void
 journal_mark_failed(lc_store *s, op *o)
 {
-  if (o->exec == journal_exec)
+  if (o->exec == journal_exec || o->exec == journal_wallet_exec) /* wallet_row starts with its row4 */
     g_hash_table_add(s->failed_rooms, g_strdup(((row4 *)o->data)->a));
 }
 

@@ -78,6 +78,18 @@ GPtrArray *lc_store_rooms_load(lc_store *store);
 void lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
                              lc_store_done_cb cb, gpointer user);
 
+/* The same, and in the same transaction the coin wallet of (shop, wallet_user) changes by
+ * delta (docs/marketing.md): both are stored or neither; a debit that would take the balance
+ * below zero fails the write (LC_EINVAL from the constraint) like any failed append (the
+ * room's fail-stop applies). delta 0 or no shop: a plain append. Main thread. */
+void lc_store_journal_append_wallet(lc_store *store, const char *room, const char *type, char *data_json,
+                                    const char *shop, const char *wallet_user, gint64 delta,
+                                    lc_store_done_cb cb, gpointer user);
+
+/* Every wallet of a shop: fn(user, coins) for each. 0 or LC_EIO. Main thread. */
+typedef void (*lc_store_wallet_fn)(const char *user, gint64 coins, gpointer data);
+int lc_store_wallets_load(lc_store *store, const char *shop, lc_store_wallet_fn fn, gpointer user);
+
 /* Fail-stop: once a fact of a room could not be stored (or its transaction was
  * lost), every later fact of that room fails with LC_EIO too — they were decided on
  * state that included the lost one — until the room is reset with this call, queued

@@ -1020,6 +1020,29 @@ test_flash_countdown(fx *f, gconstpointer data)
   json_decref(snap);
 }
 
+/* What the state shows since journal v1 was written (group buy, gifts and promotions): removed
+ * before comparing with what the code of that time showed. */
+static void
+strip_orders_v2(json_t *orders)
+{
+  size_t i;
+  json_t *o;
+  json_array_foreach(orders, i, o) {
+    json_object_del(o, "kind");
+    json_object_del(o, "promo_discount");
+    json_object_del(o, "coupon_discount");
+    json_object_del(o, "payable");
+  }
+}
+
+static void
+strip_me_v2(json_t *me)
+{
+  json_object_del(me, "wallet");
+  json_object_del(me, "teams");
+  strip_orders_v2(json_object_get(me, "orders"));
+}
+
 /* A journal written by the code before typed facts (data/journal-v1.json: every fact type,
  * with the state that code showed after replaying it) replays to exactly that state, and
  * the op_ids in it still get their first answers. */
@@ -1054,17 +1077,22 @@ test_replays_journal_v1(fx *f, gconstpointer data)
   f->clock = f->cfg.clock = lc_clock_manual_new(json_integer_value(json_object_get(g, "now")));
   open_show(f);
   json_t *snap = lc_show_snapshot(f->show, NULL);
+  g_assert_true(json_is_array(json_object_get(snap, "group_deals")));
+  json_object_del(snap, "group_deals");
+  json_object_del(snap, "gifts");
   g_assert_true(json_equal(snap, json_object_get(g, "snapshot")));
   json_decref(snap);
   const char *user;
   json_t *want;
   json_object_foreach(json_object_get(g, "me"), user, want) {
     json_t *me = lc_show_me(f->show, user);
+    strip_me_v2(me);
     if (!json_equal(me, want))
       g_error("me of %s differs: %s", user, json_dumps(me, JSON_COMPACT));
     json_decref(me);
   }
   json_t *orders = lc_show_orders(f->show, NULL, NULL);
+  strip_orders_v2(orders);
   g_assert_true(json_equal(orders, json_object_get(g, "orders")));
   json_decref(orders);
   json_t *stats = lc_show_stats(f->show);
@@ -1080,6 +1108,11 @@ test_replays_journal_v1(fx *f, gconstpointer data)
     lc_show_cart_set(f->show, &c, "mug-1", 1, true, on_done, &a); /* a retry: the first answer, whatever it was */
     g_assert_cmpint(a.calls, ==, 1);
     g_assert_null(a.code);
+    json_t *one = json_array();
+    if (json_object_get(a.result, "order"))
+      json_array_append(one, json_object_get(a.result, "order"));
+    strip_orders_v2(one);
+    json_decref(one);
     g_assert_true(json_equal(a.result, json_object_get(x, "result")));
     answer_clear(&a);
   }

@@ -174,7 +174,7 @@ test_open_create(void)
   fx_init(&fx);
   char *path = g_build_filename(fx.dir, "a", "b", "live.db", NULL); /* parents created */
   lc_store *s = open_ok(path, NULL);
-  g_assert_cmpint(lc_store_schema_version(s), ==, 2);
+  g_assert_cmpint(lc_store_schema_version(s), ==, 3);
   g_assert_cmpuint(lc_store_pending(s), ==, 0);
   g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
   char *lock = g_strdup_printf("%s.lock", path);
@@ -187,7 +187,7 @@ test_open_create(void)
 
   /* what an operator would check with the sqlite3 shell */
   sqlite3 *db = raw_open(path, SQLITE_OPEN_READONLY);
-  g_assert_cmpint(raw_int(db, "PRAGMA user_version"), ==, 2);
+  g_assert_cmpint(raw_int(db, "PRAGMA user_version"), ==, 3);
   char *mode = raw_text(db, "PRAGMA journal_mode");
   g_assert_cmpstr(mode, ==, "wal");
   g_free(mode);
@@ -196,7 +196,7 @@ test_open_create(void)
 
   /* reopening an up-to-date database applies nothing and keeps the version */
   s = open_ok(path, NULL);
-  g_assert_cmpint(lc_store_schema_version(s), ==, 2);
+  g_assert_cmpint(lc_store_schema_version(s), ==, 3);
   lc_store_close(s);
   lc_store_close(NULL);
   g_free(lock);
@@ -430,7 +430,7 @@ test_newer_version_refused(void)
     char *msg = open_fail(fx.db);
     g_assert_nonnull(strstr(msg, fx.db));
     g_assert_nonnull(strstr(msg, "schema version 999"));
-    g_assert_nonnull(strstr(msg, "version 2)"));
+    g_assert_nonnull(strstr(msg, "version 3)"));
     g_assert_null(strstr(msg, "in use"));
     g_free(msg);
     assert_file_is(fx.db, before);
@@ -642,6 +642,50 @@ test_journal_append_replay(void)
   fx_clear(&fx);
 }
 
+static void
+wallet_cb(const char *user, gint64 coins, gpointer data)
+{
+  g_string_append_printf(data, "%s=%" G_GINT64_FORMAT ";", user, coins);
+}
+
+/* A fact that moves coins is stored with its wallet change or not at all: a debit below
+ * zero fails the write (the fact is not in the journal, the balance unchanged) and, like
+ * any lost fact, stops the room until reset. Wallets are per shop and survive a reopen. */
+static void
+test_journal_wallet(void)
+{
+  fixture fx;
+  fx_init(&fx);
+  lc_store *s = open_ok(fx.db, NULL);
+  done_count ok = {0, 1}, bad = {0, 0};
+  lc_store_journal_append_wallet(s, "a", "order.paid", g_strdup("{\"n\":1}"), "shop1", "u1", 100, count_cb, &ok);
+  lc_store_journal_append_wallet(s, "a", "gift.sent", g_strdup("{\"n\":2}"), "shop1", "u1", -30, count_cb, &ok);
+  lc_store_journal_append_wallet(s, "b", "gift.sent", g_strdup("{\"n\":3}"), "shop1", "u1", -71, count_cb, &bad);
+  lc_store_journal_append_wallet(s, "c", "order.paid", g_strdup("{\"n\":4}"), "shop2", "u1", 5, count_cb, &ok);
+  wait_calls(&ok.calls, 3);
+  wait_calls(&bad.calls, 1);
+  g_assert_cmpint(ok.last_err, ==, 0);
+  g_assert_cmpint(bad.last_err, !=, 0);
+  lc_store_close(s);
+
+  s = open_ok(fx.db, NULL);
+  GString *w = g_string_new(NULL);
+  g_assert_cmpint(lc_store_wallets_load(s, "shop1", wallet_cb, w), ==, 0);
+  g_assert_cmpstr(w->str, ==, "u1=70;");
+  g_string_truncate(w, 0);
+  g_assert_cmpint(lc_store_wallets_load(s, "shop2", wallet_cb, w), ==, 0);
+  g_assert_cmpstr(w->str, ==, "u1=5;");
+  g_string_free(w, TRUE);
+  journal_seen j = {g_string_new(NULL), 0};
+  g_assert_cmpint(lc_store_journal_load(s, "b", journal_cb, &j), ==, 0);
+  g_assert_cmpstr(j.seen->str, ==, ""); /* the refused debit's fact is not there */
+  g_assert_cmpint(lc_store_journal_load(s, "a", journal_cb, &j), ==, 0);
+  g_assert_cmpstr(j.seen->str, ==, "order.paid {\"n\":1};gift.sent {\"n\":2};");
+  g_string_free(j.seen, TRUE);
+  lc_store_close(s);
+  fx_clear(&fx);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -661,5 +705,6 @@ main(int argc, char **argv)
   g_test_add_func("/store/corrupt_db_refused", test_corrupt_db_refused);
   g_test_add_func("/store/drain_order", test_drain_order);
   g_test_add_func("/store/close_commits_pending", test_close_commits_pending);
+  g_test_add_func("/store/journal_wallet", test_journal_wallet);
   return g_test_run();
 }
