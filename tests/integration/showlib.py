@@ -162,3 +162,109 @@ class Viewer:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+# ---- issue 17: group buy, gifts, promotions (tests/integration/test_marketing.py) ------------
+
+def ctl_ok(server, cmd, args=None):
+    """A control command that must succeed: its result."""
+    r = server.call(cmd, args)
+    assert r.get("ok"), (cmd, args, r)
+    return r["result"]
+
+
+def setup_shop_room(server, room, catalog, shop=None, title="Marketing test"):
+    """A room (of `shop` when given) with a catalog given as a dict."""
+    args = {"id": room, "title": title}
+    if shop:
+        args["shop"] = shop
+    ctl_ok(server, "room.create", args)
+    ctl_ok(server, "catalog.load", {"room": room, "catalog": catalog})
+
+
+def sku_available(server, room, sku):
+    """The SKU's `available` in the room's snapshot (what a new viewer sees)."""
+    state = ctl_ok(server, "show.snapshot", {"room": room})["state"]
+    for p in state["products"]:
+        for k in p["skus"]:
+            if k["id"] == sku:
+                return k["available"]
+    raise KeyError(sku)
+
+
+def wait_until(pred, timeout, what="condition"):
+    """Polls pred() (a synchronous check, e.g. a control command) until true or the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout} s")
+        time.sleep(0.05)
+
+
+class QuietViewer(Viewer):
+    """A Viewer for many-client load: room-wide events are counted by name and decoded only
+    when their name is in `keep` (a busy room sends every viewer large events that a sender
+    of requests does not need). Every reply of an op_id is kept in order (reply_log), so a
+    repeated op_id can be compared with its first answer."""
+
+    def __init__(self, *args, keep=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keep = set(keep)
+        self.event_counts = {}
+        self.reply_log = {}
+        self._log_waiters = {}  # op_id -> [(n, future)]
+
+    async def _read(self):
+        try:
+            async for raw in self.ws:
+                if isinstance(raw, str) and raw.startswith('{"type":"event"'):
+                    at = raw.find('"name":"')
+                    name = raw[at + 8:raw.find('"', at + 8)] if at >= 0 else "?"
+                    self.event_counts[name] = self.event_counts.get(name, 0) + 1
+                    if name in self.keep:
+                        m = json.loads(raw)
+                        self.seq = m["seq"]
+                        self.events.append(m)
+                    continue
+                m = json.loads(raw)
+                if m.get("type") == "event":
+                    self.event_counts[m["name"]] = self.event_counts.get(m["name"], 0) + 1
+                    if m["name"] in self.keep:
+                        self.events.append(m)
+                    continue
+                if m.get("type") == "reply" and m.get("op_id") is not None:
+                    log = self.reply_log.setdefault(m["op_id"], [])
+                    log.append(m)
+                    waiting = self._log_waiters.get(m["op_id"], [])
+                    for n, fut in [w for w in waiting if len(log) >= w[0]]:
+                        waiting.remove((n, fut))
+                        if not fut.done():
+                            fut.set_result(log[:n])
+                self._handle(m)
+        except websockets.ConnectionClosed as e:
+            self.closed = e
+        except Exception as e:  # noqa: BLE001 - surfaced by the test through .closed
+            self.closed = e
+        if self.closed is None:
+            self.closed = self.ws.close_code
+        for fut in list(self._waiters.values()) + [f for w in self._log_waiters.values() for _, f in w]:
+            if not fut.done():
+                fut.set_exception(ConnectionError("closed"))
+
+    async def send_op(self, type_, op_id, **fields):
+        """Sends a request without waiting for its answer (see reply_log / wait_replies)."""
+        await self.ws.send(json.dumps({"type": type_, "op_id": op_id, **fields}))
+
+    async def wait_replies(self, op_id, n, timeout=60):
+        """Waits until op_id has n replies; returns them."""
+        log = self.reply_log.get(op_id, [])
+        if len(log) >= n:
+            return log[:n]
+        if self.closed is not None:
+            raise ConnectionError(f"closed: {self.closed}")
+        fut = asyncio.get_event_loop().create_future()
+        self._log_waiters.setdefault(op_id, []).append((n, fut))
+        return await asyncio.wait_for(fut, timeout)
