@@ -1064,3 +1064,241 @@ def test_deal_lines_get_no_promotion(show):
         assert q["promo_discount"] == 999, q
         await close_all([v, w])
     run(go())
+
+
+# ---- answers of repeated and pipelined requests ----------------------------------------------
+
+def test_pipelined_gifts_each_answer_their_own_gift(show):
+    """A viewer tapping fast sends gifts without waiting for answers: each answer still describes
+    its own gift (the combo count it reached, the balance after it), as one at a time would."""
+    load_gifts(show)
+
+    async def go():
+        v = (await connect_all(show, ["tapper"], cls=QuietViewer))[0]
+        await topup(show, v, 100, via_callback=False)
+        await wait_balance(v, 100)
+        ops = [f"tap-{k}" for k in range(8)]
+        for op in ops:  # all sent before any answer is read
+            await v.send_op("gift.send", op, gift_id="heart", count=1)
+        answers = [(await v.wait_replies(op, 1))[0] for op in ops]
+        assert all(a["ok"] for a in answers), answers
+        got = sorted((a["result"]["gift"]["n"], a["result"]["gift"]["combo"], a["result"]["wallet"]["coins"])
+                     for a in answers)
+        assert [(c, w) for _, c, w in got] == [(k + 1, 100 - 5 * (k + 1)) for k in range(8)], got
+        await v.close()
+    run(go())
+
+
+def test_repeated_op_ids_after_a_restart_get_their_first_answer(tmp_path):
+    """docs/marketing.md: idempotent by op_id, rebuilt exactly by a restart. A gift, a top-up and
+    a group seat sent again with the same op_id after kill -9 and a restart are answered with
+    what they were answered the first time (not with today's balance or team)."""
+    workdir = str(tmp_path)
+    s = start_server(workdir)
+    setup_shop_room(s, ROOM, CATALOG)
+    load_gifts(s)
+    group_open(s, id="gr", sku="tee-m", price=4900, team_size=3, quantity=9, fill_ms=600000)
+    first = {}
+
+    async def before():
+        v, w = await connect_all(s, ["again", "other"])
+        first["topup"] = await v.request("wallet.topup", op_id="op-topup", coins=100)
+        p = s.call("order.pay", {"room": ROOM, "id": first["topup"]["result"]["order"]["id"]})
+        assert p["ok"], p
+        await wait_balance(v, 100)
+        first["gift1"] = await v.request("gift.send", op_id="op-g1", gift_id="heart", count=2)
+        first["gift2"] = await v.request("gift.send", op_id="op-g2", gift_id="heart", count=1)
+        assert first["gift1"]["result"]["wallet"]["coins"] == 90 and first["gift2"]["result"]["wallet"]["coins"] == 85
+        first["start"] = await v.request("group.start", op_id="op-start", deal_id="gr")
+        assert first["start"]["ok"], first["start"]
+        tid = first["start"]["result"]["team"]["id"]
+        first["join"] = await w.request("group.join", op_id="op-join", team_id=tid)
+        assert first["join"]["ok"], first["join"]
+        # before the restart a repeat gets the first answer too
+        same_answer(first["gift1"], await v.request("gift.send", op_id="op-g1", gift_id="heart", count=2))
+        same_answer(first["start"], await v.request("group.start", op_id="op-start", deal_id="gr"))
+        await close_all([v, w])
+    run(before())
+    s.kill9()
+    s.close()
+    s = start_server(workdir)
+    try:
+        async def after():
+            v, w = await connect_all(s, ["again", "other"])
+            diffs = []
+            for key, who, type_, fields in (("gift1", v, "gift.send", {"gift_id": "heart", "count": 2}),
+                                            ("gift2", v, "gift.send", {"gift_id": "heart", "count": 1}),
+                                            ("topup", v, "wallet.topup", {"coins": 100}),
+                                            ("start", v, "group.start", {"deal_id": "gr"}),
+                                            ("join", w, "group.join",
+                                             {"team_id": first["start"]["result"]["team"]["id"]})):
+                r = await who.request(type_, op_id="op-" + key.replace("gift", "g"), **fields)
+                if r.get("result") != first[key].get("result") or r["ok"] != first[key]["ok"]:
+                    diffs.append((key, first[key].get("result"), r.get("result") or r.get("error")))
+            await close_all([v, w])
+            return diffs
+        diffs = run(after())
+        assert ctl_ok(s, "wallet.get", {"room": ROOM, "user": "again"})["coins"] == 85  # nothing charged twice
+        orders = ctl_ok(s, "order.list", {"room": ROOM, "limit": 100})["orders"]
+        assert len(orders) == 3, [o["id"] for o in orders]  # the top-up and two seats, once each
+        assert not diffs, "\n".join(f"{k}: first {a}\n   after the restart {b}" for k, a, b in diffs)
+    finally:
+        stop_server(s)
+
+
+def test_unformed_seat_waits_for_its_team_not_the_order_ttl():
+    """commerce.order_ttl_s 4 and fill_ms 10 s: a seat's order is held until the team's deadline,
+    not expired by the order TTL; once the team forms, the usual time to pay (4 s) starts."""
+    s = start_server(extra=["commerce.order_ttl_s=4"])
+    try:
+        setup_shop_room(s, ROOM, CATALOG)
+        group_open(s, id="gt", sku="tee-m", price=4900, team_size=2, quantity=4, fill_ms=10000)
+
+        async def go():
+            a, b, c = await connect_all(s, ["ta", "tb", "tc"])
+            ra = await a.request("group.start", deal_id="gt")
+            team = ra["result"]["team"]
+            assert ra["result"]["order"]["expires_at"] == team["deadline"], ra
+            t_formed_by = team["deadline"] - 2000
+            while now_ms() < ra["result"]["order"]["created_at"] + 4000 + 1000:  # past the TTL
+                await asyncio.sleep(0.05)
+            assert now_ms() < t_formed_by, "too slow to check the TTL before the team deadline"
+            o = [x for x in ctl_ok(s, "order.list", {"room": ROOM, "user": "ta"})["orders"]][0]
+            assert o["state"] == "pending", o
+            rb = await b.request("group.join", team_id=team["id"])
+            assert rb["ok"] and rb["result"]["team"]["state"] == "formed", rb
+            formed_at = rb["result"]["team"]["formed_at"]
+            assert rb["result"]["order"]["expires_at"] == formed_at + 4000, rb
+            await a.wait_for(lambda: private(a, "group.formed"), 10)
+            assert private(a, "group.formed")[0]["order"]["expires_at"] == formed_at + 4000
+            # not paid in time now: an ordinary expiry
+            await a.wait_for(lambda: private(a, "order.expired"), 15)
+            assert private(a, "order.expired")[0]["order"]["reason"] == "not paid in time"
+            await close_all([a, b, c])
+        run(go())
+    finally:
+        stop_server(s)
+
+
+# ---- more of the contract: shops, history, deal end, promotions' events ----------------------
+
+def test_wallets_are_per_shop_and_statements_per_room():
+    """Two rooms of one shop share a wallet (coins outlive a show); a room of another shop has its
+    own; each room's statement has its own gifts. A later change of the coin value or the split
+    does not rewrite history: each gift keeps the value and split of its time."""
+    s = start_server()
+    try:
+        for room, shop in (("ra", "acme"), ("rb", "acme"), ("rc", None)):
+            setup_shop_room(s, room, CATALOG, shop=shop)
+            ctl_ok(s, "gifts.load", {"room": room, "gifts": GIFTS, "coin_cents": COIN_CENTS, "creator_pct": CREATOR_PCT})
+
+        async def go():
+            va = Viewer(s, room="ra", user="fan")
+            vb = Viewer(s, room="rb", user="fan")
+            vc = Viewer(s, room="rc", user="fan")
+            for v in (va, vb, vc):
+                await v.connect()
+            r = await va.request("wallet.topup", coins=300)
+            assert s.call("order.pay", {"room": "ra", "id": r["result"]["order"]["id"]})["ok"]
+            await va.wait_for(lambda: private(va, "wallet.updated"), 10)
+            assert vc.snapshot["state"]["me"]["wallet"] == {"coins": 0}
+            r = await vb.request("gift.send", gift_id="car", count=1)       # 50 coins at 7 cents, 33%
+            assert r["ok"] and r["result"]["wallet"] == {"coins": 250}, r
+            r = await vc.request("gift.send", gift_id="rose", count=1)
+            assert err(r) == "insufficient_coins", r
+            ctl_ok(s, "gifts.load", {"room": "rb", "gifts": GIFTS, "coin_cents": 9, "creator_pct": 50})
+            r = await vb.request("gift.send", gift_id="car", count=1)       # 50 coins at 9 cents, 50%
+            assert r["ok"] and r["result"]["wallet"] == {"coins": 200}, r
+            for v in (va, vb, vc):
+                await v.close()
+        run(go())
+        for room, shop, coins in (("ra", "acme", 200), ("rb", "acme", 200), ("rc", "rc", 0)):
+            w = ctl_ok(s, "wallet.get", {"room": room, "user": "fan"})
+            assert (w["shop"], w["coins"]) == (shop, coins), (room, w)
+        st = ctl_ok(s, "gifts.statement", {"room": "rb"})
+        t = st["totals"]
+        assert (t["coins"], t["value_cents"], t["creator_cents"]) == (100, 50 * 7 + 50 * 9, 50 * 7 * 33 // 100 + 50 * 9 // 2), st
+        assert t["platform_cents"] == t["value_cents"] - t["creator_cents"]
+        assert ctl_ok(s, "gifts.statement", {"room": "ra"})["totals"]["coins"] == 0
+        assert ctl_ok(s, "show.snapshot", {"room": "rb"})["state"]["gifts"]["earnings"]["coins"] == 100
+        assert ctl_ok(s, "show.snapshot", {"room": "ra"})["state"]["gifts"]["earnings"]["coins"] == 0
+    finally:
+        stop_server(s)
+
+
+def test_a_top_up_credits_once(show):
+    load_gifts(show)
+
+    async def go():
+        v = (await connect_all(show, ["payer"]))[0]
+        r = await v.request("wallet.topup", coins=50)
+        oid = r["result"]["order"]["id"]
+        st, body = signed_callback(show, oid, "wx-1")
+        assert st == 200 and body["order"]["state"] == "paid", body
+        st, body = signed_callback(show, oid, "wx-1")
+        assert st == 409 and body["error"]["code"] == "invalid_state", (st, body)
+        p = show.call("order.pay", {"room": ROOM, "id": oid})
+        assert p["ok"] is False and p["error"]["code"] == "invalid_state", p
+        # a cancelled top-up cannot be paid and credits nothing
+        r = await v.request("wallet.topup", coins=70)
+        assert (await v.request("order.cancel", order_id=r["result"]["order"]["id"]))["ok"]
+        st, body = signed_callback(show, r["result"]["order"]["id"], "wx-2")
+        assert st == 409, (st, body)
+        await v.close()
+    run(go())
+    assert ctl_ok(show, "wallet.get", {"room": ROOM, "user": "payer"})["coins"] == 50
+
+
+def test_group_deal_ending_on_its_own_fails_open_teams(show):
+    stock0 = sku_available(show, ROOM, "tee-l")
+    group_open(show, id="gd", sku="tee-l", price=5900, team_size=3, quantity=6, fill_ms=10000, duration_ms=3000)
+    bad = show.call("group.open", {"room": ROOM, "id": "gx", "sku": "tee-l", "price": 5900, "team_size": 3,
+                                   "quantity": 6, "fill_ms": 9999})
+    assert bad["ok"] is False and bad["error"]["code"] == "invalid_argument", bad
+    bad = show.call("group.open", {"room": ROOM, "id": "gy", "sku": "tee-l", "price": 5900, "team_size": 11,
+                                   "quantity": 6})
+    assert bad["ok"] is False and bad["error"]["code"] == "invalid_argument", bad
+    bad = show.call("group.open", {"room": ROOM, "id": "gz", "sku": "tee-l", "price": 5900, "team_size": 3,
+                                   "quantity": 10 ** 6})
+    assert bad["ok"] is False and bad["error"]["code"] == "out_of_stock", bad
+
+    async def go():
+        a, w = await connect_all(show, ["ea", "ew"])
+        r = await a.request("group.start", deal_id="gd")
+        assert r["ok"], r
+        tid = r["result"]["team"]["id"]
+        await w.wait_for(lambda: "group.closed" in w.event_names(), 15)
+        ev = [e for e in w.events if e["name"] == "group.closed"][0]
+        assert ev["data"] == {"deal_id": "gd", "reason": "the deal ended"}, ev
+        t = team_of(show, "gd", tid)
+        assert (t["state"], t["reason"]) == ("failed", DEAL_ENDED), t
+        await a.wait_for(lambda: private(a, "order.cancelled"), 10)
+        assert private(a, "order.cancelled")[0]["order"]["reason"] == DEAL_ENDED
+        await close_all([a, w])
+    run(go())
+    assert sku_available(show, ROOM, "tee-l") == stock0
+    assert deal_status(show, "gd")["state"] == "ended"
+
+
+def test_promotion_events_cart_path_and_clear(show):
+    async def go():
+        v = (await connect_all(show, ["shopper"]))[0]
+        ctl_ok(show, "promo.set", {"room": ROOM, "sku": "bogo11", "kind": "bogo", "buy": 1, "free": 1, "label": "买1送1"})
+        await v.wait_for(lambda: "promo.updated" in v.event_names(), 10)
+        ev = [e for e in v.events if e["name"] == "promo.updated"][-1]["data"]
+        assert ev["sku"] == "bogo11" and ev["promotion"]["label"] == "买1送1" and ev["promotion"]["buy"] == 1, ev
+        assert (await v.request("cart.add", sku="bogo11", qty=3))["ok"]
+        q = (await v.request("cart.quote"))["result"]["quote"]
+        o = (await v.request("checkout"))["result"]["order"]
+        for x in (q, o):
+            assert (x["subtotal"], x["promo_discount"], x["total"]) == (5970, 1990, 3980), x
+            assert x["items"][0]["promotion"] == {"kind": "bogo", "label": "买1送1", "discount": 1990}, x["items"]
+        listed = [x for x in ctl_ok(show, "order.list", {"room": ROOM, "user": "shopper"})["orders"] if x["id"] == o["id"]]
+        assert listed[0]["items"][0]["promotion"]["discount"] == 1990 and listed[0]["promo_discount"] == 1990
+        ctl_ok(show, "promo.clear", {"room": ROOM, "sku": "bogo11"})
+        await v.wait_for(lambda: any(e["name"] == "promo.updated" and e["data"]["promotion"] is None
+                                     for e in v.events), 10)
+        q = (await v.request("cart.quote", items=[{"sku": "bogo11", "qty": 3}]))["result"]["quote"]
+        assert (q["promo_discount"], q["total"]) == (0, 5970), q
+        await v.close()
+    run(go())
