@@ -45,7 +45,7 @@ static const char usage_text[] =
   "commands:\n"
   "  status                              server status\n"
   "  rooms                               list rooms\n"
-  "  room create ID [--title T] [--creator C] [--stream-key K] [--file room.json]\n"
+  "  room create ID [--title T] [--creator C] [--stream-key K] [--shop S] [--file room.json]\n"
   "  room show ID                        a room with its stream key\n"
   "  room start ID                       the show goes live\n"
   "  room end ID                         end a room\n"
@@ -63,6 +63,15 @@ static const char usage_text[] =
   "  order pay ROOM ID [--ref REF] | order cancel ROOM ID [--reason R]\n"
   "  chat mute ROOM USER SECONDS [--reason R] | chat unmute ROOM USER\n"
   "  chat ban|unban ROOM USER | chat delete ROOM MSG-ID | chat slowmode ROOM SECONDS\n"
+  "  group open ROOM SKU --price P --size N --quantity Q [--fill-ms MS] [--limit L] [--id ID]\n"
+  "             [--duration SEC | --ends-at MS]   open a group deal (拼团)\n"
+  "  group close ROOM ID | group status ROOM [ID]   end a group deal / deals with their teams\n"
+  "  gifts load ROOM FILE.json           the gift catalog {gifts, coin_cents?, creator_pct?}\n"
+  "  gifts statement ROOM [--csv]        gifts, coins and the revenue split of the show\n"
+  "  promo set ROOM SKU bogo --buy N --free M | percent --off P | fixed --off CENTS\n"
+  "            [--label L] [--starts-at MS] [--ends-at MS]   a SKU's promotion (replaces it)\n"
+  "  promo clear ROOM SKU                remove a SKU's promotion\n"
+  "  wallet get ROOM USER                a user's coins in the room's shop\n"
   "  stats ROOM | snapshot ROOM          show statistics / public state\n"
   "  media status [ROOM]                 renditions, viewers and ingest of all rooms / one room\n"
   "  media keyframe ROOM RUNG            ask a rung's encoder for a keyframe (throttled)\n"
@@ -72,7 +81,7 @@ static const char usage_text[] =
   "  relay status                        rooms pulled from upstream, edges served, their counters\n"
   "  relay reset ROOM                    drop the room's relay connections now (they reconnect)\n"
   "  overlay status ROOM                 what the room's video overlays show now\n"
-  "  overlay show|hide ROOM ELEMENT      card, flash, coupon, ticker, logo or text\n"
+  "  overlay show|hide ROOM ELEMENT      card, flash, coupon, ticker, logo, text, gift or group\n"
   "  overlay text ROOM TEXT              the free text element (\"\" clears)\n"
   "  overlay place ROOM ELEMENT ANCHOR [--margin-x P] [--margin-y P] [--width P]   (in % of the frame)\n"
   "  overlay logo ROOM IMAGE             the logo element's image (a path under overlays.image_root)\n"
@@ -496,9 +505,13 @@ encode_request(const char *cmd, json_t *args)
   return line;
 }
 
-/* Sends one request (args borrowed) and handles its response. */
+/* Prints an ok answer's result. */
+typedef void (*result_printer)(const json_t *result);
+
+/* Sends one request (args borrowed) and handles its response; an ok result is printed with
+ * printer (NULL: print_result), unless --json asked for the raw line. */
 static int
-run_request(const options *o, const char *cmd, json_t *args)
+run_request_print(const options *o, const char *cmd, json_t *args, result_printer printer)
 {
   client c;
   char *line = NULL;
@@ -522,12 +535,18 @@ run_request(const options *o, const char *cmd, json_t *args)
   if (o->json && resp)
     printf("%s\n", line);
   else if (rc == EXIT_OK)
-    print_result(json_object_get(resp, "result"));
+    (printer ? printer : print_result)(json_object_get(resp, "result"));
 out:
   json_decref(resp);
   g_free(line);
   client_close(&c);
   return rc;
+}
+
+static int
+run_request(const options *o, const char *cmd, json_t *args)
+{
+  return run_request_print(o, cmd, args, NULL);
 }
 
 static void
@@ -651,7 +670,8 @@ cmd_room(const options *o, int argc, char **argv)
     return usage_error("room: unknown subcommand '%s' (create, show, start, end)", sub);
 
   const char *id = NULL, *file = NULL;
-  const char *flags[][2] = {{"--title", "title"}, {"--creator", "creator"}, {"--stream-key", "stream_key"}};
+  const char *flags[][2] = {{"--title", "title"}, {"--creator", "creator"}, {"--stream-key", "stream_key"},
+                            {"--shop", "shop"}};
   const char *vals[G_N_ELEMENTS(flags)] = {0};
   for (int i = 1; i < argc; i++) {
     bool matched = false;
@@ -750,13 +770,20 @@ simple(const options *o, int argc, const char *cmd, const char *name)
 
 /* An argument spec is "name" (string), "name:int", "name:ms" (seconds given, sent as
  * ms) or "name:file" (a JSON file whose object is the value). Flags are
- * "--flag=name[:type]"; a flag whose name is "*" merges a JSON object file into args. */
+ * "--flag=name[:type]"; a flag or positional whose name is "*" merges a JSON object file
+ * into args. fixup (optional) checks and rewrites the args once they are all read (a usage
+ * error is its return value); csv (optional) enables --csv, printing the result as CSV. */
 typedef struct {
   const char *words[2];
   const char *cmd;
   const char *pos[4];
   const char *flags[12];
+  int (*fixup)(json_t *args);
+  result_printer csv;
 } mapping;
+
+static int promo_fixup(json_t *args);
+static void print_statement_csv(const json_t *result);
 
 static const mapping show_cmds[] = {
   {{"catalog", "load"}, "catalog.load", {"room", "catalog:file"}, {NULL}},
@@ -800,7 +827,99 @@ static const mapping show_cmds[] = {
   {{"overlay", "logo"}, "overlay.logo", {"room", "image"}, {NULL}},
   {{"overlay", "configure"}, "overlay.configure", {"room", "config:file"}, {NULL}},
   {{"token", "mint"}, "token.mint", {NULL}, {"--user=user", "--room=room", "--name=name", "--ttl=ttl_s:int"}},
+  {{"group", "open"}, "group.open", {"room", "sku"},
+   {"--price=price:int", "--size=team_size:int", "--quantity=quantity:int", "--fill-ms=fill_ms:int",
+    "--limit=per_user_limit:int", "--id=id", "--duration=duration_ms:ms", "--ends-at=ends_at:int"}},
+  {{"group", "close"}, "group.close", {"room", "id"}, {NULL}},
+  {{"group", "status"}, "group.status", {"room", "id?"}, {NULL}},
+  {{"gifts", "load"}, "gifts.load", {"room", "*:file"}, {NULL}},
+  {{"gifts", "statement"}, "gifts.statement", {"room"}, {NULL}, NULL, print_statement_csv},
+  {{"promo", "set"}, "promo.set", {"room", "sku", "kind"},
+   {"--buy=buy:int", "--free=free:int", "--off=off:int", "--label=label", "--starts-at=starts_at:int",
+    "--ends-at=ends_at:int"},
+   promo_fixup},
+  {{"promo", "clear"}, "promo.clear", {"room", "sku"}, {NULL}},
+  {{"wallet", "get"}, "wallet.get", {"room", "user"}, {NULL}},
 };
+
+/* promo set: the kind says what --off is (percent_off or amount_off) and which flags fit. */
+static int
+promo_fixup(json_t *args)
+{
+  const char *kind = json_string_value(json_object_get(args, "kind"));
+  json_t *off = json_incref(json_object_get(args, "off"));
+  bool buy_free = json_object_get(args, "buy") || json_object_get(args, "free");
+  int rc = EXIT_OK;
+  json_object_del(args, "off");
+  if (strcmp(kind, "bogo") == 0) {
+    if (off)
+      rc = usage_error("promo set: bogo takes --buy N --free M, not --off");
+    else if (!json_object_get(args, "buy") || !json_object_get(args, "free"))
+      rc = usage_error("promo set: bogo needs --buy N and --free M");
+  } else if (strcmp(kind, "percent") == 0 || strcmp(kind, "fixed") == 0) {
+    if (buy_free)
+      rc = usage_error("promo set: --buy and --free are for bogo");
+    else if (!off)
+      rc = usage_error("promo set: %s needs --off %s", kind, kind[0] == 'p' ? "PERCENT" : "CENTS");
+    else
+      json_object_set(args, kind[0] == 'p' ? "percent_off" : "amount_off", off);
+  } else {
+    rc = usage_error("promo set: unknown kind '%s' (bogo, percent or fixed)", kind);
+  }
+  json_decref(off);
+  return rc;
+}
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes
+ * doubled. */
+static void
+csv_field(GString *line, const char *text, bool last)
+{
+  if (text[strcspn(text, ",\"\r\n")] != '\0') {
+    g_string_append_c(line, '"');
+    for (const char *p = text; *p; p++) {
+      if (*p == '"')
+        g_string_append_c(line, '"');
+      g_string_append_c(line, *p);
+    }
+    g_string_append_c(line, '"');
+  } else {
+    g_string_append(line, text);
+  }
+  g_string_append(line, last ? "\n" : ",");
+}
+
+/* One row of the statement: the label (gift id or TOTAL), the name, then the numbers of obj. */
+static void
+csv_statement_row(GString *out, const char *label, const char *name, const json_t *obj)
+{
+  static const char *const numbers[] = {"count", "coins", "value_cents", "creator_cents", "platform_cents"};
+  csv_field(out, label, false);
+  csv_field(out, name, false);
+  for (unsigned i = 0; i < G_N_ELEMENTS(numbers); i++) {
+    json_t *v = json_object_get(obj, numbers[i]);
+    char *t = v && !json_is_null(v) ? scalar_text(NULL, v) : g_strdup("");
+    csv_field(out, t, i + 1 == G_N_ELEMENTS(numbers));
+    g_free(t);
+  }
+}
+
+/* gifts statement --csv: a header line, one row per gift, a TOTAL row. */
+static void
+print_statement_csv(const json_t *result)
+{
+  GString *out = g_string_new("gift_id,name,count,coins,value_cents,creator_cents,platform_cents\n");
+  size_t i;
+  json_t *g;
+  json_array_foreach(json_object_get(result, "gifts"), i, g) {
+    const char *id = json_string_value(json_object_get(g, "gift_id"));
+    const char *name = json_string_value(json_object_get(g, "name"));
+    csv_statement_row(out, id ? id : "", name ? name : "", g);
+  }
+  csv_statement_row(out, "TOTAL", "", json_object_get(result, "totals"));
+  fputs(out->str, stdout);
+  g_string_free(out, TRUE);
+}
 
 /* Sets args[name] from text per the spec's type; returns EXIT_OK or a usage error. */
 static int
@@ -836,8 +955,11 @@ run_mapping(const options *o, const mapping *m, int argc, char **argv)
 {
   json_t *args = json_object();
   int npos = 0, rc = EXIT_OK;
+  result_printer printer = NULL;
   for (int i = 0; i < argc && rc == EXIT_OK; i++) {
-    if (argv[i][0] == '-' && argv[i][1] == '-') {
+    if (m->csv && strcmp(argv[i], "--csv") == 0) {
+      printer = m->csv;
+    } else if (argv[i][0] == '-' && argv[i][1] == '-') {
       const char *spec = NULL;
       size_t flen = strlen(argv[i]);
       for (unsigned f = 0; f < G_N_ELEMENTS(m->flags) && m->flags[f]; f++)
@@ -855,11 +977,16 @@ run_mapping(const options *o, const mapping *m, int argc, char **argv)
       rc = usage_error("%s: unexpected argument '%s'", m->cmd, argv[i]);
     }
   }
-  if (rc == EXIT_OK && npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos] && !strchr(m->pos[npos], '?'))
+  if (rc == EXIT_OK && npos < (int)G_N_ELEMENTS(m->pos) && m->pos[npos] && !strchr(m->pos[npos], '?')) {
+    char *missing = g_strndup(m->pos[npos], strcspn(m->pos[npos], ":?"));
     rc = usage_error("%s%s%s: missing %s", m->words[0], m->words[1] ? " " : "", m->words[1] ? m->words[1] : "",
-                     m->pos[npos]);
+                     strcmp(missing, "*") == 0 ? "FILE" : missing);
+    g_free(missing);
+  }
+  if (rc == EXIT_OK && m->fixup)
+    rc = m->fixup(args);
   if (rc == EXIT_OK)
-    rc = run_request(o, m->cmd, args);
+    rc = run_request_print(o, m->cmd, args, printer);
   json_decref(args);
   return rc;
 }
