@@ -8,6 +8,7 @@
  * iterated only to wait for the store's completions. */
 #include "base/errors.h"
 #include "commerce/show.h"
+#include "commerce/show_market.h"
 #include "store/store.h"
 
 #include <sqlite3.h>
@@ -1153,6 +1154,201 @@ test_replay_refuses_broken_fact(fx *f, gconstpointer data)
   json_decref(snap);
 }
 
+
+/* ---- group buy, gifts, promotions (docs/marketing.md) -------------------------------- */
+
+static const char *
+spec_op(fx *f, void (*fn)(lc_show *, const json_t *, lc_show_done, gpointer), const char *spec)
+{
+  answer_clear(&last);
+  json_t *j = json_loads(spec, 0, NULL);
+  g_assert_nonnull(j);
+  fn(f->show, j, on_done, &last);
+  json_decref(j);
+  return finish();
+}
+
+static const char *
+seat(fx *f, const char *user, const char *deal, const char *team, const char *op_id)
+{
+  answer_clear(&last);
+  lc_show_caller c = {user, user, op_id};
+  if (team)
+    lc_show_group_join(f->show, &c, team, NULL, on_done, &last);
+  else
+    lc_show_group_start(f->show, &c, deal, NULL, on_done, &last);
+  return finish();
+}
+
+static const char *
+pay(fx *f, const char *order_id)
+{
+  answer_clear(&last);
+  lc_show_order_pay(f->show, order_id, "ref", on_done, &last);
+  return finish();
+}
+
+static gint64
+deal_left(fx *f)
+{
+  json_t *st = lc_show_group_status(f->show, "g1");
+  gint64 v = json_integer_value(json_object_get(json_array_get(json_object_get(st, "deals"), 0), "left"));
+  json_decref(st);
+  return v;
+}
+
+/* A team forms with its last seat (in that fact), the next joiner gets team_full, an unformed
+ * team's order cannot be paid, a team not filled by its deadline fails and gives everything
+ * back, a cancelled waiting seat reopens, and a restart rebuilds teams and deadlines. */
+static void
+test_group_buy(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  g_assert_null(spec_op(f, lc_show_group_open,
+                        "{\"id\":\"g1\",\"sku\":\"mug-1\",\"price\":1500,\"team_size\":3,\"quantity\":6,\"fill_ms\":60000}"));
+  g_assert_cmpint(available(f, "mug-1"), ==, 34);
+  g_assert_null(seat(f, "ann", "g1", NULL, "s1"));
+  const char *team = json_string_value(json_object_get(json_object_get(last.result, "team"), "id"));
+  g_autofree char *t1 = g_strdup(team);
+  g_autofree char *ann_order = g_strdup(json_string_value(json_object_get(json_object_get(last.result, "order"), "id")));
+  g_assert_false(json_is_true(json_object_get(json_object_get(last.result, "order"), "payable")));
+  g_assert_cmpstr(pay(f, ann_order), ==, "invalid_state");
+  g_assert_cmpstr(seat(f, "ann", NULL, t1, "s2"), ==, "invalid_state"); /* already a member */
+  g_assert_cmpstr(seat(f, "ann", "g1", NULL, "s3"), ==, "limit_exceeded"); /* one seat per person */
+  g_assert_null(seat(f, "bob", NULL, t1, "s4"));
+  g_assert_cmpint(deal_left(f), ==, 4);
+  g_assert_null(seat(f, "cid", NULL, t1, "s5"));
+  g_assert_cmpstr(json_string_value(json_object_get(json_object_get(last.result, "team"), "state")), ==, "formed");
+  g_assert_cmpstr(seat(f, "dee", NULL, t1, "s6"), ==, "team_full");
+  g_assert_null(pay(f, ann_order)); /* payable now */
+  /* a second team: one member cancels (the seat reopens), the other waits until the deadline */
+  g_assert_null(seat(f, "dee", "g1", NULL, "s7"));
+  g_autofree char *t2 = g_strdup(json_string_value(json_object_get(json_object_get(last.result, "team"), "id")));
+  g_assert_null(seat(f, "eve", NULL, t2, "s8"));
+  g_autofree char *eve_order = g_strdup(json_string_value(json_object_get(json_object_get(last.result, "order"), "id")));
+  g_assert_cmpint(deal_left(f), ==, 1);
+  answer_clear(&last);
+  lc_show_caller eve = {"eve", "Eve", "c1"};
+  lc_show_order_cancel(f->show, &eve, eve_order, on_done, &last);
+  g_assert_null(finish());
+  g_assert_cmpint(deal_left(f), ==, 2);
+  json_t *before = lc_show_group_status(f->show, NULL);
+  close_show(f); /* a restart with a team open: members and deadline survive */
+  open_show(f);
+  json_t *after = lc_show_group_status(f->show, NULL);
+  g_assert_true(json_equal(before, after));
+  json_decref(before);
+  json_decref(after);
+  g_ptr_array_set_size(f->privates, 0);
+  /* t2's deadline, and the payment deadline of bob's and cid's seats (the order TTL is 60 s here):
+   * dee's seat and their two unpaid units go back to the deal; ann's paid seat stays */
+  lc_clock_advance(f->clock, 60000);
+  while (deal_left(f) != 5)
+    g_main_context_iteration(NULL, TRUE);
+  json_t *st = lc_show_group_status(f->show, "g1");
+  json_t *teams = json_object_get(json_array_get(json_object_get(st, "deals"), 0), "teams");
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(teams, 1), "state")), ==, "failed");
+  g_assert_cmpstr(json_string_value(json_object_get(json_array_get(teams, 1), "reason")), ==,
+                  "the team did not fill in time");
+  json_decref(st);
+  /* closing the deal returns its remainder; the paid seat's unit stays sold */
+  g_assert_cmpint(available(f, "mug-1"), ==, 34);
+  answer_clear(&last);
+  lc_show_group_close(f->show, "g1", on_done, &last);
+  g_assert_null(finish());
+  g_assert_cmpint(available(f, "mug-1"), ==, 39);
+  g_assert_cmpstr(seat(f, "fay", "g1", NULL, "s9"), ==, "invalid_state");
+}
+
+static const char *
+gift(fx *f, const char *user, const char *gift_id, gint64 count, const char *op_id)
+{
+  answer_clear(&last);
+  lc_show_caller c = {user, user, op_id};
+  lc_show_gift_send(f->show, &c, gift_id, count, on_done, &last);
+  return finish();
+}
+
+/* Coins come from a paid top-up, a gift debits them in the fact's transaction, a short
+ * wallet is refused, an op_id retry gets the first answer, the split rounds down for the
+ * creator, and balances and the statement survive a restart. */
+static void
+test_gifts_and_wallet(fx *f, gconstpointer data)
+{
+  g_assert_null(spec_op(f, lc_show_gifts_load,
+                        "{\"gifts\":[{\"id\":\"rose\",\"name\":\"Rose\",\"icon\":\"x\",\"coins\":3,\"class\":\"small\"},"
+                        "{\"id\":\"rocket\",\"name\":\"Rocket\",\"coins\":500,\"class\":\"fullscreen\"}],"
+                        "\"coin_cents\":10,\"creator_pct\":70}"));
+  g_assert_cmpstr(gift(f, "ann", "rose", 1, "g0"), ==, "insufficient_coins");
+  answer_clear(&last);
+  lc_show_caller ann = {"ann", "Ann", "t1"};
+  lc_show_wallet_topup(f->show, &ann, 100, on_done, &last);
+  g_assert_null(finish());
+  json_t *o = json_object_get(last.result, "order");
+  g_assert_cmpstr(json_string_value(json_object_get(o, "kind")), ==, "coins");
+  g_assert_cmpint(json_integer_value(json_object_get(o, "total")), ==, 1000);
+  g_autofree char *topup = g_strdup(json_string_value(json_object_get(o, "id")));
+  g_assert_cmpint(lc_show_wallet_coins(f->show, "ann"), ==, 0);
+  g_assert_null(pay(f, topup));
+  g_assert_cmpint(lc_show_wallet_coins(f->show, "ann"), ==, 100);
+  g_assert_null(gift(f, "ann", "rose", 3, "g1")); /* 9 coins, 90 cents: 63 to the creator */
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(last.result, "wallet"), "coins")), ==, 91);
+  json_t *first = json_deep_copy(last.result);
+  g_assert_null(gift(f, "ann", "rose", 3, "g1")); /* a retry */
+  g_assert_true(json_equal(first, last.result));
+  json_decref(first);
+  g_assert_cmpstr(gift(f, "ann", "rocket", 1, "g2"), ==, "insufficient_coins");
+  g_assert_null(gift(f, "ann", "rose", 1, "g3"));
+  g_assert_cmpint(lc_show_wallet_coins(f->show, "ann"), ==, 88);
+  close_show(f);
+  open_show(f);
+  g_assert_cmpint(lc_show_wallet_coins(f->show, "ann"), ==, 88);
+  json_t *st = lc_show_gifts_statement(f->show);
+  json_t *tot = json_object_get(st, "totals");
+  g_assert_cmpint(json_integer_value(json_object_get(tot, "coins")), ==, 12);
+  g_assert_cmpint(json_integer_value(json_object_get(tot, "value_cents")), ==, 120);
+  g_assert_cmpint(json_integer_value(json_object_get(tot, "creator_cents")), ==, 63 + 21);
+  g_assert_cmpint(json_integer_value(json_object_get(tot, "platform_cents")), ==, 120 - 84);
+  json_decref(st);
+  g_assert_null(gift(f, "ann", "rose", 3, "g1")); /* a retry after the restart: the first answer */
+  g_assert_cmpint(lc_show_wallet_coins(f->show, "ann"), ==, 88);
+}
+
+/* Promotions price regular lines, the coupon applies after them, flash purchases get none. */
+static void
+test_promotions(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  answer_clear(&last);
+  json_t *bogo = json_loads("{\"kind\":\"bogo\",\"buy\":1,\"free\":1}", 0, NULL);
+  lc_show_promo_set(f->show, "mug-1", bogo, on_done, &last);
+  json_decref(bogo);
+  g_assert_null(finish());
+  lc_show_caller dee = {"dee", "Dee", "p1"};
+  json_t *items = json_loads("[{\"sku\":\"mug-1\",\"qty\":3}]", 0, NULL);
+  answer_clear(&last);
+  quote_json(f->show, &dee, items, NULL, on_done, &last);
+  g_assert_null(finish());
+  json_t *q = json_object_get(last.result, "quote");
+  g_assert_cmpint(json_integer_value(json_object_get(q, "promo_discount")), ==, 2500);
+  g_assert_cmpint(json_integer_value(json_object_get(q, "total")), ==, 5000);
+  answer_clear(&last);
+  checkout_json(f->show, &dee, items, NULL, on_done, &last);
+  g_assert_null(finish());
+  json_t *o = json_object_get(last.result, "order");
+  g_assert_cmpint(json_integer_value(json_object_get(o, "subtotal")), ==, 7500);
+  g_assert_cmpint(json_integer_value(json_object_get(o, "total")), ==, 5000);
+  json_t *line = json_array_get(json_object_get(o, "items"), 0);
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(line, "promotion"), "discount")), ==, 2500);
+  json_decref(items);
+  g_assert_null(schedule(f, "{\"id\":\"s1\",\"sku\":\"mug-1\",\"price\":2000,\"quantity\":5,\"per_user_limit\":2}"));
+  answer_clear(&last);
+  lc_show_caller eve = {"eve", "Eve", "f1"};
+  lc_show_flash_buy(f->show, &eve, "s1", 2, on_done, &last);
+  g_assert_null(finish());
+  g_assert_cmpint(json_integer_value(json_object_get(json_object_get(last.result, "order"), "total")), ==, 4000);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1175,6 +1371,9 @@ main(int argc, char **argv)
   ADD("/show/flash-countdown", test_flash_countdown, 0);
   ADD("/show/replays-journal-v1", test_replays_journal_v1, 0);
   ADD("/show/replay-refuses-broken-fact", test_replay_refuses_broken_fact, 0);
+  ADD("/show/group-buy", test_group_buy, 0);
+  ADD("/show/gifts-and-wallet", test_gifts_and_wallet, 0);
+  ADD("/show/promotions", test_promotions, 0);
   int rc = g_test_run();
   answer_clear(&last);
   return rc;
