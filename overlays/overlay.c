@@ -22,6 +22,10 @@
 #define TEXT_MAX 200
 #define NAME_MAX_BYTES 256
 #define QUANTITY_MAX 999999
+#define GIFT_ID_MAX 128
+#define GIFT_NAME_MAX 128
+#define GIFT_ICON_MAX 64
+#define GROUP_SIZE_MAX 99
 
 struct lc_overlay {
   gint refs; /* atomic */
@@ -34,18 +38,21 @@ struct lc_overlay {
   lc__ov_elem el[LC_OV_N];
 };
 
-static const char *const element_names[LC_OV_N] = {"card", "flash", "coupon", "ticker", "logo", "text"};
+static const char *const element_names[LC_OV_N] = {"card", "flash", "coupon", "ticker",
+                                                   "logo", "text", "gift",   "group"};
 static const char *const anchor_names[LC__OV_N_ANCHORS] = {
   "top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom", "bottom-right"};
 #define ANCHOR_LIST "top-left, top, top-right, left, center, right, bottom-left, bottom, bottom-right"
-#define ELEMENT_LIST "card, flash, coupon, ticker, logo, text"
+#define ELEMENT_LIST "card, flash, coupon, ticker, logo, text, gift, group"
 #define MARGIN_MAX 45.0
 #define WIDTH_MIN 5.0
 #define WIDTH_MAX 100.0
 
 /* Defaults: the card low on the left above where a player's controls sit, the flash banner
- * opposite it, coupon under the logo, the ticker in the middle of the left edge. Widths are %
- * of the frame width, chosen on 1280x720 and checked at 640x360. */
+ * opposite it, coupon under the logo, the ticker in the middle of the left edge, the gift burst
+ * in the middle of the right edge (under the flash banner), the group-buy progress low on the
+ * right, opposite the card and above the free text. Widths are % of the frame width, chosen on
+ * 1280x720 and checked at 640x360. */
 static const lc__ov_place default_place[LC_OV_N] = {
   [LC_OV_CARD] = {true, LC__OV_BOTTOM_LEFT, 3, 12, 32},
   [LC_OV_FLASH] = {true, LC__OV_TOP_RIGHT, 3, 5, 28},
@@ -53,6 +60,8 @@ static const lc__ov_place default_place[LC_OV_N] = {
   [LC_OV_TICKER] = {true, LC__OV_LEFT, 3, 0, 30},
   [LC_OV_LOGO] = {true, LC__OV_TOP_LEFT, 3, 5, 10},
   [LC_OV_TEXT] = {true, LC__OV_BOTTOM, 0, 4, 40},
+  [LC_OV_GIFT] = {true, LC__OV_RIGHT, 3, 0, 34},
+  [LC_OV_GROUP] = {true, LC__OV_BOTTOM_RIGHT, 3, 12, 30},
 };
 
 const char *
@@ -168,6 +177,10 @@ elem_clear_content(lc__ov_elem *el)
   g_clear_pointer(&el->text, g_free);
   for (int i = 0; i < LC__OV_TICKER_SLOTS; i++)
     g_clear_pointer(&el->ticker[i].name, g_free);
+  g_clear_pointer(&el->gift.combo_id, g_free);
+  g_clear_pointer(&el->gift.by, g_free);
+  g_clear_pointer(&el->gift.name, g_free);
+  g_clear_pointer(&el->gift.icon, g_free);
   guint64 gen = el->gen, sync_gen = el->sync_gen;
   lc__ov_place place = el->place;
   lc__ov_lang lang = el->lang;
@@ -582,6 +595,176 @@ lc_overlay_set_text(lc_overlay *o, const char *text, char **err)
   return 0;
 }
 
+/* ---- gift burst ---- */
+
+/* Emoji sequences are symbols (So, and Sk for the skin tones) held together by ZWJ, variation
+ * selectors, the keycap mark and tag characters; a letter, digit, space or ASCII anything is
+ * not an emoji (a URL, "rose.png", a name), nor is U+FFFD (what invalid UTF-8 became). */
+bool
+lc__ov_is_emoji(const char *s)
+{
+  if (!s || !*s || !g_utf8_validate(s, -1, NULL))
+    return false;
+  int n = 0;
+  bool symbol = false;
+  for (const char *p = s; *p; p = g_utf8_next_char(p)) {
+    gunichar c = g_utf8_get_char(p);
+    if (++n > 8)
+      return false;
+    if (c == 0x200d || (c >= 0xfe00 && c <= 0xfe0f) || c == 0x20e3 || (c >= 0xe0020 && c <= 0xe007f))
+      continue;
+    GUnicodeType t = g_unichar_type(c);
+    if (c < 0x80 || c == 0xfffd || (t != G_UNICODE_OTHER_SYMBOL && t != G_UNICODE_MODIFIER_SYMBOL))
+      return false;
+    symbol = true;
+  }
+  return symbol;
+}
+
+/* The sender as drawn: the show masks names already ("张**"); one that comes without a '*' is
+ * masked here, so the picture never carries a whole name. */
+static char *
+gift_sender(const char *by)
+{
+  char *bounded = g_strndup(by ? by : "", NAME_MAX_BYTES);
+  char *c = clean_string(bounded, NAME_MAX_BYTES);
+  g_free(bounded);
+  if (c && strchr(c, '*'))
+    return c;
+  char *masked = lc_overlay_mask_name(c);
+  g_free(c);
+  return masked;
+}
+
+void
+lc_overlay_gift_push(lc_overlay *o, const lc_overlay_gift *g, int64_t now_ms)
+{
+  if (!g || g->count <= 0)
+    return;
+  int64_t at = g->last_at_ms > 0 ? MIN(g->last_at_ms, now_ms) : now_ms;
+  if (now_ms - at >= LC_OVERLAY_GIFT_SHOW_MS)
+    return; /* over before it reached us */
+  char *id = clean_string(g->combo_id, GIFT_ID_MAX);
+  char *by = gift_sender(g->by);
+  char *name = clean_string(g->name, GIFT_NAME_MAX);
+  char *icon = clean_string(g->icon, GIFT_ICON_MAX);
+  if (icon && !lc__ov_is_emoji(icon))
+    g_clear_pointer(&icon, g_free);
+  lc_overlay_gift_class cls = (unsigned)g->gift_class <= LC_OVERLAY_GIFT_FULLSCREEN ? g->gift_class
+                                                                                     : LC_OVERLAY_GIFT_SMALL;
+  int64_t count = MIN(g->count, QUANTITY_MAX), coins = MAX(g->coins, 0);
+  g_mutex_lock(&o->mu);
+  lc__ov_elem *el = &o->el[LC_OV_GIFT];
+  lc__ov_gift *cur = &el->gift;
+  bool same = el->has && id && cur->combo_id && strcmp(id, cur->combo_id) == 0;
+  bool on_screen = el->has && now_ms - cur->at_ms < LC_OVERLAY_GIFT_SHOW_MS;
+  if (!same && on_screen && cur->coins > coins) {
+    /* a more valuable burst is on screen: it stays its 3 s */
+    g_mutex_unlock(&o->mu);
+    g_free(id);
+    g_free(by);
+    g_free(name);
+    g_free(icon);
+    return;
+  }
+  if (same)
+    at = MAX(at, cur->at_ms);
+  bool changed = !el->has;
+  el->has = true;
+  changed |= take_string(&cur->combo_id, id);
+  changed |= take_string(&cur->by, by);
+  changed |= take_string(&cur->name, name);
+  changed |= take_string(&cur->icon, icon);
+  if (cur->gift_class != cls || cur->count != count || cur->coins != coins || cur->at_ms != at) {
+    cur->gift_class = cls;
+    cur->count = count;
+    cur->coins = coins;
+    cur->at_ms = at;
+    changed = true;
+  }
+  if (changed)
+    touch(o, LC_OV_GIFT);
+  g_mutex_unlock(&o->mu);
+}
+
+void
+lc_overlay_gift_clear(lc_overlay *o)
+{
+  g_mutex_lock(&o->mu);
+  lc__ov_elem *el = &o->el[LC_OV_GIFT];
+  if (el->has) {
+    elem_clear_content(el);
+    touch(o, LC_OV_GIFT);
+  }
+  g_mutex_unlock(&o->mu);
+}
+
+char *
+lc__ov_gift_text(lc__ov_lang lang, const lc__ov_gift *g, bool with_icon)
+{
+  bool en = lang == LC__OV_LANG_EN;
+  const char *name = g->name ? g->name : en ? "a gift" : "礼物";
+  bool icon = with_icon && g->icon;
+  return g_strdup_printf(en ? "%s sent %s%s%s" : "%s 送出 %s%s%s", g->by ? g->by : "***", icon ? g->icon : "",
+                         icon ? " " : "", name);
+}
+
+void
+lc__ov_gift_count_text(const lc__ov_gift *g, char *buf, size_t size)
+{
+  g_snprintf(buf, size, "x%" G_GINT64_FORMAT, g->count);
+}
+
+static const char *
+gift_class_name(lc_overlay_gift_class c)
+{
+  return c == LC_OVERLAY_GIFT_FULLSCREEN ? "fullscreen" : c == LC_OVERLAY_GIFT_BIG ? "big" : "small";
+}
+
+/* ---- group buy ---- */
+
+void
+lc_overlay_set_group(lc_overlay *o, const lc_overlay_group *g)
+{
+  char *title = g ? clean_string(g->title, TITLE_MAX) : NULL;
+  char *price = g ? clean_string(g->price, PRICE_MAX) : NULL;
+  lc__ov_group ng = {0};
+  if (g) {
+    ng.team_size = CLAMP(g->team_size, 1, GROUP_SIZE_MAX);
+    ng.seats = g->seats < 0 ? -1 : MIN(g->seats, ng.team_size);
+    ng.deadline_ms = ng.seats >= 0 ? MAX(g->deadline_ms, 0) : 0;
+    ng.formed_until_ms = MAX(g->formed_until_ms, 0);
+  }
+  g_mutex_lock(&o->mu);
+  lc__ov_elem *el = &o->el[LC_OV_GROUP];
+  bool changed = el->has != (g != NULL);
+  el->has = g != NULL;
+  changed |= take_string(&el->title, title);
+  changed |= take_string(&el->price, price);
+  if (el->group.team_size != ng.team_size || el->group.seats != ng.seats ||
+      el->group.deadline_ms != ng.deadline_ms || el->group.formed_until_ms != ng.formed_until_ms) {
+    el->group = ng;
+    changed = true;
+  }
+  if (changed)
+    touch(o, LC_OV_GROUP);
+  g_mutex_unlock(&o->mu);
+}
+
+bool
+lc__ov_group_formed(const lc__ov_elem *el, int64_t now_ms)
+{
+  return now_ms < el->group.formed_until_ms;
+}
+
+int64_t
+lc__ov_group_seconds(const lc__ov_elem *el, int64_t now_ms)
+{
+  if (el->group.seats < 0 || el->group.deadline_ms <= 0)
+    return -1;
+  return lc__ov_seconds_until(el->group.deadline_ms, now_ms);
+}
+
 /* ---- buyer ticker ---- */
 
 /* Characters that take no room or are not letters of a name: skipped when masking. */
@@ -708,12 +891,28 @@ lc__ov_ticker_text(lc__ov_lang lang, const lc__ov_ticker_line *l)
 /* ---- time-dependent views of an element (pure) ---- */
 
 int64_t
+lc__ov_seconds_until(int64_t ends_ms, int64_t now_ms)
+{
+  if (ends_ms <= now_ms)
+    return 0;
+  int64_t left = ends_ms - now_ms; /* > 0 */
+  return left / 1000 + (left % 1000 != 0);
+}
+
+int64_t
 lc__ov_flash_seconds(const lc__ov_elem *el, int64_t now_ms)
 {
-  if (el->ends_at_ms <= now_ms)
-    return 0;
-  int64_t left = el->ends_at_ms - now_ms; /* > 0 */
-  return left / 1000 + (left % 1000 != 0);
+  return lc__ov_seconds_until(el->ends_at_ms, now_ms);
+}
+
+void
+lc__ov_clock_text(int64_t secs, char *buf, size_t size)
+{
+  secs = MAX(secs, 0);
+  if (secs >= 3600)
+    g_snprintf(buf, size, "%d:%02d:%02d", (int)MIN(secs / 3600, 999), (int)(secs / 60 % 60), (int)(secs % 60));
+  else
+    g_snprintf(buf, size, "%02d:%02d", (int)(secs / 60), (int)(secs % 60));
 }
 
 bool
@@ -735,6 +934,13 @@ lc__ov_shown(lc_overlay_element e, const lc__ov_elem *el, int64_t now_ms, int64_
     *time_key = (int64_t)el->ticker[first].seq * 8 + count;
     return count > 0;
   }
+  case LC_OV_GIFT:
+    *time_key = 1;
+    return el->has && now_ms < el->gift.at_ms + LC_OVERLAY_GIFT_SHOW_MS;
+  case LC_OV_GROUP:
+    /* the notice, then the team's countdown second (or no team): -2, -1, 0.. */
+    *time_key = lc__ov_group_formed(el, now_ms) ? -2 : lc__ov_group_seconds(el, now_ms);
+    return el->has;
   case LC_OV_CARD:
   case LC_OV_LOGO:
   case LC_OV_TEXT:
@@ -758,6 +964,10 @@ elem_copy(lc__ov_elem *dst, const lc__ov_elem *src)
   dst->text = g_strdup(src->text);
   for (int i = 0; i < LC__OV_TICKER_SLOTS; i++)
     dst->ticker[i].name = g_strdup(src->ticker[i].name);
+  dst->gift.combo_id = g_strdup(src->gift.combo_id);
+  dst->gift.by = g_strdup(src->gift.by);
+  dst->gift.name = g_strdup(src->gift.name);
+  dst->gift.icon = g_strdup(src->gift.icon);
 }
 
 bool
@@ -831,6 +1041,27 @@ content_json(lc_overlay_element e, const lc__ov_elem *el, int64_t now_ms)
     return el->has ? json_pack("{s:s}", "image", el->image) : json_null();
   case LC_OV_TEXT:
     return el->has ? json_pack("{s:s}", "text", el->text) : json_null();
+  case LC_OV_GIFT: {
+    if (!el->has)
+      return json_null();
+    const lc__ov_gift *g = &el->gift;
+    return json_pack("{s:o, s:s, s:o, s:o, s:s, s:I, s:I, s:I}", "combo_id", str_or_null(g->combo_id), "by", g->by,
+                     "name", str_or_null(g->name), "icon", str_or_null(g->icon), "class",
+                     gift_class_name(g->gift_class), "count", (json_int_t)g->count, "coins", (json_int_t)g->coins,
+                     "until_ms", (json_int_t)(g->at_ms + LC_OVERLAY_GIFT_SHOW_MS));
+  }
+  case LC_OV_GROUP: {
+    if (!el->has)
+      return json_null();
+    const lc__ov_group *g = &el->group;
+    bool team = g->seats >= 0;
+    int64_t secs = lc__ov_group_seconds(el, now_ms);
+    return json_pack("{s:o, s:o, s:i, s:o, s:o, s:o, s:b}", "title", str_or_null(el->title), "price",
+                     str_or_null(el->price), "team_size", g->team_size, "seats",
+                     team ? json_integer(g->seats) : json_null(), "deadline_ms",
+                     team && g->deadline_ms > 0 ? json_integer(g->deadline_ms) : json_null(), "seconds_left",
+                     secs >= 0 ? json_integer(secs) : json_null(), "formed", lc__ov_group_formed(el, now_ms));
+  }
   default:
     return json_null();
   }

@@ -1,7 +1,7 @@
 /* Overlays: what the show burns into the video. A room's lc_overlay holds its *scene* (the
  * elements on screen: the pinned product card, the flash-sale banner, a coupon banner, the buyer
- * ticker, the creator's logo, a moderator's free text; their content, visibility, placement,
- * the room's language) and renders it with cairo + pango into premultiplied ARGB rectangles that
+ * ticker, the creator's logo, a moderator's free text, a gift burst, the group-buy progress; their
+ * content, visibility, placement, the room's language) and renders it with cairo + pango into premultiplied ARGB rectangles that
  * the ladder blends into every transcoded rung.
  *
  * It knows no commerce engine, store, websocket or wire format: server/app translates show
@@ -18,10 +18,12 @@
  *    "passthrough": true,          -- keep the clean "source" rung (default true); false: no
  *                                     passthrough rung, so every viewer sees the overlays
  *    "elements": {"card": {"visible": true, "anchor": "bottom-left", "margin": [3, 12], "width": 32},
- *                 "flash": {...}, "coupon": {...}, "ticker": {...}, "logo": {...}, "text": {...}}}
+ *                 "flash": {...}, "coupon": {...}, "ticker": {...}, "logo": {...}, "text": {...},
+ *                 "gift": {...}, "group": {...}}}
  * Unknown fields, elements or anchors are errors naming the field ("elements.card.anchor: must be
  * one of top-left, ..."). Defaults: every element visible; card bottom-left, flash top-right,
- * coupon top-left, ticker left, logo top-left, text bottom. A configuration is whole: what it
+ * coupon top-left, ticker left, logo top-left, text bottom, gift right, group bottom-right. A
+ * configuration is whole: what it
  * leaves out takes the default (configure(NULL) restores every default), content is kept.
  *
  * Threads: everything here runs on the main thread except lc_overlay_view_* (one streaming thread
@@ -41,6 +43,8 @@ typedef enum {
   LC_OV_TICKER, /* "ticker": "Lin** 刚刚买了 2 件" from acknowledged orders, rate-limited */
   LC_OV_LOGO,   /* "logo": the creator's logo / watermark image */
   LC_OV_TEXT,   /* "text": free text a moderator sets ("今晚 8 点返场") */
+  LC_OV_GIFT,   /* "gift": a gift burst "张** 送出 玫瑰 x7" for 3 s after the combo's last gift */
+  LC_OV_GROUP,  /* "group": group-buy progress "拼团 ¥49.00 · 2/3 · 08:12", "已成团" */
   LC_OV_N
 } lc_overlay_element;
 
@@ -120,6 +124,44 @@ void lc_overlay_set_logo(lc_overlay *o, const char *path);
  * for text that is too long or not UTF-8. */
 int lc_overlay_set_text(lc_overlay *o, const char *text, char **err);
 
+/* A gift combo for the gift burst. The burst shows one combo, from its last gift for
+ * LC_OVERLAY_GIFT_SHOW_MS; a push of the combo on screen updates it (count, value, time); another
+ * combo takes its place unless the one on screen is still shown and worth more coins (so the
+ * most valuable of the combos that changed stays, and a small gift does not cut a big one
+ * short). Strings borrowed, copied and cleaned. */
+#define LC_OVERLAY_GIFT_SHOW_MS 3000
+typedef enum { LC_OVERLAY_GIFT_SMALL, LC_OVERLAY_GIFT_BIG, LC_OVERLAY_GIFT_FULLSCREEN } lc_overlay_gift_class;
+typedef struct {
+  const char *combo_id; /* what identifies the combo ("cb-4"); NULL: every push is a new one */
+  const char *by;       /* the sender as the show masks it ("张**"); a name without '*' is masked here */
+  const char *name;     /* the gift's name ("Rose", "玫瑰") */
+  const char *icon;     /* the catalog's icon: kept only when it is an emoji (a URL or text is dropped);
+                         * drawn before the name when the view's fonts have its glyphs */
+  lc_overlay_gift_class gift_class; /* big and fullscreen draw bigger, inside the same box */
+  int64_t count;        /* the combo's count ("x7"), 1..999999 (<= 0: ignored) */
+  int64_t coins;        /* the combo's value in coins: the more valuable combo stays on screen */
+  int64_t last_at_ms;   /* wall clock of the combo's last gift (0: now_ms; later than now_ms: now_ms) */
+} lc_overlay_gift;
+/* now_ms: wall clock. A combo whose last gift is LC_OVERLAY_GIFT_SHOW_MS or more before now_ms is
+ * ignored. */
+void lc_overlay_gift_push(lc_overlay *o, const lc_overlay_gift *gift, int64_t now_ms);
+/* Takes the burst off the screen at once. */
+void lc_overlay_gift_clear(lc_overlay *o);
+
+/* Group-buy progress: one deal, and the team of it that changed last. NULL hides the element
+ * (the deal closed). The time-dependent parts (countdown, the formed notice) are computed when
+ * drawn, from the wall clock. */
+#define LC_OVERLAY_GROUP_FORMED_MS 3000
+typedef struct {
+  const char *title;       /* the product, drawn small under the progress line; may be NULL */
+  const char *price;       /* formatted group price: "¥49.00" */
+  int team_size;           /* seats per team (clamped to 1..99) */
+  int seats;               /* seats taken in the team shown; < 0: no team (the deal alone: "3 人团") */
+  int64_t deadline_ms;     /* that team's deadline, wall clock: the countdown mm:ss; 0: none */
+  int64_t formed_until_ms; /* a team just formed: "已成团" / "formed" (seats size/size) until then */
+} lc_overlay_group;
+void lc_overlay_set_group(lc_overlay *o, const lc_overlay_group *group);
+
 /* The masked form of a buyer's name (g_free): first 3 characters of a Latin name + "**", first
  * character of a CJK name (or any wide script, emoji) + "**", never the whole name ("Bob" ->
  * "Bo**"); invisible and control characters skipped; "", blank, NULL or invalid UTF-8 -> "***". */
@@ -131,10 +173,15 @@ char *lc_overlay_mask_name(const char *name);
  *                         "content": {...} | null}, ...}}
  * — content as set, cleaned (valid UTF-8, control characters as spaces, bidi controls dropped,
  * long strings cut); "shown": on screen at now_ms (visible, has content, not expired); flash
- * content adds "seconds_left" at now_ms; ticker: {"lines": [...]} shown at now_ms (up to 3). */
+ * content adds "seconds_left" at now_ms; ticker: {"lines": [...]} shown at now_ms (up to 3);
+ * gift: {"combo_id", "by", "name", "icon", "class", "count", "coins", "until_ms"} (the last burst;
+ * "shown" is false once until_ms passed);
+ * group: {"title", "price", "team_size", "seats", "deadline_ms", "seconds_left", "formed"} with
+ * seats, deadline_ms and seconds_left null without a team, "formed" true during the notice. */
 json_t *lc_overlay_status(lc_overlay *o, int64_t now_ms);
 /* Incremented by every change of the scene (a setter given what is already there changes
- * nothing). Time alone (countdown, coupon expiry, ticker lines) does not change it. */
+ * nothing). Time alone (countdown, coupon expiry, ticker lines, the gift burst's end, the group
+ * countdown and formed notice) does not change it. */
 guint64 lc_overlay_version(lc_overlay *o);
 
 /* ---- rendering (the ladder's streaming thread) ---- */
@@ -162,9 +209,10 @@ void lc_overlay_view_free(lc_overlay_view *v); /* NULL is fine */
  * Pixels (borrowed, owned by the view): one surface per element, redrawn IN PLACE when the
  * element's size did not change (the countdown every second), so copy them (or convert them)
  * when this returns true if they must outlive the next call, e.g. in a buffer travelling
- * downstream. Rects come in element order (card first, text last: draw in that order); hidden
+ * downstream. Rects come in element order (card first, group last: draw in that order); hidden
  * elements and elements without content (or expired: coupon after until_ms, ticker lines after
- * 5 s) have none. A flash sale past ends_at shows 00:00 until the app clears or updates it.
+ * 5 s, a gift burst after its 3 s) have none. A flash sale past ends_at shows 00:00 until the app
+ * clears or updates it; so does a group team past its deadline.
  * Images decode on GLib's pool threads (a phone photo: 20-125 ms), never here: a new card shows
  * at once with an empty picture box and is redrawn by the first update after its picture is
  * ready; a logo appears then. Decoded images stay in the view's cache (16, per size). */

@@ -46,6 +46,21 @@ typedef struct {
   guint64 seq;       /* 1, 2, ... in push order; 0: empty slot */
 } lc__ov_ticker_line;
 
+/* The gift burst's combo (LC_OV_GIFT). */
+typedef struct {
+  char *combo_id, *by, *name, *icon; /* by: masked; icon: an emoji or NULL */
+  lc_overlay_gift_class gift_class;
+  int64_t count, coins;
+  int64_t at_ms; /* the combo's last gift: shown until at_ms + LC_OVERLAY_GIFT_SHOW_MS */
+} lc__ov_gift;
+
+/* The group-buy progress (LC_OV_GROUP); title and price are the element's own fields. */
+typedef struct {
+  int team_size;
+  int seats; /* < 0: no team */
+  int64_t deadline_ms, formed_until_ms;
+} lc__ov_group;
+
 /* Everything one element draws from. Each element uses its own subset of the content fields;
  * strings are owned (g_free), valid UTF-8 without control characters. */
 typedef struct {
@@ -55,13 +70,15 @@ typedef struct {
   lc__ov_place place;
   lc__ov_lang lang;
   bool has; /* content set (card, flash, coupon, logo, text); the ticker uses its lines */
-  char *title, *price, *original_price; /* card; flash: title, price */
+  char *title, *price, *original_price; /* card; flash, group: title, price */
   char *image;                          /* card image, logo path */
   char *text;                           /* coupon text, free text */
   int64_t ends_at_ms, stock_left, stock_total; /* flash */
   bool sold_out;                               /* flash */
   int64_t until_ms;                            /* coupon */
   lc__ov_ticker_line ticker[LC__OV_TICKER_SLOTS]; /* oldest first */
+  lc__ov_gift gift;                               /* gift */
+  lc__ov_group group;                             /* group */
 } lc__ov_elem;
 
 /* A view's copy of the scene. */
@@ -85,6 +102,20 @@ const char *lc__overlay_room(const lc_overlay *o);
 bool lc__ov_shown(lc_overlay_element e, const lc__ov_elem *el, int64_t now_ms, int64_t *time_key);
 /* Whole seconds left of a flash sale at now_ms, rounded up, never negative. */
 int64_t lc__ov_flash_seconds(const lc__ov_elem *el, int64_t now_ms);
+/* Whole seconds left until ends_ms at now_ms, rounded up, never negative. */
+int64_t lc__ov_seconds_until(int64_t ends_ms, int64_t now_ms);
+/* "mm:ss", "h:mm:ss" from 1 h on (into buf). */
+void lc__ov_clock_text(int64_t secs, char *buf, size_t size);
+/* The group element at now_ms: the formed notice is on; the team's countdown (-1: no team). */
+bool lc__ov_group_formed(const lc__ov_elem *el, int64_t now_ms);
+int64_t lc__ov_group_seconds(const lc__ov_elem *el, int64_t now_ms);
+/* The gift burst's line: "张** 送出 🌹 玫瑰" / "张** sent 🌹 Rose" without the count, the icon only
+ * when with_icon (g_free); and the count "x7" (into buf). */
+char *lc__ov_gift_text(lc__ov_lang lang, const lc__ov_gift *g, bool with_icon);
+void lc__ov_gift_count_text(const lc__ov_gift *g, char *buf, size_t size);
+/* Whether s is an emoji (and nothing else): symbols, their joiners, selectors, modifiers, keycaps
+ * and tags, at most 8 characters. */
+bool lc__ov_is_emoji(const char *s);
 /* The ticker lines on screen at now_ms: index of the first in el->ticker and the count. */
 void lc__ov_ticker_shown(const lc__ov_elem *el, int64_t now_ms, int *first, int *count);
 /* "Lin** 刚刚买了 2 件" / "Lin** just bought 2" (g_free). */

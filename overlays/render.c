@@ -10,9 +10,10 @@
  *
  * Work per frame: a version check under the scene's mutex and one small loop; an element is
  * drawn again only when its generation (content, placement, language) or its time key (the
- * countdown second, coupon expiry, the ticker's lines) changed, into the same surface when its
- * size did not change. Images are decoded once per (path, box size) and kept in a small LRU;
- * a file that cannot be drawn is remembered too, so it is logged once and never re-read. */
+ * countdown second, coupon expiry, the ticker's lines, the gift burst's end, the group's
+ * countdown and formed notice) changed, into the same surface when its size did not change.
+ * Images are decoded once per (path, box size) and kept in a small LRU; a file that cannot be
+ * drawn is remembered too, so it is logged once and never re-read. */
 #define LC_LOG_DOMAIN "overlay"
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +121,11 @@ static const rgba FLASH_B = {1.0, 0.48, 0.18, 0.90};
 static const rgba SOLD = {0.33, 0.33, 0.35, 0.88};
 static const rgba COUPON_A = {1.0, 0.54, 0.0, 0.92};
 static const rgba COUPON_B = {1.0, 0.31, 0.31, 0.92};
+static const rgba GIFT_A = {0.56, 0.22, 0.94, 0.88};     /* small gifts: violet to pink */
+static const rgba GIFT_B = {1.0, 0.27, 0.58, 0.88};
+static const rgba GIFT_BIG_A = {1.0, 0.60, 0.05, 0.92}; /* big and fullscreen: gold to red */
+static const rgba GIFT_BIG_B = {0.93, 0.16, 0.34, 0.92};
+static const rgba FORMED = {0.11, 0.66, 0.38, 0.95};    /* "已成团" */
 
 static void
 set_color(cairo_t *cr, rgba c)
@@ -771,10 +777,8 @@ flash(ctx *c)
   int64_t secs = lc__ov_flash_seconds(el, c->now_ms);
   if (el->sold_out)
     g_strlcpy(clock, tr(el, "已抢光", "SOLD OUT"), sizeof clock);
-  else if (secs >= 3600)
-    g_snprintf(clock, sizeof clock, "%d:%02d:%02d", (int)MIN(secs / 3600, 999), (int)(secs / 60 % 60), (int)(secs % 60));
   else
-    g_snprintf(clock, sizeof clock, "%02d:%02d", (int)(secs / 60), (int)(secs % 60));
+    lc__ov_clock_text(secs, clock, sizeof clock);
   if (el->lang == LC__OV_LANG_EN)
     g_snprintf(stock, sizeof stock, "%" G_GINT64_FORMAT " left", el->stock_left);
   else
@@ -921,10 +925,152 @@ free_text(ctx *c)
   text_free(&t);
 }
 
+/* Whether the view's fonts draw every character of s (an emoji needs a font that has it:
+ * fonts-noto-color-emoji, or DejaVu for the plain symbols such as ❤). Asked on a layout of its
+ * own, so what is left out is not counted as tofu. */
+static bool
+has_glyphs(lc_overlay_view *v, const char *s)
+{
+  PangoLayout *l = pango_layout_new(v->pctx);
+  pango_font_description_set_absolute_size(v->desc, 20 * PANGO_SCALE);
+  pango_font_description_set_weight(v->desc, PANGO_WEIGHT_BOLD);
+  pango_layout_set_font_description(l, v->desc);
+  pango_layout_set_text(l, s, -1);
+  bool ok = pango_layout_get_unknown_glyphs_count(l) == 0;
+  g_object_unref(l);
+  return ok;
+}
+
+/* The gift burst: one pill "张** 送出 🌹 玫瑰  x7", bigger for big and fullscreen gifts; it
+ * shrinks (to the small size's 85%) and then cuts the line with "…" rather than grow past the
+ * element's width. */
+static void
+gift(ctx *c)
+{
+  const lc__ov_elem *el = c->el;
+  const lc__ov_gift *g = &el->gift;
+  double u = c->u;
+  int W = c->W;
+  bool big = g->gift_class != LC_OVERLAY_GIFT_SMALL;
+  double scale = g->gift_class == LC_OVERLAY_GIFT_FULLSCREEN ? 1.7 : big ? 1.3 : 1.0;
+  char count[32];
+  lc__ov_gift_count_text(g, count, sizeof count);
+  char *line = lc__ov_gift_text(el->lang, g, g->icon && has_glyphs(c->v, g->icon));
+  text body = {0}, num = {0};
+  double px, py, gap;
+  for (;;) {
+    px = 1.6 * u * scale;
+    py = 0.7 * u * scale;
+    gap = 1.2 * u * scale;
+    body = text_new(c->v, line, 3.4 * u * scale, true, 0, 1);
+    num = text_new(c->v, count, 5.0 * u * scale, true, 0, 1);
+    if (body.w + gap + num.w + 2 * px <= W || scale <= 0.85)
+      break;
+    text_free(&body);
+    text_free(&num);
+    scale = MAX(scale * 0.9, 0.85);
+  }
+  int room = (int)(W - 2 * px - gap - num.w);
+  if (body.w > room) { /* still too wide: the line gives way, the count stays whole */
+    text_free(&body);
+    body = text_new(c->v, line, 3.4 * u * scale, true, MAX(room, 1), 1);
+  }
+  g_free(line);
+  int w = (int)ceil(MIN(body.w + gap + num.w + 2 * px, W)), h = (int)ceil(MAX(body.h, num.h) + 2 * py);
+  cairo_t *cr = canvas(c, &w, &h);
+  {
+    fill_gradient(cr, w, h, h / 2.0, big ? GIFT_BIG_A : GIFT_A, big ? GIFT_BIG_B : GIFT_B);
+    if (big) { /* a bright rim: the big ones stand out from the small ones at a glance */
+      double lw = MAX(0.3 * u, 1);
+      rounded(cr, lw / 2, lw / 2, w - lw, h - lw, (h - lw) / 2);
+      cairo_set_line_width(cr, lw);
+      set_color(cr, (rgba){1, 0.95, 0.7, 0.9});
+      cairo_stroke(cr);
+    }
+    double row_base = py + MAX(baseline(&body), baseline(&num));
+    text_draw(cr, &body, px, row_base - baseline(&body), WHITE);
+    text_draw(cr, &num, w - px - num.w, row_base - baseline(&num), ACCENT);
+  }
+  text_free(&body);
+  text_free(&num);
+}
+
+/* Group-buy progress: [拼团] ¥49.00 · 2/3 · 08:12, the team's seats as dots, the product's title;
+ * [已成团] ¥49.00 · 3/3 for a moment when a team forms; [拼团] ¥49.00 · 3 人团 without a team. */
+static void
+group(ctx *c)
+{
+  const lc__ov_elem *el = c->el;
+  const lc__ov_group *g = &el->group;
+  double u = c->u, pad = 1.4 * u, gap = 0.8 * u;
+  int W = c->W, inner = MAX((int)(W - 2 * pad), 1);
+  bool formed = lc__ov_group_formed(el, c->now_ms);
+  int64_t secs = lc__ov_group_seconds(el, c->now_ms);
+  bool team = formed || g->seats >= 0;
+  int seats = formed ? g->team_size : g->seats;
+  GString *rest = g_string_new(NULL);
+  if (team)
+    g_string_append_printf(rest, " · %d/%d", seats, g->team_size);
+  else if (el->lang == LC__OV_LANG_EN)
+    g_string_append_printf(rest, " · team of %d", g->team_size);
+  else
+    g_string_append_printf(rest, " · %d 人团", g->team_size);
+  if (!formed && secs >= 0) {
+    char clock[32];
+    lc__ov_clock_text(secs, clock, sizeof clock);
+    g_string_append_printf(rest, " · %s", clock);
+  }
+  text badge = text_new(c->v, formed ? tr(el, "已成团", "Formed") : tr(el, "拼团", "Group buy"), 3.0 * u, true, 0, 1);
+  double badge_w = badge.w + 1.6 * u, badge_h = badge.h + 0.6 * u;
+  int room = MAX((int)(inner - badge_w - gap), 1);
+  text price = text_new(c->v, el->price, 4.4 * u, true, room, 1);
+  text info = text_new(c->v, rest->str, 3.4 * u, true, MAX(room - price.w, 1), 1);
+  g_string_free(rest, TRUE);
+  text title = text_new(c->v, el->title, 2.8 * u, false, inner, 1);
+  double row1 = MAX(badge_h, MAX(el->price ? price.h : 0, info.h));
+  /* seats as dots: taken ones filled */
+  double r = 0.9 * u, step = team ? MIN(3 * r, (double)inner / MAX(g->team_size, 1)) : 0;
+  r = MIN(r, step / 2.5);
+  double dots_h = team ? 2 * r : 0;
+  int w = W, h = (int)ceil(pad + row1 + (team ? gap + dots_h : 0) + (el->title ? gap + title.h : 0) + pad);
+  cairo_t *cr = canvas(c, &w, &h);
+  {
+    fill_rounded(cr, 0, 0, w, h, 1.6 * u, PANEL);
+    double y = pad;
+    fill_rounded(cr, pad, y + (row1 - badge_h) / 2, badge_w, badge_h, badge_h / 2, formed ? FORMED : BADGE);
+    text_draw(cr, &badge, pad + 0.8 * u, y + (row1 - badge.h) / 2, WHITE);
+    double x = pad + badge_w + gap;
+    double base = y + (row1 - MAX(el->price ? price.h : 0, info.h)) / 2 +
+                  MAX(el->price ? baseline(&price) : 0, baseline(&info));
+    if (el->price) {
+      text_draw(cr, &price, x, base - baseline(&price), ACCENT);
+      x += price.w;
+    }
+    text_draw(cr, &info, x, base - baseline(&info), WHITE);
+    y += row1;
+    if (team) {
+      y += gap;
+      for (int i = 0; i < g->team_size; i++) {
+        cairo_arc(cr, pad + r + i * step, y + r, r, 0, 2 * G_PI);
+        set_color(cr, i < seats ? (formed ? FORMED : ACCENT) : (rgba){1, 1, 1, 0.3});
+        cairo_fill(cr);
+      }
+      y += dots_h;
+    }
+    if (el->title)
+      text_draw(cr, &title, pad, y + gap, MUTED);
+  }
+  text_free(&badge);
+  text_free(&price);
+  text_free(&info);
+  text_free(&title);
+}
+
 typedef void (*draw_fn)(ctx *c);
 static const draw_fn draw_fns[LC_OV_N] = {
   [LC_OV_CARD] = card, [LC_OV_FLASH] = flash, [LC_OV_COUPON] = coupon,
   [LC_OV_TICKER] = ticker, [LC_OV_LOGO] = logo, [LC_OV_TEXT] = free_text,
+  [LC_OV_GIFT] = gift, [LC_OV_GROUP] = group,
 };
 
 /* Where a w x h element goes for its anchor and margins, inside the frame. */
@@ -995,7 +1141,7 @@ lc_overlay_view_new(lc_overlay *o, int width, int height)
   /* Load the faces now (fontconfig's first use in the process: ~50-130 ms, a new font map:
    * ~15 ms), not in the first update on the streaming thread. */
   for (int bold = 0; bold < 2; bold++) {
-    text t = text_new(v, "讲解中 限时秒杀 ¥0123456789 Now showing", 10, bold, 0, 1);
+    text t = text_new(v, "讲解中 限时秒杀 拼团 已成团 送出 ¥0123456789 Now showing", 10, bold, 0, 1);
     text_free(&t);
   }
   return v;

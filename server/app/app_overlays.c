@@ -16,7 +16,28 @@ typedef struct {
   char *flash_id;  /* the sale on screen, NULL: none */
   lc_overlay_flash flash;
   char *flash_title, *flash_price; /* owned strings behind flash */
+  /* group buy: the deals seen (id -> group_deal*) and their open teams (id -> group_team*), from
+   * the snapshot and the group.* events; the deal on screen and the team whose seats it shows */
+  GHashTable *deals, *teams;
+  char *group_deal, *group_team; /* NULL: none */
+  int64_t formed_until;          /* "已成团" until then */
+  guint64 team_clock;            /* orders the teams' changes */
 } room_ov;
+
+typedef struct {
+  char *title;      /* the product (and the SKU's label) */
+  json_int_t price; /* group price, minor units */
+  int team_size;
+  bool live;      /* started and not ended */
+  bool ended;
+} group_deal;
+
+typedef struct {
+  char *deal_id;
+  int seats, size;
+  int64_t deadline;
+  guint64 changed; /* team_clock at its last change */
+} group_team;
 
 struct lc_app_overlays {
   bool enabled;
@@ -37,8 +58,26 @@ now_ms(void)
 }
 
 static void
+group_deal_free(group_deal *d)
+{
+  g_free(d->title);
+  g_free(d);
+}
+
+static void
+group_team_free(group_team *t)
+{
+  g_free(t->deal_id);
+  g_free(t);
+}
+
+static void
 room_ov_free(room_ov *r)
 {
+  g_hash_table_destroy(r->deals);
+  g_hash_table_destroy(r->teams);
+  g_free(r->group_deal);
+  g_free(r->group_team);
   g_free(r->room);
   lc_overlay_unref(r->overlay);
   g_free(r->currency);
@@ -193,6 +232,259 @@ coupon_show(lc_app_overlays *ov, room_ov *r, const json_t *c)
   g_free(text);
 }
 
+static json_t *snapshot(lc_app_overlays *ov, room_ov *r);
+
+/* ---- gifts ---- */
+
+static lc_overlay_gift_class
+gift_class(const char *name)
+{
+  if (name && strcmp(name, "fullscreen") == 0)
+    return LC_OVERLAY_GIFT_FULLSCREEN;
+  if (name && strcmp(name, "big") == 0)
+    return LC_OVERLAY_GIFT_BIG;
+  return LC_OVERLAY_GIFT_SMALL;
+}
+
+/* The combos of a gifts event (or the snapshot's last 3 s): the scene keeps the most valuable
+ * one on screen, a combo on screen is updated by its own pushes. */
+static void
+gifts_push(room_ov *r, const json_t *combos)
+{
+  int64_t now = now_ms();
+  size_t i;
+  json_t *c;
+  json_array_foreach(combos, i, c) {
+    lc_overlay_gift g = {.combo_id = json_string_value(json_object_get(c, "id")),
+                         .by = json_string_value(json_object_get(c, "by")),
+                         .name = json_string_value(json_object_get(c, "name")),
+                         .icon = json_string_value(json_object_get(c, "icon")),
+                         .gift_class = gift_class(json_string_value(json_object_get(c, "class"))),
+                         .count = json_integer_value(json_object_get(c, "count")),
+                         .coins = json_integer_value(json_object_get(c, "coins")),
+                         .last_at_ms = json_integer_value(json_object_get(c, "last_at"))};
+    lc_overlay_gift_push(r->overlay, &g, now);
+  }
+}
+
+/* ---- group buy ---- */
+
+/* A DEAL object (group.opened, the snapshot's group_deals) into the room's deals. */
+static void
+deal_learn(room_ov *r, const json_t *deal)
+{
+  const char *id = json_string_value(json_object_get(deal, "id"));
+  if (!id)
+    return;
+  const char *title = json_string_value(json_object_get(deal, "title"));
+  const char *label = json_string_value(json_object_get(deal, "label"));
+  group_deal *d = g_new0(group_deal, 1);
+  d->title = title && *title && label && *label ? g_strdup_printf("%s %s", title, label) : g_strdup(title);
+  d->price = json_integer_value(json_object_get(deal, "price"));
+  d->team_size = (int)CLAMP(json_integer_value(json_object_get(deal, "team_size")), 1, 99);
+  const char *state = json_string_value(json_object_get(deal, "state"));
+  d->ended = g_strcmp0(state, "ended") == 0;
+  d->live = g_strcmp0(state, "live") == 0;
+  g_hash_table_replace(r->deals, g_strdup(id), d);
+}
+
+/* A TEAM object into the room's open teams (a formed or failed one leaves them). */
+static void
+team_learn(room_ov *r, const json_t *team)
+{
+  const char *id = json_string_value(json_object_get(team, "id"));
+  const char *deal = json_string_value(json_object_get(team, "deal_id"));
+  if (!id || !deal)
+    return;
+  if (g_strcmp0(json_string_value(json_object_get(team, "state")), "open") != 0) {
+    g_hash_table_remove(r->teams, id);
+    return;
+  }
+  group_team *t = g_new0(group_team, 1);
+  t->deal_id = g_strdup(deal);
+  t->seats = (int)json_array_size(json_object_get(team, "members"));
+  t->size = (int)json_integer_value(json_object_get(team, "size"));
+  t->deadline = json_integer_value(json_object_get(team, "deadline"));
+  t->changed = ++r->team_clock;
+  g_hash_table_replace(r->teams, g_strdup(id), t);
+}
+
+/* The team whose seats the group element shows: the one that changed last, if still open, else
+ * the deal's open team that changed most recently (NULL: none). */
+static group_team *
+shown_team(room_ov *r)
+{
+  group_team *t = r->group_team ? g_hash_table_lookup(r->teams, r->group_team) : NULL;
+  if (t && g_strcmp0(t->deal_id, r->group_deal) == 0)
+    return t;
+  group_team *best = NULL;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init(&it, r->teams);
+  while (g_hash_table_iter_next(&it, NULL, &v)) {
+    group_team *c = v;
+    if (g_strcmp0(c->deal_id, r->group_deal) == 0 && (!best || c->changed > best->changed))
+      best = c;
+  }
+  return best;
+}
+
+/* The group element from the room's state: the deal on screen, its team, the formed notice. */
+static void
+group_render(room_ov *r)
+{
+  group_deal *d = r->group_deal ? g_hash_table_lookup(r->deals, r->group_deal) : NULL;
+  if (!d || !d->live) {
+    lc_overlay_set_group(r->overlay, NULL);
+    return;
+  }
+  group_team *t = shown_team(r);
+  char *price = money(r, d->price);
+  lc_overlay_group g = {.title = d->title,
+                        .price = price,
+                        .team_size = t && t->size > 0 ? t->size : d->team_size,
+                        .seats = t ? t->seats : -1,
+                        .deadline_ms = t ? t->deadline : 0,
+                        .formed_until_ms = r->formed_until};
+  lc_overlay_set_group(r->overlay, &g);
+  g_free(price);
+}
+
+static void
+group_show_deal(room_ov *r, const char *deal_id, const char *team_id)
+{
+  if (g_strcmp0(r->group_deal, deal_id) != 0) {
+    g_free(r->group_deal);
+    r->group_deal = g_strdup(deal_id);
+  }
+  g_free(r->group_team);
+  r->group_team = g_strdup(team_id);
+}
+
+static void
+seed_group_deals(room_ov *r, const json_t *snap)
+{
+  size_t i;
+  json_t *deal;
+  json_array_foreach(json_object_get(snap, "group_deals"), i, deal)
+    deal_learn(r, deal);
+}
+
+/* The show's deals and open teams; on screen: the live deal whose newest open team started last,
+ * else the live deal that started last. */
+static void
+seed_group(room_ov *r, const json_t *snap)
+{
+  g_hash_table_remove_all(r->deals);
+  g_hash_table_remove_all(r->teams);
+  g_clear_pointer(&r->group_deal, g_free);
+  g_clear_pointer(&r->group_team, g_free);
+  r->formed_until = 0;
+  const char *best = NULL, *best_team = NULL;
+  json_int_t best_started = G_MININT64;
+  bool best_has_team = false;
+  size_t i, k;
+  json_t *deal, *team;
+  json_array_foreach(json_object_get(snap, "group_deals"), i, deal) {
+    deal_learn(r, deal);
+    json_t *teams = json_object_get(deal, "teams");
+    for (k = json_array_size(teams); k-- > 0;) /* newest first: learn the oldest first */
+      team_learn(r, json_array_get(teams, k));
+    if (g_strcmp0(json_string_value(json_object_get(deal, "state")), "live") != 0)
+      continue;
+    json_t *newest = NULL;
+    json_array_foreach(teams, k, team) {
+      if (g_strcmp0(json_string_value(json_object_get(team, "state")), "open") == 0) {
+        newest = team;
+        break;
+      }
+    }
+    json_int_t started = !newest ? json_integer_value(json_object_get(deal, "starts_at"))
+                         : json_object_get(newest, "created_at")
+                           ? json_integer_value(json_object_get(newest, "created_at"))
+                           : json_integer_value(json_object_get(newest, "deadline")) -
+                               json_integer_value(json_object_get(deal, "fill_ms"));
+    bool has_team = newest != NULL;
+    if (!best || (has_team && !best_has_team) || (has_team == best_has_team && started >= best_started)) {
+      best = json_string_value(json_object_get(deal, "id"));
+      best_team = newest ? json_string_value(json_object_get(newest, "id")) : NULL;
+      best_started = started;
+      best_has_team = has_team;
+    }
+  }
+  if (best)
+    group_show_deal(r, best, best_team);
+  group_render(r);
+}
+
+/* group.opened / group.team / group.closed. */
+static void
+group_event(lc_app_overlays *ov, room_ov *r, const char *name, const json_t *data)
+{
+  if (strcmp(name, "group.opened") == 0) {
+    json_t *deal = json_object_get(data, "deal");
+    const char *id = json_string_value(json_object_get(deal, "id"));
+    if (!id)
+      return;
+    deal_learn(r, deal);
+    group_deal *d = g_hash_table_lookup(r->deals, id);
+    if (!d->live)
+      return; /* opened for later: its first team brings it on screen */
+    group_show_deal(r, id, NULL);
+    r->formed_until = 0;
+  } else if (strcmp(name, "group.team") == 0) {
+    json_t *team = json_object_get(data, "team");
+    const char *id = json_string_value(json_object_get(team, "id"));
+    const char *deal = json_string_value(json_object_get(team, "deal_id"));
+    if (!deal)
+      deal = json_string_value(json_object_get(json_object_get(data, "deal"), "id"));
+    if (!id || !deal)
+      return;
+    if (!g_hash_table_contains(r->deals, deal)) { /* opened before this overlay knew the room */
+      json_t *snap = snapshot(ov, r);
+      seed_group_deals(r, snap);
+      json_decref(snap);
+    }
+    group_deal *d = g_hash_table_lookup(r->deals, deal);
+    if (!d || d->ended)
+      return; /* an ended deal's teams do not bring it back */
+    d->live = true; /* a team: the deal has started */
+    team_learn(r, team);
+    const char *state = json_string_value(json_object_get(team, "state"));
+    group_show_deal(r, deal, id);
+    r->formed_until = 0;
+    if (g_strcmp0(state, "formed") == 0) {
+      json_int_t at = json_integer_value(json_object_get(team, "formed_at"));
+      int64_t now = now_ms();
+      at = at > 0 ? MIN(at, now) : now;
+      r->formed_until = at + LC_OVERLAY_GROUP_FORMED_MS;
+    }
+  } else if (strcmp(name, "group.closed") == 0) {
+    const char *id = json_string_value(json_object_get(data, "deal_id"));
+    if (!id)
+      return;
+    group_deal *d = g_hash_table_lookup(r->deals, id);
+    if (d) {
+      d->live = false;
+      d->ended = true;
+    }
+    GHashTableIter it;
+    gpointer v;
+    g_hash_table_iter_init(&it, r->teams);
+    while (g_hash_table_iter_next(&it, NULL, &v))
+      if (g_strcmp0(((group_team *)v)->deal_id, id) == 0)
+        g_hash_table_iter_remove(&it);
+    if (g_strcmp0(r->group_deal, id) == 0) {
+      g_clear_pointer(&r->group_deal, g_free);
+      g_clear_pointer(&r->group_team, g_free);
+      r->formed_until = 0;
+    }
+  } else {
+    return;
+  }
+  group_render(r);
+}
+
 /* The sale the picture shows, from the show's state: the live one, else one that sold out and
  * has not ended (the page still shows it, SOLD OUT); none: the banner goes. One set, so no
  * frame sees the banner cleared in between. */
@@ -224,10 +516,14 @@ snapshot(lc_app_overlays *ov, room_ov *r)
 }
 
 /* Seeds an overlay from the show's state: currency, the pinned product and the sale on screen
- * (a restart or a late ladder shows what viewers of the page see). Setters ignore repeats, so
- * re-seeding an unchanged scene redraws nothing. */
+ * (a restart or a late ladder shows what viewers of the page see); with market, also the group
+ * deal on screen and the gift combos of the last 3 s. Setters ignore repeats, so re-seeding an
+ * unchanged scene redraws nothing. What changed goes to watchers as overlay.changed, with
+ * reason. */
+static void announce(lc_app_overlays *ov, room_ov *r, const char *element, const char *reason);
+
 static void
-seed(lc_app_overlays *ov, room_ov *r)
+seed(lc_app_overlays *ov, room_ov *r, bool market, const char *reason)
 {
   json_t *snap = snapshot(ov, r);
   if (!snap)
@@ -238,8 +534,23 @@ seed(lc_app_overlays *ov, room_ov *r)
     r->currency = g_strdup(cur);
     r->exponent = (int)json_integer_value(json_object_get(snap, "currency_exponent"));
   }
+  guint64 v = lc_overlay_version(r->overlay);
   set_card(r, json_object_get(json_object_get(snap, "pinned"), "product"));
   seed_flash(r, snap);
+  if (reason && lc_overlay_version(r->overlay) != v)
+    announce(ov, r, "card", reason);
+  v = lc_overlay_version(r->overlay);
+  if (market)
+    seed_group(r, snap);
+  else
+    group_render(r); /* the currency may have changed */
+  if (reason && lc_overlay_version(r->overlay) != v)
+    announce(ov, r, "group", reason);
+  v = lc_overlay_version(r->overlay);
+  if (market)
+    gifts_push(r, json_object_get(json_object_get(snap, "gifts"), "combos"));
+  if (reason && lc_overlay_version(r->overlay) != v)
+    announce(ov, r, "gift", reason);
   json_decref(snap);
 }
 
@@ -337,6 +648,8 @@ room_get(lc_app_overlays *ov, const char *room)
   r->overlay = lc_overlay_new(&opt);
   r->currency = g_strdup("CNY");
   r->exponent = 2;
+  r->deals = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)group_deal_free);
+  r->teams = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)group_team_free);
   /* the room's own object (checked when the room was created), its lang defaulting to
    * [overlays] lang: a configuration resets every field it leaves out */
   json_t *cfg = with_lang(ov, lc_room_overlays(lr));
@@ -347,7 +660,7 @@ room_get(lc_app_overlays *ov, const char *room)
   }
   json_decref(cfg);
   g_hash_table_insert(ov->by_room, r->room, r);
-  seed(ov, r);
+  seed(ov, r, true, NULL);
   return r;
 }
 
@@ -378,9 +691,9 @@ lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_
   switch (kind) {
   case LC_SHOW_EV_SHOW_RESET:
   case LC_SHOW_EV_CATALOG_UPDATED:
-    seed(ov, r);
-    element = "card";
-    break;
+    /* a new epoch: everything from the snapshot; a catalog: prices and the pinned product */
+    seed(ov, r, kind == LC_SHOW_EV_SHOW_RESET, lc_show_event_name(kind));
+    return;
   case LC_SHOW_EV_PRODUCT_PINNED:
     set_card(r, json_object_get(data, "product"));
     element = "card";
@@ -419,8 +732,20 @@ lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_
     coupon_show(ov, r, data);
     element = "coupon";
     break;
-  default:
-    return;
+  default: {
+    /* the marketing events (docs/marketing-wire.md), by their wire names */
+    const char *name = lc_show_event_name(kind);
+    if (strcmp(name, "gifts") == 0) {
+      gifts_push(r, json_object_get(data, "combos"));
+      element = "gift";
+    } else if (g_str_has_prefix(name, "group.")) {
+      group_event(ov, r, name, data);
+      element = "group";
+    } else {
+      return;
+    }
+    break;
+  }
   }
   if (lc_overlay_version(r->overlay) != version) /* watchers hear of changes, not of events */
     announce(ov, r, element, lc_show_event_name(kind));
@@ -472,7 +797,8 @@ cmd_element(lc_ctl_req *req, json_t *args)
   const char *name = json_string_value(json_object_get(args, "element"));
   int e = name ? lc_overlay_element_from_name(name) : -1;
   if (e < 0)
-    lc_ctl_req_fail(req, "invalid_argument", "element must be one of card, flash, coupon, ticker, logo, text%s%s%s",
+    lc_ctl_req_fail(req, "invalid_argument",
+                    "element must be one of card, flash, coupon, ticker, logo, text, gift, group%s%s%s",
                     name ? " (not '" : "", name ? name : "", name ? "')" : "");
   return e;
 }

@@ -1,13 +1,15 @@
 /* The overlays of livecartd's rooms, wired: one lc_overlay per room (overlays/overlay.h),
  * configured from [overlays] and the room's "overlays" object, fed from the room's show events
  * (pinned product -> card, flash sale -> banner with countdown and stock, coupon drop -> banner,
- * acknowledged orders -> buyer ticker), driven by moderators through overlay.* commands, and
- * handed to the ladder (lc_app_overlays_for) so every transcoded rung carries the scene.
+ * acknowledged orders -> buyer ticker, gifts -> gift burst, group.* -> group-buy progress),
+ * driven by moderators through overlay.* commands, and handed to the ladder
+ * (lc_app_overlays_for) so every transcoded rung carries the scene.
  * Scene changes go to control watchers as "overlay.changed".
  *
  * Scene content is derived, not stored: after a restart a room's overlay is seeded from its show
- * snapshot (pinned product, live flash sale); moderator changes (show/hide/place/text) last until
- * the room's overlay is dropped (room ended, restart). Main thread only, except that the ladder
+ * snapshot (pinned product, live flash sale, group deals and their open teams, the last 3 s of
+ * gift combos); moderator changes (show/hide/place/text) last until the room's overlay is dropped
+ * (room ended, restart). Main thread only, except that the ladder
  * renders the overlays on its own thread (overlays/overlay.h). */
 #pragma once
 #include "base/config.h"
@@ -38,7 +40,9 @@ void lc_app_overlays_free(lc_app_overlays *ov); /* NULL is fine */
 /* The room's overlay, created (configured, seeded) on first use; borrowed. NULL when overlays
  * are disabled or there is no such room. The signature of lc_ladder_config.overlay_for. */
 lc_overlay *lc_app_overlays_for(const char *room, gpointer ov);
-/* A show event of the room (public broadcast). Ignored for rooms without an overlay yet. */
+/* A show event of the room (public broadcast). Ignored for rooms without an overlay yet. The
+ * marketing events (gifts, group.opened, group.team, group.closed) are recognised by their wire
+ * names (lc_show_event_name). */
 void lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_kind kind, const json_t *data);
 /* A private event to one viewer: acknowledged orders feed the buyer ticker. */
 void lc_app_overlays_private_event(lc_app_overlays *ov, const char *room, const char *user_id,

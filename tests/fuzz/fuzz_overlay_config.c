@@ -1,12 +1,14 @@
 /* Fuzz target for the overlay scene's outside inputs (overlays/overlay.c): a room's "overlays"
  * configuration JSON (room files, control socket), and the strings moderators and show events
- * bring (anchor names, free text, titles, buyer names).
+ * bring (anchor names, free text, titles, buyer names, gift names, icons and senders, group-buy
+ * prices and counts).
  *
  * The input is the configuration JSON; the same bytes, and its first line, serve as the
  * strings. Checked: check and configure agree and a refusal names the field and changes
  * nothing; an accepted text is valid UTF-8 of at most 200 bytes; a masked name is short valid
- * UTF-8 ending in "**"; the status object can always be built (every stored string is valid
- * UTF-8) and round-trips through JSON text. */
+ * UTF-8 ending in "**"; a gift's icon is kept only when it is an emoji, its sender never empty;
+ * the status object can always be built (every stored string is valid UTF-8) and round-trips
+ * through JSON text. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <jansson.h>
 
 #include "overlays/overlay.h"
+#include "overlays/overlay_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);
 
@@ -103,7 +106,23 @@ LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
     lc_overlay_set_coupon(o, s, (int64_t)n * 500);
     lc_overlay_set_logo(o, line);
     lc_overlay_ticker_push(o, s, (int64_t)byte_double(d, n, 8), (int64_t)i * 1500);
+    lc_overlay_gift gift = {.combo_id = line, .by = s, .name = line, .icon = s,
+                            .gift_class = (lc_overlay_gift_class)(n > 9 ? d[9] % 4 : 0),
+                            .count = (int64_t)byte_double(d, n, 10), .coins = (int64_t)byte_double(d, n, 11),
+                            .last_at_ms = (int64_t)byte_double(d, n, 12) * 100};
+    lc_overlay_gift_push(o, &gift, (int64_t)i * 1500);
+    lc_overlay_group group = {.title = s, .price = line, .team_size = (int)byte_double(d, n, 13),
+                              .seats = (int)byte_double(d, n, 14), .deadline_ms = (int64_t)byte_double(d, n, 15) * 1000,
+                              .formed_until_ms = (int64_t)byte_double(d, n, 16) * 100};
+    lc_overlay_set_group(o, n > 17 && d[17] == 'x' ? NULL : &group);
     check_status(o, (int64_t)i * 1500);
+    json_t *st = lc_overlay_status(o, (int64_t)i * 1500);
+    json_t *gc = json_object_get(json_object_get(json_object_get(st, "elements"), "gift"), "content");
+    const char *icon = json_string_value(json_object_get(gc, "icon"));
+    const char *by = json_string_value(json_object_get(gc, "by"));
+    if ((icon && !lc__ov_is_emoji(icon)) || (json_is_object(gc) && (!by || !*by)))
+      abort();
+    json_decref(st);
   }
 
   g_free(all);

@@ -1,7 +1,9 @@
 /* The overlay renderer on real pixels: CJK text draws real glyphs (not tofu), the countdown
  * redraws once a second and not in between, SOLD OUT changes the banner, hidden elements give
  * no rectangle, every anchor stays inside 1080p and 360p frames, bad images give a placeholder
- * and one log line, SVG/PNG/JPEG images draw.
+ * and one log line, SVG/PNG/JPEG images draw, the gift burst draws inside its box at every
+ * class and goes after 3 s, an icon without a glyph is left out (no tofu), the group progress
+ * counts down once a second and shows the formed notice.
  *
  * LC_OVERLAY_SHOTS=<dir>: also writes one PNG per element on a grey 1280x720 frame there
  * (docs/overlays/ holds the committed ones). */
@@ -417,6 +419,206 @@ test_ticker_burst(void)
   lc_overlay_unref(o);
 }
 
+/* ---- gift burst, group buy ---- */
+
+/* Pixels of r with any coverage. */
+static int
+inked(const lc_overlay_rect *r)
+{
+  int n = 0;
+  for (int y = 0; y < r->height; y++)
+    for (int x = 0; x < r->width; x++)
+      n += (pixel(r, x, y) >> 24) > 0;
+  return n;
+}
+
+/* r lies inside the frame and inside the element's box (its width from the placement). */
+static void
+assert_in_box(const lc_overlay_rect *r, int fw, int fh, double width_pct)
+{
+  g_assert_nonnull(r);
+  g_assert_cmpint(r->x, >=, 0);
+  g_assert_cmpint(r->y, >=, 0);
+  g_assert_cmpint(r->x + r->width, <=, fw);
+  g_assert_cmpint(r->y + r->height, <=, fh);
+  g_assert_cmpint(r->width, <=, (int)lround(width_pct * fw / 100));
+  /* a burst or a progress box is mostly ink (its panel), not a few stray pixels */
+  g_assert_cmpint(inked(r), >, r->width * r->height / 2);
+}
+
+/* Whether the default font list (with fontconfig's fallback) has a glyph for every character. */
+static bool
+font_draws(const char *s)
+{
+  PangoFontMap *fm = pango_cairo_font_map_new();
+  text_render t = render_text(fm, LC__OV_DEFAULT_FONT, s);
+  bool ok = t.unknown == 0;
+  g_object_unref(t.layout);
+  cairo_surface_destroy(t.surf);
+  g_object_unref(fm);
+  return ok;
+}
+
+static void
+test_gift_render(void)
+{
+  const int sizes[][2] = {{1280, 720}, {640, 360}, {1920, 1080}};
+  for (unsigned s = 0; s < G_N_ELEMENTS(sizes); s++) {
+    int fw = sizes[s][0], fh = sizes[s][1];
+    lc_overlay *o = lc_overlay_new(NULL);
+    lc_overlay_view *v = lc_overlay_view_new(o, fw, fh);
+    int heights[3];
+    for (int cls = LC_OVERLAY_GIFT_SMALL; cls <= LC_OVERLAY_GIFT_FULLSCREEN; cls++) {
+      /* each class a new combo, worth more than the last, shown at once */
+      g_autofree char *id = g_strdup_printf("cb-%d", cls);
+      lc_overlay_gift g = {.combo_id = id, .by = "张**", .name = "玫瑰", .icon = "🌹", .count = 7,
+                           .coins = 100 * (cls + 1), .gift_class = cls};
+      lc_overlay_gift_push(o, &g, T0);
+      bool changed;
+      const lc_overlay_rect *r = update_get(v, T0, LC_OV_GIFT, &changed);
+      g_assert_true(changed);
+      assert_in_box(r, fw, fh, 34);
+      heights[cls] = r->height;
+      /* default place: the middle of the right edge, 3% in */
+      g_assert_cmpint(abs(r->x + r->width - (fw - (int)lround(0.03 * fw))), <=, 1);
+      g_assert_cmpint(abs(r->y + r->height / 2 - fh / 2), <=, 1);
+    }
+    g_assert_cmpint(heights[LC_OVERLAY_GIFT_BIG], >, heights[LC_OVERLAY_GIFT_SMALL]);
+    g_assert_cmpint(heights[LC_OVERLAY_GIFT_FULLSCREEN], >, heights[LC_OVERLAY_GIFT_BIG]);
+
+    /* a long name and a huge count in a narrow box: cut, never wider than the box */
+    for (int cls = LC_OVERLAY_GIFT_SMALL; cls <= LC_OVERLAY_GIFT_FULLSCREEN; cls++) {
+      g_assert_cmpint(lc_overlay_place(o, LC_OV_GIFT, "center", 0, 0, 12, NULL), ==, 0);
+      g_autofree char *id = g_strdup_printf("long-%d", cls);
+      lc_overlay_gift g = {.combo_id = id, .by = "欧阳**", .name = "超级无敌豪华至尊宇宙飞船嘉年华超级无敌豪华",
+                           .count = 999999, .coins = 1000000 + cls, .gift_class = cls};
+      lc_overlay_gift_push(o, &g, T0 + 100);
+      const lc_overlay_rect *r = update_get(v, T0 + 100, LC_OV_GIFT, NULL);
+      assert_in_box(r, fw, fh, 12);
+    }
+    g_assert_cmpint(lc_overlay_place(o, LC_OV_GIFT, "right", 3, 0, 34, NULL), ==, 0);
+
+    /* the burst goes 3 s after its last gift, without a scene change */
+    guint64 ver = lc_overlay_version(o);
+    bool changed;
+    g_assert_nonnull(update_get(v, T0 + 3099, LC_OV_GIFT, &changed));
+    g_assert_null(update_get(v, T0 + 3100, LC_OV_GIFT, &changed));
+    g_assert_true(changed);
+    g_assert_cmpuint(lc_overlay_version(o), ==, ver);
+    update_get(v, T0 + 4000, LC_OV_GIFT, &changed);
+    g_assert_false(changed);
+    /* an emoji the fonts do not have is left out: no tofu */
+    g_assert_cmpuint(lc__overlay_view_unknown_glyphs(v), ==, 0);
+    lc_overlay_view_free(v);
+    lc_overlay_unref(o);
+  }
+
+  /* the icon: drawn when the fonts have it (the line is wider), left out when not (the same
+   * line as without one) */
+  const char *icons[] = {"❤", "🌹", "🚀"};
+  for (unsigned i = 0; i < G_N_ELEMENTS(icons); i++) {
+    lc_overlay *o = lc_overlay_new(NULL);
+    lc_overlay_view *v = lc_overlay_view_new(o, 1280, 720);
+    lc_overlay_gift g = {.combo_id = "a", .by = "张**", .name = "Rose", .count = 7, .coins = 1};
+    lc_overlay_gift_push(o, &g, T0);
+    int plain = update_get(v, T0, LC_OV_GIFT, NULL)->width;
+    g.icon = icons[i];
+    g.count = 8;
+    lc_overlay_gift_push(o, &g, T0);
+    const lc_overlay_rect *r = update_get(v, T0, LC_OV_GIFT, NULL);
+    bool drawn = font_draws(icons[i]);
+    g_test_message("icon %s: the fonts %s it (%d px without, %d px with)", icons[i], drawn ? "have" : "lack", plain,
+                   r->width);
+    if (drawn)
+      g_assert_cmpint(r->width, >, plain);
+    else
+      g_assert_cmpint(r->width, ==, plain);
+    g_assert_cmpuint(lc__overlay_view_unknown_glyphs(v), ==, 0);
+    lc_overlay_view_free(v);
+    lc_overlay_unref(o);
+  }
+}
+
+static void
+test_group_render(void)
+{
+  lc_overlay *o = lc_overlay_new(NULL);
+  lc_overlay_group g = {.title = "纯棉T恤 M", .price = "¥49.00", .team_size = 3, .seats = -1};
+  lc_overlay_set_group(o, &g);
+  lc_overlay_view *v = lc_overlay_view_new(o, 1280, 720);
+  bool changed;
+  const lc_overlay_rect *r = update_get(v, T0, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  assert_in_box(r, 1280, 720, 30);
+  /* default place: bottom-right, 3% and 12% in */
+  g_assert_cmpint(r->x + r->width, ==, 1280 - 38);
+  g_assert_cmpint(r->y + r->height, ==, 720 - 86);
+  int deal_h = r->height;
+  g_autofree guint8 *deal = copy_pixels(r);
+  /* no team: nothing moves with the clock */
+  update_get(v, T0 + 5000, LC_OV_GROUP, &changed);
+  g_assert_false(changed);
+
+  /* a team of 2/3 with 08:12 left: seats as dots under the line (taller), a redraw a second */
+  g.seats = 2;
+  g.deadline_ms = T0 + 492000;
+  lc_overlay_set_group(o, &g);
+  r = update_get(v, T0, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  assert_in_box(r, 1280, 720, 30);
+  g_assert_cmpint(r->height, >, deal_h);
+  unsigned renders = lc__overlay_view_renders(v);
+  g_autofree guint8 *at812 = copy_pixels(r);
+  for (int64_t t = T0 + 1; t < T0 + 1000; t += 97) {
+    update_get(v, t, LC_OV_GROUP, &changed);
+    g_assert_false(changed);
+  }
+  g_assert_cmpuint(lc__overlay_view_renders(v), ==, renders);
+  r = update_get(v, T0 + 1000, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  g_assert_cmpuint(lc__overlay_view_renders(v), ==, renders + 1);
+  g_assert_false(memcmp(at812, r->pixels, (size_t)r->stride * r->height) == 0);
+
+  /* a third seat: the dots change */
+  g_autofree guint8 *two = copy_pixels(r);
+  g.seats = 3;
+  lc_overlay_set_group(o, &g);
+  r = update_get(v, T0 + 1000, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  g_assert_false(memcmp(two, r->pixels, (size_t)r->stride * r->height) == 0);
+
+  /* formed: the notice for 3 s (no countdown: no redraw a second), then the deal alone again */
+  g = (lc_overlay_group){.title = "纯棉T恤 M", .price = "¥49.00", .team_size = 3, .seats = -1,
+                         .formed_until_ms = T0 + 5000};
+  lc_overlay_set_group(o, &g);
+  r = update_get(v, T0 + 2000, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  assert_in_box(r, 1280, 720, 30);
+  int formed_h = r->height;
+  update_get(v, T0 + 4999, LC_OV_GROUP, &changed);
+  g_assert_false(changed);
+  r = update_get(v, T0 + 5000, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  g_assert_cmpint(r->height, ==, deal_h);
+  g_assert_true(memcmp(deal, r->pixels, (size_t)r->stride * r->height) == 0);
+  g_assert_cmpint(formed_h, >, deal_h); /* the notice shows the full team's dots */
+
+  /* English, and the deal closed: no rect */
+  json_t *en = json_pack("{s:s}", "lang", "en");
+  g_assert_cmpint(lc_overlay_configure(o, en, NULL), ==, 0);
+  json_decref(en);
+  r = update_get(v, T0 + 5000, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  assert_in_box(r, 1280, 720, 30);
+  lc_overlay_set_group(o, NULL);
+  r = update_get(v, T0 + 5000, LC_OV_GROUP, &changed);
+  g_assert_true(changed);
+  g_assert_null(r);
+  g_assert_cmpuint(lc__overlay_view_unknown_glyphs(v), ==, 0);
+  lc_overlay_view_free(v);
+  lc_overlay_unref(o);
+}
+
 /* ---- visibility, placement ---- */
 
 static void
@@ -434,6 +636,12 @@ set_everything(lc_overlay *o, const char *image, const char *logo)
   lc_overlay_ticker_push(o, "Carol", 3, T0);
   lc_overlay_set_logo(o, logo);
   g_assert_cmpint(lc_overlay_set_text(o, "今晚 8 点返场", NULL), ==, 0);
+  lc_overlay_gift gift = {.combo_id = "cb-1", .by = "张**", .name = "玫瑰", .icon = "🌹", .count = 7, .coins = 70,
+                          .gift_class = LC_OVERLAY_GIFT_BIG};
+  lc_overlay_gift_push(o, &gift, T0);
+  lc_overlay_group group = {.title = "纯棉T恤 M", .price = "¥49.00", .team_size = 3, .seats = 2,
+                            .deadline_ms = T0 + 492000};
+  lc_overlay_set_group(o, &group);
 }
 
 static void
@@ -776,9 +984,9 @@ test_measure(void)
   size_t bytes = 0;
   for (unsigned i = 0; i < n; i++)
     bytes += (size_t)r[i].stride * r[i].height;
-  g_test_message("1080p first update (6 elements, images queued): %" G_GINT64_FORMAT " us; images decoded %"
+  g_test_message("1080p first update (%d elements, images queued): %" G_GINT64_FORMAT " us; images decoded %"
                  G_GINT64_FORMAT " us later on a pool thread; the update drawing them: %" G_GINT64_FORMAT
-                 " us; %zu bytes of pixels", first, decode, with_images, bytes);
+                 " us; %zu bytes of pixels", LC_OV_N, first, decode, with_images, bytes);
   /* one element at a time, warm: bump its generation and redraw it 20 times */
   for (int e = 0; e < LC_OV_N; e++) {
     gint64 total = 0;
@@ -849,6 +1057,17 @@ only(lc_overlay_element e, const char *cup, const char *logo, bool sold_out)
   case LC_OV_TEXT:
     lc_overlay_set_text(o, "今晚 8 点返场", NULL);
     break;
+  case LC_OV_GIFT: {
+    lc_overlay_gift g = {.combo_id = "cb-1", .by = "张**", .name = "玫瑰", .icon = "🌹", .count = 7, .coins = 70};
+    lc_overlay_gift_push(o, &g, T0);
+    break;
+  }
+  case LC_OV_GROUP: {
+    lc_overlay_group g = {.title = "纯棉T恤 M", .price = "¥49.00", .team_size = 3, .seats = 2,
+                          .deadline_ms = T0 + 492000};
+    lc_overlay_set_group(o, &g);
+    break;
+  }
   default:
     break;
   }
@@ -877,6 +1096,18 @@ test_screenshots(void)
   shot(dir, "flash-sold-out", o, T0);
   lc_overlay_unref(o);
   o = lc_overlay_new(NULL);
+  lc_overlay_gift big = {.combo_id = "cb-2", .by = "Lin**", .name = "火箭", .icon = "🚀", .count = 3,
+                         .coins = 3000, .gift_class = LC_OVERLAY_GIFT_FULLSCREEN};
+  lc_overlay_gift_push(o, &big, T0);
+  shot(dir, "gift-fullscreen", o, T0);
+  lc_overlay_unref(o);
+  o = only(LC_OV_GROUP, cup, logo, false);
+  lc_overlay_group formed = {.title = "纯棉T恤 M", .price = "¥49.00", .team_size = 3, .seats = -1,
+                             .formed_until_ms = T0 + 3000};
+  lc_overlay_set_group(o, &formed);
+  shot(dir, "group-formed", o, T0);
+  lc_overlay_unref(o);
+  o = lc_overlay_new(NULL);
   set_everything(o, cup, logo);
   shot(dir, "all", o, T0);
   json_t *en = json_pack("{s:s}", "lang", "en");
@@ -898,6 +1129,8 @@ main(int argc, char **argv)
   g_test_add_func("/overlays/render/cjk_not_tofu", test_cjk_not_tofu);
   g_test_add_func("/overlays/render/countdown", test_countdown);
   g_test_add_func("/overlays/render/ticker_burst", test_ticker_burst);
+  g_test_add_func("/overlays/render/gift", test_gift_render);
+  g_test_add_func("/overlays/render/group", test_group_render);
   g_test_add_func("/overlays/render/hidden_gives_no_rect", test_hidden_gives_no_rect);
   g_test_add_func("/overlays/render/rects_inside_frame", test_rects_inside_frame);
   g_test_add_func("/overlays/render/same_layout_every_size", test_same_layout_every_size);

@@ -1,6 +1,8 @@
 /* The overlay scene without rendering: configuration errors name the field, configure is all or
  * nothing, placement and visibility, free text rules, name masking, the buyer ticker's rate
- * limit and expiry on an explicit clock, the status object and the version counter. */
+ * limit and expiry, the gift burst's choice of combo and its 3 s, the group-buy progress's
+ * countdown and formed notice, all on an explicit clock; the status object and the version
+ * counter. */
 #include "overlays/overlay.h"
 
 #include <glib.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "base/errors.h"
+#include "overlays/overlay_int.h"
 
 #define T0 1700000000000LL
 
@@ -56,7 +59,8 @@ test_config_valid(void)
   g_assert_null(check_error("{\"elements\": {\"card\": {\"visible\": true, \"anchor\": \"bottom-left\", "
                             "\"margin\": [3, 12], \"width\": 32}, \"flash\": {\"anchor\": \"top\"}, "
                             "\"coupon\": {}, \"ticker\": {\"margin\": [0.5, 45]}, \"logo\": {\"width\": 5}, "
-                            "\"text\": {\"width\": 100, \"visible\": false}}}"));
+                            "\"text\": {\"width\": 100, \"visible\": false}, \"gift\": {\"anchor\": \"center\"}, "
+                            "\"group\": {\"margin\": [3, 12]}}}"));
   const char *anchors[] = {"top-left", "top", "top-right", "left", "center", "right", "bottom-left", "bottom",
                            "bottom-right"};
   for (unsigned i = 0; i < G_N_ELEMENTS(anchors); i++) {
@@ -74,7 +78,10 @@ test_config_errors(void)
   assert_error_prefix("{\"lang\": 1}", "lang: ");
   assert_error_prefix("{\"passthrough\": \"yes\"}", "passthrough: must be true or false");
   assert_error_prefix("{\"elements\": []}", "elements: must be an object");
-  assert_error_prefix("{\"elements\": {\"banner\": {}}}", "elements.banner: unknown element");
+  assert_error_prefix("{\"elements\": {\"banner\": {}}}",
+                      "elements.banner: unknown element (card, flash, coupon, ticker, logo, text, gift, group)");
+  assert_error_prefix("{\"elements\": {\"gift\": {\"width\": 2}}}", "elements.gift.width: ");
+  assert_error_prefix("{\"elements\": {\"group\": {\"anchor\": \"up\"}}}", "elements.group.anchor: ");
   assert_error_prefix("{\"elements\": {\"card\": 3}}", "elements.card: must be an object");
   assert_error_prefix("{\"elements\": {\"card\": {\"anchor\": \"middle\"}}}",
                       "elements.card.anchor: must be one of top-left, top, top-right, left, center, right, "
@@ -216,6 +223,8 @@ test_element_names(void)
   g_assert_null(lc_overlay_element_name(LC_OV_N));
   g_assert_null(lc_overlay_element_name((lc_overlay_element)-1));
   g_assert_cmpint(lc_overlay_element_from_name("Card"), ==, -1);
+  g_assert_cmpint(lc_overlay_element_from_name("gift"), ==, LC_OV_GIFT);
+  g_assert_cmpint(lc_overlay_element_from_name("group"), ==, LC_OV_GROUP);
   g_assert_cmpint(lc_overlay_element_from_name(NULL), ==, -1);
 }
 
@@ -387,7 +396,8 @@ test_status_and_version(void)
   g_assert_cmpint(json_integer_value(json_object_get(st, "version")), ==, (json_int_t)v);
   json_t *els = json_object_get(st, "elements");
   g_assert_cmpuint(json_object_size(els), ==, LC_OV_N);
-  const char *anchors[LC_OV_N] = {"bottom-left", "top-right", "top-left", "left", "top-left", "bottom"};
+  const char *anchors[LC_OV_N] = {"bottom-left", "top-right", "top-left", "left",
+                                  "top-left",    "bottom",    "right",    "bottom-right"};
   for (int e = 0; e < LC_OV_N; e++) {
     json_t *el = json_object_get(els, lc_overlay_element_name(e));
     g_assert_nonnull(el);
@@ -471,6 +481,313 @@ test_status_and_version(void)
   lc_overlay_unref(o);
 }
 
+/* ---- gift burst ---- */
+
+/* The gift element's content at now (borrowed from *st) and whether it is shown. */
+static json_t *
+gift_at(lc_overlay *o, int64_t now, json_t **st, bool *shown)
+{
+  json_t *g = element_status(o, "gift", now, st);
+  *shown = json_is_true(json_object_get(g, "shown"));
+  return json_object_get(g, "content");
+}
+
+/* Asserts what the burst shows at now: the combo and its count, or nothing (id NULL). */
+static void
+assert_gift(lc_overlay *o, int64_t now, const char *combo_id, int64_t count)
+{
+  json_t *st;
+  bool shown;
+  json_t *c = gift_at(o, now, &st, &shown);
+  const char *id = json_string_value(json_object_get(c, "combo_id"));
+  if (combo_id ? !shown || g_strcmp0(id, combo_id) != 0 || json_integer_value(json_object_get(c, "count")) != count
+               : shown)
+    g_error("at +%" G_GINT64_FORMAT " ms: gift %s x%" G_GINT64_FORMAT " shown %d, want %s x%" G_GINT64_FORMAT,
+            (gint64)(now - T0), id ? id : "-", (gint64)json_integer_value(json_object_get(c, "count")), shown,
+            combo_id ? combo_id : "(nothing)", (gint64)count);
+  json_decref(st);
+}
+
+static lc_overlay_gift
+combo(const char *id, const char *by, const char *name, int64_t count, int64_t coins)
+{
+  return (lc_overlay_gift){.combo_id = id, .by = by, .name = name, .icon = "🌹", .count = count, .coins = coins};
+}
+
+static void
+test_gift_burst(void)
+{
+  lc_overlay *o = lc_overlay_new(NULL);
+  assert_gift(o, T0, NULL, 0);
+
+  /* a combo shows at once, for 3 s after its last gift */
+  lc_overlay_gift rose = combo("cb-1", "张**", "玫瑰", 1, 10);
+  guint64 v = lc_overlay_version(o);
+  lc_overlay_gift_push(o, &rose, T0);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v + 1);
+  assert_gift(o, T0, "cb-1", 1);
+  json_t *st;
+  bool shown;
+  json_t *c = gift_at(o, T0, &st, &shown);
+  g_assert_cmpstr(json_string_value(json_object_get(c, "by")), ==, "张**");
+  g_assert_cmpstr(json_string_value(json_object_get(c, "name")), ==, "玫瑰");
+  g_assert_cmpstr(json_string_value(json_object_get(c, "icon")), ==, "🌹");
+  g_assert_cmpstr(json_string_value(json_object_get(c, "class")), ==, "small");
+  g_assert_cmpint(json_integer_value(json_object_get(c, "until_ms")), ==, T0 + 3000);
+  json_decref(st);
+  /* the combo goes on: x7, 3 s from its last gift */
+  rose.count = 7;
+  rose.coins = 70;
+  lc_overlay_gift_push(o, &rose, T0 + 1000);
+  assert_gift(o, T0 + 3999, "cb-1", 7);
+  assert_gift(o, T0 + 4000, NULL, 0);
+  /* the same again changes nothing */
+  v = lc_overlay_version(o);
+  lc_overlay_gift_push(o, &rose, T0 + 1000);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v);
+
+  /* a more valuable combo takes the screen; a cheaper one waits its turn (it is dropped) */
+  lc_overlay_gift rocket = combo("cb-2", "Lin**", "火箭", 1, 5000);
+  rocket.gift_class = LC_OVERLAY_GIFT_FULLSCREEN;
+  lc_overlay_gift_push(o, &rocket, T0 + 1500);
+  assert_gift(o, T0 + 1500, "cb-2", 1);
+  v = lc_overlay_version(o);
+  rose.count = 8;
+  rose.coins = 80;
+  lc_overlay_gift_push(o, &rose, T0 + 2000);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v);
+  assert_gift(o, T0 + 2000, "cb-2", 1);
+  /* the rocket's own combo extends it */
+  rocket.count = 2;
+  rocket.coins = 10000;
+  lc_overlay_gift_push(o, &rocket, T0 + 2500);
+  assert_gift(o, T0 + 5499, "cb-2", 2);
+  assert_gift(o, T0 + 5500, NULL, 0);
+  /* once it is over, any combo shows again */
+  rose.count = 9;
+  lc_overlay_gift_push(o, &rose, T0 + 5500);
+  assert_gift(o, T0 + 5500, "cb-1", 9);
+  /* an equal value replaces (the newer one) */
+  lc_overlay_gift heart = combo("cb-3", "a***", "Heart", 3, 80);
+  lc_overlay_gift_push(o, &heart, T0 + 5600);
+  assert_gift(o, T0 + 5600, "cb-3", 3);
+
+  /* the time of the combo's last gift counts, not when the event came; a combo over already
+   * is not shown, one in the future is now */
+  lc_overlay_gift late = combo("cb-4", "b***", "Star", 4, 1);
+  late.last_at_ms = T0 + 10000 - 3000;
+  lc_overlay_gift_push(o, &late, T0 + 10000);
+  assert_gift(o, T0 + 10000, NULL, 0);
+  late.last_at_ms = T0 + 10000 - 2500;
+  lc_overlay_gift_push(o, &late, T0 + 10000);
+  assert_gift(o, T0 + 10499, "cb-4", 4);
+  assert_gift(o, T0 + 10500, NULL, 0);
+  late.last_at_ms = T0 + 99999;
+  late.count = 5;
+  lc_overlay_gift_push(o, &late, T0 + 20000);
+  assert_gift(o, T0 + 22999, "cb-4", 5);
+  assert_gift(o, T0 + 23000, NULL, 0);
+
+  /* no count, no gift; a huge one is capped */
+  v = lc_overlay_version(o);
+  lc_overlay_gift none = combo("cb-5", "c**", "Rose", 0, 1000000);
+  lc_overlay_gift_push(o, &none, T0 + 30000);
+  none.count = -1;
+  lc_overlay_gift_push(o, &none, T0 + 30000);
+  lc_overlay_gift_push(o, NULL, T0 + 30000);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v);
+  none.count = G_MAXINT64;
+  lc_overlay_gift_push(o, &none, T0 + 30000);
+  assert_gift(o, T0 + 30000, "cb-5", 999999);
+
+  /* clear: off the screen at once */
+  lc_overlay_gift_clear(o);
+  assert_gift(o, T0 + 30000, NULL, 0);
+  c = gift_at(o, T0 + 30000, &st, &shown);
+  g_assert_true(json_is_null(c));
+  json_decref(st);
+  v = lc_overlay_version(o);
+  lc_overlay_gift_clear(o);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v);
+
+  /* a hidden element keeps the burst but does not show it */
+  lc_overlay_gift_push(o, &rose, T0 + 40000);
+  lc_overlay_set_visible(o, LC_OV_GIFT, false);
+  assert_gift(o, T0 + 40000, NULL, 0);
+  lc_overlay_set_visible(o, LC_OV_GIFT, true);
+  assert_gift(o, T0 + 40000, "cb-1", 9);
+  lc_overlay_unref(o);
+}
+
+/* What the sender, the icon and the line become. */
+static void
+test_gift_strings(void)
+{
+  lc_overlay *o = lc_overlay_new(NULL);
+  struct {
+    const char *by, *icon, *want_by, *want_icon;
+  } cases[] = {
+    {"张**", "🌹", "张**", "🌹"},
+    {"Lindsay", "https://cdn.example.com/rose.png", "Lin**", NULL}, /* a whole name is masked here */
+    {NULL, "rose", "***", NULL},
+    {"王小明", "❤️", "王**", "❤️"},                                /* ❤ + VS16 */
+    {"a***", "👍🏽", "a***", "👍🏽"},                               /* skin tone */
+    {"x**", "👨‍👩‍👧", "x**", "👨‍👩‍👧"},                           /* ZWJ sequence */
+    {"y**", "🌹🌹🌹🌹🌹🌹🌹🌹🌹", "y**", NULL},                     /* too long for an icon */
+    {"z**", "★ Rose", "z**", NULL},                                /* text with it */
+    {"q**", "1", "q**", NULL},
+    {"\xe2\x80\xae" "evil**", "\xff", "evil**", NULL},              /* bidi control dropped, bad UTF-8 */
+  };
+  for (unsigned i = 0; i < G_N_ELEMENTS(cases); i++) {
+    g_autofree char *id = g_strdup_printf("cb-%u", i);
+    lc_overlay_gift g = {.combo_id = id, .by = cases[i].by, .name = "Rose", .icon = cases[i].icon, .count = 1,
+                         .coins = 100 + i};
+    lc_overlay_gift_push(o, &g, T0 + i);
+    json_t *st;
+    bool shown;
+    json_t *c = gift_at(o, T0 + i, &st, &shown);
+    g_assert_true(shown);
+    g_assert_cmpstr(json_string_value(json_object_get(c, "combo_id")), ==, id);
+    g_assert_cmpstr(json_string_value(json_object_get(c, "by")), ==, cases[i].want_by);
+    g_assert_cmpstr(json_string_value(json_object_get(c, "icon")), ==, cases[i].want_icon);
+    json_decref(st);
+  }
+  g_assert_true(lc__ov_is_emoji("🎁"));
+  g_assert_false(lc__ov_is_emoji(""));
+  g_assert_false(lc__ov_is_emoji(NULL));
+  g_assert_false(lc__ov_is_emoji("\xe2\x80\x8d")); /* a joiner alone */
+  g_assert_false(lc__ov_is_emoji("玫"));
+
+  /* the line in both languages, with and without the icon; the count apart */
+  lc__ov_gift g = {.by = "张**", .name = "玫瑰", .icon = "🌹", .count = 7};
+  g_autofree char *zh = lc__ov_gift_text(LC__OV_LANG_ZH, &g, true);
+  g_assert_cmpstr(zh, ==, "张** 送出 🌹 玫瑰");
+  g_autofree char *zh_plain = lc__ov_gift_text(LC__OV_LANG_ZH, &g, false);
+  g_assert_cmpstr(zh_plain, ==, "张** 送出 玫瑰");
+  g.name = "Rose";
+  g_autofree char *en = lc__ov_gift_text(LC__OV_LANG_EN, &g, false);
+  g_assert_cmpstr(en, ==, "张** sent Rose");
+  g.icon = NULL;
+  g_autofree char *en_icon = lc__ov_gift_text(LC__OV_LANG_EN, &g, true); /* no icon to draw */
+  g_assert_cmpstr(en_icon, ==, "张** sent Rose");
+  char count[32];
+  lc__ov_gift_count_text(&g, count, sizeof count);
+  g_assert_cmpstr(count, ==, "x7");
+  lc_overlay_unref(o);
+}
+
+/* ---- group buy ---- */
+
+static json_t *
+group_content(lc_overlay *o, int64_t now, json_t **st, bool *shown)
+{
+  json_t *g = element_status(o, "group", now, st);
+  *shown = json_is_true(json_object_get(g, "shown"));
+  return json_object_get(g, "content");
+}
+
+static void
+test_group_progress(void)
+{
+  lc_overlay *o = lc_overlay_new(NULL);
+  json_t *st;
+  bool shown;
+  json_t *c = group_content(o, T0, &st, &shown);
+  g_assert_false(shown);
+  g_assert_true(json_is_null(c));
+  json_decref(st);
+
+  /* the deal alone (group.opened): no seats, no countdown */
+  lc_overlay_group g = {.title = "T恤 M", .price = "¥49.00", .team_size = 3, .seats = -1, .deadline_ms = T0 + 5000};
+  lc_overlay_set_group(o, &g);
+  c = group_content(o, T0, &st, &shown);
+  g_assert_true(shown);
+  g_assert_cmpstr(json_string_value(json_object_get(c, "price")), ==, "¥49.00");
+  g_assert_cmpstr(json_string_value(json_object_get(c, "title")), ==, "T恤 M");
+  g_assert_cmpint(json_integer_value(json_object_get(c, "team_size")), ==, 3);
+  g_assert_true(json_is_null(json_object_get(c, "seats")));
+  g_assert_true(json_is_null(json_object_get(c, "deadline_ms"))); /* no team: no deadline */
+  g_assert_true(json_is_null(json_object_get(c, "seconds_left")));
+  g_assert_false(json_is_true(json_object_get(c, "formed")));
+  json_decref(st);
+
+  /* a team: 2/3, 08:12 left */
+  g.seats = 2;
+  g.deadline_ms = T0 + 492000;
+  guint64 v = lc_overlay_version(o);
+  lc_overlay_set_group(o, &g);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v + 1);
+  lc_overlay_set_group(o, &g);
+  g_assert_cmpuint(lc_overlay_version(o), ==, v + 1);
+  c = group_content(o, T0, &st, &shown);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "seats")), ==, 2);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "seconds_left")), ==, 492);
+  json_decref(st);
+  c = group_content(o, T0 + 491001, &st, &shown);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "seconds_left")), ==, 1);
+  json_decref(st);
+  c = group_content(o, T0 + 600000, &st, &shown); /* past the deadline: 00:00 until the app says */
+  g_assert_true(shown);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "seconds_left")), ==, 0);
+  json_decref(st);
+  char clock[32];
+  lc__ov_clock_text(492, clock, sizeof clock);
+  g_assert_cmpstr(clock, ==, "08:12");
+  lc__ov_clock_text(3600 * 23 + 61, clock, sizeof clock);
+  g_assert_cmpstr(clock, ==, "23:01:01");
+  lc__ov_clock_text(-5, clock, sizeof clock);
+  g_assert_cmpstr(clock, ==, "00:00");
+
+  /* formed: the notice for its 3 s, then what comes after it (here: no other team) */
+  g = (lc_overlay_group){.title = "T恤 M", .price = "¥49.00", .team_size = 3, .seats = -1,
+                         .formed_until_ms = T0 + 20000 + LC_OVERLAY_GROUP_FORMED_MS};
+  lc_overlay_set_group(o, &g);
+  c = group_content(o, T0 + 22999, &st, &shown);
+  g_assert_true(json_is_true(json_object_get(c, "formed")));
+  json_decref(st);
+  c = group_content(o, T0 + 23000, &st, &shown);
+  g_assert_true(shown);
+  g_assert_false(json_is_true(json_object_get(c, "formed")));
+  json_decref(st);
+  /* the views redraw when the key moves: the notice, then the team's countdown second, or the
+   * deal alone */
+  lc__ov_elem el = {.has = true, .place = {.visible = true}};
+  el.group = (lc__ov_group){.team_size = 3, .seats = 2, .deadline_ms = T0 + 10000, .formed_until_ms = T0 + 3000};
+  int64_t key;
+  g_assert_true(lc__ov_shown(LC_OV_GROUP, &el, T0, &key));
+  g_assert_cmpint(key, ==, -2);
+  g_assert_true(lc__ov_shown(LC_OV_GROUP, &el, T0 + 3000, &key));
+  g_assert_cmpint(key, ==, 7);
+  el.group.seats = -1;
+  g_assert_true(lc__ov_shown(LC_OV_GROUP, &el, T0 + 3000, &key));
+  g_assert_cmpint(key, ==, -1);
+  el.place.visible = false;
+  g_assert_false(lc__ov_shown(LC_OV_GROUP, &el, T0 + 3000, &key));
+
+  /* out-of-range numbers are clamped */
+  g = (lc_overlay_group){.price = "¥1", .team_size = 0, .seats = 5, .deadline_ms = -4};
+  lc_overlay_set_group(o, &g);
+  c = group_content(o, T0, &st, &shown);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "team_size")), ==, 1);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "seats")), ==, 1);
+  g_assert_true(json_is_null(json_object_get(c, "deadline_ms")));
+  g_assert_true(json_is_null(json_object_get(c, "title")));
+  json_decref(st);
+  g.team_size = 1000;
+  lc_overlay_set_group(o, &g);
+  c = group_content(o, T0, &st, &shown);
+  g_assert_cmpint(json_integer_value(json_object_get(c, "team_size")), ==, 99);
+  json_decref(st);
+
+  /* the deal closed: hidden */
+  lc_overlay_set_group(o, NULL);
+  c = group_content(o, T0, &st, &shown);
+  g_assert_false(shown);
+  g_assert_true(json_is_null(c));
+  json_decref(st);
+  lc_overlay_unref(o);
+}
+
 static void
 test_ref_across_threads_worker(gpointer data, gpointer user)
 {
@@ -507,6 +824,9 @@ main(int argc, char **argv)
   g_test_add_func("/overlays/scene/mask_name", test_mask_name);
   g_test_add_func("/overlays/scene/ticker", test_ticker);
   g_test_add_func("/overlays/scene/status_and_version", test_status_and_version);
+  g_test_add_func("/overlays/scene/gift_burst", test_gift_burst);
+  g_test_add_func("/overlays/scene/gift_strings", test_gift_strings);
+  g_test_add_func("/overlays/scene/group_progress", test_group_progress);
   g_test_add_func("/overlays/scene/refcount", test_refcount);
   return g_test_run();
 }
