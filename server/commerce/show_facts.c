@@ -488,10 +488,11 @@ static json_t *
 enc_gift_sent(const lc__fact *f)
 {
   const lc__fact_gift_sent *x = &f->u.gift_sent;
-  return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s?}", "n", (json_int_t)x->n, "user", x->user,
-                   "name", x->name, "gift_id", x->gift_id, "count", (json_int_t)x->count, "coins",
+  return json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "n", (json_int_t)x->n, "user",
+                   x->user, "name", x->name, "gift_id", x->gift_id, "count", (json_int_t)x->count, "coins",
                    (json_int_t)x->coins, "value_cents", (json_int_t)x->value_cents, "creator_cents",
-                   (json_int_t)x->creator_cents, "at", (json_int_t)x->at, "op_id", x->op_id);
+                   (json_int_t)x->creator_cents, "at", (json_int_t)x->at, "balance", (json_int_t)x->balance,
+                   "op_id", x->op_id);
 }
 
 static bool
@@ -502,7 +503,8 @@ dec_gift_sent(const json_t *j, lc__fact *f, gint64 lsd, char **why)
          get_str(j, "name", false, &x->name, why) && get_str(j, "gift_id", false, &x->gift_id, why) &&
          get_int(j, "count", &x->count, why) && get_int(j, "coins", &x->coins, why) &&
          get_int(j, "value_cents", &x->value_cents, why) && get_int(j, "creator_cents", &x->creator_cents, why) &&
-         get_int(j, "at", &x->at, why) && get_str(j, "op_id", true, &x->op_id, why);
+         get_int(j, "at", &x->at, why) && get_int(j, "balance", &x->balance, why) &&
+         get_str(j, "op_id", true, &x->op_id, why);
 }
 
 static json_t *

@@ -155,6 +155,7 @@ typedef struct {
   gint64 n; /* the gift's number in the show */
   char *user, *name, *gift_id;
   gint64 count, coins, value_cents, creator_cents, at;
+  gint64 balance; /* the sender's coins after this gift (its answer, the same after a restart) */
   char *op_id;
 } lc__fact_gift_sent;
 

@@ -321,12 +321,6 @@ lc__apply_gift_sent(lc_show *s, const lc__fact_gift_sent *f)
   schedule_flushes(s);
 }
 
-static json_t *
-wallet_json(lc_show *s, const char *user)
-{
-  return json_pack("{s:I}", "coins", (json_int_t)lc_show_wallet_coins(s, user));
-}
-
 json_t *
 lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data)
 {
@@ -342,8 +336,11 @@ lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data)
                            "user", x->user, "by", by, "at", (json_int_t)x->at, "combo_id", c ? c->id : NULL,
                            "combo", (json_int_t)(c ? c->count : x->count));
   g_free(by);
-  lc__show_private_answer(s, x->user, LC_SHOW_EV_WALLET_UPDATED, json_pack("{s:o}", "wallet", wallet_json(s, x->user)));
-  return json_pack("{s:o, s:o}", "gift", gift, "wallet", wallet_json(s, x->user));
+  /* the balance right after this gift, as its fact says: pipelined gifts each get their own, and a
+   * retry after a restart gets the same answer */
+  lc__show_private_answer(s, x->user, LC_SHOW_EV_WALLET_UPDATED,
+                          json_pack("{s:{s:I}}", "wallet", "coins", (json_int_t)x->balance));
+  return json_pack("{s:o, s:{s:I}}", "gift", gift, "wallet", "coins", (json_int_t)x->balance);
 }
 
 /* ---- operations ----------------------------------------------------------------------- */
@@ -421,6 +418,7 @@ lc_show_gift_send(lc_show *s, const lc_show_caller *caller, const char *gift_id,
   /* the creator's share rounds down to the cent; the remainder is the platform's */
   x->creator_cents = x->value_cents * s->creator_pct / 100;
   x->at = lc__show_now(s);
+  x->balance = have - coins;
   x->op_id = g_strdup(caller->op_id);
   lc__show_commit(s, op, f, lc__committed_gift_sent, NULL, NULL);
 }
