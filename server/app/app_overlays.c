@@ -733,7 +733,7 @@ lc_app_overlays_show_event(lc_app_overlays *ov, const char *room, lc_show_event_
     element = "coupon";
     break;
   default: {
-    /* the marketing events (docs/marketing-wire.md), by their wire names */
+    /* the marketing events (docs/protocol.md), by their wire names */
     const char *name = lc_show_event_name(kind);
     if (strcmp(name, "gifts") == 0) {
       gifts_push(r, json_object_get(data, "combos"));

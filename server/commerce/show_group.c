@@ -598,7 +598,9 @@ team_due(gpointer user)
 void
 lc__group_arm(lc_show *s)
 {
-  if (s->stopping || s->replaying)
+  /* cluster mode: group deals are not supported there yet, so nothing a stream entry made may
+   * write on its own (its facts would go without gate operations) */
+  if (s->stopping || s->replaying || s->cfg.remote)
     return;
   if (s->team_timer)
     lc_clock_source_remove(s->cfg.clock, s->team_timer);
