@@ -53,6 +53,18 @@ const en = {
   chapters: 'Products in this show', chapters_none: 'No products were shown in this show',
   chapter_tag: 'In this part', chapter_go: 'Jump to {time}: {title}',
   play: 'Play', pause: 'Pause', seek: 'Position in the replay', not_available: 'No longer available',
+  group: 'Group buy', group_size: '{n}-person team', group_start: 'Start a team', group_join: 'Join', group_left: '{n} left',
+  group_none: 'No group deals right now', team_need: '{n} more to go', team_formed: 'Team formed',
+  team_failed: 'Team failed', team_in: 'You are in', team_mine: 'My teams', team_share: 'Share link', copy: 'Copy',
+  copied: 'Link copied', team_invite: '{name} invites you to a team: join for the group price',
+  team_gone: 'This team is no longer open', team_formed_pay: 'Team formed! Pay by {time}', pay: 'Pay',
+  waiting_team: 'Waiting for the team', group_order: 'Group buy', group_from: 'Group {price}',
+  gifts: 'Gifts', coins: '{n} coins', top_up: 'Top up:', gift_sent: 'sent {name}', leaderboard: 'Top gifters',
+  earnings: 'Creator earned {coins} coins ({money})', board_empty: 'No gifts yet', coins_order: '{n} coins',
+  promo_discount: 'Promotion', promo_bogo: 'Buy {buy} get {free}',
+  promo_pct: '{n}% off', promo_fixed: '{amount} off',
+  err_team_full: 'The team is full', err_insufficient_coins: 'Not enough coins: top up first',
+  err_unsupported: 'Not available yet',
 };
 
 const zh = {
@@ -107,6 +119,18 @@ const zh = {
   chapters: '本场讲解商品', chapters_none: '本场直播没有讲解商品',
   chapter_tag: '讲解回放', chapter_go: '跳到 {time}：{title}',
   play: '播放', pause: '暂停', seek: '回放进度', not_available: '已下架',
+  group: '拼团', group_size: '{n}人团', group_start: '发起拼团', group_join: '参团', group_left: '剩 {n} 件',
+  group_none: '暂无拼团活动', team_need: '还差 {n} 人', team_formed: '已成团',
+  team_failed: '拼团失败', team_in: '已参团', team_mine: '我的拼团', team_share: '分享链接', copy: '复制',
+  copied: '链接已复制', team_invite: '{name} 邀请你参团，成团即享拼团价',
+  team_gone: '该团已结束或已满员', team_formed_pay: '拼团成功，已成团！请在 {time} 前支付', pay: '去支付',
+  waiting_team: '等待成团', group_order: '拼团', group_from: '拼团 {price}',
+  gifts: '礼物', coins: '{n} 金币', top_up: '充值：', gift_sent: '送出 {name}', leaderboard: '打赏榜',
+  earnings: '主播收益 {coins} 金币（{money}）', board_empty: '还没有人送礼物', coins_order: '{n} 金币',
+  promo_discount: '促销优惠', promo_bogo: '买{buy}送{free}',
+  promo_pct: '立减 {n}%', promo_fixed: '立减 {amount}',
+  err_team_full: '该团已满员', err_insufficient_coins: '金币不足，请先充值',
+  err_unsupported: '暂未开放',
 };
 
 function pickLang(langs) {

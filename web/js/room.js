@@ -7,6 +7,7 @@ import { t, errorText, clockTime, countdown, compact, translate } from './i18n.j
 import { ShowChannel } from './show.js';
 import * as S from './state.js';
 import { createShop, priceOf, stockText } from './shop.js';
+import { createMarket } from './market.js';
 import { Player } from './player.js';
 import { loadIdentity } from './auth.js';
 import { $, h, setText, modal } from './dom.js';
@@ -27,8 +28,12 @@ const ui = {
 };
 const shop = createShop({
   room, st, ch, ui, ident: ident0,
-  hooks: { identity: () => renderAll(), orders: () => renderFlash(), busy: () => { renderFlash(); renderChatNotice(); } },
+  hooks: {
+    identity: () => renderAll(), orders: () => renderFlash(),
+    busy: () => { renderFlash(); renderChatNotice(); market.render(new Set(['busy'])); },
+  },
 });
+const market = createMarket({ room, st, ch, ui, shop });
 const { fmt, toast, fail, once, requireUser, openProduct, showOrder } = shop;
 const wall = () => Math.round(performance.timeOrigin + performance.now()); // real time, for the tests
 
@@ -114,6 +119,7 @@ function renderPinned() {
 function bagItem(p) {
   const { price, orig, from } = priceOf(p);
   const out = (p.available ?? 0) <= 0;
+  const promo = S.productPromo(p, ch.now());
   return h('li', { class: 'bag-item', dataset: { product: p.id } },
     h('img', { src: p.image ?? '', alt: '', loading: 'lazy' }),
     h('div', { class: 'bag-text' },
@@ -121,6 +127,7 @@ function bagItem(p) {
       p.subtitle ? h('div', { class: 'muted small', text: p.subtitle }) : null,
       h('div', { class: 'price-row' }, h('b', { class: 'price', text: from ? t('from_price', { price: fmt(price) }) : fmt(price) }),
         ' ', orig > price ? h('s', { class: 'orig', text: fmt(orig) }) : null),
+      promo ? h('span', { class: 'promo-badge', text: shop.promoLabel(promo) }) : null,
       h('div', { class: 'stock', text: stockText(p.available ?? 0) })),
     h('button', {
       type: 'button', class: 'buy-btn small', text: out ? t('sold_out') : t('buy'), disabled: out || st.closed,
@@ -313,12 +320,22 @@ function render(changed) {
   if (has('chat')) renderChat();
   if (has('slow') || has('mute') || has('closed')) renderChatNotice();
   if (has('likes')) renderLikes();
+  market.render(changed);
 }
 
 function renderAll() {
   renderHeader();
   renderStage();
-  render(new Set(['products', 'pinned', 'flash', 'coupons', 'likes', 'viewers', 'chat', 'slow', 'stream', 'closed', 'cart', 'orders', 'claims', 'mute']));
+  render(new Set(['products', 'pinned', 'flash', 'coupons', 'likes', 'viewers', 'chat', 'slow', 'stream', 'closed', 'cart', 'orders',
+    'claims', 'mute', 'group', 'gifts', 'wallet', 'board']));
+}
+
+// Promotions start and end by the server's clock: the badges follow.
+function promoKey() {
+  const now = ch.now();
+  let k = '';
+  for (const [id, e] of st.skus) if (S.promoOn(e.sku.promotion, now)) k += `${id},`;
+  return k;
 }
 
 // ---- the show channel -------------------------------------------------------------------
@@ -345,6 +362,7 @@ ch.addEventListener('private', (e) => {
   const changed = S.applyPrivate(st, name, data, shop.ident?.user.id);
   render(changed);
   if (name === 'chat.muted' && data.until) renderChatNotice();
+  if (name === 'group.formed') market.formed(data);
   if (name === 'store') { // cluster mode: this node lost its shared store; video goes on, buying waits
     const banner = $('#net-banner');
     if (data.state === 'reconnecting') {
@@ -433,6 +451,9 @@ function wire() {
   $('#pinned-buy').addEventListener('click', () => { const p = S.pinnedProduct(st); if (p) openProduct(p.id); });
   $('#pinned-img').addEventListener('click', () => { const p = S.pinnedProduct(st); if (p) openProduct(p.id); });
   $('#bag-btn').addEventListener('click', () => $('#bag').showModal());
+  $('#group-btn').addEventListener('click', market.openGroup);
+  $('#gift-btn').addEventListener('click', market.openGifts);
+  $('#board-btn').addEventListener('click', market.openGifts);
   $('#flash-buy').addEventListener('click', flashBuy);
   $('#chat-form').addEventListener('submit', sendChat);
   $('#chat-input').addEventListener('focus', () => { if (!shop.ident) requireUser(); });
@@ -505,8 +526,14 @@ loadRoom();
 if (room) ch.start();
 else ui.fatal = { code: 4004, reason: 'no room in the address' };
 
-setInterval(() => { // countdowns (flash sale, payment deadline, mute, slow mode)
+setInterval(() => { // countdowns (flash sale, payment deadline, mute, slow mode, teams), promotion windows
   renderFlash();
   renderChatNotice();
   shop.tick();
+  market.tick();
+  const k = promoKey();
+  if (k !== ui.promoKey) {
+    ui.promoKey = k;
+    render(new Set(['products', 'pinned', 'cart']));
+  }
 }, 250);

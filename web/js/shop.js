@@ -39,6 +39,27 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
   });
   const call = (name) => hooks[name]?.();
   const fmt = (minor) => money(minor, st.currency, st.exp);
+  // A promotion's badge text (the server's label, else one made from its kind).
+  const promoLabel = (pr) => pr.label || (pr.kind === 'bogo' ? t('promo_bogo', pr)
+    : pr.kind === 'percent' ? t('promo_pct', { n: pr.percent_off }) : t('promo_fixed', { amount: fmt(pr.amount_off) }));
+  // Fills a badge element with promotion pr (hidden when null).
+  function badge(el, pr) {
+    if (!el) return;
+    el.hidden = !pr;
+    setText(el, pr ? promoLabel(pr) : '');
+  }
+  // A SKU's promotion while it runs, or null.
+  const skuPromo = (id) => { const pr = st.skus.get(id)?.sku.promotion; return S.promoOn(pr, ch.now()) ? pr : null; };
+  // A line's promotion as the server applied it ({kind, label, discount}), or null.
+  const linePromo = (it) => (it.promotion ? h('span', { class: 'promo-badge', text: `${promoLabel(it.promotion)}${it.promotion.discount ? ` −${fmt(it.promotion.discount)}` : ''}` }) : null);
+  // The promotion and coupon rows of a totals list (prefix-promo, prefix-discount).
+  function discountRows(prefix, x) {
+    const promo = x?.promo_discount ?? 0;
+    const coupon = x?.coupon_discount ?? Math.max(0, (x?.discount ?? 0) - promo);
+    $(`#${prefix}-promo`).hidden = $(`#${prefix}-promo-dt`).hidden = !promo;
+    setText($(`#${prefix}-promo`), `−${fmt(promo)}`);
+    setText($(`#${prefix}-discount`), coupon ? `−${fmt(coupon)}` : fmt(0));
+  }
 
   // ---- toasts, errors, one request at a time -------------------------------------------
 
@@ -109,6 +130,7 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
     setText($(`#${prefix}-price`), from ? t('from_price', { price: fmt(price) }) : fmt(price));
     setText($(`#${prefix}-orig`), orig > price ? fmt(orig) : '');
     setText($(`#${prefix}-stock`), stockText(p.available ?? 0));
+    badge($(`#${prefix}-promo`), S.productPromo(p, ch.now()));
     const buy = $(`#${prefix}-buy`);
     buy.disabled = st.closed || (p.available ?? 0) <= 0;
     setText(buy, (p.available ?? 0) <= 0 ? t('sold_out') : t('buy'));
@@ -143,6 +165,7 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
     setText($('#product-price'), sku ? fmt(sku.price) : '');
     setText($('#product-orig'), sku && sku.original_price > sku.price ? fmt(sku.original_price) : '');
     setText($('#product-stock'), stockText(sku?.available ?? 0));
+    badge($('#product-promo'), sku ? skuPromo(sku.id) : null);
     const fs = $('#product-skus');
     const legend = fs.querySelector('legend');
     fs.replaceChildren(legend, ...(p.skus ?? []).map((s) => h('label', { class: `sku ${s.available <= 0 ? 'out' : ''}` },
@@ -258,11 +281,15 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
     $('#cart-btn').setAttribute('aria-label', t('cart_count', { n: count }));
     const dlg = $('#cart');
     if (!dlg.open) return;
+    const key = quoteKey();
+    const q = ui.quote?.key === key ? ui.quote.quote : null;
+    const qline = (sku) => q?.items?.find((x) => x.sku === sku);
     $('#cart-lines').replaceChildren(...c.items.map((it) => h('li', { class: 'cart-line', dataset: { sku: it.sku } },
       h('img', { src: it.image ?? '', alt: '' }),
       h('div', { class: 'bag-text' }, h('div', { class: 'bag-title', text: it.title }),
         h('div', { class: 'muted small', text: it.label ?? '' }),
-        h('b', { class: 'price', text: fmt(it.unit_price) }),
+        h('b', { class: 'price', text: fmt(it.unit_price) }), ' ',
+        linePromo(q ? qline(it.sku) ?? {} : { promotion: skuPromo(it.sku) }),
         it.available < it.qty ? h('div', { class: 'error small', text: stockText(it.available) }) : null),
       h('div', { class: 'stepper' },
         h('button', { type: 'button', text: '−', 'aria-label': `${t('decrease')}: ${it.title}`, disabled: ui.busy.has('cart'), onclick: () => setQty(it.sku, it.qty - 1) }),
@@ -278,8 +305,6 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
 
     // Totals and coupon offers come from the server's quote; until it arrives (or when the
     // cart changed since) the subtotal is the cart's and the total is left unset.
-    const key = quoteKey();
-    const q = ui.quote?.key === key ? ui.quote.quote : null;
     if (ui.quote?.key !== key) refreshQuote();
     const subtotal = q ? q.subtotal : c.subtotal ?? 0;
     const sel = $('#coupon-select');
@@ -291,25 +316,27 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
     }
     sel.replaceChildren(...opts);
     sel.value = q?.claim_id ?? '';
-    const off = q?.discount ?? 0;
     setText($('#cart-subtotal'), fmt(subtotal));
-    setText($('#cart-discount'), off ? `−${fmt(off)}` : fmt(0));
+    discountRows('cart', q);
     setText($('#cart-total'), q ? fmt(q.total) : '…');
     $('#cart-total').dataset.minor = q ? String(q.total) : '';
     $('#checkout').disabled = !c.items.length || st.closed || ui.busy.has('checkout');
     renderOrders();
   }
 
+  // A group order waits for its team before it can be paid (payable false).
+  const waiting = (o) => o.state === 'pending' && o.payable === false;
   function orderState(o) {
-    return t(`state_${o.state}`);
+    return waiting(o) ? t('waiting_team') : t(`state_${o.state}`);
   }
+  const orderWhat = (o) => (o.kind === 'coins' ? `🪙 ${t('coins_order', { n: o.coins })}` : o.group ? t('group_order') : '');
 
   function renderOrders() {
     const list = st.me?.orders ?? [];
     const now = ch.now();
     $('#orders').replaceChildren(...list.slice(0, 20).map((o) => h('li', { class: `order ${o.state}`, dataset: { order: o.id } },
-      h('span', { class: 'mono', text: o.id }), h('span', { text: orderState(o) }), h('b', { text: fmt(o.total) }),
-      o.state === 'pending' ? h('span', { class: 'muted small', text: t('pay_left', { time: countdown(o.expires_at - now) }) }) : null)));
+      h('span', { class: 'mono', text: `${o.id} ${orderWhat(o)}` }), h('span', { text: orderState(o) }), h('b', { text: fmt(o.total) }),
+      o.state === 'pending' && !waiting(o) ? h('span', { class: 'muted small', text: t('pay_left', { time: countdown(o.expires_at - now) }) }) : null)));
   }
 
   async function setQty(sku, qty) {
@@ -372,20 +399,22 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
     if (!o) return;
     dlg.dataset.order = o.id;
     dlg.dataset.state = o.state;
+    dlg.dataset.payable = String(!waiting(o));
     setText($('#order-id'), o.id);
     setText($('#order-subtotal'), fmt(o.subtotal));
-    setText($('#order-discount'), o.discount ? `−${fmt(o.discount)}` : fmt(0));
+    discountRows('order', o);
     setText($('#order-total'), fmt(o.total));
     $('#order-total').dataset.minor = String(o.total);
-    $('#order-items').replaceChildren(...(o.items ?? []).map((it) => h('li', {},
-      h('span', { text: `${it.title} · ${it.label ?? ''}` }), h('span', { text: `× ${it.qty}` }), h('b', { text: fmt(it.amount) }))));
+    const items = o.kind === 'coins' ? [{ title: orderWhat(o), qty: 1, amount: o.total }] : o.items ?? [];
+    $('#order-items').replaceChildren(...items.map((it) => h('li', {},
+      h('span', {}, `${it.title}${it.label ? ` · ${it.label}` : ''}`, ' ', linePromo(it)), h('span', { text: `× ${it.qty}` }), h('b', { text: fmt(it.amount) }))));
     const now = ch.now();
-    const pending = o.state === 'pending';
+    const pending = o.state === 'pending' && !waiting(o);
     // The deadline in the viewer's clock: when it shows this time, the server's shows expires_at.
     setText($('#order-deadline'), pending ? t('pay_by', { time: clockTime(o.expires_at - ch.clock.offset) }) : orderState(o));
     setText($('#order-left'), pending ? t('pay_left', { time: countdown(o.expires_at - now) }) : '');
     $('#order-deadline').dataset.expiresAt = String(o.expires_at);
-    $('#order-cancel').hidden = !pending;
+    $('#order-cancel').hidden = o.state !== 'pending';
   }
 
   async function cancelOrder() {
@@ -497,7 +526,7 @@ export function createShop({ room, st, ch, ui, ident: initial = null, hooks = {}
 
   return {
     get ident() { return ident; },
-    fmt, toast, fail, once, requireUser, openSignIn, renderCard, openProduct, renderProduct,
+    fmt, promoLabel, toast, fail, once, requireUser, openSignIn, renderCard, openProduct, renderProduct,
     renderCart, renderOrder, showOrder, couponDesc, claimable, claimCoupon, wire, render, tick,
   };
 }

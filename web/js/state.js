@@ -2,18 +2,19 @@
 // private events (docs/protocol.md). Pure: no DOM, no network. Each apply function returns
 // the set of parts that changed, so the page re-renders only those:
 // products, pinned, flash, coupons, likes, viewers, chat, slow, stream, closed, cart,
-// orders, claims, mute.
+// orders, claims, mute; marketing (docs/marketing.md): group (deals, teams), gifts (catalog),
+// wallet, board (leaderboard, earnings), combos (the gifts that changed last).
 
 export function emptyState() {
   return {
     currency: 'CNY', exp: 2, products: [], skus: new Map(), pinned: null, flash: new Map(),
     coupons: new Map(), likes: 0, viewers: 0, chat: [], slowMode: 0, closed: false, stream: 'offline',
-    me: null, mute: null, banned: false,
+    me: null, mute: null, banned: false, deals: new Map(), gifts: null, board: null, combos: [],
   };
 }
 
 const ALL = ['products', 'pinned', 'flash', 'coupons', 'likes', 'viewers', 'chat', 'slow', 'stream', 'closed',
-  'cart', 'orders', 'claims', 'mute'];
+  'cart', 'orders', 'claims', 'mute', 'group', 'gifts', 'wallet', 'board', 'combos'];
 const CHAT_KEEP = 100;
 
 function indexProducts(st, products) {
@@ -45,7 +46,10 @@ export function pinnedProduct(st) {
 // `me` also carries the viewer's chat moderation (muted_until: ms, 0 when not muted; banned),
 // so a reload or a resume shows it at once.
 function setMe(st, me) {
-  st.me = me ? { cart: me.cart ?? { items: [], subtotal: 0 }, orders: me.orders ?? [], claims: me.claims ?? [] } : null;
+  st.me = me ? {
+    cart: me.cart ?? { items: [], subtotal: 0 }, orders: me.orders ?? [], claims: me.claims ?? [],
+    wallet: me.wallet?.coins ?? 0, teams: me.teams ?? [],
+  } : null;
   if (me && 'muted_until' in me) {
     st.mute = me.muted_until > 0 ? { until: me.muted_until, reason: me.mute_reason ?? '' } : null;
     st.banned = !!me.banned;
@@ -66,6 +70,9 @@ export function applySnapshot(st, s) {
   st.closed = !!s.closed;
   st.stream = s.stream ?? 'offline';
   setMe(st, s.me);
+  st.deals = new Map((s.group_deals ?? []).map((d) => [d.id, { teams: [], ...d }]));
+  st.gifts = st.board = s.gifts ?? null; // {catalog, coin_cents}, {leaderboard, earnings}
+  st.combos = s.gifts?.combos ?? [];
   return new Set(ALL);
 }
 
@@ -79,6 +86,47 @@ function setSkuAvailable(st, skuId, available) {
   e.sku.available = available;
   recountProduct(e.product);
   return true;
+}
+
+// A team's new state, in its deal's list (failed ones leave it) and in the user's teams.
+function setTeam(st, team, deal) {
+  const x = st.deals.get(team.deal_id);
+  if (x) {
+    if (typeof deal?.left === 'number') x.left = deal.left;
+    const i = x.teams.findIndex((y) => y.id === team.id);
+    if (team.state === 'failed') { if (i >= 0) x.teams.splice(i, 1); }
+    else if (i >= 0) x.teams[i] = team;
+    else x.teams.unshift(team);
+    if (x.teams.length > 50) x.teams.length = 50;
+  }
+  const mine = st.me?.teams ?? [];
+  const j = mine.findIndex((y) => y.id === team.id);
+  if (j >= 0) mine[j] = team;
+}
+
+export function addMyTeam(st, team) {
+  if (!st.me) return;
+  st.me.teams = [team, ...st.me.teams.filter((y) => y.id !== team.id)];
+  setTeam(st, team);
+}
+
+// The user's teams, less open ones the user left (the order cancelled or expired).
+export function myTeams(st) {
+  const os = st.me?.orders ?? [];
+  const left = (id) => {
+    const mine = os.filter((o) => o.group?.team_id === id);
+    return mine.length > 0 && mine.every((o) => o.state === 'cancelled' || o.state === 'expired');
+  };
+  return (st.me?.teams ?? []).filter((tm) => tm.state !== 'open' || !left(tm.id));
+}
+
+// A promotion counts inside its window only, by the server's clock (now).
+export function promoOn(pr, now) {
+  return !!pr && (!pr.starts_at || now >= pr.starts_at) && (!pr.ends_at || now < pr.ends_at);
+}
+
+export function productPromo(p, now) {
+  return (p?.skus ?? []).map((s) => s.promotion).find((pr) => promoOn(pr, now)) ?? null;
 }
 
 function pushChat(st, m, extra) {
@@ -146,6 +194,26 @@ export function applyEvent(st, name, d) {
     }
     case 'chat.slowmode': st.slowMode = d.seconds ?? 0; changed.add('slow'); break;
     case 'stream': st.stream = d.state ?? 'offline'; changed.add('stream'); break;
+    case 'group.opened': st.deals.set(d.deal.id, { teams: [], ...d.deal }); changed.add('group'); break;
+    case 'group.team': setTeam(st, d.team, d.deal); changed.add('group'); break;
+    case 'group.closed': {
+      const x = st.deals.get(d.deal_id);
+      if (x) Object.assign(x, { state: 'ended', teams: x.teams.filter((y) => y.state === 'formed'), reason: d.reason });
+      changed.add('group');
+      break;
+    }
+    case 'gifts': st.combos = d.combos ?? []; changed.add('combos'); break;
+    case 'leaderboard': st.board = d; changed.add('board'); break;
+    case 'gifts.catalog': st.gifts = d; changed.add('gifts'); break;
+    case 'promo.updated': {
+      const e = st.skus.get(d.sku);
+      if (e) {
+        if (d.promotion) e.sku.promotion = d.promotion;
+        else delete e.sku.promotion;
+        changed.add('products').add('pinned').add('cart');
+      }
+      break;
+    }
     default: break; // show.reset (a snapshot follows) and events of newer servers
   }
   return changed;
@@ -163,9 +231,9 @@ export function applyPrivate(st, name, d, me) {
   const changed = new Set();
   if (name === 'me') {
     setMe(st, d);
-    return changed.add('cart').add('orders').add('claims').add('mute');
+    return changed.add('cart').add('orders').add('claims').add('mute').add('group').add('wallet');
   }
-  if (!st.me && /^(cart|order|coupon)\./.test(name)) setMe(st, {});
+  if (!st.me && /^(cart|order|coupon|group|wallet)\./.test(name)) setMe(st, {});
   switch (name) {
     case 'cart.updated': st.me.cart = d.cart; changed.add('cart'); break;
     case 'coupon.claimed': {
@@ -181,6 +249,12 @@ export function applyPrivate(st, name, d, me) {
       changed.add('orders').add('flash').add('claims');
       break;
     case 'chat.message': if (pushChat(st, d, { only_me: true })) changed.add('chat'); break;
+    case 'group.formed':
+      if (d.order) upsertOrder(st, d.order);
+      addMyTeam(st, d.team);
+      changed.add('orders').add('group');
+      break;
+    case 'wallet.updated': st.me.wallet = d.wallet?.coins ?? st.me.wallet; changed.add('wallet'); break;
     case 'chat.muted':
       if (!me || d.user === me) {
         st.mute = d.until ? { until: d.until, reason: d.reason ?? '' } : null;
