@@ -1,8 +1,8 @@
-// A browser for tests/e2e/test_viewer_page.py: Debian's headless Chromium driven by
+// A browser for tests/e2e/test_viewer_page.py and test_marketing_browser.py: Debian's headless Chromium driven by
 // playwright-core, remote-controlled with one JSON request per line on stdin; one JSON answer
 // per line on stdout ({"id", "ok": true, "result"} or {"id", "ok": false, "error"}).
 //
-//   {"id":1,"op":"open","name":"a","width":390,"height":844,"locale":"zh-CN","skewMs":0}
+//   {"id":1,"op":"open","name":"a","width":390,"height":844,"locale":"zh-CN","skewMs":0,"reducedMotion":"reduce"}
 //   {"id":2,"op":"goto","name":"a","url":"http://127.0.0.1:PORT/r/demo#token=..."}
 //   {"id":3,"op":"eval","name":"a","fn":"(arg) => document.title","arg":null}
 //   {"id":4,"op":"wait","name":"a","fn":"(arg) => ...truthy when done...","arg":null,"ms":5000}
@@ -13,7 +13,8 @@
 //
 // Each name is its own browser context (own storage, locale, clock skew) in one browser.
 // skewMs moves the page's Date.now() (the viewer's clock is wrong), to show that the page
-// uses the server clock. Camera/microphone permission is granted because Chromium gathers
+// uses the server clock; reducedMotion ('reduce' or 'no-preference', the default) is what the
+// page's prefers-reduced-motion says. Camera/microphone permission is granted because Chromium gathers
 // no loopback ICE candidates without it (../shared/BROWSER-TESTING.md).
 import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
@@ -38,8 +39,8 @@ function get(name) {
 }
 
 const ops = {
-  async open({ name, width = 390, height = 844, locale = 'en-US', skewMs = 0, origin }) {
-    const context = await browser.newContext({ viewport: { width, height }, locale, deviceScaleFactor: 1 });
+  async open({ name, width = 390, height = 844, locale = 'en-US', skewMs = 0, origin, reducedMotion = 'no-preference' }) {
+    const context = await browser.newContext({ viewport: { width, height }, locale, deviceScaleFactor: 1, reducedMotion });
     if (origin) await context.grantPermissions(['camera', 'microphone'], { origin });
     if (skewMs) {
       await context.addInitScript((skew) => {
