@@ -70,6 +70,7 @@ static const char GATE_LUA[] =
     "    if get(cond) == 0 then put(f, get(f) + d) else put(f2, get(f2) + d) end\n"
     "  elseif kind == 'm' then put(f2, get(f2) + get(f)); put(f, 0)\n"
     "  elseif kind == 'r' then put(f, d - get(f2))\n"
+    "  elseif kind == 'b' then if get(f) < tonumber(hi) then put(f, get(f) + d) end\n"
     "  else return redis.error_reply('unknown gate op ' .. kind) end\n"
     "end\n"
     "if typ == 'counts' then\n"

@@ -8,14 +8,20 @@
  *   h:USER\x1fSKU held (hold limit)   cv the catalog version the order was priced on
  *   s:SALE units left           b:SALE\x1fUSER bought     e:SALE 1 once ended   x:SALE exists
  *   q:COUPON claims left        u:COUPON\x1fUSER claimed  xc:COUPON exists
- *   k:CLAIM 1 while available   o:ORDER 1 while pending */
+ *   k:CLAIM 1 while available   o:ORDER 1 while pending
+ *   group buy (show_group.c): gx:DEAL exists   gs:DEAL units left   ge:DEAL 1 once ended
+ *   gb:DEAL\x1fUSER seats   t:TEAM members (1000 once failed) */
 #define LC_LOG_DOMAIN "show"
 #include "commerce/show_internal.h"
 
 #include <string.h>
 
-static lc_gate_op *
-push(GArray *ops, lc_gate_kind kind, char *field, gint64 delta)
+#define push lc__gate_push
+#define refuse_if lc__gate_refuse_if
+#define k2 lc__gate_key
+
+lc_gate_op *
+lc__gate_push(GArray *ops, lc_gate_kind kind, char *field, gint64 delta)
 {
   lc_gate_op op = {0};
   op.kind = kind;
@@ -25,8 +31,8 @@ push(GArray *ops, lc_gate_kind kind, char *field, gint64 delta)
   return &g_array_index(ops, lc_gate_op, ops->len - 1);
 }
 
-static void
-refuse_if(lc_gate_op *op, bool lo, gint64 lo_v, bool hi, gint64 hi_v, const char *code, char *message)
+void
+lc__gate_refuse_if(lc_gate_op *op, bool lo, gint64 lo_v, bool hi, gint64 hi_v, const char *code, char *message)
 {
   op->has_lo = lo;
   op->lo = lo_v;
@@ -36,8 +42,8 @@ refuse_if(lc_gate_op *op, bool lo, gint64 lo_v, bool hi, gint64 hi_v, const char
   op->message = message;
 }
 
-static char *
-k2(const char *prefix, const char *a, const char *b)
+char *
+lc__gate_key(const char *prefix, const char *a, const char *b)
 {
   return b ? g_strconcat(prefix, a, "\x1f", b, NULL) : g_strconcat(prefix, a, NULL);
 }
@@ -48,7 +54,9 @@ gate_order_created(lc_show *s, const lc__fact_order_created *f, GArray *ops)
   lc_gate_op *op = push(ops, LC_GATE_ADD, g_strdup("cv"), 0);
   refuse_if(op, true, s->catalog_version, true, s->catalog_version, "conflict",
             g_strdup("the catalog changed while the order was priced; retry"));
-  for (int i = 0; i < f->n_items; i++) {
+  if (f->group_deal)
+    lc__group_gate_seat(s, f, ops);
+  for (int i = 0; !f->group_deal && i < f->n_items; i++) {
     const lc__fact_order_item *it = &f->items[i];
     if (it->sale_id) {
       sale *sl = lc__sale_find(s, it->sale_id);
@@ -92,6 +100,10 @@ gate_order_closed(lc_show *s, const lc__fact *f, GArray *ops)
   if (!o)
     return;
   bool paid = f->kind == LC__FACT_ORDER_PAID;
+  if (o->group_deal) {
+    lc__group_gate_seat_closed(s, o, paid, ops);
+    return;
+  }
   for (int i = 0; i < o->n_items; i++) {
     const order_item *it = &o->items[i];
     if (it->sale_id) {
@@ -185,11 +197,13 @@ lc__gate_ops(lc_show *s, const lc__fact *f, GArray *ops)
   case LC__FACT_PROMO_SET: /* prices changed: orders priced before are refused (cv) */
     push(ops, LC_GATE_ADD, g_strdup("cv"), 1);
     break;
-  case LC__FACT_GIFTS_LOADED: /* refused in cluster mode before they get here (show_market.h) */
-  case LC__FACT_GIFT_SENT:
   case LC__FACT_GROUP_OPENED:
   case LC__FACT_GROUP_CLOSED:
   case LC__FACT_TEAM_FAILED:
+    lc__group_gate_ops(s, f, ops);
+    break;
+  case LC__FACT_GIFTS_LOADED: /* refused in cluster mode before they get here (show_market.h) */
+  case LC__FACT_GIFT_SENT:
   case LC__FACT_PIN:
   case LC__FACT_FLASH_STARTED:
   case LC__FACT_CART_SET:

@@ -520,6 +520,8 @@ json_t *
 lc__committed_team_failed(lc_show *s, const lc__fact *f, gpointer data)
 {
   team *t = g_hash_table_lookup(s->teams, f->u.group_closed.id);
+  if (!s->replaying)
+    lc__group_arm(s); /* the next deadline (cluster mode: instead of the resend) */
   if (!t)
     return json_object();
   failed_events(s, t);
@@ -548,6 +550,140 @@ lc__committed_group_deal(lc_show *s, const lc__fact *f, gpointer data)
   return json_pack("{s:o}", "deal", deal_json(s, d));
 }
 
+/* ---- cluster mode: the gates (show_gate.c has the counter names) ------------------------------ */
+
+#define TEAM_CLOSED 1000 /* t:TEAM of a failed team: no seat can be taken any more */
+
+/* A waiting seat given back: its pending marker, its unit (to the deal while it runs, else to
+ * the SKU), the holder's seat count, its coupon claim. */
+static void
+gate_seat_back(const deal *d, const order *o, GArray *ops)
+{
+  lc_gate_op *op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("o:", o->id, NULL), -1);
+  lc__gate_refuse_if(op, true, 0, false, 0, "conflict", g_strdup_printf("order %s changed meanwhile; retry", o->id));
+  lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("p:", d->sku_id, NULL), -1);
+  lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("gb:", d->id, o->user), -1);
+  op = lc__gate_push(ops, LC_GATE_COND, lc__gate_key("gs:", d->id, NULL), 1);
+  op->field2 = lc__gate_key("a:", d->sku_id, NULL);
+  op->cond = lc__gate_key("ge:", d->id, NULL);
+  if (o->claim_id)
+    lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("k:", o->claim_id, NULL), 1);
+}
+
+/* A team fails: only as this node sees it (its member count, each member's order still pending),
+ * else the store refuses with conflict and the timer or the moderator tries again. */
+static void
+gate_team_fails(lc_show *s, const team *t, GArray *ops)
+{
+  lc_gate_op *op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("t:", t->id, NULL), 0);
+  gint64 n = (gint64)t->members->len;
+  lc__gate_refuse_if(op, true, n, true, MIN(n, t->d->team_size - 1), "conflict",
+                     g_strdup_printf("team %s changed meanwhile; retry", t->id));
+  for (guint i = 0; i < t->members->len; i++) {
+    order *o = g_hash_table_lookup(s->orders, ((member *)g_ptr_array_index(t->members, i))->order_id);
+    if (o)
+      gate_seat_back(t->d, o, ops);
+  }
+  lc__gate_push(ops, LC_GATE_SET, lc__gate_key("t:", t->id, NULL), TEAM_CLOSED);
+}
+
+void
+lc__group_gate_ops(lc_show *s, const lc__fact *f, GArray *ops)
+{
+  lc_gate_op *op;
+  if (f->kind == LC__FACT_GROUP_OPENED) {
+    const lc__fact_group_opened *x = &f->u.group_opened;
+    op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("gx:", x->id, NULL), 1);
+    lc__gate_refuse_if(op, false, 0, true, 1, "invalid_argument", g_strdup("group deal: a deal with this id exists"));
+    op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("a:", x->sku, NULL), -x->quantity);
+    lc__gate_refuse_if(op, true, 0, false, 0, "out_of_stock",
+                       g_strdup_printf("SKU %s has fewer than %" G_GINT64_FORMAT " units available", x->sku, x->quantity));
+    lc__gate_push(ops, LC_GATE_SET, lc__gate_key("gs:", x->id, NULL), x->quantity);
+    return;
+  }
+  if (f->kind == LC__FACT_TEAM_FAILED) {
+    team *t = g_hash_table_lookup(s->teams, f->u.group_closed.id);
+    op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("t:", f->u.group_closed.id, NULL), 0);
+    lc__gate_refuse_if(op, false, 0, true, t ? t->d->team_size - 1 : 0, "invalid_state",
+                       g_strdup_printf("team %s has formed or closed", f->u.group_closed.id));
+    if (t && t->state == TEAM_OPEN)
+      gate_team_fails(s, t, ops);
+    return;
+  }
+  /* group.closed: the open teams fail first (their seats return to the deal), then what is left
+   * of the deal goes back to the SKU */
+  deal *d = deal_find(s, f->u.group_closed.id);
+  op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("ge:", f->u.group_closed.id, NULL), 1);
+  lc__gate_refuse_if(op, false, 0, true, 1, "invalid_state",
+                     g_strdup_printf("group deal '%s' has ended", f->u.group_closed.id));
+  if (!d)
+    return;
+  for (guint i = 0; i < d->teams->len; i++) {
+    team *t = g_ptr_array_index(d->teams, i);
+    if (t->state == TEAM_OPEN)
+      gate_team_fails(s, t, ops);
+  }
+  op = lc__gate_push(ops, LC_GATE_MOVE, lc__gate_key("gs:", d->id, NULL), 0);
+  op->field2 = lc__gate_key("a:", d->sku_id, NULL);
+}
+
+/* A seat: the deal runs and has a unit, the holder is under the limit, the team has a seat. */
+void
+lc__group_gate_seat(lc_show *s, const lc__fact_order_created *f, GArray *ops)
+{
+  deal *d = deal_find(s, f->group_deal);
+  lc_gate_op *op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("ge:", f->group_deal, NULL), 0);
+  lc__gate_refuse_if(op, false, 0, true, 0, "invalid_state", g_strdup("the group deal has ended"));
+  op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("gs:", f->group_deal, NULL), -1);
+  lc__gate_refuse_if(op, true, 0, false, 0, "sold_out", g_strdup("all units of the group deal are taken"));
+  op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("gb:", f->group_deal, f->user), 1);
+  gint64 limit = d ? d->per_user_limit : 1;
+  lc__gate_refuse_if(op, false, 0, true, limit,
+                     "limit_exceeded", g_strdup_printf("at most %" G_GINT64_FORMAT " seat(s) per person in this deal", limit));
+  if (f->n_items > 0)
+    lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("p:", f->items[0].sku, NULL), 1);
+  if (strcmp(f->team, "t-") == 0) { /* a new team: numbered with the order */
+    op = lc__gate_push(ops, LC_GATE_SET, g_strdup("t:t-"), 1);
+    op->with_n = true;
+  } else {
+    op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("t:", f->team, NULL), 1);
+    lc__gate_refuse_if(op, false, 0, true, d ? d->team_size : 0, "team_full", g_strdup_printf("team %s is full", f->team));
+  }
+  if (f->claim_id) {
+    op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("k:", f->claim_id, NULL), -1);
+    lc__gate_refuse_if(op, true, 0, false, 0, "coupon_not_applicable", g_strdup("the coupon claim was used"));
+  }
+  op = lc__gate_push(ops, LC_GATE_ADD, g_strdup("o:o-"), 1);
+  op->with_n = true;
+}
+
+/* Paid: the order stops being pending. Cancelled or expired: the seat goes back, and leaves its
+ * team when the team has not filled (a formed team keeps its count). */
+void
+lc__group_gate_seat_closed(lc_show *s, const order *o, bool paid, GArray *ops)
+{
+  deal *d = deal_find(s, o->group_deal);
+  if (!d)
+    return;
+  if (paid) {
+    lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("p:", d->sku_id, NULL), -1);
+    return;
+  }
+  /* o:ORDER's check is in ops already (gate_order_closed) */
+  lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("p:", d->sku_id, NULL), -1);
+  lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("gb:", d->id, o->user), -1);
+  lc_gate_op *op = lc__gate_push(ops, LC_GATE_COND, lc__gate_key("gs:", d->id, NULL), 1);
+  op->field2 = lc__gate_key("a:", d->sku_id, NULL);
+  op->cond = lc__gate_key("ge:", d->id, NULL);
+  if (o->team_id) {
+    op = lc__gate_push(ops, LC_GATE_BELOW, lc__gate_key("t:", o->team_id, NULL), -1);
+    op->has_hi = true;
+    op->hi = d->team_size;
+  }
+  if (o->claim_id)
+    lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("k:", o->claim_id, NULL), 1);
+}
+
 /* ---- timers ------------------------------------------------------------------------------ */
 
 static gboolean team_due(gpointer user);
@@ -565,6 +701,10 @@ deal_due(gpointer user)
   f->u.group_closed.reason = g_strdup("the deal ended");
   f->u.group_closed.at = lc__show_now(s);
   lc__show_commit(s, NULL, f, lc__committed_group_deal, NULL, NULL);
+  /* cluster mode: every node sends it and the gate takes the first; again if it has not come
+   * back by then (the store may have been away or refused a stale view) */
+  if (s->cfg.remote && !d->ended)
+    d->timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.remote->answer_timeout_ms, deal_due, d);
   return G_SOURCE_REMOVE;
 }
 
@@ -577,6 +717,22 @@ team_due(gpointer user)
     return G_SOURCE_REMOVE;
   gint64 now = lc__show_now(s);
   team *t;
+  if (s->cfg.remote) { /* applied when the stream has it: send each due team's failure, check again later */
+    bool due = false;
+    for (GList *l = s->team_deadlines.head; l && ((team *)l->data)->deadline <= now; l = l->next) {
+      lc__fact *f = lc__fact_new(LC__FACT_TEAM_FAILED);
+      f->u.group_closed.id = g_strdup(((team *)l->data)->id);
+      f->u.group_closed.reason = g_strdup("the team did not fill in time");
+      f->u.group_closed.at = now;
+      lc__show_commit(s, NULL, f, lc__committed_team_failed, NULL, NULL);
+      due = true;
+    }
+    if (due)
+      s->team_timer = lc_clock_timeout_add(s->cfg.clock, s->cfg.remote->answer_timeout_ms, team_due, s);
+    else
+      lc__group_arm(s);
+    return G_SOURCE_REMOVE;
+  }
   /* each failure is applied at once and leaves the queue (fail_team) */
   while ((t = g_queue_peek_head(&s->team_deadlines)) && t->deadline <= now) {
     if (t->state != TEAM_OPEN) {
@@ -598,9 +754,7 @@ team_due(gpointer user)
 void
 lc__group_arm(lc_show *s)
 {
-  /* cluster mode: group deals are not supported there yet, so nothing a stream entry made may
-   * write on its own (its facts would go without gate operations) */
-  if (s->stopping || s->replaying || s->cfg.remote)
+  if (s->stopping || s->replaying)
     return;
   if (s->team_timer)
     lc_clock_source_remove(s->cfg.clock, s->team_timer);
@@ -617,15 +771,6 @@ lc__group_arm(lc_show *s)
 }
 
 /* ---- operations ----------------------------------------------------------------------------- */
-
-static bool
-supported(lc__op *op, lc_show *s)
-{
-  if (!s->cfg.remote)
-    return true;
-  lc__op_fail(op, "unsupported", "group deals are not available in cluster mode in this version");
-  return false;
-}
 
 static bool
 spec_int(lc__op *op, const json_t *spec, const char *key, gint64 lo, gint64 hi, gint64 dflt, gint64 *out)
@@ -664,7 +809,7 @@ void
 lc_show_group_open(lc_show *s, const json_t *spec, lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, NULL, done, user);
-  if (!op || !supported(op, s))
+  if (!op)
     return;
   if (!json_is_object(spec)) {
     lc__op_fail(op, "invalid_argument", "group deal: the spec must be an object");
@@ -727,7 +872,7 @@ void
 lc_show_group_close(lc_show *s, const char *deal_id, lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, NULL, done, user);
-  if (!op || !supported(op, s))
+  if (!op)
     return;
   deal *d = deal_find(s, deal_id);
   if (!d) {
@@ -804,7 +949,7 @@ lc_show_group_start(lc_show *s, const lc_show_caller *caller, const char *deal_i
                     lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !supported(op, s) || !lc__buying_allowed(s, op, caller))
+  if (!op || !lc__buying_allowed(s, op, caller))
     return;
   deal *d = deal_find(s, deal_id);
   if (!d)
@@ -818,7 +963,7 @@ lc_show_group_join(lc_show *s, const lc_show_caller *caller, const char *team_id
                    lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !supported(op, s) || !lc__buying_allowed(s, op, caller))
+  if (!op || !lc__buying_allowed(s, op, caller))
     return;
   team *t = team_id ? g_hash_table_lookup(s->teams, team_id) : NULL;
   if (!t)

@@ -263,6 +263,16 @@ void lc__remote_stop_timers(lc_show *s);
 /* The gate of f as decided on the current state: ops appended to `ops` (lc_gate_op). */
 void lc__gate_ops(lc_show *s, const lc__fact *f, GArray *ops);
 void lc__gate_ops_free(GArray *ops);
+/* Building blocks of gate operations (field, message: transfer full). */
+lc_gate_op *lc__gate_push(GArray *ops, lc_gate_kind kind, char *field, gint64 delta);
+void lc__gate_refuse_if(lc_gate_op *op, bool lo, gint64 lo_v, bool hi, gint64 hi_v, const char *code, char *message);
+/* prefix + a (+ "\x1f" + b when b is set). transfer full. */
+char *lc__gate_key(const char *prefix, const char *a, const char *b);
+/* show_group.c: the gates of group.opened / group.closed / group.team_failed, of a seat's order
+ * and of closing a seat's order. */
+void lc__group_gate_ops(lc_show *s, const lc__fact *f, GArray *ops);
+void lc__group_gate_seat(lc_show *s, const lc__fact_order_created *f, GArray *ops);
+void lc__group_gate_seat_closed(lc_show *s, const order *o, bool paid, GArray *ops);
 
 /* ---- appliers: mutate state from a fact, live and in replay (show.c dispatches) --- */
 /* The catalog and coupon appliers take the fact's catalog / coupon (set it NULL). */

@@ -287,6 +287,11 @@ number_fact(lc__fact *f, const char *n)
     g_free(*id);
     *id = numbered;
   }
+  char **team = f->kind == LC__FACT_ORDER_CREATED ? &f->u.order_created.team : NULL;
+  if (team && *team && strcmp(*team, "t-") == 0) { /* a new team is named after its starter's order */
+    g_free(*team);
+    *team = g_strconcat("t-", n, NULL);
+  }
 }
 
 char *

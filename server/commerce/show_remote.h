@@ -26,6 +26,7 @@ typedef enum {
   LC_GATE_COND = 'c', /* if cond == 0: field += delta, else field2 += delta */
   LC_GATE_MOVE = 'm', /* field2 += field; field = 0 */
   LC_GATE_REST = 'r', /* field = delta - field2 (what is left of a total others hold) */
+  LC_GATE_BELOW = 'b', /* if field < hi: field += delta (a seat leaves a team that has not filled) */
 } lc_gate_kind;
 
 typedef struct {

@@ -719,3 +719,78 @@ def test_origin_and_video_state_reach_every_node(make_cluster):
         assert not r.get("ok") and r["error"]["code"] == "invalid_state", r
     finally:
         single.close()
+
+
+# ---- group buy across nodes (issue 17) --------------------------------------------------------
+
+def group_status(node, deal="gb1", room="demo"):
+    r = node.call("group.status", {"room": room, "id": deal})
+    return r["result"]["deals"][0] if r.get("ok") else None
+
+
+def test_group_buy_across_nodes(make_cluster):
+    """A group deal opened on one node: viewers on three nodes start and join teams through the
+    one gate. Two viewers on different nodes race for a team's last seat: exactly one gets it, the
+    other team_full; the formed team's orders are payable on every node; a team that does not fill
+    fails at its deadline once (every node's timer sends it, the gate takes the first) and gives its
+    seats back; every node ends with the same deal, teams and SKU stock."""
+    c = make_cluster(3)
+    nodes = c.nodes
+    c.setup_room()
+    deal = ok(nodes[0].call("group.open", {"room": "demo", "id": "gb1", "sku": "k-board-s", "price": 2900,
+                                          "team_size": 3, "quantity": 9, "fill_ms": 10000}))["deal"]
+    assert deal["left"] == 9
+    for node in nodes:
+        wait_until(lambda node=node: group_status(node), 10, f"{node.node_id} to know the deal")
+
+    async def go():
+        a = await Viewer(nodes[0], user="ga", name="Alice").connect()
+        b = await Viewer(nodes[1], user="gb", name="Bob").connect()
+        x = await Viewer(nodes[2], user="gx", name="Xia").connect()
+        y = await Viewer(nodes[0], user="gy", name="Yan").connect()
+        z = await Viewer(nodes[1], user="gz", name="Zed").connect()
+        r = await a.request("group.start", op_id="s1", deal_id="gb1")
+        assert r["ok"], r
+        team = r["result"]["team"]["id"]
+        assert team.startswith("t-") and team[2:].isdigit(), team
+        assert r["result"]["order"]["payable"] is False
+        r = await b.request("group.join", op_id="j1", team_id=team)
+        assert r["ok"], r
+        # the last seat: two viewers on two other nodes at once
+        rx, ry = await asyncio.gather(x.request("group.join", op_id="j2", team_id=team),
+                                      y.request("group.join", op_id="j3", team_id=team))
+        assert sorted([rx["ok"], ry["ok"]]) == [False, True], (rx, ry)
+        loser = rx if not rx["ok"] else ry
+        assert loser["error"]["code"] == "team_full", loser
+        winner = rx if rx["ok"] else ry
+        assert winner["result"]["team"]["state"] == "formed", winner
+        await a.wait_for(lambda: any(p["name"] == "group.formed" for p in a.privates), 15)
+        # a second team that will not fill
+        r = await z.request("group.start", op_id="s2", deal_id="gb1")
+        assert r["ok"], r
+        t2 = r["result"]["team"]["id"]
+        await close_all([a, b, x, y, z])
+        return team, t2, winner["result"]["order"]["id"]
+    team, t2, order_id = run(go())
+    for node in nodes:
+        wait_until(lambda node=node: (group_status(node) or {}).get("left") == 5, 10, f"{node.node_id}: 4 seats taken")
+    # payable on any node: pay the winner's order through another node
+    paid = ok(nodes[2].call("order.pay", {"room": "demo", "id": order_id, "payment_ref": "pay-1"}))
+    assert paid["order"]["state"] == "paid"
+    # the second team fails at its deadline (fill_ms 10 s) on every node, once
+    for node in nodes:
+        st = wait_until(lambda node=node: [t for t in (group_status(node) or {}).get("teams", [])
+                                           if t["id"] == t2 and t["state"] == "failed"], 30,
+                        f"{node.node_id}: team {t2} failed")
+        assert st[0]["reason"] == "the team did not fill in time"
+        wait_until(lambda node=node: (group_status(node) or {}).get("left") == 6, 10, f"{node.node_id}: seat back")
+    failed_orders = [o for o in all_orders(nodes[0]) if o.get("group", {}).get("team_id") == t2]
+    assert len(failed_orders) == 1 and failed_orders[0]["state"] == "cancelled", failed_orders
+    ok(nodes[1].call("group.close", {"room": "demo", "id": "gb1"}))
+    views = []
+    for node in nodes:
+        wait_until(lambda node=node: (group_status(node) or {}).get("state") == "ended", 10, f"{node.node_id}: ended")
+        board = [k for p in snapshot(node)["state"]["products"] for k in p["skus"] if k["id"] == "k-board-s"][0]
+        views.append((board["available"], json.dumps(group_status(node)["teams"], sort_keys=True)))
+    assert len(set(views)) == 1, views
+    assert views[0][0] == 150 - 3, views   # the formed team's 3 seats: 1 paid, 2 pending
