@@ -68,6 +68,7 @@ lc__gifts_init(lc_show *s)
   s->gifters = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, gifter_free);
   s->combos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, combo_free);
   s->dirty_combos = g_hash_table_new(g_direct_hash, g_direct_equal);
+  s->gift_combo = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
 }
 
 void
@@ -88,6 +89,7 @@ lc__gifts_clear(lc_show *s)
   lc__gift_defs_free(s->gifts, s->n_gifts);
   s->gifts = NULL;
   s->n_gifts = 0;
+  g_hash_table_destroy(s->gift_combo);
   g_hash_table_destroy(s->dirty_combos);
   g_hash_table_destroy(s->combos);
   g_hash_table_destroy(s->gifters);
@@ -317,6 +319,12 @@ lc__apply_gift_sent(lc_show *s, const lc__fact_gift_sent *f)
   c->coins += f->coins;
   c->last_at = f->at;
   g_hash_table_add(s->dirty_combos, c);
+  /* the combo as of this gift, for its answer: later gifts may be applied before it is made */
+  if (g_hash_table_size(s->gift_combo) > 100000) /* answers never made (facts without op_id) */
+    g_hash_table_remove_all(s->gift_combo);
+  gint64 *key2 = g_new(gint64, 1);
+  *key2 = f->n;
+  g_hash_table_replace(s->gift_combo, key2, g_strdup_printf("%s\x1f%" G_GINT64_FORMAT, c->id, c->count));
   s->board_dirty = true;
   schedule_flushes(s);
 }
@@ -326,16 +334,19 @@ lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data)
 {
   const lc__fact_gift_sent *x = &f->u.gift_sent;
   const lc__gift_def *def = gift_find(s, x->gift_id);
-  char *key = combo_key(x->user, x->gift_id);
-  combo *c = g_hash_table_lookup(s->combos, key);
-  g_free(key);
+  const char *stash = g_hash_table_lookup(s->gift_combo, &x->n);
+  char **cc = stash ? g_strsplit(stash, "\x1f", 2) : NULL;
+  const char *combo_id = cc && cc[0] && cc[1] ? cc[0] : NULL;
+  gint64 combo_count = combo_id ? g_ascii_strtoll(cc[1], NULL, 10) : x->count;
   char *by = lc__mask_name(x->name);
   json_t *gift = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:s?, s:I}", "n", (json_int_t)x->n,
                            "gift_id", x->gift_id, "name", def ? def->name : x->gift_id, "class",
                            def ? def->cls : "small", "count", (json_int_t)x->count, "coins", (json_int_t)x->coins,
-                           "user", x->user, "by", by, "at", (json_int_t)x->at, "combo_id", c ? c->id : NULL,
-                           "combo", (json_int_t)(c ? c->count : x->count));
+                           "user", x->user, "by", by, "at", (json_int_t)x->at, "combo_id", combo_id,
+                           "combo", (json_int_t)combo_count);
   g_free(by);
+  g_strfreev(cc);
+  g_hash_table_remove(s->gift_combo, &x->n);
   /* the balance right after this gift, as its fact says: pipelined gifts each get their own, and a
    * retry after a restart gets the same answer */
   lc__show_private_answer(s, x->user, LC_SHOW_EV_WALLET_UPDATED,
