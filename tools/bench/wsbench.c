@@ -12,10 +12,22 @@
  *                {"started":C} when the timed window begins; the first refusals on stderr).
  *   idle N       connect N viewers, print {"connected":N} and wait for SIGTERM
  *                (the caller measures the server's memory meanwhile).
+ *   once C       C signed-in viewers (bench0..) send --message once each (op_id o<prefix><i>) and
+ *                print every reply, one line each (e.g. wallet top-ups the caller then pays).
+ *   stream N     --senders S signed-in viewers (bench0..benchS-1) send --message --rate times a
+ *                second each for --seconds, while N anonymous viewers watch: prints the requests
+ *                sent/acknowledged, the messages and --match events per watching viewer per
+ *                second, the server's fan-out time per second, and with --combos 1 the delivery
+ *                latency of each acknowledged gift to every --sample'th viewer (send of gift.send
+ *                to the arrival of a `gifts` event whose combo count covers the gift's `combo`).
  * Options: --port P --room R --socket CTL --secret S --sku SKU --trigger JSON
  *          --seconds S --inflight K --match TEXT
  *          --op-prefix X      purchases: op_ids are cX<i>-<k> (runs against the same show
  *                             need distinct ones: a repeated op_id is answered from the first)
+ *          --message FIELDS   purchases, once, stream: the request's JSON fields after the op_id
+ *                             (e.g. '"type":"gift.send","gift_id":"rose","count":1'); purchases
+ *                             sends a checkout of --sku without it
+ *          --senders S --rate R --sample K --combos 0|1   stream
  *          --ports P1,P2,...  (cluster mode) viewer i connects to port P[i mod k]; broadcast
  *                             adds "nodes": the same figures per port, and purchases
  *                             "acknowledged_per_node". --port is the first one. */
@@ -53,9 +65,11 @@ typedef struct {
 
 static struct {
   int port;
-  const char *room, *socket_path, *secret, *sku, *trigger, *match, *op_prefix;
-  int seconds, inflight;
-} opt = {8080, "demo", "var/run/livecart.sock", "", "", NULL, "\"name\":\"flash.started\"", "", 10, 8};
+  const char *room, *socket_path, *secret, *sku, *trigger, *match, *op_prefix, *message;
+  int seconds, inflight, senders, sample, combos;
+  double rate;
+} opt = {8080, "demo", "var/run/livecart.sock", "", "", NULL, "\"name\":\"flash.started\"", "", NULL, 10, 8, 1, 10, 0,
+         4.0};
 
 #define MAX_PORTS 16
 static int ports[MAX_PORTS], n_ports;
@@ -65,6 +79,24 @@ static long acked_by_port[MAX_PORTS];
 static GArray *ack_ms; /* purchases: acknowledgement latencies (double ms) */
 static int seen_count; /* broadcast: viewers that have seen the awaited event */
 static volatile sig_atomic_t stop_flag;
+
+/* once: the replies, as received */
+static GPtrArray *once_lines;
+/* stream: connections 0..senders-1 send, the others watch */
+static bool in_window, draining;
+static long *msgs_in_window, *matched_in_window; /* per connection */
+static long stream_sent, stream_acked, stream_rejected;
+static GArray **send_times;   /* per sender: the send time (double ms) of its op k at index k */
+static GHashTable *gift_sent; /* "combo_id#n" -> double ms: when the gift that made the combo n was sent */
+typedef struct {
+  int viewer;
+  int combo; /* index into combo_ids */
+  gint64 count;
+  double at;
+} combo_seen;
+static GArray *seen_combos;   /* what sampled viewers saw, in arrival order */
+static GHashTable *combo_index; /* combo id -> index + 1 */
+static GPtrArray *combo_ids;
 
 static double
 now_ms(void)
@@ -175,19 +207,102 @@ send_hello(conn *c, int i, bool signed_in)
 static void
 send_checkout(conn *c, int i)
 {
-  char msg[256];
-  snprintf(msg, sizeof msg,
-           "{\"type\":\"checkout\",\"op_id\":\"c%s%d-%ld\",\"items\":[{\"sku\":\"%s\",\"qty\":1}]}",
-           opt.op_prefix, i, c->next_op, opt.sku);
+  char msg[512];
+  if (opt.message)
+    snprintf(msg, sizeof msg, "{\"op_id\":\"c%s%d-%ld\",%s}", opt.op_prefix, i, c->next_op, opt.message);
+  else
+    snprintf(msg, sizeof msg,
+             "{\"type\":\"checkout\",\"op_id\":\"c%s%d-%ld\",\"items\":[{\"sku\":\"%s\",\"qty\":1}]}",
+             opt.op_prefix, i, c->next_op, opt.sku);
   c->sent_ms[c->next_op++ % 64] = now_ms();
   send_text(c, msg);
   c->inflight++;
+}
+
+static double
+op_sent_ms(int sender, const char *op_id)
+{
+  const char *dash = op_id ? strrchr(op_id, '-') : NULL;
+  if (!dash)
+    return -1;
+  long k = strtol(dash + 1, NULL, 10);
+  GArray *a = send_times[sender];
+  return k >= 0 && (guint)k < a->len ? g_array_index(a, double, k) : -1;
+}
+
+/* stream: a sender's answer; with --combos, which combo count its gift made */
+static void
+on_stream_reply(int i, const char *p, size_t len)
+{
+  json_t *m = json_loadb(p, len, 0, NULL);
+  if (!m)
+    return;
+  if (json_is_true(json_object_get(m, "ok"))) {
+    stream_acked++;
+    json_t *gift = json_object_get(json_object_get(m, "result"), "gift");
+    const char *cid = json_string_value(json_object_get(gift, "combo_id"));
+    json_int_t n = json_integer_value(json_object_get(gift, "combo"));
+    double sent = op_sent_ms(i, json_string_value(json_object_get(m, "op_id")));
+    if (opt.combos && cid && n > 0 && sent > 0) {
+      double *v = g_new(double, 1);
+      *v = sent;
+      g_hash_table_replace(gift_sent, g_strdup_printf("%s#%" JSON_INTEGER_FORMAT, cid, n), v);
+    }
+  } else if (++stream_rejected <= 3) {
+    fprintf(stderr, "refused (sender %d): %.*s\n", i, (int)MIN(len, 400), p);
+  }
+  json_decref(m);
+}
+
+/* stream: the combos of a `gifts` event as a sampled viewer sees them */
+static void
+on_gifts_event(int i, const char *p, size_t len)
+{
+  double at = now_ms();
+  json_t *m = json_loadb(p, len, 0, NULL);
+  json_t *combos = json_object_get(json_object_get(m, "data"), "combos");
+  size_t k;
+  json_t *cb;
+  json_array_foreach(combos, k, cb) {
+    const char *id = json_string_value(json_object_get(cb, "id"));
+    if (!id)
+      continue;
+    int idx = GPOINTER_TO_INT(g_hash_table_lookup(combo_index, id));
+    if (!idx) {
+      g_ptr_array_add(combo_ids, g_strdup(id));
+      idx = (int)combo_ids->len;
+      g_hash_table_insert(combo_index, g_strdup(id), GINT_TO_POINTER(idx));
+    }
+    combo_seen x = {i, idx - 1, json_integer_value(json_object_get(cb, "count")), at};
+    g_array_append_val(seen_combos, x);
+  }
+  json_decref(m);
 }
 
 /* Handles one complete text message. */
 static void
 on_message(conn *c, int i, const char *p, size_t len, int mode)
 {
+  if (mode == 3 && c->welcomed && memmem(p, len, "\"type\":\"reply\"", 14)) {
+    g_ptr_array_add(once_lines, g_strndup(p, len));
+    return;
+  }
+  if (mode == 4 && c->welcomed) {
+    if (i < opt.senders) {
+      if (memmem(p, len, "\"type\":\"reply\"", 14))
+        on_stream_reply(i, p, len);
+      return;
+    }
+    bool match = memmem(p, len, opt.match, strlen(opt.match)) != NULL;
+    if (in_window) {
+      msgs_in_window[i]++;
+      matched_in_window[i] += match;
+    }
+    if (opt.combos && (in_window || draining) && (i - opt.senders) % opt.sample == 0 &&
+        memmem(p, len, "\"name\":\"gifts\"", 14))
+      on_gifts_event(i, p, len);
+    return;
+  }
   if (!c->welcomed && memmem(p, len, "\"type\":\"welcome\"", 16))
     c->welcomed = true;
   if (mode == 0 && c->seen_ms == 0 && memmem(p, len, opt.match, strlen(opt.match))) {
@@ -342,6 +457,132 @@ on_signal(int sig)
   stop_flag = 1;
 }
 
+static void
+send_stream(conn *c, int i)
+{
+  char msg[512];
+  snprintf(msg, sizeof msg, "{\"op_id\":\"g%s%d-%ld\",%s}", opt.op_prefix, i, c->next_op, opt.message);
+  double t = now_ms();
+  g_array_append_val(send_times[i], t); /* index next_op */
+  c->next_op++;
+  send_text(c, msg);
+  stream_sent++;
+}
+
+static int
+cmp_combo_seen(const void *a, const void *b)
+{
+  const combo_seen *x = a, *y = b;
+  if (x->viewer != y->viewer)
+    return x->viewer < y->viewer ? -1 : 1;
+  if (x->combo != y->combo)
+    return x->combo < y->combo ? -1 : 1;
+  return x->at < y->at ? -1 : x->at > y->at; /* stable in arrival order */
+}
+
+/* stream: senders send for --seconds at --rate each while the others watch; then 2 s of drain
+ * so that the last combos reach the viewers. */
+static int
+run_stream(int ep, conn *cs, int n)
+{
+  struct epoll_event evs[1024];
+  int viewers = n - opt.senders;
+  msgs_in_window = g_new0(long, n);
+  matched_in_window = g_new0(long, n);
+  double settle = now_ms() + 1500;
+  while (now_ms() < settle) {
+    int k = epoll_wait(ep, evs, 1024, 20);
+    for (int j = 0; j < k; j++)
+      pump(&cs[evs[j].data.u32], (int)evs[j].data.u32, 4);
+  }
+  double fan_sum0 = metric(opt.port, "livecart_show_fanout_seconds_sum");
+  double fan_cnt0 = metric(opt.port, "livecart_show_fanout_seconds_count");
+  double interval = 1000.0 / opt.rate;
+  double *next = g_new(double, MAX(opt.senders, 1));
+  double t0 = now_ms(), end = t0 + opt.seconds * 1000.0;
+  for (int i = 0; i < opt.senders; i++)
+    next[i] = t0 + interval * i / opt.senders; /* staggered over one interval */
+  in_window = true;
+  long acked0 = stream_acked;
+  for (;;) {
+    double now = now_ms();
+    if (now >= end)
+      break;
+    for (int i = 0; i < opt.senders; i++)
+      while (next[i] <= now) {
+        send_stream(&cs[i], i);
+        next[i] += interval;
+      }
+    int k = epoll_wait(ep, evs, 1024, 1);
+    for (int j = 0; j < k; j++)
+      if (pump(&cs[evs[j].data.u32], (int)evs[j].data.u32, 4) < 0) {
+        fprintf(stderr, "connection %u closed during the window\n", evs[j].data.u32);
+        return 1;
+      }
+  }
+  double secs = (now_ms() - t0) / 1000.0;
+  in_window = false;
+  long acked_window = stream_acked - acked0;
+  double fan_sum1 = metric(opt.port, "livecart_show_fanout_seconds_sum");
+  double fan_cnt1 = metric(opt.port, "livecart_show_fanout_seconds_count");
+  draining = true;
+  double drain = now_ms() + 2000;
+  while (now_ms() < drain) {
+    int k = epoll_wait(ep, evs, 1024, 10);
+    for (int j = 0; j < k; j++)
+      pump(&cs[evs[j].data.u32], (int)evs[j].data.u32, 4);
+  }
+  long msgs = 0, matched = 0;
+  for (int i = opt.senders; i < n; i++) {
+    msgs += msgs_in_window[i];
+    matched += matched_in_window[i];
+  }
+  GString *out = g_string_new(NULL);
+  g_string_append_printf(out,
+                         "{\"viewers\":%d,\"senders\":%d,\"rate_per_sender\":%.2f,\"seconds\":%.2f,\"sent\":%ld,"
+                         "\"acknowledged\":%ld,\"acknowledged_in_window\":%ld,\"rejected\":%ld,\"per_second\":%.1f,"
+                         "\"messages_per_viewer_per_s\":%.3f,\"events_per_viewer_per_s\":%.3f,"
+                         "\"fanouts\":%.0f,\"server_fanout_ms\":%.2f,\"server_fanout_ms_per_s\":%.1f",
+                         viewers, opt.senders, opt.rate, secs, stream_sent, stream_acked, acked_window,
+                         stream_rejected, acked_window / secs, msgs / (double)MAX(viewers, 1) / secs,
+                         matched / (double)MAX(viewers, 1) / secs, fan_cnt1 - fan_cnt0,
+                         fan_cnt1 > fan_cnt0 ? (fan_sum1 - fan_sum0) * 1000 / (fan_cnt1 - fan_cnt0) : -1.0,
+                         (fan_sum1 - fan_sum0) * 1000 / secs);
+  if (opt.combos) {
+    /* per (sampled viewer, combo), in arrival order: the gifts n in (last count, count] arrived now */
+    g_array_sort(seen_combos, cmp_combo_seen);
+    GArray *lat = g_array_new(FALSE, FALSE, sizeof(double));
+    int prev_v = -1, prev_c = -1;
+    gint64 last = 0;
+    for (guint k = 0; k < seen_combos->len; k++) {
+      combo_seen *x = &g_array_index(seen_combos, combo_seen, k);
+      if (x->viewer != prev_v || x->combo != prev_c)
+        last = 0;
+      prev_v = x->viewer;
+      prev_c = x->combo;
+      for (gint64 g = last + 1; g <= x->count; g++) {
+        char key[160];
+        snprintf(key, sizeof key, "%s#%" G_GINT64_FORMAT, (const char *)g_ptr_array_index(combo_ids, x->combo), g);
+        double *sent = g_hash_table_lookup(gift_sent, key);
+        if (sent) {
+          double ms = x->at - *sent;
+          g_array_append_val(lat, ms);
+        }
+      }
+      last = MAX(last, x->count);
+    }
+    int sampled = (viewers + opt.sample - 1) / opt.sample;
+    long expected = (long)g_hash_table_size(gift_sent) * sampled;
+    g_array_sort(lat, cmp_double);
+    g_string_append_printf(out, ",\"sampled_viewers\":%d,\"latency_samples\":%u,\"undelivered\":%ld,\"latency\":{",
+                           sampled, lat->len, expected - (long)lat->len);
+    percentiles(out, (const double *)(void *)lat->data, (int)lat->len);
+    g_string_append(out, "}");
+  }
+  printf("%s}\n", out->str);
+  return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -361,6 +602,11 @@ main(int argc, char **argv)
     else if (!strcmp(k, "--trigger")) opt.trigger = v;
     else if (!strcmp(k, "--match")) opt.match = v;
     else if (!strcmp(k, "--op-prefix")) opt.op_prefix = v;
+    else if (!strcmp(k, "--message")) opt.message = v;
+    else if (!strcmp(k, "--senders")) opt.senders = MAX(atoi(v), 0);
+    else if (!strcmp(k, "--rate")) opt.rate = g_ascii_strtod(v, NULL);
+    else if (!strcmp(k, "--sample")) opt.sample = MAX(atoi(v), 1);
+    else if (!strcmp(k, "--combos")) opt.combos = atoi(v);
     else if (!strcmp(k, "--seconds")) opt.seconds = atoi(v);
     else if (!strcmp(k, "--inflight")) opt.inflight = MIN(atoi(v), 64);
     else if (!strcmp(k, "--ports")) {
@@ -371,9 +617,29 @@ main(int argc, char **argv)
     }
     else { fprintf(stderr, "unknown option %s\n", k); return 2; }
   }
-  int mode = !strcmp(mode_s, "broadcast") ? 0 : !strcmp(mode_s, "purchases") ? 1 : !strcmp(mode_s, "idle") ? 2 : -1;
+  int mode = !strcmp(mode_s, "broadcast") ? 0 : !strcmp(mode_s, "purchases") ? 1 : !strcmp(mode_s, "idle") ? 2
+           : !strcmp(mode_s, "once") ? 3 : !strcmp(mode_s, "stream") ? 4 : -1;
   if (mode < 0 || n < 1)
     return 2;
+  if ((mode == 3 || mode == 4) && !opt.message) {
+    fprintf(stderr, "%s needs --message\n", mode_s);
+    return 2;
+  }
+  if (mode == 4) {
+    if (opt.rate <= 0) {
+      fprintf(stderr, "stream needs --rate > 0\n");
+      return 2;
+    }
+    n += opt.senders; /* connections 0..senders-1 send, the rest watch */
+    send_times = g_new0(GArray *, MAX(opt.senders, 1));
+    for (int i = 0; i < opt.senders; i++)
+      send_times[i] = g_array_new(FALSE, FALSE, sizeof(double));
+    gift_sent = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    seen_combos = g_array_new(FALSE, FALSE, sizeof(combo_seen));
+    combo_index = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    combo_ids = g_ptr_array_new_with_free_func(g_free);
+  }
+  once_lines = g_ptr_array_new_with_free_func(g_free);
   if (n_ports == 0)
     ports[n_ports++] = opt.port;
   opt.port = ports[0];
@@ -405,7 +671,7 @@ main(int argc, char **argv)
           return 1;
         }
         if (was == 0 && cs[i].state == 1) {
-          send_hello(&cs[i], i, mode == 1);
+          send_hello(&cs[i], i, mode == 1 || mode == 3 || (mode == 4 && i < opt.senders));
           ready++;
         }
       }
@@ -430,6 +696,25 @@ main(int argc, char **argv)
         return 1;
   }
 
+  if (mode == 3) {
+    for (int i = 0; i < n; i++) {
+      char *msg = g_strdup_printf("{\"op_id\":\"o%s%d\",%s}", opt.op_prefix, i, opt.message);
+      send_text(&cs[i], msg);
+      g_free(msg);
+    }
+    double until = now_ms() + 60000;
+    while ((int)once_lines->len < n && now_ms() < until) {
+      int k = epoll_wait(ep, evs, 1024, 50);
+      for (int j = 0; j < k; j++)
+        if (pump(&cs[evs[j].data.u32], (int)evs[j].data.u32, mode) < 0)
+          return 1;
+    }
+    for (guint i = 0; i < once_lines->len; i++)
+      printf("%s\n", (const char *)g_ptr_array_index(once_lines, i));
+    return (int)once_lines->len == n ? 0 : 1;
+  }
+  if (mode == 4)
+    return run_stream(ep, cs, n);
   if (mode == 2) {
     printf("{\"connected\":%d}\n", n);
     fflush(stdout);
