@@ -16,7 +16,6 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -235,11 +234,10 @@ lc__lws_new(const lc__lws_options *opts, char **err_msg)
   info.max_http_header_data = (unsigned short)MIN(65535, opts->max_header);
   info.timeout_secs = 10;
   info.keepalive_timeout = 30;
-  /* Keep descriptors in reserve for the control socket, SQLite and static files:
-   * lws refuses new connections beyond this instead of the process hitting EMFILE. */
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 256)
-    info.fd_limit_per_thread = (unsigned)(rl.rlim_cur - 128);
+  /* No fd_limit_per_thread: with one set, lws 4.1 finds the connection of every poll event by
+   * walking its whole table (34% of the CPU with 5,000 websockets, docs/benchmarks.md, "Gifts").
+   * The descriptor reserve for the control socket, SQLite and files is kept by the websocket
+   * budget instead (app.c, ws_connection_budget: the descriptor limit minus 256). */
   g->ctx = lws_create_context(&info);
   if (!g->ctx) {
     *err_msg = g_strdup("cannot create the libwebsockets context (is the glib event library installed?)");

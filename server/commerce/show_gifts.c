@@ -136,10 +136,11 @@ combo_json(lc_show *s, const combo *c)
 {
   const lc__gift_def *g = gift_find(s, c->gift_id);
   char *by = lc__mask_name(c->name);
-  json_t *j = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:I}", "id", c->id, "gift_id", c->gift_id,
+  /* no user id: every viewer gets this, and gifters are shown by masked name only */
+  json_t *j = json_pack("{s:s, s:s, s:s, s:s*, s:s, s:s, s:I, s:I, s:I}", "id", c->id, "gift_id", c->gift_id,
                         "name", g ? g->name : c->gift_id, "icon", g ? g->icon : NULL, "class", g ? g->cls : "small",
-                        "by", by, "user", c->user, "count", (json_int_t)c->count, "coins", (json_int_t)c->coins,
-                        "last_at", (json_int_t)c->last_at);
+                        "by", by, "count", (json_int_t)c->count, "coins", (json_int_t)c->coins, "last_at",
+                        (json_int_t)c->last_at);
   g_free(by);
   return j;
 }

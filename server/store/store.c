@@ -947,15 +947,11 @@ journal_wallet_exec(lc_store *s, gpointer data)
   return err;
 }
 
-void
-lc_store_journal_append_wallet(lc_store *store, const char *room, const char *type, char *data_json,
-                               const char *shop, const char *wallet_user, gint64 delta, lc_store_done_cb cb,
-                               gpointer user)
+/* One journal fact, and the coins of one wallet when shop, wallet_user and delta are set. */
+static void
+journal_enqueue(lc_store *store, const char *room, const char *type, char *data_json, const char *shop,
+                const char *wallet_user, gint64 delta, lc_store_done_cb cb, gpointer user)
 {
-  if (shop == NULL || wallet_user == NULL || delta == 0) {
-    lc_store_journal_append(store, room, type, data_json, cb, user);
-    return;
-  }
   op *o = g_new0(op, 1);
   o->cb = cb;
   o->user = user;
@@ -964,20 +960,37 @@ lc_store_journal_append_wallet(lc_store *store, const char *room, const char *ty
     LC_WARN(room, NULL, "rejected journal write: invalid room, type or data");
     o->err = LC_EINVAL;
     g_free(data_json);
-  } else {
+    enqueue(store, o);
+    return;
+  }
+  row4 *d;
+  if (shop && wallet_user && delta) {
     wallet_row *w = g_new0(wallet_row, 1);
-    w->row.a = g_strdup(room);
-    w->row.b = g_strdup(type);
-    w->row.c = data_json;
-    w->row.n = g_get_real_time() / 1000;
     w->shop = g_strdup(shop);
     w->user = g_strdup(wallet_user);
     w->delta = delta;
+    d = &w->row;
     o->exec = journal_wallet_exec;
-    o->data = w;
     o->free_data = wallet_row_free;
+  } else {
+    d = g_new0(row4, 1);
+    o->exec = journal_exec;
+    o->free_data = row4_free;
   }
+  d->a = g_strdup(room);
+  d->b = g_strdup(type);
+  d->c = data_json;
+  d->n = g_get_real_time() / 1000;
+  o->data = d;
   enqueue(store, o);
+}
+
+void
+lc_store_journal_append_wallet(lc_store *store, const char *room, const char *type, char *data_json,
+                               const char *shop, const char *wallet_user, gint64 delta, lc_store_done_cb cb,
+                               gpointer user)
+{
+  journal_enqueue(store, room, type, data_json, shop, wallet_user, delta, cb, user);
 }
 
 int
@@ -1008,25 +1021,7 @@ void
 lc_store_journal_append(lc_store *store, const char *room, const char *type, char *data_json,
                         lc_store_done_cb cb, gpointer user)
 {
-  op *o = g_new0(op, 1);
-  o->cb = cb;
-  o->user = user;
-  o->is_write = true;
-  if (room == NULL || room[0] == '\0' || type == NULL || type[0] == '\0' || data_json == NULL) {
-    LC_WARN(room, NULL, "rejected journal write: invalid room, type or data");
-    o->err = LC_EINVAL;
-    g_free(data_json);
-  } else {
-    row4 *d = g_new0(row4, 1);
-    d->a = g_strdup(room);
-    d->b = g_strdup(type);
-    d->c = data_json;
-    d->n = g_get_real_time() / 1000;
-    o->exec = journal_exec;
-    o->data = d;
-    o->free_data = row4_free;
-  }
-  enqueue(store, o);
+  journal_enqueue(store, room, type, data_json, NULL, NULL, 0, cb, user);
 }
 
 int
