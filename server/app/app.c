@@ -202,7 +202,7 @@ cluster_rooms(const json_t *reg, gpointer user)
       if (!lc_rooms_valid_id(id) || g_strcmp0(state, "ended") == 0)
         continue;
       json_t *spec = json_pack("{s:s}", "id", id);
-      const char *keys[] = {"title", "creator", "stream_key", "scheduled_at", "overlays", "record"};
+      const char *keys[] = {"title", "creator", "stream_key", "scheduled_at", "overlays", "record", "shop"};
       for (unsigned i = 0; i < G_N_ELEMENTS(keys); i++)
         if (json_object_get(rj, keys[i]))
           json_object_set(spec, keys[i], json_object_get(rj, keys[i]));
@@ -637,7 +637,8 @@ lc_app_new(const lc_config *cfg, GMainLoop *loop, char **err_msg)
                              g_main_loop_get_context(loop), err_msg);
   if (!app->store)
     goto fail;
-  app->wallets = lc_wallets_new(app->store);
+  /* cluster mode: the shops' wallets live in Redis; this is only a cache of what the node saw */
+  app->wallets = lc_wallets_new(*lc_config_string(cfg, "cluster", "redis") ? NULL : app->store);
   app->rooms = lc_rooms_new(app->store, (unsigned)lc_config_int(cfg, "rooms", "max_rooms"), err_msg);
   if (!app->rooms)
     goto fail;

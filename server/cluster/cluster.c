@@ -22,7 +22,7 @@
  * field2, cond, delta, lo, hi. Answers {'ok', id, n} | {'dup', id} | {'gate', index}.
  * Checks first (on a local copy), writes only when every check passed: all or nothing. */
 static const char GATE_LUA[] =
-    "local j, g, ops, vw = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
+    "local j, g, ops, vw, wk = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]\n"
     "local typ, data = ARGV[1], ARGV[2]\n"
     "if ARGV[5] ~= '' then\n"
     "  local prev = redis.call('HGET', ops, ARGV[5])\n"
@@ -32,17 +32,21 @@ static const char GATE_LUA[] =
     "if ARGV[7] ~= '' then\n"
     "  local last = redis.call('XREVRANGE', j, '+', '-', 'COUNT', 1)\n"
     "  if last[1] and last[1][2][2] == ARGV[7] then return {'dup', last[1][1]} end\n"
-    "  if tonumber(ARGV[12]) > 0 then\n"
-    "    local t = redis.call('TIME')\n"
-    "    tnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "    local prev = tonumber(redis.call('HGET', g, 't:' .. typ) or '0')\n"
-    "    if tnow - prev < tonumber(ARGV[12]) then return {'dup', '0-0'} end\n"
-    "  end\n"
+    "end\n"
+    "if tonumber(ARGV[12]) > 0 then\n"
+    "  local t = redis.call('TIME')\n"
+    "  tnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "  local prev = tonumber(redis.call('HGET', g, 't:' .. typ) or '0')\n"
+    "  if tnow - prev < tonumber(ARGV[12]) then return {'dup', '0-0'} end\n"
     "end\n"
     "local vals, order = {}, {}\n"
+    "local function where(f)\n"
+    "  if string.sub(f, 1, 2) == 'W:' then return wk, string.sub(f, 3) end\n"
+    "  return g, f\n"
+    "end\n"
     "local function get(f)\n"
     "  local v = vals[f]\n"
-    "  if v == nil then v = tonumber(redis.call('HGET', g, f) or '0') or 0 end\n"
+    "  if v == nil then local h, k = where(f); v = tonumber(redis.call('HGET', h, k) or '0') or 0 end\n"
     "  return v\n"
     "end\n"
     "local function put(f, v)\n"
@@ -56,11 +60,13 @@ static const char GATE_LUA[] =
     "  put(k, get(k) + 1)\n"
     "end\n"
     "local nops = tonumber(ARGV[11])\n"
+    "local rv = ''\n"
     "for i = 0, nops - 1 do\n"
     "  local b = 13 + i * 8\n"
     "  local kind, f, f2, cond = ARGV[b], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]\n"
     "  local d, lo, hi = tonumber(ARGV[b + 5]), ARGV[b + 6], ARGV[b + 7]\n"
     "  if ARGV[b + 1] == '1' then f = f .. n end\n"
+    "  local report = ARGV[b + 1] == 'r'\n"
     "  if kind == 'a' then\n"
     "    local v = get(f) + d\n"
     "    if (lo ~= '' and v < tonumber(lo)) or (hi ~= '' and v > tonumber(hi)) then return {'gate', i} end\n"
@@ -72,6 +78,7 @@ static const char GATE_LUA[] =
     "  elseif kind == 'r' then put(f, d - get(f2))\n"
     "  elseif kind == 'b' then if get(f) < tonumber(hi) then put(f, get(f) + d) end\n"
     "  else return redis.error_reply('unknown gate op ' .. kind) end\n"
+    "  if report then rv = string.format('%d', get(f)) end\n"
     "end\n"
     "if typ == 'counts' then\n"
     "  local likes = get('likes') + tonumber(ARGV[8])\n"
@@ -93,15 +100,17 @@ static const char GATE_LUA[] =
     "end\n"
     "if tnow then put('t:' .. typ, tnow) end\n"
     "if #order > 0 then\n"
-    "  local args = {}\n"
+    "  local args = {[g] = {}, [wk] = {}}\n"
     "  for _, f in ipairs(order) do\n"
     "    local v = vals[f]\n"
-    "    args[#args + 1] = f\n"
-    "    args[#args + 1] = type(v) == 'number' and string.format('%d', v) or v\n"
+    "    local h, k = where(f)\n"
+    "    local a = args[h]\n"
+    "    a[#a + 1] = k\n"
+    "    a[#a + 1] = type(v) == 'number' and string.format('%d', v) or v\n"
     "  end\n"
-    "  redis.call('HSET', g, unpack(args))\n"
+    "  for h, a in pairs(args) do if #a > 0 then redis.call('HSET', h, unpack(a)) end end\n"
     "end\n"
-    "local id = redis.call('XADD', j, '*', 't', typ, 'd', data, 'k', ARGV[3], 'ts', ARGV[4], 'n', n)\n"
+    "local id = redis.call('XADD', j, '*', 't', typ, 'd', data, 'k', ARGV[3], 'ts', ARGV[4], 'n', n, 'v', rv)\n"
     "if ARGV[5] ~= '' then redis.call('HSET', ops, ARGV[5], id) end\n"
     "return {'ok', id, n}\n";
 
@@ -302,11 +311,12 @@ remote_append(gpointer ctx, const char *room, const lc_show_append *x, lc_show_a
   GPtrArray *v = g_ptr_array_new_with_free_func(g_free);
   g_ptr_array_add(v, g_strdup("EVALSHA"));
   g_ptr_array_add(v, g_strdup(c->sha));
-  g_ptr_array_add(v, g_strdup("4"));
+  g_ptr_array_add(v, g_strdup("5"));
   g_ptr_array_add(v, key_of(room, "j"));
   g_ptr_array_add(v, key_of(room, "g"));
   g_ptr_array_add(v, key_of(room, "ops"));
   g_ptr_array_add(v, key_of(room, "v"));
+  g_ptr_array_add(v, key_of(x->shop ? x->shop : room, "w")); /* the shop's coin wallets */
   g_ptr_array_add(v, g_strdup(x->type));
   g_ptr_array_add(v, g_strdup(x->data));
   g_ptr_array_add(v, g_strdup(x->token ? x->token : ""));
@@ -323,7 +333,7 @@ remote_append(gpointer ctx, const char *room, const lc_show_append *x, lc_show_a
     const lc_gate_op *op = &x->ops[i];
     char kind[2] = {(char)op->kind, 0};
     g_ptr_array_add(v, g_strdup(kind));
-    g_ptr_array_add(v, g_strdup(op->with_n ? "1" : "0"));
+    g_ptr_array_add(v, g_strdup(op->with_n ? "1" : op->report ? "r" : "0"));
     g_ptr_array_add(v, g_strdup(op->field ? op->field : ""));
     g_ptr_array_add(v, g_strdup(op->field2 ? op->field2 : ""));
     g_ptr_array_add(v, g_strdup(op->cond ? op->cond : ""));
@@ -337,6 +347,46 @@ remote_append(gpointer ctx, const char *room, const lc_show_append *x, lc_show_a
   a->cb = cb;
   a->user = user;
   send_append(a);
+}
+
+/* ---- reading a wallet ------------------------------------------------------------------------- */
+
+typedef struct {
+  lc_cluster *c;
+  lc_show *show;
+  void (*cb)(lc_show *show, gint64 coins, gpointer data);
+  gpointer data;
+} wallet_call;
+
+static void
+wallet_reply(lc_redis *r, const redisReply *rep, const char *err, gpointer user)
+{
+  wallet_call *w = user;
+  bool attached = w->c->followers && g_hash_table_contains(w->c->followers, w->show);
+  gint64 coins = -1;
+  if (rep && rep->type == REDIS_REPLY_NIL)
+    coins = 0;
+  else if (rep && rep->type == REDIS_REPLY_STRING)
+    coins = g_ascii_strtoll(rep->str, NULL, 10);
+  w->cb(attached ? w->show : NULL, coins, w->data);
+  g_free(w);
+}
+
+static void
+remote_wallet_get(gpointer ctx, lc_show *show, const char *shop, const char *user,
+                  void (*cb)(lc_show *show, gint64 coins, gpointer data), gpointer data)
+{
+  lc_cluster *c = ctx;
+  char *key = key_of(shop, "w");
+  const char *argv[] = {"HGET", key, user};
+  size_t lens[] = {4, strlen(key), strlen(user)};
+  wallet_call *w = g_new0(wallet_call, 1);
+  w->c = c;
+  w->show = show;
+  w->cb = cb;
+  w->data = data;
+  lc_redis_command(c->w, 3, argv, lens, c->o.timeout_ms, wallet_reply, w);
+  g_free(key);
 }
 
 /* ---- following a room's stream ---------------------------------------------------------------- */
@@ -381,9 +431,9 @@ deliver_one(const char *id, const redisReply *f, gpointer user)
     LC_WARN(lc_show_room(show), NULL, "stream entry %s without type or data; skipped", id);
     return;
   }
-  const char *k = field(f, "k"), *nn = field(f, "n");
-  lc_show_remote_entry(show, id, t, d, k && *k ? k : NULL, nn && *nn ? nn : NULL,
-                       ts ? g_ascii_strtoll(ts, NULL, 10) : 0);
+  const char *k = field(f, "k"), *nn = field(f, "n"), *v = field(f, "v");
+  lc_show_remote_entry_v(show, id, t, d, k && *k ? k : NULL, nn && *nn ? nn : NULL, v && *v ? v : NULL,
+                         ts ? g_ascii_strtoll(ts, NULL, 10) : 0);
 }
 
 /* Every entry of a stream, oldest first, LOAD_COUNT per XRANGE (blocking). The number of
@@ -769,7 +819,7 @@ lc_cluster_new(const lc_cluster_options *o, GMainContext *ctx, char **err)
     lc_cluster_free(c);
     return NULL;
   }
-  c->remote = (lc_show_remote){remote_append, c, c->node_id, c->o.timeout_ms + 3000};
+  c->remote = (lc_show_remote){remote_append, c, c->node_id, c->o.timeout_ms + 3000, remote_wallet_get};
   static const char *const results[] = {"ok", "dup", "refused", "unavailable"};
   for (int i = 0; i < 4; i++) {
     char *labels = g_strdup_printf("result=\"%s\"", results[i]);
@@ -807,6 +857,7 @@ lc_cluster_free(lc_cluster *c)
       follower_free(f);
     }
     g_hash_table_destroy(c->followers);
+    c->followers = NULL; /* wallet reads still in flight answer without their show */
   }
   lc_redis_free(c->w);
   if (c->sync)

@@ -950,7 +950,7 @@ lc_show_me(lc_show *s, const char *user)
   json_t *me = json_pack("{s:o, s:o, s:o}", "cart", lc__cart_json(s, user), "orders", orders, "claims",
                          lc__claims_json(s, user));
   lc__chat_me(s, user, me);
-  json_object_set_new(me, "wallet", json_pack("{s:I}", "coins", (json_int_t)lc_show_wallet_coins(s, user)));
+  json_object_set_new(me, "wallet", lc__wallet_json(s, user));
   json_object_set_new(me, "teams", lc__group_me_json(s, user));
   return me;
 }

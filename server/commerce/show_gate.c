@@ -10,7 +10,8 @@
  *   q:COUPON claims left        u:COUPON\x1fUSER claimed  xc:COUPON exists
  *   k:CLAIM 1 while available   o:ORDER 1 while pending
  *   group buy (show_group.c): gx:DEAL exists   gs:DEAL units left   ge:DEAL 1 once ended
- *   gb:DEAL\x1fUSER seats   t:TEAM members (1000 once failed) */
+ *   gb:DEAL\x1fUSER seats   t:TEAM members (1000 once failed)
+ *   W:USER the user's coins, in the shop's wallet hash (not the room's: shops span rooms) */
 #define LC_LOG_DOMAIN "show"
 #include "commerce/show_internal.h"
 
@@ -123,6 +124,10 @@ gate_order_closed(lc_show *s, const lc__fact *f, GArray *ops)
   }
   if (!paid && o->claim_id)
     push(ops, LC_GATE_ADD, k2("k:", o->claim_id, NULL), 1);
+  if (paid && o->coins > 0) { /* a top-up: the wallet (per shop, "W:") gets its coins */
+    op = push(ops, LC_GATE_ADD, k2("W:", o->user, NULL), o->coins);
+    op->report = true;
+  }
 }
 
 static void
@@ -202,8 +207,13 @@ lc__gate_ops(lc_show *s, const lc__fact *f, GArray *ops)
   case LC__FACT_TEAM_FAILED:
     lc__group_gate_ops(s, f, ops);
     break;
-  case LC__FACT_GIFTS_LOADED: /* refused in cluster mode before they get here (show_market.h) */
-  case LC__FACT_GIFT_SENT:
+  case LC__FACT_GIFT_SENT: /* the sender's wallet (per shop): never below zero */
+    op = push(ops, LC_GATE_ADD, k2("W:", f->u.gift_sent.user, NULL), -f->u.gift_sent.coins);
+    refuse_if(op, true, 0, false, 0, "insufficient_coins",
+              g_strdup_printf("%" G_GINT64_FORMAT " coins needed, the wallet has fewer", f->u.gift_sent.coins));
+    op->report = true;
+    break;
+  case LC__FACT_GIFTS_LOADED:
   case LC__FACT_PIN:
   case LC__FACT_FLASH_STARTED:
   case LC__FACT_CART_SET:

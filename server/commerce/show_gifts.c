@@ -228,11 +228,53 @@ flush_board(gpointer user)
   return G_SOURCE_REMOVE;
 }
 
+bool
+lc__gifts_dirty(lc_show *s)
+{
+  return g_hash_table_size(s->dirty_combos) > 0 || s->board_dirty;
+}
+
+/* Cluster mode: at a tick.gifts of the stream (its time is `now`, the same on every node), the
+ * broadcasts whose period has passed since the last one, so every node sends the same events
+ * at the same seq. What is not due yet waits for a later tick (gifts_tick). */
+void
+lc__gifts_flush_due(lc_show *s, gint64 now)
+{
+  /* the ticks are GIFTS_FLUSH_MS apart by the store's clock; `now` is the writer's: some slack */
+  if (g_hash_table_size(s->dirty_combos) > 0 && now - s->gifts_flushed_at >= GIFTS_FLUSH_MS * 4 / 5) {
+    s->gifts_flushed_at = now;
+    flush_gifts(s);
+  }
+  if (s->board_dirty && now - s->board_flushed_at >= BOARD_FLUSH_MS - 100) {
+    s->board_flushed_at = now;
+    flush_board(s);
+  }
+}
+
+/* Cluster mode: while something waits for a broadcast, a tick.gifts every GIFTS_FLUSH_MS (the
+ * store keeps one per period for the whole cluster, whichever node sends it). */
+static gboolean
+gifts_tick(gpointer user)
+{
+  lc_show *s = user;
+  s->gifts_timer = 0;
+  if (s->stopping || !lc__gifts_dirty(s))
+    return G_SOURCE_REMOVE;
+  lc__remote_tick(s, "tick.gifts", GIFTS_FLUSH_MS);
+  s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS, gifts_tick, s);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 schedule_flushes(lc_show *s)
 {
   if (s->replaying || s->stopping)
     return;
+  if (s->cfg.remote) {
+    if (!s->gifts_timer)
+      s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS, gifts_tick, s);
+    return;
+  }
   if (!s->gifts_timer)
     s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS, flush_gifts, s);
   if (!s->board_timer)
@@ -357,20 +399,11 @@ lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data)
 
 /* ---- operations ----------------------------------------------------------------------- */
 
-static bool
-supported(lc__op *op, lc_show *s)
-{
-  if (!s->cfg.remote)
-    return true;
-  lc__op_fail(op, "unsupported", "gifts and coin wallets are not available in cluster mode in this version");
-  return false;
-}
-
 void
 lc_show_gifts_load(lc_show *s, const json_t *spec, lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, NULL, done, user);
-  if (!op || !supported(op, s))
+  if (!op)
     return;
   lc__fact *f = lc__fact_new(LC__FACT_GIFTS_LOADED);
   char *why = NULL;
@@ -388,7 +421,7 @@ lc_show_gift_send(lc_show *s, const lc_show_caller *caller, const char *gift_id,
                   gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !supported(op, s))
+  if (!op)
     return;
   const lc__gift_def *def = gift_find(s, gift_id);
   if (!caller || !caller->user) {
@@ -413,7 +446,9 @@ lc_show_gift_send(lc_show *s, const lc_show_caller *caller, const char *gift_id,
   }
   gint64 coins = def->coins * count;
   gint64 have = lc_show_wallet_coins(s, caller->user);
-  if (have < coins) {
+  /* cluster mode: the shop's wallet is in the store, and this node may not have seen its last
+   * top-up (another room, another node): the gate checks it, and reports the balance left */
+  if (!s->cfg.remote && have < coins) {
     lc__op_fail(op, "insufficient_coins", "%" G_GINT64_FORMAT " coins needed, the wallet has %" G_GINT64_FORMAT,
                 coins, have);
     return;
@@ -445,7 +480,7 @@ void
 lc_show_wallet_topup(lc_show *s, const lc_show_caller *caller, gint64 coins, lc_show_done done, gpointer user)
 {
   lc__op *op = lc__op_begin(s, caller, done, user);
-  if (!op || !supported(op, s))
+  if (!op)
     return;
   if (!caller || !caller->user)
     lc__op_fail(op, "unauthorized", "sign in to top up");
@@ -464,6 +499,64 @@ gint64
 lc_show_wallet_coins(lc_show *s, const char *user)
 {
   return user ? lc_wallets_coins(s->wallets, s->shop, user) : 0;
+}
+
+typedef struct {
+  char *user;
+  lc_show_done done;
+  gpointer data;
+} wallet_ask;
+
+static void
+wallet_got(lc_show *s, gint64 coins, gpointer data)
+{
+  wallet_ask *w = data;
+  if (s && coins >= 0)
+    lc_wallets_set(s->wallets, s->shop, w->user, coins);
+  if (w->done) {
+    json_t *r = s && coins >= 0 ? json_pack("{s:s, s:s, s:I}", "shop", s->shop, "user", w->user, "coins", (json_int_t)coins)
+                                : NULL;
+    lc_show_result res = {r ? NULL : "unavailable", r ? NULL : "the shared store did not answer; retry", r};
+    w->done(&res, w->data);
+    json_decref(r);
+  } else if (s && coins >= 0) { /* a refresh for the viewer's page */
+    lc__show_private(s, w->user, LC_SHOW_EV_WALLET_UPDATED, json_pack("{s:{s:I}}", "wallet", "coins", (json_int_t)coins));
+  }
+  g_free(w->user);
+  g_free(w);
+}
+
+static void
+wallet_ask_store(lc_show *s, const char *user, lc_show_done done, gpointer data)
+{
+  wallet_ask *w = g_new0(wallet_ask, 1);
+  w->user = g_strdup(user);
+  w->done = done;
+  w->data = data;
+  s->cfg.remote->wallet_get(s->cfg.remote->ctx, s, s->shop, user, wallet_got, w);
+}
+
+void
+lc_show_wallet_get(lc_show *s, const char *user, lc_show_done done, gpointer data)
+{
+  if (s->cfg.remote && s->cfg.remote->wallet_get) {
+    wallet_ask_store(s, user, done, data);
+    return;
+  }
+  json_t *r = json_pack("{s:s, s:s, s:I}", "shop", s->shop, "user", user, "coins",
+                        (json_int_t)lc_show_wallet_coins(s, user));
+  lc_show_result res = {NULL, NULL, r};
+  done(&res, data);
+  json_decref(r);
+}
+
+json_t *
+lc__wallet_json(lc_show *s, const char *user)
+{
+  /* cluster mode: a wallet this node has not seen is asked for; the page gets wallet.updated */
+  if (s->cfg.remote && s->cfg.remote->wallet_get && user && !lc_wallets_known(s->wallets, s->shop, user))
+    wallet_ask_store(s, user, NULL, NULL);
+  return json_pack("{s:I}", "coins", (json_int_t)lc_show_wallet_coins(s, user));
 }
 
 const char *

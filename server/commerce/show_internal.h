@@ -188,6 +188,7 @@ struct lc_show {
   GHashTable *gift_combo;  /* gift n -> "combo_id\x1fcount" as of that gift, until its answer is made */
   bool board_dirty;
   guint gifts_timer, board_timer;
+  gint64 gifts_flushed_at, board_flushed_at; /* cluster mode: the tick times of the last broadcasts */
 };
 
 /* ---- show.c: core helpers ------------------------------------------------------ */
@@ -252,6 +253,9 @@ void lc__remote_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn com
  * answered when it is applied. data: transfer full. */
 void lc__remote_send(lc_show *s, lc__op *op, const char *type, json_t *data, const char *idseq,
                      const char *skip_if_last);
+/* Appends a tick entry of `type` unless one was appended less than skip_within_ms ago (by any
+ * node): the clock of the cluster's throttled broadcasts that are not tick.flush's. */
+void lc__remote_tick(lc_show *s, const char *type, gint64 skip_within_ms);
 /* Something is dirty: a flush tick is due within throttle_ms. */
 void lc__remote_want_flush(lc_show *s);
 /* Likes or this node's viewers changed: a counts report is due within counts_ms. */
@@ -387,6 +391,12 @@ void lc__apply_gift_sent(lc_show *s, const lc__fact_gift_sent *f);
 json_t *lc__committed_gifts_loaded(lc_show *s, const lc__fact *f, gpointer data);
 json_t *lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data);
 json_t *lc__gifts_json(lc_show *s);
+/* Combos or the leaderboard wait for a broadcast. */
+bool lc__gifts_dirty(lc_show *s);
+/* Cluster mode, at a tick.gifts applied from the stream: the gift broadcasts that are due. */
+void lc__gifts_flush_due(lc_show *s, gint64 now);
+/* "me".wallet: {coins} (cluster mode: asks the store for a wallet this node has not seen). */
+json_t *lc__wallet_json(lc_show *s, const char *user);
 /* A display name as others see it: the first character, then asterisks. transfer full. */
 char *lc__mask_name(const char *name);
 

@@ -2,8 +2,8 @@
  * clearance promotions (docs/marketing.md). Part of the show engine (show.h): main
  * thread only; the same durability and op_id rules as the rest of the engine.
  *
- * Error codes beyond show.h's: team_full, insufficient_coins, unsupported (cluster mode:
- * gifts, top-ups and group deals are not available on Redis in this version). */
+ * Error codes beyond show.h's: team_full, insufficient_coins. In cluster mode the gate decides
+ * a gift's coins (the shop's wallets live in Redis) and the answer quotes the balance it left. */
 #pragma once
 #include "commerce/show.h"
 
@@ -35,8 +35,12 @@ void lc_show_gift_send(lc_show *show, const lc_show_caller *caller, const char *
 /* Creates an order of kind coins for `coins` coins (1-1,000,000). Answers {order}. */
 void lc_show_wallet_topup(lc_show *show, const lc_show_caller *caller, gint64 coins, lc_show_done done,
                           gpointer user);
-/* The user's coin balance in the show's shop. */
+/* The user's coin balance in the show's shop as this node knows it (cluster mode: the last
+ * balance this node saw, 0 when it saw none; lc_show_wallet_get asks the store). */
 gint64 lc_show_wallet_coins(lc_show *show, const char *user);
+/* Answers {shop, user, coins} with the balance from the store of record (at once on one node;
+ * from Redis in cluster mode, unavailable when it does not answer). */
+void lc_show_wallet_get(lc_show *show, const char *user, lc_show_done done, gpointer data);
 /* The shop whose wallets the show uses (borrowed). */
 const char *lc_show_shop(const lc_show *show);
 

@@ -190,7 +190,11 @@ lc__remote_commit(lc_show *s, lc__op *op, lc__fact *f, lc__committed_fn committe
   a.type = lc__fact_type(f->kind);
   a.data = text;
   a.op_key = key;
-  a.idseq = f->kind == LC__FACT_ORDER_CREATED ? "o" : f->kind == LC__FACT_COUPON_CLAIMED ? "c" : NULL;
+  a.idseq = f->kind == LC__FACT_ORDER_CREATED    ? "o"
+            : f->kind == LC__FACT_COUPON_CLAIMED ? "c"
+            : f->kind == LC__FACT_GIFT_SENT      ? "g"
+                                                 : NULL;
+  a.shop = s->shop;
   send_entry(s, op, &a, committed, ops, 0);
   g_free(key);
   g_free(text);
@@ -209,6 +213,16 @@ lc__remote_send(lc_show *s, lc__op *op, const char *type, json_t *data, const ch
   a.skip_if_last = skip_if_last;
   send_entry(s, op, &a, NULL, NULL, 0);
   free(text);
+}
+
+void
+lc__remote_tick(lc_show *s, const char *type, gint64 skip_within_ms)
+{
+  lc_show_append a = {0};
+  a.type = type;
+  a.data = "{}";
+  a.skip_within_ms = skip_within_ms;
+  send_entry(s, NULL, &a, NULL, NULL, 0);
 }
 
 /* ---- timers that write ------------------------------------------------------------- */
@@ -287,6 +301,8 @@ number_fact(lc__fact *f, const char *n)
     g_free(*id);
     *id = numbered;
   }
+  if (f->kind == LC__FACT_GIFT_SENT) /* numbered by the store: the writer's guess may be taken */
+    f->u.gift_sent.n = g_ascii_strtoll(n, NULL, 10);
   char **team = f->kind == LC__FACT_ORDER_CREATED ? &f->u.order_created.team : NULL;
   if (team && *team && strcmp(*team, "t-") == 0) { /* a new team is named after its starter's order */
     g_free(*team);
@@ -308,8 +324,29 @@ lc_show_remote_fact_text(const char *type, const char *data, const char *n, gint
   return text;
 }
 
+/* A wallet's balance the gate reported with the entry: the fact's answer quotes it, and this
+ * node's image of the wallet takes it (the store's wallets are the truth in cluster mode). */
+static void
+wallet_reported(lc_show *s, lc__fact *f, const char *v)
+{
+  if (!v || !*v)
+    return;
+  gint64 coins = g_ascii_strtoll(v, NULL, 10);
+  const char *user = NULL;
+  if (f->kind == LC__FACT_GIFT_SENT) {
+    f->u.gift_sent.balance = coins;
+    user = f->u.gift_sent.user;
+  } else if (f->kind == LC__FACT_ORDER_PAID) {
+    order *o = g_hash_table_lookup(s->orders, f->u.order_closed.id);
+    user = o ? o->user : NULL;
+  }
+  if (user)
+    lc_wallets_set(s->wallets, s->shop, user, coins);
+}
+
 static json_t *
-apply_fact(lc_show *s, const char *id, const char *type, const char *data, const char *n, rpending *p)
+apply_fact(lc_show *s, const char *id, const char *type, const char *data, const char *n, const char *v,
+           rpending *p)
 {
   char *why = NULL;
   lc__fact *f = lc__fact_decode(type, data, s->cfg.low_stock_default, &why);
@@ -319,6 +356,7 @@ apply_fact(lc_show *s, const char *id, const char *type, const char *data, const
     return NULL;
   }
   number_fact(f, n);
+  wallet_reported(s, f, v);
   lc__show_apply(s, f);
   lc__committed_fn fn = p && p->committed ? p->committed : lc__show_committed_for(f->kind);
   s->origin = p ? lc__op_origin(p->op) : NULL;
@@ -374,6 +412,9 @@ apply_other(lc_show *s, const char *id, const char *type, const char *data, cons
       lc_clock_source_remove(s->cfg.clock, s->rtick_timer);
       s->rtick_timer = 0;
     }
+
+  } else if (strcmp(type, "tick.gifts") == 0) {
+    lc__gifts_flush_due(s, lc__show_now(s));
   } else if (strcmp(type, "tick.sale") == 0) {
     sale *sl = lc__sale_find(s, json_string_value(json_object_get(d, "id")));
     if (sl)
@@ -397,6 +438,13 @@ void
 lc_show_remote_entry(lc_show *s, const char *id, const char *type, const char *data, const char *token,
                      const char *n, gint64 ts)
 {
+  lc_show_remote_entry_v(s, id, type, data, token, n, NULL, ts);
+}
+
+void
+lc_show_remote_entry_v(lc_show *s, const char *id, const char *type, const char *data, const char *token,
+                       const char *n, const char *v, gint64 ts)
+{
   if (lc_show_stream_id_cmp(id, s->rpos) <= 0)
     return; /* delivered twice (a follower that re-read after a reconnect) */
   g_free(s->rpos);
@@ -408,7 +456,7 @@ lc_show_remote_entry(lc_show *s, const char *id, const char *type, const char *d
   s->rentry = true;
   bool fact = !g_str_has_prefix(type, "tick.") && strcmp(type, "counts") != 0 && strcmp(type, "chat") != 0 &&
               strcmp(type, "chat.deleted") != 0 && strcmp(type, "stream") != 0;
-  json_t *result = fact ? apply_fact(s, id, type, data, n, p) : apply_other(s, id, type, data, n);
+  json_t *result = fact ? apply_fact(s, id, type, data, n, v, p) : apply_other(s, id, type, data, n);
   s->rentry = false;
   if (!s->replaying)
     s->replay_now = 0;

@@ -38,6 +38,7 @@ typedef struct {
   gint64 lo, hi;
   const char *code;     /* the error when this check refuses (static) */
   char *message;
+  bool report;          /* the field's value after this op is stored with the entry ("v") */
 } lc_gate_op;
 
 /* What to append. */
@@ -52,6 +53,7 @@ typedef struct {
   gint64 skip_within_ms;    /* nor when an entry of this type was appended less than this ago (ticks) */
   const lc_gate_op *ops;
   guint n_ops;
+  const char *shop;         /* the room's shop: fields "W:..." of ops are its coin wallets */
   gint64 likes;             /* counts: likes since the last report */
   gint64 viewers;           /* counts: this node's viewer connections */
 } lc_show_append;
@@ -72,6 +74,10 @@ typedef struct {
   gpointer ctx;
   const char *node_id;      /* borrowed: this node (counts entries) */
   gint64 answer_timeout_ms; /* an appended entry not applied by then fails its op with unavailable */
+  /* Reads a coin wallet of a shop: cb exactly once, on the main loop, with the balance (-1: no
+   * answer) and the show, or NULL for the show when it was detached from the store meanwhile. */
+  void (*wallet_get)(gpointer ctx, lc_show *show, const char *shop, const char *user,
+                     void (*cb)(lc_show *show, gint64 coins, gpointer data), gpointer data);
 } lc_show_remote;
 
 /* Stream ids ("ms-seq") in order: <0, 0, >0. */
@@ -86,6 +92,10 @@ void lc_show_remote_begin_replay(lc_show *s);
 void lc_show_remote_end_replay(lc_show *s);
 void lc_show_remote_entry(lc_show *s, const char *id, const char *type, const char *data, const char *token,
                           const char *n, gint64 ts);
+/* The same with the value the gate reported for the entry (its op with `report`: a wallet's
+ * balance after a gift or a paid top-up), or NULL. */
+void lc_show_remote_entry_v(lc_show *s, const char *id, const char *type, const char *data, const char *token,
+                            const char *n, const char *v, gint64 ts);
 /* A stream entry as this node's own journal (lc_store) keeps a fact, with the store's number
  * written into its id: for the archive of an ended show. NULL for entries that are not facts
  * or do not decode. transfer full (g_free). */

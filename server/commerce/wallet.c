@@ -67,3 +67,18 @@ lc_wallets_add(lc_wallets *w, const char *shop, const char *user, gint64 delta)
   }
   *v += delta;
 }
+
+void
+lc_wallets_set(lc_wallets *w, const char *shop, const char *user, gint64 coins)
+{
+  GHashTable *t = shop_of(w, shop);
+  gint64 *v = g_new(gint64, 1);
+  *v = coins;
+  g_hash_table_replace(t, g_strdup(user), v);
+}
+
+gboolean
+lc_wallets_known(lc_wallets *w, const char *shop, const char *user)
+{
+  return g_hash_table_contains(shop_of(w, shop), user);
+}

@@ -16,3 +16,7 @@ void lc_wallets_free(lc_wallets *w);
 gint64 lc_wallets_coins(lc_wallets *w, const char *shop, const char *user);
 /* balance += delta (the caller has checked that a debit is covered). */
 void lc_wallets_add(lc_wallets *w, const char *shop, const char *user, gint64 delta);
+/* Cluster mode, where the store's wallets are the truth and this is a cache of what this node
+ * saw: balance = coins; and whether a user's balance was ever seen (set or added). */
+void lc_wallets_set(lc_wallets *w, const char *shop, const char *user, gint64 coins);
+gboolean lc_wallets_known(lc_wallets *w, const char *shop, const char *user);

@@ -88,9 +88,7 @@ cmd_wallet_get(lc_ctl_req *req, json_t *args, gpointer user)
   const char *who = show ? lc_cmd_str_arg(req, args, "user", true) : NULL;
   if (!who)
     return;
-  const char *shop = lc_show_shop(show);
-  lc_ctl_req_reply(req, json_pack("{s:s, s:s, s:I}", "shop", shop ? shop : "", "user", who, "coins",
-                                  (json_int_t)lc_show_wallet_coins(show, who)));
+  lc_show_wallet_get(show, who, lc_cmd_done, req); /* cluster mode: from Redis */
 }
 
 /* ---- promotions --------------------------------------------------------------------- */

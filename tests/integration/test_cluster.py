@@ -794,3 +794,78 @@ def test_group_buy_across_nodes(make_cluster):
         views.append((board["available"], json.dumps(group_status(node)["teams"], sort_keys=True)))
     assert len(set(views)) == 1, views
     assert views[0][0] == 150 - 3, views   # the formed team's 3 seats: 1 paid, 2 pending
+
+
+# ---- gifts across nodes and rooms of one shop (issue 17) ------------------------------------------
+
+GIFTS = {"gifts": [{"id": "rose", "name": "Rose", "coins": 30, "class": "small"},
+                   {"id": "heart", "name": "Heart", "coins": 1, "class": "small"}], "coin_cents": 10, "creator_pct": 70}
+
+
+def test_gifts_across_nodes_and_rooms_of_one_shop(make_cluster):
+    """Wallets are per shop and live in Redis: coins topped up in one room on one node are spent in
+    another room of the same shop on another node; the same user gifting from two nodes at once
+    never goes below zero (the gate decides, every answer quotes the balance its gift left); a node
+    that had not seen the wallet asks Redis for it; watchers of the room on both nodes see the same
+    gift and leaderboard events at the same seq."""
+    c = make_cluster(2)
+    n1, n2 = c.nodes
+    with n1.ctl() as ctl:
+        for room in ("ra", "rb"):
+            ok(ctl.call("room.create", {"id": room, "title": room, "shop": "acme"}))
+            ok(ctl.call("catalog.load", {"room": room, "catalog": clusterlib.demo_catalog()}))
+            ok(ctl.call("gifts.load", {"room": room, **GIFTS}))
+    for node in c.nodes:
+        for room in ("ra", "rb"):
+            clusterlib.wait_room(node, room)
+            wait_until(lambda node=node, room=room: snapshot(node, room)["state"]["gifts"]["catalog"], 10,
+                       f"{node.node_id} to see the gifts of {room}")
+
+    async def go():
+        buyer = await Viewer(n1, room="ra", user="gu", name="Gao").connect()
+        r = await buyer.request("wallet.topup", op_id="t1", coins=100)
+        assert r["ok"], r
+        paid = ok(n1.call("order.pay", {"room": "ra", "id": r["result"]["order"]["id"], "payment_ref": "p1"}))
+        assert paid["order"]["state"] == "paid"
+        await buyer.wait_for(lambda: any(p["name"] == "wallet.updated" and p["data"]["wallet"]["coins"] == 100
+                                         for p in buyer.privates), 10)
+        w1 = await Viewer(n1, room="rb", user="watch1").connect()
+        w2 = await Viewer(n2, room="rb", user="watch2").connect()
+        # the same user in room rb on both nodes; node 2 has not seen the wallet: it asks Redis
+        a = await Viewer(n1, room="rb", user="gu", name="Gao").connect()
+        b = await Viewer(n2, room="rb", user="gu", name="Gao").connect()
+        def seen_100(v):
+            me = ((v.snapshot or {}).get("state") or {}).get("me") or {}
+            return me.get("wallet", {}).get("coins") == 100 or any(
+                p["name"] == "wallet.updated" and p["data"]["wallet"]["coins"] == 100 for p in v.privates)
+        try:
+            await b.wait_for(lambda: seen_100(b), 10)
+        except TimeoutError:
+            raise AssertionError(f"node 2 never showed the wallet: {json.dumps(b.snapshot)[:600]} {b.privates}")
+        sends = [(a if k % 2 else b).request("gift.send", op_id=f"g{k}", gift_id="rose", count=1) for k in range(8)]
+        answers = await asyncio.gather(*sends)
+        okays = [x for x in answers if x["ok"]]
+        refused = [x for x in answers if not x["ok"]]
+        assert len(okays) == 3, answers          # 100 coins, 30 a rose
+        assert all(x["error"]["code"] == "insufficient_coins" for x in refused), refused
+        assert sorted(x["result"]["wallet"]["coins"] for x in okays) == [10, 40, 70], okays
+        assert len({x["result"]["gift"]["n"] for x in okays}) == 3
+        for w in (w1, w2):
+            await w.wait_for(lambda w=w: any(e["name"] == "leaderboard" and
+                                             e["data"]["earnings"]["coins"] == 90 for e in w.events), 15)
+        await asyncio.sleep(0)  # noqa: the logs are compared, not waited on
+        logs = {"n1": clusterlib.event_log(w1), "n2": clusterlib.event_log(w2)}
+        await close_all([buyer, w1, w2, a, b])
+        return logs
+    logs = run(go())
+    clusterlib.compare_logs(logs)
+    names = {e[1] for e in logs["n1"]}
+    assert {"gifts", "leaderboard"} <= names, names
+    for node in c.nodes:
+        assert ok(node.call("wallet.get", {"room": "ra", "user": "gu"}))["coins"] == 10
+        st = ok(node.call("gifts.statement", {"room": "rb"}))
+        wait_until(lambda node=node: ok(node.call("gifts.statement", {"room": "rb"}))["totals"]["coins"] == 90, 10,
+                   f"{node.node_id}: statement")
+    st = ok(n2.call("gifts.statement", {"room": "rb"}))
+    assert st["totals"] == {"count": 3, "coins": 90, "value_cents": 900, "creator_cents": 630,
+                            "platform_cents": 270}, st
