@@ -511,6 +511,7 @@ static void
 wallet_got(lc_show *s, gint64 coins, gpointer data)
 {
   wallet_ask *w = data;
+  gint64 shown = s ? lc_show_wallet_coins(s, w->user) : 0; /* what the snapshot said (0 when unseen) */
   if (s && coins >= 0)
     lc_wallets_set(s->wallets, s->shop, w->user, coins);
   if (w->done) {
@@ -519,7 +520,7 @@ wallet_got(lc_show *s, gint64 coins, gpointer data)
     lc_show_result res = {r ? NULL : "unavailable", r ? NULL : "the shared store did not answer; retry", r};
     w->done(&res, w->data);
     json_decref(r);
-  } else if (s && coins >= 0) { /* a refresh for the viewer's page */
+  } else if (s && coins >= 0 && coins != shown) { /* a refresh for the viewer's page */
     lc__show_private(s, w->user, LC_SHOW_EV_WALLET_UPDATED, json_pack("{s:{s:I}}", "wallet", "coins", (json_int_t)coins));
   }
   g_free(w->user);
@@ -554,7 +555,8 @@ json_t *
 lc__wallet_json(lc_show *s, const char *user)
 {
   /* cluster mode: a wallet this node has not seen is asked for; the page gets wallet.updated */
-  if (s->cfg.remote && s->cfg.remote->wallet_get && user && !lc_wallets_known(s->wallets, s->shop, user))
+  if (s->cfg.remote && s->cfg.remote->wallet_get && user && s->n_gifts > 0 &&
+      !lc_wallets_known(s->wallets, s->shop, user))
     wallet_ask_store(s, user, NULL, NULL);
   return json_pack("{s:I}", "coins", (json_int_t)lc_show_wallet_coins(s, user));
 }
