@@ -240,19 +240,21 @@ lc__gifts_dirty(lc_show *s)
 void
 lc__gifts_flush_due(lc_show *s, gint64 now)
 {
-  /* the ticks are GIFTS_FLUSH_MS apart by the store's clock; `now` is the writer's: some slack */
-  if (g_hash_table_size(s->dirty_combos) > 0 && now - s->gifts_flushed_at >= GIFTS_FLUSH_MS * 4 / 5) {
+  /* the ticks come every half GIFTS_FLUSH_MS by the store's clock, `now` is the writer's; a little
+   * margin, since a node's follower may deliver two ticks closer together than they were written */
+  if (g_hash_table_size(s->dirty_combos) > 0 && now - s->gifts_flushed_at >= GIFTS_FLUSH_MS + 25) {
     s->gifts_flushed_at = now;
     flush_gifts(s);
   }
-  if (s->board_dirty && now - s->board_flushed_at >= BOARD_FLUSH_MS - 100) {
+  if (s->board_dirty && now - s->board_flushed_at >= BOARD_FLUSH_MS + 50) {
     s->board_flushed_at = now;
     flush_board(s);
   }
 }
 
-/* Cluster mode: while something waits for a broadcast, a tick.gifts every GIFTS_FLUSH_MS (the
- * store keeps one per period for the whole cluster, whichever node sends it). */
+/* Cluster mode: while something waits for a broadcast, a tick.gifts every half GIFTS_FLUSH_MS
+ * (the store keeps one per half period for the whole cluster, whichever node sends it), so a
+ * broadcast is at most half a period late. */
 static gboolean
 gifts_tick(gpointer user)
 {
@@ -260,8 +262,8 @@ gifts_tick(gpointer user)
   s->gifts_timer = 0;
   if (s->stopping || !lc__gifts_dirty(s))
     return G_SOURCE_REMOVE;
-  lc__remote_tick(s, "tick.gifts", GIFTS_FLUSH_MS);
-  s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS, gifts_tick, s);
+  lc__remote_tick(s, "tick.gifts", GIFTS_FLUSH_MS / 2);
+  s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS / 2, gifts_tick, s);
   return G_SOURCE_REMOVE;
 }
 
@@ -272,7 +274,7 @@ schedule_flushes(lc_show *s)
     return;
   if (s->cfg.remote) {
     if (!s->gifts_timer)
-      s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS, gifts_tick, s);
+      s->gifts_timer = lc_clock_timeout_add(s->cfg.clock, GIFTS_FLUSH_MS / 2, gifts_tick, s);
     return;
   }
   if (!s->gifts_timer)

@@ -627,7 +627,8 @@ lc__group_gate_ops(lc_show *s, const lc__fact *f, GArray *ops)
   op->field2 = lc__gate_key("a:", d->sku_id, NULL);
 }
 
-/* A seat: the deal runs and has a unit, the holder is under the limit, the team has a seat. */
+/* A seat: the deal runs and has a unit, the holder is under the limit, the team has a seat
+ * (gate_order_created adds the coupon claim and the order's pending marker after these). */
 void
 lc__group_gate_seat(lc_show *s, const lc__fact_order_created *f, GArray *ops)
 {
@@ -649,12 +650,7 @@ lc__group_gate_seat(lc_show *s, const lc__fact_order_created *f, GArray *ops)
     op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("t:", f->team, NULL), 1);
     lc__gate_refuse_if(op, false, 0, true, d ? d->team_size : 0, "team_full", g_strdup_printf("team %s is full", f->team));
   }
-  if (f->claim_id) {
-    op = lc__gate_push(ops, LC_GATE_ADD, lc__gate_key("k:", f->claim_id, NULL), -1);
-    lc__gate_refuse_if(op, true, 0, false, 0, "coupon_not_applicable", g_strdup("the coupon claim was used"));
-  }
-  op = lc__gate_push(ops, LC_GATE_ADD, g_strdup("o:o-"), 1);
-  op->with_n = true;
+  /* the claim and the order's pending marker: gate_order_created's, as for every order */
 }
 
 /* Paid: the order stops being pending. Cancelled or expired: the seat goes back, and leaves its

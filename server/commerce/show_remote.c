@@ -555,6 +555,7 @@ lc_show_remote_end_replay(lc_show *s)
   s->replay_now = 0;
   lc__sales_arm(s);
   lc__expiry_arm(s);
+  lc__group_arm(s); /* team deadlines and deal ends (one passed while no node ran fails now) */
   if (g_hash_table_size(s->dirty_skus) || g_hash_table_size(s->dirty_sales))
     lc__remote_want_flush(s);
 }
@@ -574,9 +575,11 @@ lc_show_remote_set_up(lc_show *s, bool up)
   LC_INFO(s->room, NULL, "shared store %s", up ? "reachable again: taking operations" : "unreachable: operations fail with unavailable");
   if (up && (g_hash_table_size(s->dirty_skus) || g_hash_table_size(s->dirty_sales)))
     lc__remote_want_flush(s);
-  if (up) { /* what the timers could not write meanwhile: sale announcements and ends, expiries */
+  if (up) { /* what the timers could not write meanwhile: sale announcements and ends, expiries,
+             * team deadlines and deal ends */
     lc__sales_arm(s);
     lc__expiry_arm(s);
+    lc__group_arm(s);
   }
   if (up && (s->likes_unsent || s->viewers))
     lc__remote_want_counts(s);

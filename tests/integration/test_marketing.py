@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import random
 import time
 
@@ -16,6 +17,7 @@ from showlib import (QuietViewer, Viewer, ctl_ok, run, server_args, setup_shop_r
                      wait_until)
 
 ROOM = "mkt"
+ON_REDIS = bool(os.environ.get("LC_TEST_REDIS"))  # integration/marketing_on_redis: cluster mode, one node
 CALLBACK_SECRET = "marketing-callback-secret"
 # Many clients from one address, some of them fast: the per-connection rate is not under test.
 LOAD_ARGS = ["ws.rate=2000", "ws.burst=4000", "ws.hello_timeout_ms=120000",
@@ -606,12 +608,16 @@ def test_gifts_500_viewers_20000_gifts_add_up():
             check_leaderboard(lb[-1]["data"]["leaderboard"], spent, names)
             assert lb[-1]["data"]["earnings"]["creator_cents"] == total_creator
             ts = [e["t"] for e in lb]
-            assert all(b - a >= 990 for a, b in zip(ts, ts[1:])), "leaderboard more often than once a second"
+            # On Redis the periods are kept on the stream's clock (the ticks' entry times): the
+            # follower's delivery can bring two broadcasts a little closer at the node's send time.
+            slack = 150 if ON_REDIS else 10
+            assert all(b - a >= 1000 - slack for a, b in zip(ts, ts[1:])), \
+                ("leaderboard more often than once a second", [b - a for a, b in zip(ts, ts[1:])])
             # gifts events: at most one per 250 ms; every acknowledged gift made it onto the screen
             gev = [e for e in watcher.events if e["name"] == "gifts"]
             ts = [e["t"] for e in gev]
             gaps = [b - a for a, b in zip(ts, ts[1:])]
-            assert gaps and min(gaps) >= 245, sorted(gaps)[:5]
+            assert gaps and min(gaps) >= 250 - (100 if ON_REDIS else 5), sorted(gaps)[:5]
             final = {}
             for e in gev:
                 for cb in e["data"]["combos"]:
