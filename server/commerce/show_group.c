@@ -331,6 +331,7 @@ lc__group_order_created(lc_show *s, order *o, const lc__fact_order_created *f)
   deal *d = deal_find(s, f->group_deal);
   if (!d) {
     LC_ERROR(s->room, NULL, "stored seat order %s names no deal '%s'; its seat is not counted", o->id, f->group_deal);
+    lc__expiry_insert(s, o); /* an ordinary pending order then, which expires like one */
     return;
   }
   seats_add(d, o->user, 1);
@@ -440,8 +441,8 @@ lc__group_order_events(lc_show *s, const order *o, bool created)
                          json_pack("{s:o, s:o}", "team", team_json(t, false), "order", lc__order_json(s, mo)));
     }
   }
-  if (!s->replaying && !s->team_timer)
-    lc__group_arm(s);
+  if (!s->replaying && created)
+    lc__group_arm(s); /* a new team's deadline may come before the one armed (deals differ in fill_ms) */
   return team_json(t, false);
 }
 

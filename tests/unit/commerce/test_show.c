@@ -1261,6 +1261,35 @@ test_group_buy(fx *f, gconstpointer data)
 }
 
 static const char *
+team_state(fx *f, const char *deal)
+{
+  json_t *st = lc_show_group_status(f->show, deal);
+  json_t *t = json_array_get(json_object_get(json_array_get(json_object_get(st, "deals"), 0), "teams"), 0);
+  static char state[16];
+  g_strlcpy(state, json_string_value(json_object_get(t, "state")), sizeof state);
+  json_decref(st);
+  return state;
+}
+
+/* Deals differ in fill time: a team started later with a shorter one fails first, at its own
+ * deadline, while the earlier team with the longer one stays open. */
+static void
+test_group_deadlines_across_deals(fx *f, gconstpointer data)
+{
+  g_assert_null(load_catalog(f, CATALOG));
+  g_assert_null(spec_op(f, lc_show_group_open,
+                        "{\"id\":\"slow\",\"sku\":\"mug-1\",\"price\":1500,\"team_size\":2,\"quantity\":4,\"fill_ms\":600000}"));
+  g_assert_null(spec_op(f, lc_show_group_open,
+                        "{\"id\":\"fast\",\"sku\":\"tea-blue\",\"price\":9900,\"team_size\":2,\"quantity\":4,\"fill_ms\":10000}"));
+  g_assert_null(seat(f, "ann", "slow", NULL, "a1"));
+  g_assert_null(seat(f, "bob", "fast", NULL, "b1"));
+  lc_clock_advance(f->clock, 10000);
+  while (strcmp(team_state(f, "fast"), "failed") != 0)
+    g_main_context_iteration(NULL, TRUE);
+  g_assert_cmpstr(team_state(f, "slow"), ==, "open");
+}
+
+static const char *
 gift(fx *f, const char *user, const char *gift_id, gint64 count, const char *op_id)
 {
   answer_clear(&last);
@@ -1372,6 +1401,7 @@ main(int argc, char **argv)
   ADD("/show/replays-journal-v1", test_replays_journal_v1, 0);
   ADD("/show/replay-refuses-broken-fact", test_replay_refuses_broken_fact, 0);
   ADD("/show/group-buy", test_group_buy, 0);
+  ADD("/show/group-deadlines-across-deals", test_group_deadlines_across_deals, 0);
   ADD("/show/gifts-and-wallet", test_gifts_and_wallet, 0);
   ADD("/show/promotions", test_promotions, 0);
   int rc = g_test_run();
