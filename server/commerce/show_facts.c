@@ -381,8 +381,8 @@ lc__gift_defs_free(lc__gift_def *g, int n)
   g_free(g);
 }
 
-static bool
-gift_id_ok(const char *id)
+bool
+lc__wire_id_ok(const char *id)
 {
   size_t n = strlen(id);
   if (n < 1 || n > 64)
@@ -440,7 +440,7 @@ lc__gifts_parse(const json_t *spec, lc__fact_gifts_loaded *out, char **why)
     bool ok = json_is_object(gj) && get_str(gj, "id", false, &d->id, why) &&
               get_str(gj, "name", false, &d->name, why) && get_str(gj, "icon", true, &d->icon, why) &&
               get_int(gj, "coins", &d->coins, why) && get_str(gj, "class", false, &d->cls, why);
-    if (ok && !gift_id_ok(d->id))
+    if (ok && !lc__wire_id_ok(d->id))
       ok = gift_fail(why, g_strdup_printf("gifts[%d].id: 1-64 of A-Z a-z 0-9 _ . : -", i));
     if (ok && (!text_ok(d->name, 32) || !*d->name))
       ok = gift_fail(why, g_strdup_printf("gifts[%d].name: 1-32 characters, no control characters", i));

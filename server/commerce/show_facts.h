@@ -194,6 +194,9 @@ typedef struct {
   } u;
 } lc__fact;
 
+/* An id as the show channel's ids are ([A-Za-z0-9_.:-]{1,64}): gift and group deal ids, which
+ * viewers send back. */
+bool lc__wire_id_ok(const char *id);
 /* A gift catalog spec {gifts: [{id, name, icon?, coins, class}], coin_cents?, creator_pct?} checked
  * into `out` (zeroed first). false + *why (g_free). Used by gifts.load and the fact decoder. */
 bool lc__gifts_parse(const json_t *spec, lc__fact_gifts_loaded *out, char **why);

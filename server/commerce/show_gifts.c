@@ -31,6 +31,20 @@ typedef struct {
   gint64 count, coins, last_at;
 } combo;
 
+/* A gift's combo as of that gift, kept until its answer is made (show_internal.h gift_combo). */
+typedef struct {
+  char *id;
+  gint64 count;
+} combo_at;
+
+static void
+combo_at_free(gpointer p)
+{
+  combo_at *a = p;
+  g_free(a->id);
+  g_free(a);
+}
+
 static void
 gift_total_free(gpointer p)
 {
@@ -68,7 +82,7 @@ lc__gifts_init(lc_show *s)
   s->gifters = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, gifter_free);
   s->combos = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, combo_free);
   s->dirty_combos = g_hash_table_new(g_direct_hash, g_direct_equal);
-  s->gift_combo = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+  s->gift_combo = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, combo_at_free);
 }
 
 void
@@ -369,7 +383,10 @@ lc__apply_gift_sent(lc_show *s, const lc__fact_gift_sent *f)
     g_hash_table_remove_all(s->gift_combo);
   gint64 *key2 = g_new(gint64, 1);
   *key2 = f->n;
-  g_hash_table_replace(s->gift_combo, key2, g_strdup_printf("%s\x1f%" G_GINT64_FORMAT, c->id, c->count));
+  combo_at *at = g_new(combo_at, 1);
+  at->id = g_strdup(c->id);
+  at->count = c->count;
+  g_hash_table_replace(s->gift_combo, key2, at);
   s->board_dirty = true;
   schedule_flushes(s);
 }
@@ -379,10 +396,9 @@ lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data)
 {
   const lc__fact_gift_sent *x = &f->u.gift_sent;
   const lc__gift_def *def = gift_find(s, x->gift_id);
-  const char *stash = g_hash_table_lookup(s->gift_combo, &x->n);
-  char **cc = stash ? g_strsplit(stash, "\x1f", 2) : NULL;
-  const char *combo_id = cc && cc[0] && cc[1] ? cc[0] : NULL;
-  gint64 combo_count = combo_id ? g_ascii_strtoll(cc[1], NULL, 10) : x->count;
+  const combo_at *at = g_hash_table_lookup(s->gift_combo, &x->n);
+  const char *combo_id = at ? at->id : NULL;
+  gint64 combo_count = at ? at->count : x->count;
   char *by = lc__mask_name(x->name);
   json_t *gift = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:s?, s:I}", "n", (json_int_t)x->n,
                            "gift_id", x->gift_id, "name", def ? def->name : x->gift_id, "class",
@@ -390,8 +406,7 @@ lc__committed_gift_sent(lc_show *s, const lc__fact *f, gpointer data)
                            "user", x->user, "by", by, "at", (json_int_t)x->at, "combo_id", combo_id,
                            "combo", (json_int_t)combo_count);
   g_free(by);
-  g_strfreev(cc);
-  g_hash_table_remove(s->gift_combo, &x->n);
+  g_hash_table_remove(s->gift_combo, &x->n); /* after the pack copied combo_id */
   /* the balance right after this gift, as its fact says: pipelined gifts each get their own, and a
    * retry after a restart gets the same answer */
   lc__show_private_answer(s, x->user, LC_SHOW_EV_WALLET_UPDATED,

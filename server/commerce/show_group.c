@@ -790,18 +790,6 @@ spec_int(lc__op *op, const json_t *spec, const char *key, gint64 lo, gint64 hi, 
   return true;
 }
 
-static bool
-id_ok(const char *id)
-{
-  size_t n = strlen(id);
-  if (n < 1 || n > 64)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (!g_ascii_isalnum(id[i]) && !strchr("_.:-", id[i]))
-      return false;
-  return true;
-}
-
 void
 lc_show_group_open(lc_show *s, const json_t *spec, lc_show_done done, gpointer user)
 {
@@ -827,7 +815,7 @@ lc_show_group_open(lc_show *s, const json_t *spec, lc_show_done done, gpointer u
                                        : g_strdup_printf("g-%u", s->deals->len + 1);
   gint64 price, size, fill, qty, limit, ends_at = 0, duration = 0, now = lc__show_now(s);
   const char *why = NULL;
-  if (!id || !id_ok(id))
+  if (!id || !lc__wire_id_ok(id))
     why = "group deal: id must be 1-64 of A-Z a-z 0-9 _ . : -";
   else if (deal_find(s, id))
     why = "group deal: a deal with this id exists";

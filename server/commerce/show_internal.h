@@ -185,7 +185,7 @@ struct lc_show {
   gint64 gift_count, gift_coins, gift_value, gift_creator, next_gift, next_combo;
   GHashTable *combos;      /* "user\x1fgift" -> combo* (owned) */
   GHashTable *dirty_combos; /* combo* set */
-  GHashTable *gift_combo;  /* gift n -> "combo_id\x1fcount" as of that gift, until its answer is made */
+  GHashTable *gift_combo;  /* gift n -> its combo (id, count) as of that gift, until its answer is made */
   bool board_dirty;
   guint gifts_timer, board_timer;
   gint64 gifts_flushed_at, board_flushed_at; /* cluster mode: the tick times of the last broadcasts */
