@@ -607,17 +607,23 @@ def test_gifts_500_viewers_20000_gifts_add_up():
             lb = [e for e in watcher.events if e["name"] == "leaderboard"]
             check_leaderboard(lb[-1]["data"]["leaderboard"], spent, names)
             assert lb[-1]["data"]["earnings"]["creator_cents"] == total_creator
-            ts = [e["t"] for e in lb]
-            # On Redis the periods are kept on the stream's clock (the ticks' entry times): the
-            # follower's delivery can bring two broadcasts a little closer at the node's send time.
-            slack = 150 if ON_REDIS else 10
-            assert all(b - a >= 1000 - slack for a, b in zip(ts, ts[1:])), \
-                ("leaderboard more often than once a second", [b - a for a, b in zip(ts, ts[1:])])
+            def at_most_every(events, period_ms, what, tol):
+                """One node keeps the period between sends. On Redis it is kept on the stream's
+                clock (the ticks' entry times) and the node's follower may deliver two ticks
+                closer together on a busy machine: there, the rate over the whole run is held to
+                the period and no two sends come closer than half of it."""
+                ts = [e["t"] for e in events]
+                gaps = [b - a for a, b in zip(ts, ts[1:])]
+                assert gaps, what
+                if ON_REDIS:
+                    assert len(gaps) <= (ts[-1] - ts[0]) / period_ms + 1, (what, gaps)
+                    assert min(gaps) >= period_ms / 2, (what, sorted(gaps)[:5])
+                else:
+                    assert min(gaps) >= period_ms - tol, (what, sorted(gaps)[:5])
+            at_most_every(lb, 1000, "leaderboard more often than once a second", 10)
             # gifts events: at most one per 250 ms; every acknowledged gift made it onto the screen
             gev = [e for e in watcher.events if e["name"] == "gifts"]
-            ts = [e["t"] for e in gev]
-            gaps = [b - a for a, b in zip(ts, ts[1:])]
-            assert gaps and min(gaps) >= 250 - (100 if ON_REDIS else 5), sorted(gaps)[:5]
+            at_most_every(gev, 250, "gifts events more often than every 250 ms", 5)
             final = {}
             for e in gev:
                 for cb in e["data"]["combos"]:
